@@ -1,0 +1,36 @@
+"""The API's root router, error format and health check."""
+
+import logging
+
+from django.db import connection
+from rest_framework import routers
+from rest_framework.decorators import api_view, authentication_classes, permission_classes
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+
+log = logging.getLogger(__name__)
+
+router = routers.DefaultRouter()
+
+
+def check_database():
+    try:
+        connection.ensure_connection()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:  # any failure to reach the database is "unhealthy"
+        return f"error: {exc.__class__.__name__}: {str(exc).strip()[:200]}"
+    return "ok"
+
+
+@api_view(["GET"])
+@authentication_classes([])
+@permission_classes([AllowAny])
+def health(request):
+    checks = {"database": check_database()}
+    healthy = all(value == "ok" for value in checks.values())
+    if not healthy:
+        log.error("health check failed", extra={"checks": checks})
+    return Response({"status": "ok" if healthy else "unhealthy", **checks},
+                    status=200 if healthy else 503)

@@ -1,0 +1,60 @@
+"""Production settings: the missing secret key, and Django's deployment checklist."""
+
+import secrets
+
+import pytest
+
+from imagineer.testing import manage, subprocess_env
+
+PRODUCTION = {
+    "DJANGO_DEBUG": "0",
+    "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+    "DJANGO_ALLOWED_HOSTS": "example.com",
+}
+
+
+@pytest.mark.parametrize("command", [["check"], ["migrate", "--plan"], ["runserver", "--help"]])
+def test_it_refuses_to_start_without_a_secret_key_when_debug_is_off(db, command):
+    env = subprocess_env(DJANGO_DEBUG="0")
+    env.pop("DJANGO_SECRET_KEY", None)
+    result = manage(*command, env=env)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "DJANGO_SECRET_KEY is not set" in lines[0]
+    assert "secrets.token_urlsafe" in lines[0]
+
+
+def test_it_refuses_to_serve_wsgi_without_a_secret_key(db):
+    env = subprocess_env(DJANGO_DEBUG="0")
+    env.pop("DJANGO_SECRET_KEY", None)
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", "import imagineer.wsgi"], env=env,
+                            capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is not set" in result.stderr
+
+
+def test_it_passes_the_deployment_checklist_with_production_settings(db):
+    result = manage("check", "--deploy", "--fail-level", "WARNING",
+                    env=subprocess_env(**PRODUCTION))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_it_sends_security_headers_on_every_page(client, db):
+    response = client.get("/accounts/login/")
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    csp = response["Content-Security-Policy"]
+    assert "default-src 'self'" in csp
+    assert "'unsafe-inline'" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert response["X-Request-ID"]
+
+
+def test_it_allows_only_configured_cors_origins(client, db):
+    response = client.get("/api/health/", HTTP_ORIGIN="https://evil.example")
+    assert "Access-Control-Allow-Origin" not in response

@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from . import api
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("api/health/", api.health, name="api_health"),
+    path("api/", include(api.router.urls)),
+    path("", include("accounts.urls")),
+]
