@@ -113,3 +113,18 @@ def sign_in_page(page, live_server):
         return page
 
     return sign_in
+
+
+@pytest.fixture
+def worker(transactional_db, tmp_path):
+    """A real django-q2 worker (`manage.py qcluster`) on the test database.
+
+    Tests that use it see only committed rows, hence transactional_db.
+    """
+    from imagineer.testing import WorkerProcess
+
+    process = WorkerProcess(tmp_path / "qcluster.log").start()
+    yield process
+    if process.alive():
+        process.stop()
+    print(process.log()[-5000:])

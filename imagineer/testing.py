@@ -46,3 +46,73 @@ def manage(*args, env=None, **kwargs):
         text=True,
         **kwargs,
     )
+
+
+def wait_for(predicate, timeout=60, interval=0.2, message="condition"):
+    """Poll until predicate() is truthy; return its value or fail after timeout seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+class WorkerProcess:
+    """A real `manage.py qcluster` on the test database, started and stopped by a test."""
+
+    def __init__(self, log_path, **env):
+        self.log_path = log_path
+        self.env = env
+        self.process = None
+
+    def start(self):
+        import subprocess
+
+        self.log_file = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
+        self.process = subprocess.Popen(
+            [sys.executable, str(BASE_DIR / "manage.py"), "qcluster"],
+            cwd=BASE_DIR,
+            env=subprocess_env(**self.env),
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: kill() reaches its children
+        )
+        return self
+
+    def kill(self):
+        """Kill the whole cluster at once with SIGKILL, as a crash would: no clean-up runs."""
+        import signal
+
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=30)
+        self.process = None
+        self.log_file.close()
+
+    def stop(self, grace=10):
+        """Ask the cluster to stop (SIGTERM); kill it if it has not within `grace` seconds."""
+        import signal
+        import subprocess
+
+        if self.alive():
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                pass
+        self.kill()
+
+    def alive(self):
+        return self.process is not None and self.process.poll() is None
+
+    def log(self):
+        return Path(self.log_path).read_text(errors="replace")
