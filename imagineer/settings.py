@@ -212,6 +212,16 @@ Q_CLUSTER = {
     "catch_up": False,
     "poll": 0.5,
     "label": "Task queue",
+    # Training runs go to their own cluster so that a long run never blocks generation:
+    # start it with `Q_CLUSTER_NAME=training python manage.py qcluster`.
+    "ALT_CLUSTERS": {
+        "training": {
+            "timeout": env_int("IMAGINEER_TRAINING_TIMEOUT", 12 * 3600),
+            "retry": env_int("IMAGINEER_TRAINING_TIMEOUT", 12 * 3600) + 60,
+            "max_attempts": env_int("IMAGINEER_TRAINING_MAX_ATTEMPTS", 3),
+            "workers": 1,
+        }
+    },
 }
 if IMAGINEER_REDIS_URL:
     Q_CLUSTER["redis"] = IMAGINEER_REDIS_URL
@@ -279,3 +289,26 @@ LOGGING = {
         "security": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
+
+# Generation: defaults for every field but the prompt, limits and the worker.
+IMAGINEER_GENERATION_DEFAULTS = {
+    "negative_prompt": env("IMAGINEER_DEFAULT_NEGATIVE_PROMPT", ""),
+    "width": env_int("IMAGINEER_DEFAULT_WIDTH", 512),
+    "height": env_int("IMAGINEER_DEFAULT_HEIGHT", 512),
+    "steps": env_int("IMAGINEER_DEFAULT_STEPS", 25),
+    "guidance_scale": float(env("IMAGINEER_DEFAULT_GUIDANCE", "7.5")),
+    "scheduler": env("IMAGINEER_DEFAULT_SCHEDULER", "pndm"),
+    "num_images": 1,
+}
+IMAGINEER_JOBS_PER_MINUTE = env_int("IMAGINEER_JOBS_PER_MINUTE", 10)
+IMAGINEER_BATCHES_PER_HOUR = env_int("IMAGINEER_BATCHES_PER_HOUR", 3)
+IMAGINEER_MAX_ACTIVE_JOBS = env_int("IMAGINEER_MAX_ACTIVE_JOBS", 10)
+IMAGINEER_MAX_QUEUE = env_int("IMAGINEER_MAX_QUEUE", 100)
+IMAGINEER_MAX_BATCH = env_int("IMAGINEER_MAX_BATCH", 4)
+IMAGINEER_IDLE_UNLOAD_SECONDS = env_int("IMAGINEER_IDLE_UNLOAD_SECONDS", 600)
+IMAGINEER_MAX_LOADED_LORAS = env_int("IMAGINEER_MAX_LOADED_LORAS", 8)
+# A running job whose worker sent no heartbeat for this long is given back to the queue.
+IMAGINEER_JOB_LEASE_SECONDS = env_int("IMAGINEER_JOB_LEASE_SECONDS", 120)
+IMAGINEER_JOB_MAX_ATTEMPTS = env_int("IMAGINEER_JOB_MAX_ATTEMPTS", 3)
+IMAGINEER_MODEL_DIR = Path(env("IMAGINEER_MODEL_DIR", str(VAR_DIR / "models")))
+IMAGINEER_MODEL_CACHE = Path(env("IMAGINEER_MODEL_CACHE", str(VAR_DIR / "model-cache")))
