@@ -1,1 +1,304 @@
-from django.db import models  # noqa: F401
+"""Images, albums and labels: every image the platform knows, and how people curate them.
+
+Who may see what (the one place it is decided):
+
+- Curators (users with `albums.curate_all`: editors and admins) see and curate everything.
+- Other signed-in users see public albums and their own albums; they see the images they
+  created and the images in the albums they may see.
+- Anonymous visitors see public albums and their images, read-only, only when
+  IMAGINEER_PUBLIC_GALLERY is on; otherwise nothing.
+
+Files live in default_storage under names made from the image's sha256 (see ingest.py);
+deleting an Image row, however it is deleted, removes both of its files (signals.py).
+"""
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import Exists, Max, OuterRef, Q, Subquery
+from django.utils.text import slugify
+
+CURATE_ALL = "albums.curate_all"
+
+
+def is_curator(user):
+    return user.is_authenticated and user.has_perm(CURATE_ALL)
+
+
+class ImageQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        if is_curator(user):
+            return self.all()
+        in_visible_album = Exists(
+            AlbumImage.objects.filter(
+                image=OuterRef("pk"), album__in=Album.objects.visible_to(user)
+            )
+        )
+        if user.is_authenticated:
+            return self.filter(in_visible_album | Q(created_by=user))
+        return self.filter(in_visible_album)
+
+    def with_caption(self):
+        """Annotate `caption_text`, the newest caption, in the same query (no N+1)."""
+        newest = Label.objects.filter(image=OuterRef("pk"), kind=Label.Kind.CAPTION).order_by(
+            "-created_at", "-id"
+        )
+        return self.annotate(caption_text=Subquery(newest.values("text")[:1]))
+
+
+class Image(models.Model):
+    class Source(models.TextChoices):
+        GENERATED = "generated"
+        UPLOAD = "upload"
+        IMPORT = "import"
+
+    class Format(models.TextChoices):
+        PNG = "PNG"
+        JPEG = "JPEG"
+        WEBP = "WEBP"
+
+    file = models.FileField(max_length=255)
+    thumbnail = models.FileField(max_length=255, help_text="WebP, 384 px on the long side")
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    size_bytes = models.PositiveBigIntegerField()
+    format = models.CharField(max_length=8, choices=Format.choices)
+    sha256 = models.CharField(max_length=64, unique=True)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    prompt = models.TextField(blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    nsfw = models.BooleanField("NSFW", default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="images",
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = ImageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"Image {self.pk} ({self.width}x{self.height} {self.format})"
+
+    @property
+    def caption(self):
+        """The text of the newest caption label, or ""."""
+        if "caption_text" in self.__dict__:  # annotated by with_caption()
+            return self.caption_text or ""
+        label = self.labels.filter(kind=Label.Kind.CAPTION).order_by("-created_at", "-id").first()
+        return label.text if label else ""
+
+    def set_caption(self, text, *, by=None, source=None):
+        """Make `text` the caption: a new caption label, so earlier ones stay as history."""
+        label = self.labels.create(
+            text=text,
+            kind=Label.Kind.CAPTION,
+            source=source or Label.Source.MANUAL,
+            created_by=by,
+        )
+        self.caption_text = text
+        return label
+
+    def can_curate(self, user):
+        """Change the caption or NSFW flag, delete: curators only (see accounts/roles.py)."""
+        return is_curator(user)
+
+
+class AlbumQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        if is_curator(user):
+            return self.all()
+        if user.is_authenticated:
+            return self.filter(Q(visibility=Album.Visibility.PUBLIC) | Q(owner=user))
+        if settings.IMAGINEER_PUBLIC_GALLERY:
+            return self.filter(visibility=Album.Visibility.PUBLIC)
+        return self.none()
+
+    def with_summary(self):
+        """Annotate `image_count` and `cover_image_id` (the cover, else the first image)."""
+        first = AlbumImage.objects.filter(album=OuterRef("pk")).order_by("position")
+        count = (
+            AlbumImage.objects.filter(album=OuterRef("pk"))
+            .order_by()
+            .values("album")
+            .annotate(n=models.Count("id"))
+            .values("n")
+        )
+        return self.annotate(
+            image_count=models.functions.Coalesce(Subquery(count), 0),
+            cover_image_id=models.functions.Coalesce(
+                "cover_id", Subquery(first.values("image_id")[:1])
+            ),
+        )
+
+
+class Album(models.Model):
+    class Visibility(models.TextChoices):
+        PRIVATE = "private"
+        PUBLIC = "public"
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=220, unique=True, blank=True)
+    description = models.TextField(blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="albums"
+    )
+    visibility = models.CharField(
+        max_length=16, choices=Visibility.choices, default=Visibility.PRIVATE
+    )
+    cover = models.ForeignKey(
+        Image, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    is_training_set = models.BooleanField(
+        default=False, help_text="Offered as a dataset when training a LoRA."
+    )
+    images = models.ManyToManyField(
+        Image, through="AlbumImage", related_name="albums", blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AlbumQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        permissions = [("curate_all", "Can curate every album and image")]
+
+    def __str__(self):
+        return self.name
+
+    def save(self, *args, **kwargs):
+        if not self.slug:
+            self.slug = self._unique_slug()
+        super().save(*args, **kwargs)
+
+    def _unique_slug(self):
+        base = slugify(self.name)[:200] or "album"
+        taken = set(
+            Album.objects.filter(slug__startswith=base).exclude(pk=self.pk)
+            .values_list("slug", flat=True)
+        )
+        slug, n = base, 1
+        while slug in taken:
+            n += 1
+            slug = f"{base}-{n}"
+        return slug
+
+    def can_curate(self, user):
+        """Change, add or remove images, reorder, import, delete: the owner or a curator."""
+        return user.is_authenticated and (self.owner_id == user.pk or is_curator(user))
+
+    @transaction.atomic
+    def add_images(self, images, by=None):
+        """Append the images not yet in the album, in the order given. Returns how many."""
+        Album.objects.select_for_update().filter(pk=self.pk).first()  # serialise positions
+        present = set(self.entries.values_list("image_id", flat=True))
+        last = self.entries.aggregate(last=Max("position"))["last"]
+        position = -1 if last is None else last
+        new = []
+        for image in images:
+            image_id = getattr(image, "pk", image)
+            if image_id in present:
+                continue
+            present.add(image_id)
+            position += 1
+            new.append(AlbumImage(album=self, image_id=image_id, position=position, added_by=by))
+        AlbumImage.objects.bulk_create(new)
+        if new:
+            self.touch()
+        return len(new)
+
+    @transaction.atomic
+    def remove_images(self, images):
+        """Take the images out of the album (the images themselves stay). Returns how many."""
+        ids = [getattr(image, "pk", image) for image in images]
+        removed, _ = self.entries.filter(image_id__in=ids).delete()
+        if self.cover_id in ids:
+            self.cover = None
+            self.save(update_fields=["cover", "updated_at"])
+        elif removed:
+            self.touch()
+        return removed
+
+    @transaction.atomic
+    def reorder(self, image_ids):
+        """Put the listed images first, in that order; the others keep their order after.
+
+        Raises ValueError naming the ids that are repeated or not in the album.
+        """
+        Album.objects.select_for_update().filter(pk=self.pk).first()
+        image_ids = list(image_ids)
+        repeated = sorted({i for i in image_ids if image_ids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"image_ids: repeated ids {repeated}")
+        entries = {entry.image_id: entry for entry in self.entries.all()}
+        unknown = [i for i in image_ids if i not in entries]
+        if unknown:
+            raise ValueError(f"image_ids: ids not in this album {unknown}")
+        listed = [entries.pop(i) for i in image_ids]
+        rest = sorted(entries.values(), key=lambda entry: entry.position)
+        for position, entry in enumerate(listed + rest):
+            entry.position = position
+        AlbumImage.objects.bulk_update(listed + rest, ["position"])
+        self.touch()
+
+    def touch(self):
+        Album.objects.filter(pk=self.pk).update(updated_at=models.functions.Now())
+
+
+class AlbumImage(models.Model):
+    """An image's place in an album."""
+
+    album = models.ForeignKey(Album, on_delete=models.CASCADE, related_name="entries")
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="album_entries")
+    position = models.PositiveIntegerField(default=0)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["album", "image"], name="album_image_once"),
+        ]
+        indexes = [models.Index(fields=["album", "position"])]
+
+    def __str__(self):
+        return f"{self.album} #{self.position}: image {self.image_id}"
+
+
+class Label(models.Model):
+    """Text about an image: a caption (the newest one is the image's caption) or a tag."""
+
+    class Kind(models.TextChoices):
+        CAPTION = "caption"
+        TAG = "tag"
+
+    class Source(models.TextChoices):
+        MANUAL = "manual"
+        AUTO = "auto"
+        IMPORT = "import"
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="labels")
+    text = models.TextField(blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CAPTION)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["image", "kind", "-created_at"])]
+
+    def __str__(self):
+        return f"{self.kind} of image {self.image_id}: {self.text[:50]}"
+

@@ -164,6 +164,29 @@ STORAGES = {
     },
 }
 
+# Images (albums app). Uploads over these limits are refused with 400, nothing stored.
+IMAGINEER_MAX_IMAGE_PIXELS = env_int("IMAGINEER_MAX_IMAGE_PIXELS", 40_000_000)
+IMAGINEER_MAX_UPLOAD_BYTES = env_int("IMAGINEER_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
+# Dataset imports (zip files): entries, total uncompressed bytes, the compression ratio
+# of one entry that marks a zip bomb, and the size of one caption file.
+IMAGINEER_IMPORT_MAX_ENTRIES = env_int("IMAGINEER_IMPORT_MAX_ENTRIES", 10_000)
+IMAGINEER_IMPORT_MAX_BYTES = env_int("IMAGINEER_IMPORT_MAX_BYTES", 2 * 1024 * 1024 * 1024)
+IMAGINEER_IMPORT_MAX_RATIO = env_int("IMAGINEER_IMPORT_MAX_RATIO", 100)
+IMAGINEER_IMPORT_MAX_CAPTION_BYTES = env_int("IMAGINEER_IMPORT_MAX_CAPTION_BYTES", 64 * 1024)
+# Anonymous visitors may browse public albums (read-only) when on.
+IMAGINEER_PUBLIC_GALLERY = env_bool("IMAGINEER_PUBLIC_GALLERY")
+# How image files are sent: "" streams them from Django; "nginx" answers with
+# X-Accel-Redirect to IMAGINEER_SENDFILE_PREFIX + the storage name (an internal location
+# aliased to the media root); "apache" answers with X-Sendfile and the file's full path.
+IMAGINEER_SENDFILE = env("IMAGINEER_SENDFILE")
+if IMAGINEER_SENDFILE not in ("", "nginx", "apache"):
+    sys.exit(f'IMAGINEER_SENDFILE must be "", "nginx" or "apache", not {IMAGINEER_SENDFILE!r}')
+IMAGINEER_SENDFILE_PREFIX = env("IMAGINEER_SENDFILE_PREFIX", "/protected-media/")
+# Uploads over 2.5 MB go to a temporary file, not memory; at most this many files a request.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+DATA_UPLOAD_MAX_NUMBER_FILES = env_int("IMAGINEER_UPLOAD_MAX_FILES", 100)
+FILE_UPLOAD_PERMISSIONS = 0o644
+
 # Sign-in (django-allauth): email and password; Google when configured.
 SITE_ID = 1
 LOGIN_URL = "account_login"
