@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
+import albums.api  # noqa: F401  (registers its viewsets on the router)
+
 from . import api
 
 urlpatterns = [
@@ -8,5 +10,6 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("api/health/", api.health, name="api_health"),
     path("api/", include(api.router.urls)),
+    path("", include("albums.urls")),
     path("", include("accounts.urls")),
 ]
