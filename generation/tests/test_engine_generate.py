@@ -31,9 +31,7 @@ def test_it_gives_the_same_pixels_for_the_same_seed(cache, demo_model_dir):
 
 
 @pytest.mark.parametrize("scheduler", [None, "euler_a"])
-def test_it_gives_a_prompt_the_same_pixels_alone_or_in_a_batch(
-    cache, demo_model_dir, scheduler
-):
+def test_it_gives_a_prompt_the_same_pixels_alone_or_in_a_batch(cache, demo_model_dir, scheduler):
     prompts, seeds = ["a red fox", "a blue owl", "a green frog"], [11, 22, 33]
     batch = cache.generate(demo_model_dir, prompts, seeds=seeds, scheduler=scheduler, **SMALL)
     alone = [
@@ -131,9 +129,7 @@ def test_it_keeps_working_after_a_failed_call(cache, demo_model_dir, demo_loras,
     corrupt.write_bytes(demo_loras[0].read_bytes()[:500])
 
     with pytest.raises(Exception, match="(?i)safetensors|header|metadata"):
-        cache.generate(
-            demo_model_dir, ["a cat"], seeds=[4], loras=[("bad", corrupt, 1.0)], **SMALL
-        )
+        cache.generate(demo_model_dir, ["a cat"], seeds=[4], loras=[("bad", corrupt, 1.0)], **SMALL)
 
     after = cache.generate(demo_model_dir, ["a cat"], seeds=[4], **SMALL)[0]
     assert same_pixels(before, after)
