@@ -13,6 +13,7 @@ No Django here: sources are hub ids or local paths, results are PIL images.
 import re
 import threading
 import time
+import traceback
 from collections import OrderedDict
 from pathlib import Path
 
@@ -113,6 +114,7 @@ class PipelineCache:
         self._loras = OrderedDict()  # adapter name -> LoRA file path, least recent first
         self._lock = threading.RLock()
         self._reaper = None
+        self._reaper_stop = threading.Event()
 
     # -- the base model --------------------------------------------------------------
 
@@ -165,14 +167,20 @@ class PipelineCache:
         if self._reaper is not None:
             return
         interval = interval or max(idle_seconds / 4, 1)
+        self._reaper_stop.clear()
 
         def reap():
-            while True:
-                time.sleep(interval)
+            while not self._reaper_stop.wait(interval):
                 self.release_if_idle(idle_seconds)
 
         self._reaper = threading.Thread(target=reap, name="pipeline-idle-reaper", daemon=True)
         self._reaper.start()
+
+    def stop_idle_reaper(self):
+        if self._reaper is not None:
+            self._reaper_stop.set()
+            self._reaper.join()
+            self._reaper = None
 
     # -- LoRA adapters ---------------------------------------------------------------
 
@@ -251,7 +259,8 @@ class PipelineCache:
         loras: [(key, path, weight)]; key is stable per LoRA (e.g. its id).
         scheduler: a key of SCHEDULERS, or None for the model's own scheduler.
         num_images: images per prompt; the result is prompt 0's images, then prompt 1's...
-        on_step(step, total): called after each denoising step, step counting from 1.
+        on_step(step, total): called after each denoising step, step counting from 1 to
+            total, the number of steps the scheduler runs (PNDM runs steps + 1).
         should_cancel(): checked before the run and after each step; True raises Cancelled.
 
         Any failure frees memory and re-raises; the cache stays usable for the next call.
@@ -286,7 +295,10 @@ class PipelineCache:
                     callback_on_step_end=_step_callback(on_step, should_cancel),
                 )
                 return result.images
-            except BaseException:
+            except BaseException as error:
+                # The traceback keeps the failed frames' locals (latents, activations)
+                # alive; clear them so the memory can really be given back.
+                traceback.clear_frames(error.__traceback__)
                 free_memory(self.device)
                 raise
             finally:

@@ -179,6 +179,7 @@ def test_it_releases_an_idle_pipeline_from_the_reaper_thread(demo_model_dir):
     deadline = time.monotonic() + 10
     while cache.is_loaded and time.monotonic() < deadline:
         time.sleep(0.01)
+    cache.stop_idle_reaper()
     assert not cache.is_loaded
 
 
