@@ -213,6 +213,9 @@ class PipelineCache:
             return
         if name in self._loras:  # same key, another file: the LoRA was replaced
             self._delete_adapter(pipeline, name)
+        if Path(path).is_absolute() and not Path(path).is_file():
+            # Else diffusers takes it for a hub id and says the id is malformed.
+            raise FileNotFoundError(f"LoRA file not found: {path}")
         while len(self._loras) >= self.max_loras:
             oldest = next(n for n in self._loras if n not in keep)
             self._delete_adapter(pipeline, oldest)

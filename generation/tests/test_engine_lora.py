@@ -203,3 +203,19 @@ def test_it_accepts_an_odd_width_only_against_a_base_of_that_width(
 def test_it_refuses_an_unknown_family(demo_loras):
     with pytest.raises(ValueError, match="family: 'sd3' is not one of sd15, sd2, sdxl"):
         check_lora_family(demo_loras[0], "sd3")
+
+
+def test_it_leaves_no_adapter_behind_when_a_lora_does_not_fit(cache, demo_model_dir, tmp_path):
+    key = "unet.down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k"
+    sd15 = write_safetensors(
+        tmp_path / "sd15.safetensors",
+        {f"{key}.lora.down.weight": (4, 768), f"{key}.lora.up.weight": (64, 4)},
+    )
+    base = cache.generate(demo_model_dir, ["a cat"], seeds=[9], **SMALL)[0]
+
+    with pytest.raises(Exception, match="size mismatch"):
+        cache.generate(demo_model_dir, ["a cat"], seeds=[9], loras=[(7, sd15, 1.0)], **SMALL)
+
+    assert cache.loaded_loras == []
+    assert cache.pipeline(demo_model_dir).get_list_adapters() == {"unet": []}
+    assert same_pixels(cache.generate(demo_model_dir, ["a cat"], seeds=[9], **SMALL)[0], base)
