@@ -199,13 +199,14 @@ class PipelineCache:
         if len(loras) > self.max_loras:
             raise ValueError(f"loras: at most {self.max_loras} at once, got {len(loras)}")
         names = [adapter_name(key) for key, _, _ in loras]
-        for (_, path, _), name in zip(loras, names, strict=True):
-            self._load_adapter(pipeline, name, str(path), keep=names)
-        if not names:
-            pipeline.disable_lora()
-            return
-        pipeline.enable_lora()
-        pipeline.set_adapters(names, adapter_weights=[float(w) for _, _, w in loras])
+        with self._lock:
+            for (_, path, _), name in zip(loras, names, strict=True):
+                self._load_adapter(pipeline, name, str(path), keep=names)
+            if not names:
+                pipeline.disable_lora()
+                return
+            pipeline.enable_lora()
+            pipeline.set_adapters(names, adapter_weights=[float(w) for _, _, w in loras])
 
     def _load_adapter(self, pipeline, name, path, keep):
         if self._loras.get(name) == path:
