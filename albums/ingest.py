@@ -101,7 +101,9 @@ def open_checked(data, filename):
     try:
         image = PILImage.open(io.BytesIO(data), formats=list(EXTENSIONS))
     except PILImage.DecompressionBombError as exc:  # Pillow's own, larger limit
-        raise ImageRejected(filename, f"the image has more than {max_pixels} pixels") from exc
+        raise ImageRejected(
+            filename, f"the image is a decompression bomb; at most {max_pixels} pixels are accepted"
+        ) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected(filename, "not a PNG, JPEG or WebP image") from exc
     pixels = image.width * image.height

@@ -131,7 +131,9 @@ class AlbumQuerySet(models.QuerySet):
         return self.annotate(
             image_count=models.functions.Coalesce(Subquery(count), 0),
             cover_image_id=models.functions.Coalesce(
-                "cover_id", Subquery(first.values("image_id")[:1])
+                "cover_id",
+                Subquery(first.values("image_id")[:1]),
+                output_field=models.BigIntegerField(),
             ),
         )
 
