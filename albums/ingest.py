@@ -156,7 +156,8 @@ def delete_files(names):
         default_storage.delete(name)
 
 
-def store_image(data, *, filename, source, created_by=None, prompt="", params=None):
+def store_image(data, *, filename, source, created_by=None, prompt="", params=None,
+                nsfw=False):
     """Store image bytes (see the module docstring). Returns (image, created)."""
     return store_checked(
         inspect_image(data, filename),
@@ -164,10 +165,11 @@ def store_image(data, *, filename, source, created_by=None, prompt="", params=No
         created_by=created_by,
         prompt=prompt,
         params=params,
+        nsfw=nsfw,
     )
 
 
-def store_checked(checked, *, source, created_by=None, prompt="", params=None):
+def store_checked(checked, *, source, created_by=None, prompt="", params=None, nsfw=False):
     """Store bytes inspect_image accepted. Returns (image, created)."""
     existing = Image.objects.filter(sha256=checked.sha256).first()
     if existing is not None:
@@ -186,6 +188,7 @@ def store_checked(checked, *, source, created_by=None, prompt="", params=None):
                 source=source,
                 prompt=prompt,
                 params=params or {},
+                nsfw=nsfw,
                 created_by=created_by,
             )
     except IntegrityError:
