@@ -128,3 +128,26 @@ def test_it_removes_the_files_when_the_row_cannot_be_written(stored_state, monke
     with pytest.raises(RuntimeError):
         store_image(png_bytes(), filename="a.png", source=Image.Source.UPLOAD)
     assert stored_state() == before
+
+
+def test_it_returns_the_winner_when_the_same_bytes_are_stored_at_once(stored_state,
+                                                                      monkeypatch):
+    from albums.models import ImageQuerySet
+
+    first, _ = store_image(png_bytes(), filename="a.png", source=Image.Source.UPLOAD)
+    before = stored_state()
+    real_filter = ImageQuerySet.filter
+    missed = []
+
+    def first_lookup_misses(self, *args, **kwargs):
+        # As if the other request committed just after our dedup check.
+        if "sha256" in kwargs and not missed:
+            missed.append(True)
+            return real_filter(self, *args, **kwargs).none()
+        return real_filter(self, *args, **kwargs)
+
+    monkeypatch.setattr(ImageQuerySet, "filter", first_lookup_misses)
+    second, created = store_image(png_bytes(), filename="b.png", source=Image.Source.UPLOAD)
+    assert missed and not created
+    assert second.pk == first.pk
+    assert stored_state() == before
