@@ -22,7 +22,14 @@ from rest_framework.response import Response
 from imagineer.api import router
 
 from .archive import ArchiveRejected, album_export_name, export_album, import_dataset
-from .ingest import ImageRejected, atomic_ingest, check_file_size, inspect_image, store_checked
+from .ingest import (
+    ImageRejected,
+    atomic_ingest,
+    check_file_size,
+    inspect_image,
+    read_upload,
+    store_image,
+)
 from .models import Album, Image
 
 CAPTION_MAX_LENGTH = 10_000
@@ -246,19 +253,20 @@ class ImageViewSet(
         album = None
         if album_id not in (None, ""):
             album = curated_album(request, integer_param(request.data, "album"))
-        checked, errors = [], []
-        for upload in files:
+        errors = []
+        for upload in files:  # check all before storing any, holding one in memory at a time
             try:
                 check_file_size(upload.size, upload.name)  # before reading it
-                checked.append(inspect_image(upload.read(), upload.name))
+                inspect_image(read_upload(upload), upload.name)
             except ImageRejected as exc:
                 errors.append(str(exc))
         if errors:
             raise ValidationError({"file": errors})
         with atomic_ingest():
             stored = [
-                store_checked(item, source=Image.Source.UPLOAD, created_by=request.user)
-                for item in checked
+                store_image(read_upload(upload), filename=upload.name,
+                            source=Image.Source.UPLOAD, created_by=request.user)
+                for upload in files
             ]
             if album is not None:
                 album.add_images([image for image, _ in stored], by=request.user)
@@ -322,6 +330,11 @@ class AlbumViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer):
         serializer.save(owner=self.request.user)
+        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
+
+    def perform_update(self, serializer):
+        serializer.save()
+        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
 
     def summary(self, album):
         album = self.get_queryset().get(pk=album.pk)

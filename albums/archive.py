@@ -28,7 +28,8 @@ from .ingest import (
     atomic_ingest,
     check_file_size,
     inspect_image,
-    store_checked,
+    read_upload,
+    store_image,
 )
 from .models import Image, Label
 
@@ -59,8 +60,7 @@ class Entry:
     def read(self):
         if isinstance(self.source, zipfile.ZipFile):
             return self.source.read(self.name)
-        self.source.seek(0)
-        return self.source.read()
+        return read_upload(self.source)
 
     @property
     def stem(self):
@@ -171,10 +171,8 @@ def import_dataset(album, uploads, *, by=None):
     imported = []
     with atomic_ingest():
         for entry in images:
-            image, created = store_checked(
-                inspect_image(entry.read(), entry.name),
-                source=Image.Source.IMPORT,
-                created_by=by,
+            image, created = store_image(
+                entry.read(), filename=entry.name, source=Image.Source.IMPORT, created_by=by
             )
             caption = captions.get(entry.stem, "")
             if caption and caption != image.caption:

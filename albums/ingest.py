@@ -101,7 +101,9 @@ def open_checked(data, filename):
     try:
         image = PILImage.open(io.BytesIO(data), formats=list(EXTENSIONS))
     except PILImage.DecompressionBombError as exc:  # Pillow's own, larger limit
-        raise ImageRejected(filename, f"the image has more than {max_pixels} pixels") from exc
+        raise ImageRejected(
+            filename, f"the image is a decompression bomb; at most {max_pixels} pixels are accepted"
+        ) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected(filename, "not a PNG, JPEG or WebP image") from exc
     pixels = image.width * image.height
@@ -154,19 +156,10 @@ def delete_files(names):
         default_storage.delete(name)
 
 
-def store_image(data, *, filename, source, created_by=None, prompt="", params=None):
+def store_image(data, *, filename, source, created_by=None, prompt="", params=None,
+                nsfw=False):
     """Store image bytes (see the module docstring). Returns (image, created)."""
-    return store_checked(
-        inspect_image(data, filename),
-        source=source,
-        created_by=created_by,
-        prompt=prompt,
-        params=params,
-    )
-
-
-def store_checked(checked, *, source, created_by=None, prompt="", params=None):
-    """Store bytes inspect_image accepted. Returns (image, created)."""
+    checked = inspect_image(data, filename)
     existing = Image.objects.filter(sha256=checked.sha256).first()
     if existing is not None:
         return existing, False
@@ -184,6 +177,7 @@ def store_checked(checked, *, source, created_by=None, prompt="", params=None):
                 source=source,
                 prompt=prompt,
                 params=params or {},
+                nsfw=nsfw,
                 created_by=created_by,
             )
     except IntegrityError:
@@ -194,6 +188,12 @@ def store_checked(checked, *, source, created_by=None, prompt="", params=None):
             raise
         return existing, False
     return image, True
+
+
+def read_upload(upload):
+    """All the bytes of an uploaded file, from the start (it may be read more than once)."""
+    upload.seek(0)
+    return upload.read()
 
 
 def save_file(name, data):
