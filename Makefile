@@ -21,6 +21,7 @@ migrate: install
 
 run: migrate
 	$(PY) manage.py ensure_admin
+	$(PY) manage.py create_demo_model --if-no-base
 	@echo ""
 	@echo "Imagineer is starting at http://127.0.0.1:$${PORT:-8000}/  (Ctrl-C stops the web server and the worker)"
 	@echo ""

@@ -12,6 +12,14 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 PASSWORD = "a-long-test-password-42"
 
 
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    """Each test stores files in its own media root (child processes get it too)."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.IMAGINEER_MODEL_CACHE = tmp_path / "model-cache"
+    return settings.MEDIA_ROOT
+
+
 @pytest.fixture
 def make_user(db):
     from django.contrib.auth import get_user_model
@@ -116,15 +124,28 @@ def sign_in_page(page, live_server):
 
 
 @pytest.fixture
-def worker(transactional_db, tmp_path):
+def worker(start_worker):
     """A real django-q2 worker (`manage.py qcluster`) on the test database.
 
     Tests that use it see only committed rows, hence transactional_db.
     """
+    process = start_worker()
+    yield process
+
+
+@pytest.fixture
+def start_worker(transactional_db, tmp_path):
+    """Start real workers with extra environment: start_worker(IMAGINEER_X="1")."""
     from imagineer.testing import WorkerProcess
 
-    process = WorkerProcess(tmp_path / "qcluster.log").start()
-    yield process
-    if process.alive():
+    started = []
+
+    def start(**env):
+        process = WorkerProcess(tmp_path / f"qcluster-{len(started)}.log", **env).start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
         process.stop()
-    print(process.log()[-5000:])
+        print(process.log()[-5000:])

@@ -197,7 +197,12 @@ def read_upload(upload):
 
 
 def save_file(name, data):
-    """Write through default_storage; the storage may pick another name if it is taken."""
+    """Write through default_storage. Names are made from the content's sha256, so a file
+    already there holds these very bytes (left by a process killed before its row was
+    committed, or being stored by a concurrent request): it is adopted as it is, never
+    renamed or removed by us."""
+    if default_storage.exists(name):
+        return name
     saved = default_storage.save(name, ContentFile(data))
     names = _written.get()
     if names is not None:

@@ -1,1 +1,642 @@
-from django.db import models  # noqa: F401
+"""The model registry, prompt sets, batches and jobs.
+
+Jobs own their state changes (start, progress, finish, fail, cancel), each in one
+place and under a transaction; views, the API and tasks call them.
+"""
+
+import csv
+import hashlib
+import io
+import string
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+from django.db import models, transaction
+from django.db.models import Count, F, Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import slugify
+
+from albums.models import Album, Image
+
+
+class Family(models.TextChoices):
+    SD15 = "sd15", "Stable Diffusion 1.x"
+    SD2 = "sd2", "Stable Diffusion 2.x"
+    SDXL = "sdxl", "Stable Diffusion XL"
+
+
+# Families the engine and the trainer run (SDXL needs another pipeline class).
+SUPPORTED_FAMILIES = {Family.SD15, Family.SD2}
+
+
+class ModelVersionQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(is_active=True)
+
+    def bases(self):
+        return self.filter(kind=ModelVersion.Kind.BASE)
+
+    def loras(self):
+        return self.filter(kind=ModelVersion.Kind.LORA)
+
+    def default_base(self):
+        return self.bases().active().filter(is_default=True).first()
+
+
+def model_upload_name(instance, filename):
+    # Keyed by the content hash, never by the name a user sent.
+    return f"models/{instance.sha256}.safetensors"
+
+
+class ModelVersion(models.Model):
+    """A base model or a LoRA that generation can use."""
+
+    class Kind(models.TextChoices):
+        BASE = "base", "Base model"
+        LORA = "lora", "LoRA"
+
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    source = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="A Hugging Face hub id (runwayml/stable-diffusion-v1-5) or a local path. "
+        "Empty when a file is uploaded.",
+    )
+    file = models.FileField(upload_to=model_upload_name, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    size_bytes = models.BigIntegerField(default=0)
+    family = models.CharField(max_length=8, choices=Family.choices, default=Family.SD15)
+    trigger_words = models.CharField(max_length=300, blank=True)
+    version = models.CharField(max_length=50, blank=True)
+    is_active = models.BooleanField(default=True)
+    is_default = models.BooleanField(default=False)
+    description = models.TextField(blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ModelVersionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["kind", "name", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=Q(is_default=True), name="one_default_model"
+            ),
+            models.CheckConstraint(
+                condition=Q(is_default=False) | Q(kind="base"), name="default_is_a_base"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} {self.version}".strip()
+
+    @property
+    def adapter_name(self):
+        """The stable adapter name of a LoRA inside the worker's pipeline."""
+        return f"lora_{self.pk}"
+
+    @property
+    def short_hash(self):
+        return self.sha256[:10]
+
+    def engine_source(self):
+        """What the engine loads: a hub id, or a local path (files are fetched if needed)."""
+        if not self.file:
+            return self.source
+        try:
+            return default_storage.path(self.file.name)
+        except NotImplementedError:  # remote storage (S3): keep a local copy by hash
+            cache = settings.IMAGINEER_MODEL_CACHE / f"{self.sha256}.safetensors"
+            if not cache.exists():
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                partial = cache.with_suffix(".partial")
+                with default_storage.open(self.file.name, "rb") as remote, open(partial, "wb") as f:
+                    for chunk in iter(lambda: remote.read(1 << 20), b""):
+                        f.write(chunk)
+                partial.rename(cache)
+            return str(cache)
+
+    def clean(self):
+        if not self.source and not self.file:
+            raise ValidationError({"source": "Give a hub id or local path, or upload a file."})
+        if self.kind == self.Kind.LORA and self.is_default:
+            raise ValidationError({"is_default": "Only a base model can be the default."})
+
+    @transaction.atomic
+    def make_default(self):
+        if self.kind != self.Kind.BASE:
+            raise ValidationError({"is_default": "Only a base model can be the default."})
+        ModelVersion.objects.filter(is_default=True).exclude(pk=self.pk).update(is_default=False)
+        self.is_default = True
+        self.is_active = True
+        self.save(update_fields=["is_default", "is_active"])
+
+    # Registration: `from_source` and `from_upload` check a model and return it unsaved,
+    # so forms and serializers can show the errors; `register` saves it.
+
+    @classmethod
+    def from_source(cls, *, name, kind, source, family=Family.SD15, **fields):
+        """A model by hub id or local path. A LoRA file must parse and fit its family;
+        a local base model must be a diffusers folder."""
+        from pathlib import Path
+
+        model = cls(name=name, kind=kind, source=source, family=family, **fields)
+        path = Path(source)
+        if kind == cls.Kind.LORA:
+            if not path.is_file():
+                raise ValidationError({"source": f"no LoRA file at {source}."})
+            model.sha256, model.size_bytes = _check_lora(path, family)
+        elif path.is_absolute() or source.startswith("."):
+            if not (path / "model_index.json").is_file():
+                raise ValidationError(
+                    {"source": f"{source} is not a diffusers model folder (no model_index.json)."}
+                )
+            model.sha256 = hashlib.sha256((path / "model_index.json").read_bytes()).hexdigest()
+        model.full_clean(exclude=["file"])
+        return model
+
+    @classmethod
+    def from_upload(cls, uploaded, *, name, family=Family.SD15, **fields):
+        """A LoRA from an uploaded .safetensors file, stored when the model is saved."""
+        from django.core.files.base import ContentFile
+
+        data = uploaded.read()
+        sha256 = hashlib.sha256(data).hexdigest()
+        tmp = settings.IMAGINEER_MODEL_CACHE / f"upload-{sha256}"
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        try:
+            _check_lora(tmp, family, field="file")
+        finally:
+            tmp.unlink(missing_ok=True)
+        fields.pop("kind", None)
+        model = cls(name=name, kind=cls.Kind.LORA, family=family, sha256=sha256,
+                    size_bytes=len(data), **fields)
+        model.file = ContentFile(data, name="lora.safetensors")
+        model.full_clean(exclude=["file"])
+        return model
+
+    def register(self):
+        """Save a checked model; the first base model becomes the default."""
+        try:
+            self.save()
+        except Exception:
+            if self.file and self.file.name:
+                self.file.delete(save=False)  # no file without its row
+            raise
+        if self.kind == self.Kind.BASE and not ModelVersion.objects.default_base():
+            self.make_default()
+        return self
+
+
+def _check_lora(path, family, field="source"):
+    """A LoRA must be a parseable safetensors file that fits its family."""
+    from .engine.lora import InvalidLora, check_lora_family, file_sha256
+
+    if family not in SUPPORTED_FAMILIES:
+        raise ValidationError({"family": f"{family} models are not supported yet."})
+    try:
+        check_lora_family(path, family, base_dir=_default_base_dir(family))
+    except InvalidLora as exc:
+        raise ValidationError({field: str(exc)}) from exc
+    return file_sha256(path), path.stat().st_size
+
+
+def _default_base_dir(family):
+    """The default base model's local folder, when it is one of `family`: a LoRA is
+    checked against it (the demo model has no standard family width)."""
+    from pathlib import Path
+
+    base = ModelVersion.objects.default_base()
+    if base is None or base.family != family or base.file:
+        return None
+    source = Path(base.engine_source())
+    return source if (source / "unet" / "config.json").is_file() else None
+
+
+class PromptSet(models.Model):
+    """A template for batches: one prompt per item, e.g. 54 playing cards."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    base_prompt = models.CharField(max_length=500, blank=True)
+    prompt_template = models.CharField(
+        max_length=500, help_text="With {column} fields filled from each item's CSV row."
+    )
+    style_suffix = models.CharField(max_length=300, blank=True)
+    example_theme = models.CharField(max_length=200, blank=True)
+    width = models.PositiveIntegerField(default=512)
+    height = models.PositiveIntegerField(default=512)
+    negative_prompt = models.CharField(max_length=500, blank=True)
+    loras = models.ManyToManyField(ModelVersion, through="PromptSetLora", blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def save(self, *args, **kwargs):
+        if not self.slug:
+            self.slug = slugify(self.name)[:200] or "set"
+        super().save(*args, **kwargs)
+
+    def columns(self):
+        """The {column} fields the template names."""
+        try:
+            return [field for _, field, _, _ in string.Formatter().parse(self.prompt_template)
+                    if field]
+        except ValueError as exc:
+            raise ValidationError(
+                {"prompt_template": f"prompt_template is malformed: {exc}."}
+            ) from exc
+
+    def item_columns(self):
+        item = self.items.first() if self.pk else None
+        return set(item.values) if item else None
+
+    def check_columns(self, columns):
+        missing = [column for column in self.columns() if column not in columns]
+        if missing:
+            raise ValidationError(
+                {"prompt_template": "prompt_template names columns the items lack: "
+                 + ", ".join(missing) + "."}
+            )
+
+    def clean(self):
+        columns = self.item_columns()
+        if columns is not None:
+            self.check_columns(columns)
+        else:
+            self.columns()  # malformed templates are refused even without items
+        from .validation import SIZE, SIZE_MULTIPLE
+
+        for field in ("width", "height"):
+            value = getattr(self, field)
+            if value is None or not SIZE[0] <= value <= SIZE[1] or value % SIZE_MULTIPLE:
+                raise ValidationError({field: f"{field} must be a multiple of {SIZE_MULTIPLE} "
+                                       f"between {SIZE[0]} and {SIZE[1]}."})
+
+    def prompt_for(self, item, theme=""):
+        """base prompt + the filled template + theme + style suffix."""
+        parts = [self.base_prompt, self.prompt_template.format(**item.values), theme,
+                 self.style_suffix]
+        return ", ".join(part.strip() for part in parts if part and part.strip())
+
+    @transaction.atomic
+    def import_csv(self, data, max_rows=1000):
+        """Replace the items with the rows of a CSV file (bytes or text) with a header."""
+        if isinstance(data, bytes):
+            try:
+                data = data.decode("utf-8-sig")
+            except UnicodeDecodeError as exc:
+                raise ValidationError({"file": "the CSV file must be UTF-8 text."}) from exc
+        reader = csv.DictReader(io.StringIO(data))
+        if not reader.fieldnames:
+            raise ValidationError({"file": "the CSV file is empty: it needs a header row."})
+        columns = [name.strip() for name in reader.fieldnames]
+        self.check_columns(columns)
+        rows = []
+        for number, row in enumerate(reader, start=2):
+            if None in row:
+                raise ValidationError({"file": f"line {number} has more fields than the header."})
+            values = {key.strip(): (value or "").strip() for key, value in row.items()}
+            if not any(values.values()):
+                continue
+            rows.append(values)
+            if len(rows) > max_rows:
+                raise ValidationError({"file": f"at most {max_rows} rows."})
+        if not rows:
+            raise ValidationError({"file": "the CSV file has no rows."})
+        self.items.all().delete()
+        PromptSetItem.objects.bulk_create(
+            PromptSetItem(prompt_set=self, position=position, values=values)
+            for position, values in enumerate(rows)
+        )
+        return len(rows)
+
+
+class PromptSetLora(models.Model):
+    prompt_set = models.ForeignKey(PromptSet, on_delete=models.CASCADE)
+    lora = models.ForeignKey(ModelVersion, on_delete=models.CASCADE,
+                             limit_choices_to={"kind": "lora"})
+    weight = models.FloatField(default=1.0)
+
+    class Meta:
+        unique_together = [("prompt_set", "lora")]
+
+    def __str__(self):
+        return f"{self.lora} × {self.weight}"
+
+
+class PromptSetItem(models.Model):
+    prompt_set = models.ForeignKey(PromptSet, on_delete=models.CASCADE, related_name="items")
+    position = models.PositiveIntegerField(default=0)
+    values = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["prompt_set", "position"]
+
+    def __str__(self):
+        return ", ".join(f"{key}={value}" for key, value in self.values.items())
+
+
+class Status(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    PARTIAL = "partial"  # batches only
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINISHED = [Status.SUCCEEDED, Status.PARTIAL, Status.FAILED, Status.CANCELLED]
+ACTIVE = [Status.QUEUED, Status.RUNNING]
+
+
+class Batch(models.Model):
+    """One job per item of a prompt set; its images are gathered into an album."""
+
+    prompt_set = models.ForeignKey(PromptSet, on_delete=models.PROTECT, related_name="batches")
+    theme = models.CharField(max_length=200, blank=True)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                              related_name="batches")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    succeeded = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    album = models.ForeignKey(Album, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "batches"
+
+    def __str__(self):
+        return f"{self.prompt_set} {self.theme}".strip() + f" #{self.pk}"
+
+    def get_absolute_url(self):
+        return reverse("batch_detail", args=[self.pk])
+
+    @property
+    def progress(self):
+        done = self.succeeded + self.failed + self.jobs.filter(status=Status.CANCELLED).count()
+        return done / self.total if self.total else 0.0
+
+    @transaction.atomic
+    def refresh_status(self):
+        """Recount from the jobs; the batch ends when none of its jobs is active."""
+        batch = Batch.objects.select_for_update().get(pk=self.pk)
+        counts = dict(batch.jobs.values_list("status").annotate(n=Count("id")))
+        batch.succeeded = counts.get(Status.SUCCEEDED, 0)
+        batch.failed = counts.get(Status.FAILED, 0)
+        active = counts.get(Status.QUEUED, 0) + counts.get(Status.RUNNING, 0)
+        if batch.status in ACTIVE:
+            if active:
+                batch.status = Status.RUNNING if counts.get(Status.RUNNING) or \
+                    batch.succeeded or batch.failed else Status.QUEUED
+            else:
+                if batch.succeeded == batch.total:
+                    batch.status = Status.SUCCEEDED
+                elif batch.succeeded:
+                    batch.status = Status.PARTIAL
+                elif counts.get(Status.CANCELLED):
+                    batch.status = Status.CANCELLED
+                else:
+                    batch.status = Status.FAILED
+                batch.finished_at = timezone.now()
+        batch.save(update_fields=["succeeded", "failed", "status", "finished_at"])
+        for field in ("succeeded", "failed", "status", "finished_at"):
+            setattr(self, field, getattr(batch, field))
+        return self
+
+    def collect_images(self):
+        """Gather the batch's images, in item order, into its album."""
+        if self.album is None:
+            return
+        images = Image.objects.filter(jobs__batch=self).order_by("jobs__batch_position", "id")
+        self.album.add_images(images, by=self.owner)
+
+    @transaction.atomic
+    def cancel(self):
+        for job in self.jobs.filter(status__in=ACTIVE):
+            job.cancel()
+        Batch.objects.filter(pk=self.pk, status__in=ACTIVE).update(
+            status=Status.CANCELLED, finished_at=timezone.now()
+        )
+        self.refresh_from_db()
+
+
+class JobQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        if user.has_perm("generation.see_all_jobs"):
+            return self
+        return self.filter(owner=user)
+
+    def active(self):
+        return self.filter(status__in=ACTIVE)
+
+    def stale(self):
+        """Running jobs whose worker stopped sending heartbeats (killed, crashed)."""
+        cutoff = timezone.now() - timedelta(seconds=settings.IMAGINEER_JOB_LEASE_SECONDS)
+        return self.filter(status=Status.RUNNING, heartbeat_at__lt=cutoff)
+
+
+class Job(models.Model):
+    """One generation request: a prompt and parameters, run by a worker."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                              related_name="jobs")
+    batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.CASCADE,
+                              related_name="jobs")
+    batch_position = models.PositiveIntegerField(default=0)
+    prompt = models.TextField()
+    negative_prompt = models.TextField(blank=True)
+    model = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="jobs",
+                              limit_choices_to={"kind": "base"})
+    loras = models.ManyToManyField(ModelVersion, through="JobLora", related_name="lora_jobs",
+                                   blank=True)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    steps = models.PositiveIntegerField()
+    guidance_scale = models.FloatField()
+    seed = models.BigIntegerField()
+    scheduler = models.CharField(max_length=20)
+    num_images = models.PositiveSmallIntegerField(default=1)
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED,
+                              db_index=True)
+    progress = models.FloatField(default=0.0)
+    queued_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    images = models.ManyToManyField(Image, blank=True, related_name="jobs")
+    remix_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-queued_at", "-id"]
+        permissions = [("see_all_jobs", "Can see and cancel every user's jobs")]
+        indexes = [models.Index(fields=["status", "owner", "queued_at"])]
+
+    def __str__(self):
+        return f"Job #{self.pk}: {self.prompt[:40]}"
+
+    def get_absolute_url(self):
+        return reverse("job_detail", args=[self.pk])
+
+    @property
+    def is_finished(self):
+        return self.status in FINISHED
+
+    def result_images(self):
+        """The images in the order they were made (uses a prefetch when there is one)."""
+        return sorted(self.images.all(), key=lambda image: image.pk)
+
+    def lora_weights(self):
+        return [(jl.lora, jl.weight) for jl in self.joblora_set.select_related("lora")]
+
+    def batch_key(self):
+        """Jobs with the same key can share one batched pipeline call."""
+        loras = tuple(sorted((jl.lora_id, jl.weight) for jl in self.joblora_set.all()))
+        return (self.model_id, self.width, self.height, self.steps, self.guidance_scale,
+                self.scheduler, self.num_images, self.negative_prompt, loras)
+
+    def params(self):
+        """The parameters stored with each image (and shown as its metadata)."""
+        return {
+            "job": self.pk,
+            "prompt": self.prompt,
+            "negative_prompt": self.negative_prompt,
+            "model": self.model.name,
+            "model_hash": self.model.short_hash,
+            "loras": [{"name": lora.name, "hash": lora.short_hash, "weight": weight}
+                      for lora, weight in self.lora_weights()],
+            "width": self.width,
+            "height": self.height,
+            "steps": self.steps,
+            "guidance_scale": self.guidance_scale,
+            "seed": self.seed,
+            "scheduler": self.scheduler,
+        }
+
+    @classmethod
+    @transaction.atomic
+    def create_from(cls, cleaned, *, owner, batch=None, batch_position=0, remix_of=None):
+        """Create a queued job from parameters cleaned by validate_generation."""
+        job = cls.objects.create(
+            owner=owner,
+            batch=batch,
+            batch_position=batch_position,
+            remix_of=remix_of,
+            prompt=cleaned["prompt"],
+            negative_prompt=cleaned["negative_prompt"],
+            model=cleaned["model"],
+            width=cleaned["width"],
+            height=cleaned["height"],
+            steps=cleaned["steps"],
+            guidance_scale=cleaned["guidance_scale"],
+            seed=cleaned["seed"],
+            scheduler=cleaned["scheduler"],
+            num_images=cleaned["num_images"],
+        )
+        JobLora.objects.bulk_create(
+            JobLora(job=job, lora=lora, weight=weight) for lora, weight in cleaned["loras"]
+        )
+        return job
+
+    def same_parameters(self):
+        """This job's parameters, for a remix: same seed, model, LoRAs and settings."""
+        return {
+            "prompt": self.prompt,
+            "negative_prompt": self.negative_prompt,
+            "model": self.model,
+            "width": self.width,
+            "height": self.height,
+            "steps": self.steps,
+            "guidance_scale": self.guidance_scale,
+            "seed": self.seed,
+            "scheduler": self.scheduler,
+            "num_images": self.num_images,
+            "loras": self.lora_weights(),
+        }
+
+    # State changes. Each is a conditional UPDATE, so two workers (or a worker and a
+    # cancel) can never both win: the row's status decides.
+
+    def _transition(self, from_statuses, **fields):
+        updated = Job.objects.filter(pk=self.pk, status__in=from_statuses).update(**fields)
+        if updated:
+            for key, value in fields.items():
+                if not hasattr(value, "resolve_expression"):
+                    setattr(self, key, value)
+            self.refresh_from_db(fields=["attempts"])
+        return bool(updated)
+
+    def start(self, worker):
+        now = timezone.now()
+        return self._transition([Status.QUEUED], status=Status.RUNNING, started_at=now,
+                                heartbeat_at=now, worker=worker, progress=0.0,
+                                attempts=F("attempts") + 1, error="")
+
+    def set_progress(self, progress):
+        """Record progress (0..1) and renew the lease; False once the job was cancelled."""
+        return self._transition([Status.RUNNING], progress=min(max(progress, 0.0), 1.0),
+                                heartbeat_at=timezone.now())
+
+    @transaction.atomic
+    def finish(self, images):
+        if not self._transition([Status.RUNNING], status=Status.SUCCEEDED, progress=1.0,
+                                finished_at=timezone.now()):
+            return False
+        self.images.set(images)
+        return True
+
+    def fail(self, error):
+        return self._transition([Status.RUNNING, Status.QUEUED], status=Status.FAILED,
+                                error=str(error)[:5000], finished_at=timezone.now())
+
+    def cancel(self):
+        """Cancel a queued job, or ask a running one to stop at its next step."""
+        return self._transition(ACTIVE, status=Status.CANCELLED, finished_at=timezone.now())
+
+    def requeue(self):
+        """Give a job whose worker died back to the queue (or fail it after max attempts)."""
+        if self.attempts >= settings.IMAGINEER_JOB_MAX_ATTEMPTS:
+            return not self._transition(
+                [Status.RUNNING], status=Status.FAILED, finished_at=timezone.now(),
+                error=f"the worker stopped {self.attempts} times while running this job",
+            )
+        return self._transition([Status.RUNNING], status=Status.QUEUED, progress=0.0,
+                                worker="", heartbeat_at=None)
+
+
+class JobLora(models.Model):
+    job = models.ForeignKey(Job, on_delete=models.CASCADE)
+    lora = models.ForeignKey(ModelVersion, on_delete=models.PROTECT,
+                             limit_choices_to={"kind": "lora"})
+    weight = models.FloatField(default=1.0)
+
+    class Meta:
+        unique_together = [("job", "lora")]
+
+    def __str__(self):
+        return f"{self.lora} × {self.weight}"

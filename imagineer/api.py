@@ -3,7 +3,7 @@
 import logging
 
 from django.db import connection
-from rest_framework import routers
+from rest_framework import routers, serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -11,6 +11,29 @@ from rest_framework.response import Response
 log = logging.getLogger(__name__)
 
 router = routers.DefaultRouter()
+
+
+class RejectUnknownFields:
+    """Serializer mixin: a field the serializer does not know is a 400, so that a typo
+    in a script ("step" for "steps") surfaces instead of silently taking a default."""
+
+    def to_internal_value(self, data):
+        if hasattr(data, "keys"):
+            known = {name for name, field in self.fields.items() if not field.read_only}
+            unknown = sorted(set(data.keys()) - known)
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: ["Unknown field. Allowed: " + ", ".join(sorted(known)) + "."]
+                     for name in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+def django_errors(exc):
+    """A Django ValidationError as DRF's per-field error."""
+    if hasattr(exc, "message_dict"):
+        return serializers.ValidationError(exc.message_dict)
+    return serializers.ValidationError({"detail": exc.messages})
 
 
 def check_database():

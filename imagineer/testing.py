@@ -29,6 +29,7 @@ def subprocess_env(**extra):
     env = dict(os.environ)
     env["DATABASE_URL"] = database_url()
     env["IMAGINEER_MEDIA_ROOT"] = str(settings.MEDIA_ROOT)
+    env["IMAGINEER_MODEL_CACHE"] = str(settings.IMAGINEER_MODEL_CACHE)
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     env.update({key: str(value) for key, value in extra.items()})
     return env

@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
-import albums.api  # noqa: F401  (registers its viewsets on the router)
+import albums.api  # noqa: F401  (each app's api module registers its viewsets)
+import generation.api  # noqa: F401
 
 from . import api
 
@@ -11,5 +12,6 @@ urlpatterns = [
     path("api/health/", api.health, name="api_health"),
     path("api/", include(api.router.urls)),
     path("", include("albums.urls")),
+    path("", include("generation.urls")),
     path("", include("accounts.urls")),
 ]

@@ -1,0 +1,223 @@
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from .models import Batch, Job, JobLora, ModelVersion, PromptSet, PromptSetItem, PromptSetLora
+from .submit import remix_job
+
+
+class JobLoraInline(admin.TabularInline):
+    model = JobLora
+    extra = 0
+    readonly_fields = ["lora", "weight"]
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = ["id", "thumbnails", "prompt_short", "owner", "status", "progress_bar",
+                    "model", "queued_at", "worker"]
+    list_filter = ["status", "model", ("owner", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["prompt", "negative_prompt"]
+    list_select_related = ["owner", "model"]
+    readonly_fields = ["owner", "batch", "batch_position", "status", "progress", "queued_at",
+                       "started_at", "finished_at", "heartbeat_at", "attempts", "error",
+                       "worker", "images", "remix_of", "result_images"]
+    fields = ["prompt", "negative_prompt", "model", "width", "height", "steps",
+              "guidance_scale", "seed", "scheduler", "num_images", *readonly_fields]
+    inlines = [JobLoraInline]
+    actions = ["cancel_jobs", "retry_jobs"]
+    date_hierarchy = "queued_at"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("images")
+
+    def has_add_permission(self, request):
+        return False  # jobs come from the generate page, the API or batches
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="prompt")
+    def prompt_short(self, job):
+        return job.prompt[:60]
+
+    @admin.display(description="progress")
+    def progress_bar(self, job):
+        return format_html('<progress value="{}" max="1"></progress>', f"{job.progress:.3f}")
+
+    @admin.display(description="images")
+    def thumbnails(self, job):
+        return format_html_join(
+            "", '<img src="{}" alt="" width="48" height="48" loading="lazy"> ',
+            ((reverse("image_thumbnail", args=[image.pk]),) for image in job.images.all()),
+        )
+
+    @admin.display(description="results")
+    def result_images(self, job):
+        return self.thumbnails(job)
+
+    @admin.action(description="Cancel the selected jobs", permissions=["view"])
+    def cancel_jobs(self, request, queryset):
+        cancelled = sum(job.cancel() for job in queryset.visible_to(request.user))
+        for batch in {job.batch for job in queryset if job.batch_id}:
+            batch.refresh_status()
+        self.message_user(request, f"Cancelled {cancelled} jobs.")
+
+    @admin.action(description="Retry the selected jobs (same seed and parameters)",
+                  permissions=["view"])
+    def retry_jobs(self, request, queryset):
+        for job in queryset.visible_to(request.user):
+            try:
+                remix_job(request.user, job)
+            except Exception as exc:  # a limit or a model gone inactive: say so, go on
+                self.message_user(request, f"Job {job.pk}: {exc}", messages.ERROR)
+
+
+@admin.register(Batch)
+class BatchAdmin(admin.ModelAdmin):
+    list_display = ["id", "prompt_set", "theme", "owner", "status", "progress_bar",
+                    "succeeded", "failed", "total", "created_at"]
+    list_filter = ["status", "prompt_set"]
+    readonly_fields = ["prompt_set", "theme", "owner", "status", "total", "succeeded",
+                       "failed", "album", "created_at", "finished_at"]
+    actions = ["cancel_batches"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="progress")
+    def progress_bar(self, batch):
+        return format_html('<progress value="{}" max="1"></progress> {}/{}',
+                           f"{batch.progress:.3f}", batch.succeeded + batch.failed, batch.total)
+
+    @admin.action(description="Cancel the selected batches", permissions=["change"])
+    def cancel_batches(self, request, queryset):
+        for batch in queryset:
+            batch.cancel()
+        self.message_user(request, f"Cancelled {queryset.count()} batches.")
+
+
+class PromptSetItemInline(admin.TabularInline):
+    model = PromptSetItem
+    extra = 0
+    fields = ["position", "values"]
+
+
+class PromptSetLoraInline(admin.TabularInline):
+    model = PromptSetLora
+    extra = 0
+
+
+class CsvImportForm(forms.Form):
+    file = forms.FileField(help_text="A UTF-8 CSV with a header row naming the template's "
+                                     "columns. It replaces the set's items.")
+
+
+@admin.register(PromptSet)
+class PromptSetAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "prompt_template", "width", "height", "item_count"]
+    prepopulated_fields = {"slug": ["name"]}
+    search_fields = ["name", "prompt_template"]
+    inlines = [PromptSetLoraInline, PromptSetItemInline]
+
+    @admin.display(description="items")
+    def item_count(self, prompt_set):
+        return prompt_set.items.count()
+
+    def get_urls(self):
+        return [path("<int:pk>/import-csv/", self.admin_site.admin_view(self.import_csv),
+                     name="generation_promptset_import_csv"), *super().get_urls()]
+
+    def import_csv(self, request, pk):
+        prompt_set = self.get_object(request, str(pk))
+        if prompt_set is None or not self.has_change_permission(request, prompt_set):
+            return redirect("admin:generation_promptset_changelist")
+        form = CsvImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                count = prompt_set.import_csv(form.cleaned_data["file"].read())
+            except ValidationError as exc:
+                for messages_ in exc.message_dict.values():
+                    form.add_error("file", messages_)
+            else:
+                self.message_user(request, f"Imported {count} items into {prompt_set}.")
+                return redirect("admin:generation_promptset_change", pk)
+        context = {**self.admin_site.each_context(request), "form": form, "set": prompt_set,
+                   "opts": self.model._meta, "title": f"Import items into {prompt_set}"}
+        return render(request, "admin/generation/promptset/import_csv.html", context)
+
+
+class ModelVersionForm(forms.ModelForm):
+    """Adding checks the model the way the API does (ModelVersion.from_source/from_upload)."""
+
+    class Meta:
+        model = ModelVersion
+        fields = ["name", "kind", "source", "file", "family", "trigger_words", "version",
+                  "is_active", "description"]
+
+    def clean(self):
+        data = super().clean()
+        if self.instance.pk or self.errors:
+            return data
+        fields = {key: data.get(key) for key in
+                  ["name", "family", "trigger_words", "version", "is_active", "description"]}
+        try:
+            if data.get("file"):
+                if data.get("kind") != ModelVersion.Kind.LORA:
+                    raise ValidationError({"file": "Upload files for LoRAs; register base "
+                                                   "models by hub id or local path."})
+                self.checked = ModelVersion.from_upload(data["file"], **fields)
+            else:
+                self.checked = ModelVersion.from_source(kind=data.get("kind"),
+                                                        source=data.get("source") or "",
+                                                        **fields)
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                self.add_error(field if field in self.fields else None, errors)
+        return data
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    form = ModelVersionForm
+    list_display = ["name", "version", "kind", "family", "is_active", "is_default",
+                    "short_hash", "size_bytes", "created_at"]
+    list_filter = ["kind", "family", "is_active"]
+    search_fields = ["name", "trigger_words", "sha256"]
+    readonly_fields = ["sha256", "size_bytes", "is_default", "metrics", "created_by"]
+    actions = ["activate", "deactivate", "make_default"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        form.checked.created_by = request.user
+        form.checked.register()
+        form.instance = form.checked
+        obj.pk = form.checked.pk
+
+    @admin.action(description="Activate", permissions=["change"])
+    def activate(self, request, queryset):
+        queryset.update(is_active=True)
+
+    @admin.action(description="Deactivate", permissions=["change"])
+    def deactivate(self, request, queryset):
+        queryset.filter(is_default=False).update(is_active=False)
+        if queryset.filter(is_default=True).exists():
+            self.message_user(request, "The default base model stays active.", messages.WARNING)
+
+    @admin.action(description="Make the default base model", permissions=["change"])
+    def make_default(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Choose exactly one base model.", messages.ERROR)
+            return
+        try:
+            queryset.get().make_default()
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)

@@ -1,0 +1,390 @@
+"""The generation API: jobs, batches, prompt sets and the model registry."""
+
+from albums.api import file_urls
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+
+from imagineer.api import RejectUnknownFields, django_errors, router
+
+from .limits import LimitExceeded
+from .models import Batch, Job, ModelVersion, PromptSet, PromptSetItem
+from .submit import remix_job, submit_batch, submit_job
+from .validation import LORA_WEIGHT, SCHEDULERS, validate_generation
+
+
+class ActionPermission(BasePermission):
+    """Signed-in users read; other actions need the view's `action_permissions`."""
+
+    def has_permission(self, request, view):
+        if not request.user.is_authenticated:
+            return False
+        needed = getattr(view, "action_permissions", {}).get(view.action, [])
+        return request.user.has_perms(needed)
+
+
+def limit_response(exc):
+    return Response({"detail": str(exc)}, status=exc.status,
+                    headers={"Retry-After": str(exc.retry_after or 60)})
+
+
+# Jobs
+
+
+class LoraChoiceSerializer(serializers.Serializer):
+    id = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.loras())
+    weight = serializers.FloatField(default=1.0, min_value=LORA_WEIGHT[0],
+                                    max_value=LORA_WEIGHT[1])
+
+
+class JobCreateSerializer(RejectUnknownFields, serializers.Serializer):
+    """Names as in diffusers; everything but the prompt defaults from the site settings.
+    The ranges are checked by generation.validation, the one place for them."""
+
+    prompt = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    negative_prompt = serializers.CharField(required=False, allow_blank=True)
+    model = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.bases(),
+                                               required=False, allow_null=True)
+    loras = LoraChoiceSerializer(many=True, required=False)
+    width = serializers.IntegerField(required=False)
+    height = serializers.IntegerField(required=False)
+    steps = serializers.IntegerField(required=False)
+    guidance_scale = serializers.FloatField(required=False)
+    seed = serializers.IntegerField(required=False, allow_null=True)
+    scheduler = serializers.ChoiceField(choices=SCHEDULERS, required=False)
+    num_images = serializers.IntegerField(required=False)
+
+    def validate(self, data):
+        data = dict(data)
+        loras = [(choice["id"], choice["weight"]) for choice in data.pop("loras", [])]
+        try:
+            return validate_generation(data, loras=loras)
+        except DjangoValidationError as exc:
+            raise django_errors(exc) from exc
+
+
+class JobImageSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.SerializerMethodField()
+    thumbnail_url = serializers.SerializerMethodField()
+
+    def get_url(self, image):
+        return file_urls(self.context.get("request"), image.pk)[0]
+
+    def get_thumbnail_url(self, image):
+        return file_urls(self.context.get("request"), image.pk)[1]
+
+
+class JobLoraSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="lora_id")
+    name = serializers.CharField(source="lora.name")
+    weight = serializers.FloatField()
+
+
+class JobSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username")
+    loras = JobLoraSerializer(source="joblora_set", many=True)
+    images = JobImageSerializer(source="result_images", many=True)
+
+    class Meta:
+        model = Job
+        fields = ["id", "status", "progress", "error", "owner", "batch", "prompt",
+                  "negative_prompt", "model", "loras", "width", "height", "steps",
+                  "guidance_scale", "seed", "scheduler", "num_images", "images",
+                  "queued_at", "started_at", "finished_at", "worker", "remix_of"]
+        read_only_fields = fields
+
+
+class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Viewers see and cancel their own jobs; editors and admins see all.
+    Another user's job answers 404."""
+
+    permission_classes = [ActionPermission]
+    action_permissions = {"create": ["generation.add_job"], "retry": ["generation.add_job"],
+                          "remix": ["generation.add_job"]}
+
+    def get_queryset(self):
+        jobs = (Job.objects.visible_to(self.request.user)
+                .select_related("owner", "model")
+                .prefetch_related("images", "joblora_set__lora"))
+        params = self.request.query_params
+        if params.get("status"):
+            jobs = jobs.filter(status=params["status"])
+        if params.get("batch"):
+            jobs = jobs.filter(batch_id=_int_param(params, "batch"))
+        if params.get("owner"):
+            jobs = jobs.filter(owner_id=_int_param(params, "owner"))
+        return jobs
+
+    def get_serializer_class(self):
+        return JobCreateSerializer if self.action == "create" else JobSerializer
+
+    def create(self, request, *args, **kwargs):
+        serializer = JobCreateSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        try:
+            job = submit_job(request.user, serializer.validated_data)
+        except LimitExceeded as exc:
+            return limit_response(exc)
+        return Response(JobSerializer(job, context={"request": request}).data,
+                        status=status.HTTP_201_CREATED)
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        job = self.get_object()
+        job.cancel()
+        job.refresh_from_db()
+        if job.batch_id:
+            job.batch.refresh_status()
+        return Response(JobSerializer(job, context={"request": request}).data)
+
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        """Run the job again: same seed, model, LoRAs and parameters (a remix)."""
+        try:
+            job = remix_job(request.user, self.get_object())
+        except LimitExceeded as exc:
+            return limit_response(exc)
+        except DjangoValidationError as exc:
+            raise django_errors(exc) from exc
+        return Response(JobSerializer(job, context={"request": request}).data,
+                        status=status.HTTP_201_CREATED)
+
+    @action(detail=True, methods=["post"])
+    def remix(self, request, pk=None):
+        return self.retry(request, pk)
+
+
+def _int_param(params, name):
+    try:
+        return int(params[name])
+    except ValueError:
+        raise ValidationError({name: [f"{params[name]!r} is not an integer id."]}) from None
+
+
+# Batches
+
+
+class BatchCreateSerializer(RejectUnknownFields, serializers.Serializer):
+    set = serializers.SlugRelatedField(slug_field="slug", queryset=PromptSet.objects.all())
+    theme = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    model = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.bases(),
+                                               required=False, allow_null=True)
+    loras = LoraChoiceSerializer(many=True, required=False)
+    negative_prompt = serializers.CharField(required=False, allow_blank=True)
+    width = serializers.IntegerField(required=False)
+    height = serializers.IntegerField(required=False)
+    steps = serializers.IntegerField(required=False)
+    guidance_scale = serializers.FloatField(required=False)
+    seed = serializers.IntegerField(required=False, allow_null=True)
+    scheduler = serializers.ChoiceField(choices=SCHEDULERS, required=False)
+    num_images = serializers.IntegerField(required=False)
+
+
+class BatchSerializer(serializers.ModelSerializer):
+    set = serializers.SlugRelatedField(source="prompt_set", slug_field="slug", read_only=True)
+    owner = serializers.CharField(source="owner.username")
+    progress = serializers.FloatField()
+
+    class Meta:
+        model = Batch
+        fields = ["id", "set", "theme", "owner", "status", "progress", "total", "succeeded",
+                  "failed", "album", "created_at", "finished_at"]
+        read_only_fields = fields
+
+
+class BatchViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    permission_classes = [ActionPermission]
+    action_permissions = {"create": ["generation.add_batch"],
+                          "cancel": ["generation.add_batch"]}
+
+    def get_queryset(self):
+        batches = Batch.objects.select_related("prompt_set", "owner")
+        if not self.request.user.has_perm("generation.see_all_jobs"):
+            batches = batches.filter(owner=self.request.user)
+        return batches
+
+    def get_serializer_class(self):
+        return BatchCreateSerializer if self.action == "create" else BatchSerializer
+
+    def create(self, request, *args, **kwargs):
+        serializer = BatchCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        prompt_set, theme = data.pop("set"), data.pop("theme", "")
+        if "loras" in data:
+            data["loras"] = [(choice["id"], choice["weight"]) for choice in data["loras"]]
+        try:
+            batch = submit_batch(request.user, prompt_set, theme=theme, overrides=data)
+        except LimitExceeded as exc:
+            return limit_response(exc)
+        except DjangoValidationError as exc:
+            raise django_errors(exc) from exc
+        return Response(BatchSerializer(batch).data, status=status.HTTP_201_CREATED)
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        batch = self.get_object()
+        batch.cancel()
+        return Response(BatchSerializer(batch).data)
+
+
+# Prompt sets
+
+
+class PromptSetItemSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PromptSetItem
+        fields = ["position", "values"]
+
+
+class PromptSetSerializer(RejectUnknownFields, serializers.ModelSerializer):
+    items = PromptSetItemSerializer(many=True, read_only=True)
+    loras = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PromptSet
+        fields = ["id", "name", "slug", "description", "base_prompt", "prompt_template",
+                  "style_suffix", "example_theme", "width", "height", "negative_prompt",
+                  "loras", "items"]
+        read_only_fields = ["id", "items"]
+        extra_kwargs = {"slug": {"required": False}}
+
+    def get_loras(self, prompt_set):
+        return [{"id": link.lora_id, "weight": link.weight}
+                for link in prompt_set.promptsetlora_set.all()]
+
+    def validate(self, data):
+        instance = PromptSet(**{**self._current(), **data})
+        instance.pk = self.instance.pk if self.instance else None
+        try:
+            instance.clean()
+        except DjangoValidationError as exc:
+            raise django_errors(exc) from exc
+        return data
+
+    def _current(self):
+        if self.instance is None:
+            return {}
+        return {field: getattr(self.instance, field) for field in
+                ["name", "slug", "prompt_template", "width", "height"]}
+
+
+class PromptSetViewSet(viewsets.ModelViewSet):
+    """Everyone signed in reads; editors create, change, delete and upload items."""
+
+    serializer_class = PromptSetSerializer
+    lookup_field = "slug"
+    permission_classes = [ActionPermission]
+    action_permissions = {
+        "create": ["generation.add_promptset"],
+        "update": ["generation.change_promptset"],
+        "partial_update": ["generation.change_promptset"],
+        "destroy": ["generation.delete_promptset"],
+        "items": ["generation.change_promptset"],
+    }
+    queryset = PromptSet.objects.prefetch_related("items", "promptsetlora_set")
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    def perform_create(self, serializer):
+        serializer.save(created_by=self.request.user)
+
+    @action(detail=True, methods=["post"])
+    def items(self, request, slug=None):
+        """Replace the set's items with the rows of an uploaded CSV (`file`)."""
+        prompt_set = self.get_object()
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ValidationError({"file": ["Upload a CSV file in the `file` field."]})
+        if upload.size > 1_000_000:
+            raise ValidationError({"file": ["The CSV file must be at most 1 MB."]})
+        try:
+            count = prompt_set.import_csv(upload.read())
+        except DjangoValidationError as exc:
+            raise django_errors(exc) from exc
+        prompt_set = self.get_queryset().get(pk=prompt_set.pk)
+        return Response({"imported": count, **PromptSetSerializer(prompt_set).data},
+                        status=status.HTTP_201_CREATED)
+
+
+# The model registry
+
+
+class ModelVersionSerializer(RejectUnknownFields, serializers.ModelSerializer):
+    file = serializers.FileField(required=False, write_only=True)
+
+    class Meta:
+        model = ModelVersion
+        fields = ["id", "name", "kind", "source", "file", "sha256", "size_bytes", "family",
+                  "trigger_words", "version", "is_active", "is_default", "description",
+                  "metrics", "created_at"]
+        read_only_fields = ["id", "sha256", "size_bytes", "is_default", "metrics",
+                            "created_at"]
+
+    def validate(self, data):
+        if data.get("kind") == ModelVersion.Kind.BASE and data.get("file"):
+            raise ValidationError({"file": ["Upload files for LoRAs; register base models "
+                                            "by hub id or local path."]})
+        if not data.get("file") and not data.get("source"):
+            raise ValidationError({"source": ["Give a hub id or local path, or upload a "
+                                              ".safetensors file."]})
+        return data
+
+
+class ModelVersionViewSet(viewsets.ModelViewSet):
+    serializer_class = ModelVersionSerializer
+    permission_classes = [ActionPermission]
+    action_permissions = {
+        "create": ["generation.add_modelversion"],
+        "update": ["generation.change_modelversion"],
+        "partial_update": ["generation.change_modelversion"],
+        "destroy": ["generation.delete_modelversion"],
+        "make_default": ["generation.change_modelversion"],
+    }
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    def get_queryset(self):
+        models = ModelVersion.objects.all()
+        kind = self.request.query_params.get("kind")
+        if kind:
+            if kind not in ModelVersion.Kind.values:
+                raise ValidationError({"kind": ["Use base or lora."]})
+            models = models.filter(kind=kind)
+        if not self.request.user.has_perm("generation.change_modelversion"):
+            models = models.filter(is_active=True)
+        return models
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        upload = data.pop("file", None)
+        try:
+            if upload is not None:
+                model = ModelVersion.from_upload(upload, created_by=request.user, **data)
+            else:
+                model = ModelVersion.from_source(created_by=request.user, **data)
+        except DjangoValidationError as exc:
+            raise django_errors(exc) from exc
+        model.register()
+        return Response(ModelVersionSerializer(model).data, status=status.HTTP_201_CREATED)
+
+    @action(detail=True, methods=["post"], url_path="make-default")
+    def make_default(self, request, pk=None):
+        model = get_object_or_404(ModelVersion, pk=pk)
+        try:
+            model.make_default()
+        except DjangoValidationError as exc:
+            raise django_errors(exc) from exc
+        return Response(ModelVersionSerializer(model).data)
+
+
+router.register("jobs", JobViewSet, basename="job")
+router.register("batches", BatchViewSet, basename="batch")
+router.register("sets", PromptSetViewSet, basename="promptset")
+router.register("models", ModelVersionViewSet, basename="modelversion")

@@ -1,0 +1,79 @@
+from django import forms
+from django.core.exceptions import ValidationError
+
+from .models import ModelVersion
+from .validation import LORA_WEIGHT, MAX_LORAS, SCHEDULERS, generation_defaults, validate_generation
+
+SIZE_PRESETS = [
+    ("512x512", "512 × 512 (square)"),
+    ("768x512", "768 × 512 (landscape)"),
+    ("512x768", "512 × 768 (portrait)"),
+    ("768x768", "768 × 768"),
+    ("256x256", "256 × 256 (quick)"),
+    ("64x64", "64 × 64 (demo model)"),
+]
+
+
+class GenerateForm(forms.Form):
+    """The generate page. Its rules are generation.validation's, like the API's."""
+
+    prompt = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    negative_prompt = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    model = forms.ModelChoiceField(queryset=ModelVersion.objects.bases().active(),
+                                   required=False, empty_label="Default model")
+    size = forms.ChoiceField(choices=SIZE_PRESETS)
+    steps = forms.IntegerField(required=False)
+    guidance_scale = forms.FloatField(required=False, label="Guidance")
+    seed = forms.IntegerField(required=False, help_text="Empty: a random seed.")
+    scheduler = forms.ChoiceField(choices=[(s, s) for s in SCHEDULERS])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        defaults = generation_defaults()
+        size = f"{defaults['width']}x{defaults['height']}"
+        if size not in dict(SIZE_PRESETS):
+            self.fields["size"].choices = [(size, size), *SIZE_PRESETS]
+        self.fields["size"].initial = size
+        self.fields["steps"].initial = defaults["steps"]
+        self.fields["guidance_scale"].initial = defaults["guidance_scale"]
+        self.fields["scheduler"].initial = defaults["scheduler"]
+        self.fields["negative_prompt"].initial = defaults["negative_prompt"]
+        loras = ModelVersion.objects.loras().active()
+        for n in range(1, MAX_LORAS + 1):
+            self.fields[f"lora_{n}"] = forms.ModelChoiceField(
+                queryset=loras, required=False, empty_label="(no LoRA)", label=f"LoRA {n}")
+            self.fields[f"weight_{n}"] = forms.FloatField(
+                required=False, initial=1.0, label="weight",
+                widget=forms.NumberInput(attrs={"step": "0.05", "min": LORA_WEIGHT[0],
+                                                "max": LORA_WEIGHT[1]}))
+
+    def lora_rows(self):
+        return [(self[f"lora_{n}"], self[f"weight_{n}"]) for n in range(1, MAX_LORAS + 1)]
+
+    def clean(self):
+        data = super().clean()
+        width, _, height = (data.get("size") or "x").partition("x")
+        loras = [(data[f"lora_{n}"], 1.0 if data.get(f"weight_{n}") is None
+                  else data[f"weight_{n}"])
+                 for n in range(1, MAX_LORAS + 1) if data.get(f"lora_{n}")]
+        params = {key: data.get(key) for key in
+                  ["prompt", "negative_prompt", "model", "steps", "guidance_scale", "seed",
+                   "scheduler"]}
+        params.update(width=width, height=height)
+        try:
+            self.cleaned_generation = validate_generation(params, loras=loras)
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                target = {"width": "size", "height": "size", "loras": "lora_1"}.get(field, field)
+                self.add_error(target if target in self.fields else None, messages)
+        return data
+
+
+class BatchForm(forms.Form):
+    theme = forms.CharField(required=False, max_length=200)
+    steps = forms.IntegerField(required=False)
+    seed = forms.IntegerField(required=False, help_text="Empty: one random seed for the batch.")
+
+    def overrides(self):
+        return {key: value for key, value in self.cleaned_data.items()
+                if key != "theme" and value is not None}

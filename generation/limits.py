@@ -1,0 +1,72 @@
+"""Rate limits and queue caps from the audit; every number is a setting.
+
+Checked inside the submitting transaction with the user's row locked, so concurrent
+requests of one user are counted one after another and never slip past a limit.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from accounts.roles import ADMIN
+
+
+class LimitExceeded(Exception):
+    """A limit was hit: 429 (per user, with Retry-After) or 503 (the whole queue)."""
+
+    def __init__(self, message, *, status=429, retry_after=None):
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+def is_exempt(user):
+    return user.is_superuser or user.groups.filter(name=ADMIN).exists()
+
+
+def lock_user(user):
+    """Serialise one user's submissions (call inside transaction.atomic)."""
+    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+
+
+def _retry_after(oldest, window):
+    return max(1, int((oldest + window - timezone.now()).total_seconds()) + 1)
+
+
+def check_submission(user, *, batch=False, new_jobs=1):
+    from .models import ACTIVE, Batch, Job, Status
+
+    now = timezone.now()
+    if not is_exempt(user):
+        if batch:
+            window, limit = timedelta(hours=1), settings.IMAGINEER_BATCHES_PER_HOUR
+            recent = Batch.objects.filter(owner=user, created_at__gte=now - window)
+            stamps = recent.order_by("created_at").values_list("created_at", flat=True)
+            what = f"{limit} batch requests per hour"
+        else:
+            window, limit = timedelta(minutes=1), settings.IMAGINEER_JOBS_PER_MINUTE
+            recent = Job.objects.filter(owner=user, batch=None, queued_at__gte=now - window)
+            stamps = recent.order_by("queued_at").values_list("queued_at", flat=True)
+            what = f"{limit} generation requests per minute"
+        if recent.count() >= limit:
+            raise LimitExceeded(f"Rate limit: at most {what}.",
+                                retry_after=_retry_after(stamps.first(), window))
+        active = (Job.objects.filter(owner=user, batch=None, status__in=ACTIVE).count()
+                  + Batch.objects.filter(owner=user, status__in=ACTIVE).count())
+        cap = settings.IMAGINEER_MAX_ACTIVE_JOBS
+        if active >= cap:
+            raise LimitExceeded(
+                f"You have {active} active jobs (queued or running); the limit is {cap}. "
+                "Wait for some to finish or cancel them (a batch counts once).",
+                retry_after=10,
+            )
+    queued = Job.objects.filter(status=Status.QUEUED).count()
+    if queued + new_jobs > settings.IMAGINEER_MAX_QUEUE:
+        raise LimitExceeded(
+            f"The queue is full: {queued} jobs are waiting and at most "
+            f"{settings.IMAGINEER_MAX_QUEUE} may. Try again later.",
+            status=503,
+            retry_after=30,
+        )

@@ -1,0 +1,62 @@
+"""Submitting work: limits, the rows, and the queue tokens, in one transaction."""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from albums.models import Album
+
+from .limits import check_submission, lock_user
+from .models import Batch, Job, PromptSetItem
+from .tasks import enqueue_job_token
+from .validation import draw_seed, validate_generation
+
+
+def submit_job(user, cleaned, *, remix_of=None):
+    """Queue one job from parameters cleaned by validate_generation."""
+    with transaction.atomic():
+        lock_user(user)
+        check_submission(user)
+        job = Job.create_from(cleaned, owner=user, remix_of=remix_of)
+        transaction.on_commit(enqueue_job_token)
+    return job
+
+
+def remix_job(user, job):
+    """Run a job again with the same seed, model, LoRAs and parameters."""
+    params = job.same_parameters()
+    loras = params.pop("loras")
+    return submit_job(user, validate_generation(params, loras=loras), remix_of=job)
+
+
+def submit_batch(user, prompt_set, *, theme="", overrides=None):
+    """One job per item of the set; the images are collected into an album."""
+    overrides = dict(overrides or {})
+    loras = overrides.pop("loras", None)
+    if loras is None:
+        loras = [(link.lora, link.weight) for link in
+                 prompt_set.promptsetlora_set.select_related("lora")]
+    items = list(PromptSetItem.objects.filter(prompt_set=prompt_set))
+    if not items:
+        raise ValidationError({"set": f"the prompt set {prompt_set.slug} has no items."})
+    base = {"width": prompt_set.width, "height": prompt_set.height,
+            "negative_prompt": prompt_set.negative_prompt, **overrides}
+    # One seed for the whole batch unless given: the items differ by prompt.
+    if base.get("seed") is None:
+        base["seed"] = draw_seed()
+    # Validate every prompt before anything is written.
+    cleaned_items = [
+        validate_generation({**base, "prompt": prompt_set.prompt_for(item, theme)}, loras=loras)
+        for item in items
+    ]
+    with transaction.atomic():
+        lock_user(user)
+        check_submission(user, batch=True, new_jobs=len(items))
+        title = f"{prompt_set.name} {theme}".strip()
+        batch = Batch.objects.create(prompt_set=prompt_set, theme=theme, owner=user,
+                                     total=len(items))
+        batch.album = Album.objects.create(name=f"{title} (batch {batch.pk})", owner=user)
+        batch.save(update_fields=["album"])
+        for position, cleaned in enumerate(cleaned_items):
+            Job.create_from(cleaned, owner=user, batch=batch, batch_position=position)
+            transaction.on_commit(enqueue_job_token)
+    return batch

@@ -1,0 +1,291 @@
+"""django-q2 entry points for generation: the thin seam between rows and the engine.
+
+Each queued task is only a token that says "run the next job". The task picks the job
+in the database under fair share (the user served least recently goes first) and takes
+it with a conditional update, so a job runs once however many tokens or workers there
+are. A job whose worker died (kill -9) is given back to the queue by
+`reclaim_stale_jobs`, which runs when a worker starts, before each job and every minute.
+"""
+
+import logging
+import os
+import socket
+import threading
+import time
+
+from albums.ingest import atomic_ingest, store_image
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.db.models import Max
+from django_q.tasks import async_task
+
+from albums.models import Image
+
+from .engine.metadata import parameters_text, png_bytes
+from .engine.pipelines import Cancelled, get_cache, image_seeds
+from .models import Job, Status
+
+log = logging.getLogger(__name__)
+
+# Progress is written at most this often (seconds): each write is a database UPDATE.
+PROGRESS_INTERVAL = 0.5
+
+
+def worker_name():
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def enqueue_job_token():
+    """Queue one "run the next job" token (call once per queued job)."""
+    async_task("generation.tasks.run_next_job", task_name="run next job", group="generation")
+
+
+def run_next_job():
+    reclaim_stale_jobs()
+    jobs = take_next_jobs(worker_name())
+    if not jobs:
+        return "no queued job"
+    run_jobs(jobs)
+    return f"ran jobs {[job.pk for job in jobs]}"
+
+
+def pick_next_job():
+    """The oldest queued job of the user served least recently (fair share)."""
+    queued = Job.objects.filter(status=Status.QUEUED)
+    owners = set(queued.values_list("owner_id", flat=True).distinct())
+    if not owners:
+        return None
+    last_served = dict(
+        Job.objects.filter(owner_id__in=owners, started_at__isnull=False)
+        .values_list("owner_id")
+        .annotate(last=Max("started_at"))
+    )
+    # Never served first, then the longest ago; ties by user id for a stable order.
+    owner = min(owners, key=lambda o: (o in last_served, last_served.get(o), o))
+    return queued.filter(owner_id=owner).order_by("queued_at", "id").first()
+
+
+def take_next_jobs(worker):
+    """Start the next job, and the queued jobs of its batch that can share its pipeline call."""
+    while True:
+        job = pick_next_job()
+        if job is None:
+            return []
+        if job.start(worker):
+            break  # else another worker took it first: pick again
+    jobs = [job]
+    if job.batch_id:
+        key = job.batch_key()
+        siblings = (
+            Job.objects.filter(batch_id=job.batch_id, status=Status.QUEUED)
+            .prefetch_related("joblora_set")
+            .order_by("batch_position", "id")
+        )
+        for sibling in siblings:
+            if len(jobs) >= settings.IMAGINEER_MAX_BATCH:
+                break
+            if sibling.batch_key() == key and sibling.start(worker):
+                jobs.append(sibling)
+    return jobs
+
+
+class Heartbeat:
+    """Renews the jobs' lease from a thread while the engine runs (loads can be long)."""
+
+    def __init__(self, jobs):
+        self.job_ids = [job.pk for job in jobs]
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self):
+        from django.utils import timezone
+
+        interval = max(settings.IMAGINEER_JOB_LEASE_SECONDS / 4, 0.5)
+        try:
+            while not self.stopped.wait(interval):
+                Job.objects.filter(pk__in=self.job_ids, status=Status.RUNNING).update(
+                    heartbeat_at=timezone.now()
+                )
+        finally:
+            connection.close()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopped.set()
+        self.thread.join()
+
+
+def run_jobs(jobs):
+    """Run started jobs as one pipeline call; each ends succeeded, failed or cancelled."""
+    first = jobs[0]
+    cancelled = set()
+    last_write = [0.0]
+
+    def on_step(step, total):
+        now = time.monotonic()
+        if step < total and now - last_write[0] < PROGRESS_INTERVAL:
+            return
+        last_write[0] = now
+        for job in jobs:
+            # The generation is most of the work; saving the images is the rest.
+            if not job.set_progress(0.95 * step / total):
+                cancelled.add(job.pk)
+
+    def should_cancel():
+        return bool(cancelled)
+
+    cache = get_cache()
+    cache.max_loras = settings.IMAGINEER_MAX_LOADED_LORAS
+    loras = first.lora_weights()
+    try:
+        with Heartbeat(jobs):
+            images = cache.generate(
+                first.model.engine_source(),
+                [job.prompt for job in jobs],
+                seeds=[job.seed for job in jobs],
+                negative_prompts=[job.negative_prompt for job in jobs],
+                loras=[(lora.adapter_name, lora.engine_source(), weight)
+                       for lora, weight in loras],
+                width=first.width,
+                height=first.height,
+                steps=first.steps,
+                guidance=first.guidance_scale,
+                scheduler=first.scheduler,
+                num_images=first.num_images,
+                on_step=on_step,
+                should_cancel=should_cancel,
+            )
+    except Cancelled:
+        # The cancelled jobs are already marked; the others shared the call: requeue them.
+        for job in jobs:
+            if job.pk not in cancelled and job.requeue():
+                enqueue_job_token()
+        log.info("jobs cancelled", extra={"jobs": sorted(cancelled)})
+        _after(jobs)
+        return
+    except Exception as exc:
+        log.exception("generation failed", extra={"jobs": [job.pk for job in jobs]})
+        for job in jobs:
+            job.fail(f"{exc.__class__.__name__}: {exc}")
+        _after(jobs)
+        return
+    log.info("generated", extra={"jobs": [job.pk for job in jobs],
+                                 "pipeline_loads": cache.load_count})
+    sampler = cache.sampler_name(first.scheduler)
+    per_job = first.num_images
+    for index, job in enumerate(jobs):
+        try:
+            with atomic_ingest():  # all of a job's images and its end, or none of them
+                saved = save_images(job, images[index * per_job:(index + 1) * per_job],
+                                    sampler)
+                job.finish(saved)
+        except Exception as exc:
+            log.exception("saving images failed", extra={"job": job.pk})
+            job.fail(f"saving images failed: {exc.__class__.__name__}: {exc}")
+    _after(jobs)
+
+
+def save_images(job, images, sampler):
+    """Store each image as a PNG with the A1111 `parameters` chunk, through albums."""
+    params = job.params()
+    saved = []
+    seeds = image_seeds([job.seed], job.num_images)
+    for number, (image, seed) in enumerate(zip(images, seeds, strict=True)):
+        text = parameters_text(
+            prompt=job.prompt,
+            negative_prompt=job.negative_prompt,
+            steps=job.steps,
+            sampler=sampler,
+            cfg_scale=job.guidance_scale,
+            seed=seed,
+            width=job.width,
+            height=job.height,
+            model_name=job.model.name,
+            model_sha256=job.model.sha256,
+            loras=[(lora.name, lora.sha256) for lora, _ in job.lora_weights()],
+        )
+        stored, _ = store_image(
+            png_bytes(image, text),
+            filename=f"job-{job.pk}-{number}.png",
+            source=Image.Source.GENERATED,
+            created_by=job.owner,
+            prompt=job.prompt,
+            params={**params, "seed": seed},
+        )
+        saved.append(stored)
+    return saved
+
+
+def _after(jobs):
+    """Batches recount and gather their images once their jobs end."""
+    for batch in {job.batch for job in jobs if job.batch_id}:
+        batch.refresh_status()
+        if batch.status not in (Status.QUEUED, Status.RUNNING):
+            batch.collect_images()
+
+
+def reclaim_stale_jobs():
+    """Give back running jobs whose worker is gone: dead on this host, or silent too long."""
+    host = socket.gethostname()
+    reclaimed = 0
+    for job in Job.objects.filter(status=Status.RUNNING):
+        worker_host, _, pid = job.worker.rpartition(":")
+        dead_here = worker_host == host and pid.isdigit() and not _process_alive(int(pid))
+        if dead_here or Job.objects.stale().filter(pk=job.pk).exists():
+            if job.requeue():
+                enqueue_job_token()
+                reclaimed += 1
+            _after([job])  # a job failed after too many attempts ends its batch too
+    if reclaimed:
+        log.warning("reclaimed jobs of dead workers", extra={"count": reclaimed})
+    return reclaimed
+
+
+def _process_alive(pid):
+    if pid == os.getpid():
+        return True
+    try:
+        # A killed process whose parent died too can linger as a zombie (in containers
+        # nothing may reap it): it exists, but it is dead.
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc here: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
+
+
+def housekeeping():
+    """Every minute (a django-q2 schedule): reclaim stale jobs; make sure queued jobs
+    have a token (one could be lost if a process died between commit and enqueue)."""
+    reclaim_stale_jobs()
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    waiting = Job.objects.filter(
+        status=Status.QUEUED, queued_at__lt=timezone.now() - timedelta(minutes=1)
+    ).exists()
+    if waiting:
+        enqueue_job_token()
+
+
+def on_worker_spawn(**kwargs):
+    """A worker process starts: reclaim jobs of dead workers; unload the pipeline when idle."""
+    close_old_connections()
+    try:
+        reclaim_stale_jobs()
+    except Exception:  # the database may be starting; the schedule tries again
+        log.exception("reclaiming stale jobs at worker start failed")
+    finally:
+        connection.close()
+    get_cache().start_idle_reaper(settings.IMAGINEER_IDLE_UNLOAD_SECONDS)

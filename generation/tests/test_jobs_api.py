@@ -1,0 +1,121 @@
+import pytest
+
+from generation.models import Job, Status
+from generation.tests.conftest import QUICK
+
+pytestmark = pytest.mark.django_db
+
+
+def post_job(client, **params):
+    return client.post("/api/jobs/", {"prompt": "a lighthouse", **QUICK, **params},
+                       format="json")
+
+
+def test_it_queues_a_job_with_defaults_and_a_drawn_seed(api_as, viewer, demo_base):
+    response = api_as(viewer).post("/api/jobs/", {"prompt": "  a lighthouse  "}, format="json")
+    assert response.status_code == 201
+    body = response.json()
+    assert body["status"] == "queued"
+    assert body["prompt"] == "a lighthouse"
+    assert body["model"] == demo_base.pk
+    assert body["steps"] == 25 and body["width"] == 512
+    assert 0 <= body["seed"] < 2**31
+    assert Job.objects.get(pk=body["id"]).seed == body["seed"]
+
+
+@pytest.mark.parametrize(
+    "field, value, words",
+    [
+        ("prompt", "", ["prompt", "1 to 500"]),
+        ("prompt", "x" * 501, ["prompt", "1 to 500"]),
+        ("steps", 0, ["steps", "between 1 and 150"]),
+        ("steps", 151, ["steps", "between 1 and 150"]),
+        ("width", 63, ["width", "64 and 2048"]),
+        ("width", 2056, ["width", "64 and 2048"]),
+        ("height", 100, ["height", "multiple of 8"]),
+        ("guidance_scale", 0.5, ["guidance_scale", "between 1.0 and 30.0"]),
+        ("guidance_scale", 31, ["guidance_scale", "between 1.0 and 30.0"]),
+        ("seed", -1, ["seed", "between 0 and 2147483647"]),
+        ("seed", 2**31, ["seed", "between 0 and 2147483647"]),
+        ("num_images", 9, ["num_images", "between 1 and 8"]),
+        ("steps", 2.5, ["steps"]),
+        ("scheduler", "warp", ["scheduler"]),
+    ],
+)
+def test_it_refuses_out_of_range_fields_naming_the_rule(api_as, viewer, demo_base, field,
+                                                        value, words):
+    response = post_job(api_as(viewer), **{field: value})
+    assert response.status_code == 400
+    errors = response.json()
+    assert list(errors) == [field]
+    message = " ".join(errors[field])
+    for word in words[1:]:
+        assert word in message, message
+    assert Job.objects.count() == 0
+
+
+def test_it_refuses_unknown_fields(api_as, viewer, demo_base):
+    response = post_job(api_as(viewer), step=20)
+    assert response.status_code == 400
+    assert "Unknown field" in response.json()["step"][0]
+
+
+def test_it_checks_lora_weights_count_activity_and_family(api_as, viewer, make_lora):
+    client = api_as(viewer)
+    lora = make_lora(0)
+    response = post_job(client, loras=[{"id": lora.pk, "weight": 2.5}])
+    assert response.status_code == 400 and "loras" in response.json()
+    many = [make_lora(i % 3, name=f"l{i}") for i in range(6)]
+    response = post_job(client, loras=[{"id": m.pk, "weight": 1} for m in many])
+    assert response.status_code == 400 and "at most 5" in str(response.json()["loras"])
+    lora.is_active = False
+    lora.save()
+    response = post_job(client, loras=[{"id": lora.pk, "weight": 1}])
+    assert "not an active LoRA" in str(response.json()["loras"])
+    other = make_lora(1, name="xl")
+    other.family = "sdxl"
+    other.save()
+    response = post_job(client, loras=[{"id": other.pk, "weight": 1}])
+    assert "sdxl" in str(response.json()["loras"])
+    assert Job.objects.count() == 0
+
+
+def test_it_shows_viewers_their_own_jobs_and_editors_all(api_as, viewer, other_viewer,
+                                                        editor, demo_base):
+    mine = post_job(api_as(viewer)).json()["id"]
+    theirs = post_job(api_as(other_viewer)).json()["id"]
+    ids = [job["id"] for job in api_as(viewer).get("/api/jobs/").json()["results"]]
+    assert ids == [mine]
+    assert api_as(viewer).get(f"/api/jobs/{theirs}/").status_code == 404
+    assert api_as(viewer).post(f"/api/jobs/{theirs}/cancel/").status_code == 404
+    assert Job.objects.get(pk=theirs).status == Status.QUEUED
+    ids = {job["id"] for job in api_as(editor).get("/api/jobs/").json()["results"]}
+    assert ids == {mine, theirs}
+    filtered = api_as(editor).get(f"/api/jobs/?owner={other_viewer.pk}").json()["results"]
+    assert [job["id"] for job in filtered] == [theirs]
+
+
+def test_it_cancels_a_queued_job(api_as, viewer, demo_base):
+    job_id = post_job(api_as(viewer)).json()["id"]
+    response = api_as(viewer).post(f"/api/jobs/{job_id}/cancel/")
+    assert response.status_code == 200
+    assert response.json()["status"] == "cancelled"
+    job = Job.objects.get(pk=job_id)
+    assert job.status == Status.CANCELLED and job.finished_at
+
+
+def test_it_retries_with_the_same_seed_and_parameters(api_as, viewer, make_lora):
+    lora = make_lora(0)
+    first = post_job(api_as(viewer), loras=[{"id": lora.pk, "weight": 0.5}]).json()
+    response = api_as(viewer).post(f"/api/jobs/{first['id']}/remix/")
+    assert response.status_code == 201
+    again = response.json()
+    assert again["id"] != first["id"]
+    for key in ("prompt", "seed", "steps", "width", "height", "guidance_scale", "model"):
+        assert again[key] == first[key]
+    assert again["loras"] == [{"id": lora.pk, "name": lora.name, "weight": 0.5}]
+    assert again["remix_of"] == first["id"]
+
+
+def test_it_needs_authentication(api_client, demo_base):
+    assert api_client.post("/api/jobs/", {"prompt": "x"}, format="json").status_code == 401

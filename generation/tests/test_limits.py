@@ -1,0 +1,119 @@
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from generation.models import Batch, Job, PromptSet, Status
+from generation.tests.conftest import QUICK
+
+
+def post_job(client, **params):
+    return client.post("/api/jobs/", {"prompt": "a kite", **QUICK, **params}, format="json")
+
+
+@pytest.fixture
+def tarot(db, demo_base):
+    prompt_set = PromptSet.objects.create(name="Tarot", prompt_template="the {card} card",
+                                          width=64, height=64)
+    prompt_set.import_csv("card\nFool\nMagician\n")
+    return prompt_set
+
+
+@pytest.mark.django_db
+def test_it_limits_single_requests_per_minute_with_retry_after(api_as, viewer, demo_base,
+                                                               settings):
+    settings.IMAGINEER_JOBS_PER_MINUTE = 3
+    client = api_as(viewer)
+    for _ in range(3):
+        assert post_job(client).status_code == 201
+        Job.objects.update(status=Status.SUCCEEDED)  # keep the active cap out of the way
+    response = post_job(client)
+    assert response.status_code == 429
+    assert "3 generation requests per minute" in response.json()["detail"]
+    assert 1 <= int(response["Retry-After"]) <= 61
+    # A minute later (the clock is outside the system) the window has room again.
+    Job.objects.update(queued_at=timezone.now() - timedelta(seconds=61))
+    assert post_job(client).status_code == 201
+
+
+@pytest.mark.django_db
+def test_it_caps_active_jobs_per_user(api_as, viewer, other_viewer, demo_base, settings):
+    settings.IMAGINEER_MAX_ACTIVE_JOBS = 2
+    client = api_as(viewer)
+    assert post_job(client).status_code == 201
+    assert post_job(client).status_code == 201
+    response = post_job(client)
+    assert response.status_code == 429
+    assert "active jobs" in response.json()["detail"] and "limit is 2" in response.json()["detail"]
+    assert post_job(api_as(other_viewer)).status_code == 201  # a cap per user
+    Job.objects.filter(owner=viewer).update(status=Status.SUCCEEDED)
+    assert post_job(client).status_code == 201
+
+
+@pytest.mark.django_db
+def test_it_counts_a_batch_once_toward_the_active_cap(api_as, editor, tarot, settings):
+    settings.IMAGINEER_MAX_ACTIVE_JOBS = 2
+    client = api_as(editor)
+    assert client.post("/api/batches/", {"set": "tarot"}, format="json").status_code == 201
+    assert Job.objects.filter(owner=editor, status=Status.QUEUED).count() == 2
+    assert post_job(client).status_code == 201  # the batch's 2 jobs count as 1
+    assert post_job(client).status_code == 429
+
+
+@pytest.mark.django_db
+def test_it_limits_batches_per_hour(api_as, editor, tarot, settings):
+    settings.IMAGINEER_BATCHES_PER_HOUR = 1
+    client = api_as(editor)
+    assert client.post("/api/batches/", {"set": "tarot"}, format="json").status_code == 201
+    Batch.objects.update(status=Status.SUCCEEDED)
+    response = client.post("/api/batches/", {"set": "tarot"}, format="json")
+    assert response.status_code == 429
+    assert "1 batch requests per hour" in response.json()["detail"]
+    assert int(response["Retry-After"]) > 60
+
+
+@pytest.mark.django_db
+def test_it_exempts_admins_from_rate_limits(api_as, admin_user, demo_base, settings):
+    settings.IMAGINEER_JOBS_PER_MINUTE = 1
+    settings.IMAGINEER_MAX_ACTIVE_JOBS = 1
+    client = api_as(admin_user)
+    assert all(post_job(client).status_code == 201 for _ in range(3))
+
+
+@pytest.mark.django_db
+def test_it_refuses_with_503_when_the_whole_queue_is_full(api_as, viewer, admin_user,
+                                                          demo_base, settings):
+    settings.IMAGINEER_MAX_QUEUE = 2
+    client = api_as(admin_user)
+    assert post_job(client).status_code == 201
+    assert post_job(client).status_code == 201
+    response = post_job(api_as(viewer))
+    assert response.status_code == 503
+    assert "queue is full" in response.json()["detail"]
+    assert response["Retry-After"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_holds_the_cap_under_concurrent_requests(viewer, demo_base, settings):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    settings.IMAGINEER_MAX_ACTIVE_JOBS = 5
+    settings.IMAGINEER_JOBS_PER_MINUTE = 100
+    token = Token.objects.create(user=viewer).key
+
+    def submit(_):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+        try:
+            return post_job(client).status_code
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(submit, range(20)))
+    assert codes.count(201) == 5
+    assert codes.count(429) == 15
+    assert Job.objects.filter(owner=viewer).count() == 5

@@ -1,0 +1,91 @@
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import IntegrityError
+
+from generation.models import ModelVersion
+from imagineer.testing import manage
+
+pytestmark = pytest.mark.django_db
+
+
+def upload(path_or_bytes, name="style.safetensors"):
+    data = path_or_bytes if isinstance(path_or_bytes, bytes) else open(path_or_bytes, "rb").read()
+    return SimpleUploadedFile(name, data, content_type="application/octet-stream")
+
+
+def test_it_registers_an_uploaded_lora_with_its_hash(api_as, editor, demo_base, demo_loras,
+                                                    media_root):
+    response = api_as(editor).post(
+        "/api/models/", {"name": "ink", "kind": "lora", "family": "sd15",
+                         "file": upload(demo_loras[0])}, format="multipart")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    import hashlib
+
+    assert body["sha256"] == hashlib.sha256(open(demo_loras[0], "rb").read()).hexdigest()
+    model = ModelVersion.objects.get(pk=body["id"])
+    assert model.file.name == f"models/{model.sha256}.safetensors"
+    assert (media_root / model.file.name).is_file()
+    listed = api_as(editor).get("/api/models/?kind=lora").json()["results"]
+    assert [m["id"] for m in listed] == [model.pk]
+
+
+@pytest.mark.parametrize("data, words", [
+    (b"this is a text file", "safetensors"),
+    (b"\x08\x00\x00\x00\x00\x00\x00\x00{\"a\":", "safetensors"),
+])
+def test_it_refuses_a_file_that_is_not_a_lora_and_keeps_nothing(api_as, editor, demo_base,
+                                                                data, words, media_root):
+    response = api_as(editor).post(
+        "/api/models/", {"name": "bad", "kind": "lora", "family": "sd15",
+                         "file": upload(data)}, format="multipart")
+    assert response.status_code == 400
+    assert words in " ".join(response.json()["file"]).lower()
+    assert ModelVersion.objects.loras().count() == 0
+    assert not (media_root / "models").exists() or not any((media_root / "models").iterdir())
+
+
+def test_it_refuses_viewers_uploading_models(api_as, viewer, demo_loras, demo_base):
+    response = api_as(viewer).post("/api/models/", {"name": "x", "kind": "lora",
+                                                    "file": upload(demo_loras[0])},
+                                   format="multipart")
+    assert response.status_code == 403
+
+
+def test_it_keeps_exactly_one_default_base(demo_base, demo_model_dir):
+    other = ModelVersion.from_source(name="other", kind="base", source=str(demo_model_dir))
+    other.register()
+    assert not other.is_default  # the first base stays the default
+    other.make_default()
+    demo_base.refresh_from_db()
+    assert not demo_base.is_default
+    assert ModelVersion.objects.default_base() == other
+    with pytest.raises(IntegrityError):
+        ModelVersion.objects.filter(pk=demo_base.pk).update(is_default=True)
+
+
+def test_it_registers_models_from_the_command_line(transactional_db, demo_model_dir,
+                                                   demo_loras):
+    result = manage("register_model", "SD demo", "--source", str(demo_model_dir), "--default")
+    assert result.returncode == 0, result.stderr
+    result = manage("register_model", "style", "--kind", "lora", "--source",
+                    str(demo_loras[1]))
+    assert result.returncode == 0, result.stderr
+    assert ModelVersion.objects.default_base().name == "SD demo"
+    assert ModelVersion.objects.loras().get().sha256
+    bad = manage("register_model", "nope", "--kind", "lora", "--source", "/no/such/file")
+    assert bad.returncode != 0 and "no LoRA file" in bad.stderr
+
+
+def test_it_builds_and_registers_the_demo_model_once(transactional_db, tmp_path):
+    from imagineer.testing import subprocess_env
+
+    env = subprocess_env(IMAGINEER_MODEL_DIR=tmp_path / "models")
+    first = manage("create_demo_model", env=env)
+    assert first.returncode == 0, first.stderr
+    assert (tmp_path / "models" / "demo" / "tokenizer" / "vocab.json").is_file()
+    assert (tmp_path / "models" / "demo" / "tokenizer" / "merges.txt").is_file()
+    second = manage("create_demo_model", env=env)
+    assert second.returncode == 0
+    assert ModelVersion.objects.count() == 1
+    assert ModelVersion.objects.default_base().name == "demo"

@@ -1,0 +1,115 @@
+import pytest
+
+from generation.models import Batch, Job, PromptSet, Status
+from imagineer.testing import wait_for
+
+DECK_CSV = "rank,suit\n" + "".join(
+    f"{rank},{suit}\n" for suit in ["hearts", "spades", "diamonds", "clubs"]
+    for rank in ["ace", "2", "3", "4", "5", "6", "7", "8", "9", "10", "jack", "queen", "king"]
+) + "joker,red\njoker,black\n"
+
+
+@pytest.fixture
+def deck(db, editor):
+    return PromptSet.objects.create(
+        name="Playing cards", base_prompt="a playing card", prompt_template="the {rank} of {suit}",
+        style_suffix="art nouveau", example_theme="steampunk", width=64, height=64,
+        created_by=editor)
+
+
+@pytest.mark.django_db
+def test_it_imports_a_54_card_deck_from_csv(deck):
+    assert deck.import_csv(DECK_CSV.encode()) == 54
+    item = deck.items.first()
+    assert item.values == {"rank": "ace", "suit": "hearts"}
+    assert deck.prompt_for(item, "steampunk") == (
+        "a playing card, the ace of hearts, steampunk, art nouveau")
+
+
+@pytest.mark.django_db
+def test_it_refuses_a_csv_lacking_a_template_column_and_keeps_the_items(deck):
+    deck.import_csv(DECK_CSV)
+    with pytest.raises(Exception) as error:
+        deck.import_csv("rank\nace\n")
+    assert "suit" in str(error.value)
+    assert deck.items.count() == 54
+
+
+@pytest.mark.django_db
+def test_it_refuses_a_template_naming_a_column_the_items_lack(api_as, editor, deck):
+    deck.import_csv(DECK_CSV)
+    response = api_as(editor).patch("/api/sets/playing-cards/",
+                                    {"prompt_template": "the {rank} of {colour}"}, format="json")
+    assert response.status_code == 400
+    assert "colour" in response.json()["prompt_template"][0]
+    deck.refresh_from_db()
+    assert deck.prompt_template == "the {rank} of {suit}"
+
+
+@pytest.mark.django_db
+def test_it_uploads_items_as_csv_through_the_api(api_as, editor, viewer, deck):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    upload = SimpleUploadedFile("deck.csv", DECK_CSV.encode(), content_type="text/csv")
+    response = api_as(editor).post("/api/sets/playing-cards/items/", {"file": upload},
+                                   format="multipart")
+    assert response.status_code == 201, response.content
+    assert response.json()["imported"] == 54
+    upload = SimpleUploadedFile("deck.csv", b"rank,suit\nace,hearts\n")
+    assert api_as(viewer).post("/api/sets/playing-cards/items/", {"file": upload},
+                               format="multipart").status_code == 403
+    assert deck.items.count() == 54
+
+
+@pytest.mark.django_db
+def test_it_lets_editors_not_viewers_manage_sets(api_as, editor, viewer):
+    body = {"name": "Zodiac", "prompt_template": "the sign of {sign}", "width": 64,
+            "height": 64}
+    assert api_as(viewer).post("/api/sets/", body, format="json").status_code == 403
+    response = api_as(editor).post("/api/sets/", body, format="json")
+    assert response.status_code == 201
+    assert response.json()["slug"] == "zodiac"
+    assert api_as(viewer).get("/api/sets/zodiac/").status_code == 200
+    bad = api_as(editor).post("/api/sets/", {**body, "name": "Bad", "width": 100},
+                              format="json")
+    assert bad.status_code == 400 and "width" in bad.json()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_runs_a_batch_from_a_csv_imported_set_into_an_album(worker, api_as, editor,
+                                                               demo_base, settings):
+    settings.IMAGINEER_MAX_QUEUE = 100
+    zodiac = PromptSet.objects.create(name="Zodiac", prompt_template="the sign of {sign}",
+                                      style_suffix="woodcut", width=64, height=64)
+    signs = ["aries", "taurus", "gemini", "cancer", "leo", "virgo", "libra", "scorpio",
+             "sagittarius", "capricorn", "aquarius", "pisces"]
+    zodiac.import_csv("sign\n" + "\n".join(signs) + "\n")
+    response = api_as(editor).post("/api/batches/",
+                                   {"set": "zodiac", "theme": "neon", "steps": 3, "seed": 9},
+                                   format="json")
+    assert response.status_code == 201, response.content
+    batch_id = response.json()["id"]
+    batch = wait_for(lambda: (b := Batch.objects.get(pk=batch_id)).status
+                     not in (Status.QUEUED, Status.RUNNING) and b, timeout=240,
+                     message="the batch to end")
+    assert batch.status == Status.SUCCEEDED
+    assert (batch.total, batch.succeeded, batch.failed) == (12, 12, 0)
+    jobs = Job.objects.filter(batch=batch).order_by("batch_position")
+    assert jobs[0].prompt == "the sign of aries, neon, woodcut"
+    album_images = list(batch.album.entries.order_by("position").values_list("image_id",
+                                                                              flat=True))
+    assert album_images == [job.images.get().pk for job in jobs]
+    detail = api_as(editor).get(f"/api/batches/{batch_id}/").json()
+    assert detail["progress"] == 1.0 and detail["status"] == "succeeded"
+
+
+@pytest.mark.django_db
+def test_it_cancels_a_batch_and_its_unfinished_jobs(api_as, editor, demo_base):
+    prompt_set = PromptSet.objects.create(name="Two", prompt_template="{x}", width=64,
+                                          height=64)
+    prompt_set.import_csv("x\none\ntwo\n")
+    batch_id = api_as(editor).post("/api/batches/", {"set": "two"}, format="json").json()["id"]
+    response = api_as(editor).post(f"/api/batches/{batch_id}/cancel/")
+    assert response.json()["status"] == "cancelled"
+    assert set(Job.objects.filter(batch_id=batch_id).values_list("status", flat=True)) == {
+        Status.CANCELLED}

@@ -1,0 +1,139 @@
+"""Generation parameters: the one place their rules live.
+
+The API serializers, the generate form, prompt sets and the admin all call
+`validate_generation`. An error names the field and the allowed range.
+"""
+
+import secrets
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+PROMPT_MAX = 500
+STEPS = (1, 150)
+SIZE = (64, 2048)
+SIZE_MULTIPLE = 8
+GUIDANCE = (1.0, 30.0)
+SEED = (0, 2**31 - 1)
+NUM_IMAGES = (1, 8)
+LORA_WEIGHT = (-2.0, 2.0)
+MAX_LORAS = 5
+
+# Scheduler names accepted by the engine (generation/engine/pipelines.py maps them).
+SCHEDULERS = ["pndm", "ddim", "euler", "euler_a", "dpmpp_2m", "lms"]
+
+
+def draw_seed():
+    return secrets.randbelow(SEED[1] + 1)
+
+
+def generation_defaults():
+    """Defaults for every field but the prompt (site settings may override them)."""
+    return dict(settings.IMAGINEER_GENERATION_DEFAULTS)
+
+
+def _number(errors, params, field, kind, low, high):
+    value = params.get(field)
+    try:
+        if isinstance(value, bool) or (kind is int and isinstance(value, float)
+                                       and not value.is_integer()):
+            raise ValueError
+        value = kind(value)
+    except (TypeError, ValueError):
+        errors[field] = f"{field} must be {'a whole number' if kind is int else 'a number'} " \
+                        f"between {low} and {high}."
+        return None
+    if not low <= value <= high:
+        errors[field] = f"{field} must be between {low} and {high}; got {value}."
+        return None
+    return value
+
+
+def validate_generation(params, *, loras=(), require_prompt=True):
+    """Check and normalise generation parameters; fill the defaults; draw a seed.
+
+    `params` holds prompt, negative_prompt, width, height, steps, guidance_scale, seed,
+    scheduler, num_images and model (a ModelVersion or None for the default base).
+    `loras` is a list of (ModelVersion, weight). Returns the cleaned dict, with
+    "model" and "loras" resolved; raises ValidationError({field: message}).
+    """
+    from .models import ModelVersion
+
+    cleaned = generation_defaults()
+    cleaned.update({key: value for key, value in params.items() if value is not None})
+    errors = {}
+
+    prompt = str(cleaned.get("prompt") or "").strip()
+    if require_prompt and not prompt:
+        errors["prompt"] = f"prompt must be 1 to {PROMPT_MAX} characters; it is empty."
+    elif len(prompt) > PROMPT_MAX:
+        errors["prompt"] = f"prompt must be 1 to {PROMPT_MAX} characters; got {len(prompt)}."
+    cleaned["prompt"] = prompt
+    negative = str(cleaned.get("negative_prompt") or "").strip()
+    if len(negative) > PROMPT_MAX:
+        errors["negative_prompt"] = (
+            f"negative_prompt must be at most {PROMPT_MAX} characters; got {len(negative)}."
+        )
+    cleaned["negative_prompt"] = negative
+
+    cleaned["steps"] = _number(errors, cleaned, "steps", int, *STEPS)
+    for field in ("width", "height"):
+        value = _number(errors, cleaned, field, int, *SIZE)
+        if value is not None and value % SIZE_MULTIPLE:
+            errors[field] = (
+                f"{field} must be a multiple of {SIZE_MULTIPLE} between {SIZE[0]} and "
+                f"{SIZE[1]}; got {value}."
+            )
+        cleaned[field] = value
+    cleaned["guidance_scale"] = _number(errors, cleaned, "guidance_scale", float, *GUIDANCE)
+    cleaned["num_images"] = _number(errors, cleaned, "num_images", int, *NUM_IMAGES)
+    if cleaned.get("seed") in (None, ""):
+        cleaned["seed"] = draw_seed()
+    else:
+        cleaned["seed"] = _number(errors, cleaned, "seed", int, *SEED)
+    if cleaned.get("scheduler") not in SCHEDULERS:
+        errors["scheduler"] = f"scheduler must be one of {', '.join(SCHEDULERS)}."
+
+    model = cleaned.get("model") or ModelVersion.objects.default_base()
+    if model is None:
+        errors["model"] = "no base model is registered; run `manage.py create_demo_model`."
+    elif model.kind != ModelVersion.Kind.BASE or not model.is_active:
+        errors["model"] = f"model must be an active base model; {model} is not."
+    cleaned["model"] = model
+
+    cleaned["loras"] = _validate_loras(errors, loras, model)
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def _validate_loras(errors, loras, model):
+    from .models import ModelVersion
+
+    loras = list(loras)
+    if len(loras) > MAX_LORAS:
+        errors["loras"] = f"at most {MAX_LORAS} LoRAs; got {len(loras)}."
+        return loras
+    seen = set()
+    for lora, weight in loras:
+        try:
+            weight = float(weight)
+        except (TypeError, ValueError):
+            weight = None
+        if weight is None or not LORA_WEIGHT[0] <= weight <= LORA_WEIGHT[1]:
+            errors["loras"] = (
+                f"LoRA weight must be between {LORA_WEIGHT[0]} and {LORA_WEIGHT[1]}; "
+                f"{lora} has {weight}."
+            )
+        elif lora.kind != ModelVersion.Kind.LORA or not lora.is_active:
+            errors["loras"] = f"{lora} is not an active LoRA."
+        elif model is not None and lora.family != model.family:
+            errors["loras"] = (
+                f"{lora} is a {lora.family} LoRA; the base model {model} is {model.family}."
+            )
+        elif lora.pk in seen:
+            errors["loras"] = f"{lora} is listed twice."
+        seen.add(lora.pk)
+    if "loras" in errors:
+        return loras
+    return [(lora, float(weight)) for lora, weight in loras]

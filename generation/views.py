@@ -1,0 +1,155 @@
+"""Pages: generate, my jobs, a job with its live progress, prompt sets and batches."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from .forms import BatchForm, GenerateForm
+from .limits import LimitExceeded
+from .models import Batch, Job, PromptSet
+from .submit import remix_job, submit_batch, submit_job
+
+# Polling backoff of the progress fragments, in milliseconds.
+POLL_FIRST, POLL_MAX = 500, 5000
+
+
+def _next_delay(request):
+    try:
+        delay = int(request.GET.get("delay", POLL_FIRST))
+    except ValueError:
+        delay = POLL_FIRST
+    return min(max(int(delay * 1.5), POLL_FIRST), POLL_MAX)
+
+
+def _error_page(request, exc, template, context):
+    messages.error(request, str(exc))
+    response = render(request, template, context, status=exc.status)
+    response["Retry-After"] = str(exc.retry_after or 60)
+    return response
+
+
+@login_required
+@permission_required("generation.add_job", raise_exception=True)
+def generate(request):
+    if request.method == "POST":
+        form = GenerateForm(request.POST)
+        if form.is_valid():
+            try:
+                job = submit_job(request.user, form.cleaned_generation)
+            except LimitExceeded as exc:
+                return _error_page(request, exc, "generation/generate.html", {"form": form})
+            return redirect(job)
+    else:
+        form = GenerateForm(initial=request.GET.dict())
+    return render(request, "generation/generate.html", {"form": form})
+
+
+@login_required
+def job_list(request):
+    jobs = Job.objects.filter(owner=request.user).select_related("model")
+    page = Paginator(jobs, 25).get_page(request.GET.get("page"))
+    return render(request, "generation/job_list.html", {"page": page})
+
+
+def _visible_job(request, pk):
+    return get_object_or_404(
+        Job.objects.visible_to(request.user).select_related("model", "owner", "batch")
+        .prefetch_related("images", "joblora_set__lora"), pk=pk)
+
+
+@login_required
+def job_detail(request, pk):
+    job = _visible_job(request, pk)
+    return render(request, "generation/job_detail.html", {"job": job, "delay": POLL_FIRST})
+
+
+@login_required
+def job_status(request, pk):
+    """The progress fragment the job page polls (htmx), slower each time."""
+    job = _visible_job(request, pk)
+    return render(request, "generation/_job_status.html",
+                  {"job": job, "delay": _next_delay(request)})
+
+
+@login_required
+@require_POST
+def job_cancel(request, pk):
+    job = _visible_job(request, pk)
+    if job.cancel():
+        messages.success(request, f"Job {job.pk} was cancelled.")
+        if job.batch_id:
+            job.batch.refresh_status()
+    return redirect(request.POST.get("next") or job.get_absolute_url())
+
+
+@login_required
+@require_POST
+@permission_required("generation.add_job", raise_exception=True)
+def job_retry(request, pk):
+    try:
+        job = remix_job(request.user, _visible_job(request, pk))
+    except (LimitExceeded, ValidationError) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+        return redirect("job_detail", pk=pk)
+    return redirect(job)
+
+
+@login_required
+def set_list(request):
+    sets = PromptSet.objects.all()
+    return render(request, "generation/set_list.html", {"sets": sets})
+
+
+@login_required
+def set_detail(request, slug):
+    prompt_set = get_object_or_404(PromptSet, slug=slug)
+    form = BatchForm(request.POST or None, initial={"theme": prompt_set.example_theme})
+    if request.method == "POST":
+        if not request.user.has_perm("generation.add_batch"):
+            messages.error(request, "Starting a batch needs the editor role.")
+            return redirect("set_detail", slug=slug)
+        if form.is_valid():
+            try:
+                batch = submit_batch(request.user, prompt_set,
+                                     theme=form.cleaned_data["theme"],
+                                     overrides=form.overrides())
+                return redirect(batch)
+            except LimitExceeded as exc:
+                return _error_page(request, exc, "generation/set_detail.html",
+                                   {"set": prompt_set, "form": form})
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+    return render(request, "generation/set_detail.html", {"set": prompt_set, "form": form})
+
+
+def _visible_batch(request, pk):
+    batches = Batch.objects.select_related("prompt_set", "album")
+    if not request.user.has_perm("generation.see_all_jobs"):
+        batches = batches.filter(owner=request.user)
+    return get_object_or_404(batches, pk=pk)
+
+
+@login_required
+def batch_detail(request, pk):
+    batch = _visible_batch(request, pk)
+    return render(request, "generation/batch_detail.html", {"batch": batch, "delay": POLL_FIRST})
+
+
+@login_required
+def batch_status(request, pk):
+    batch = _visible_batch(request, pk)
+    return render(request, "generation/_batch_status.html",
+                  {"batch": batch, "delay": _next_delay(request)})
+
+
+@login_required
+@require_POST
+def batch_cancel(request, pk):
+    batch = _visible_batch(request, pk)
+    batch.cancel()
+    messages.success(request, "The batch was cancelled.")
+    return redirect(batch)
