@@ -427,7 +427,8 @@ def train_lora(
                 )
         set_peft_model_state_dict(unet, lora_state)
         optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
+        if state["scaler"]:  # empty when the checkpoint was made without fp16 scaling
+            scaler.load_state_dict(state["scaler"])
         generator.set_state(state["generator"])
         start_step = state["step"]
         losses = [(int(step), float(loss)) for step, loss in state["losses"]]
@@ -590,8 +591,8 @@ def generate_validation_images(
 
     device, dtype = pick_device(device)
     pipeline = StableDiffusionPipeline.from_pretrained(
-        base_model_dir, torch_dtype=dtype, safety_checker=None, requires_safety_checker=False
-    ).to(device)
+        base_model_dir, safety_checker=None, requires_safety_checker=False
+    ).to(device, dtype)
     pipeline.set_progress_bar_config(disable=True)
 
     def draw():
