@@ -3,9 +3,10 @@
     .venv/bin/python bench/training_speed.py [--quick] [--threads N]
 
 Cases: the tiny demo model at 64 px and the SD1.5-shaped model (random weights, the real
-shapes) at 64 px on the CPU; with CUDA, also both on the GPU and SD1.5-shaped at 512 px.
+shapes) at 64 and 256 px on the CPU; with CUDA, also both on the GPU, SD1.5-shaped at
+64 and 512 px.
 Each case runs in a fresh child process, so its peak memory is its own: the peak resident
-set (getrusage maxrss) on the CPU, torch.cuda.max_memory_allocated on the GPU. Steps per
+set (VmHWM) on the CPU, torch.cuda.max_memory_allocated on the GPU. Steps per
 second leave out model loading and the first step (warm-up). Models are built once under
 var/bench/. Prints a Markdown table for docs/performance.md.
 """
@@ -27,7 +28,11 @@ if str(ROOT) not in sys.path:
 VAR = ROOT / "var" / "bench"
 
 # (model, device, resolution, steps, quick steps)
-CPU_CASES = [("demo", "cpu", 64, 20, 6), ("sd15-shaped", "cpu", 64, 5, 3)]
+CPU_CASES = [
+    ("demo", "cpu", 64, 20, 6),
+    ("sd15-shaped", "cpu", 64, 5, 3),
+    ("sd15-shaped", "cpu", 256, 3, 2),
+]
 GPU_CASES = [
     ("demo", "cuda", 64, 50, 10),
     ("sd15-shaped", "cuda", 64, 30, 10),
@@ -50,20 +55,13 @@ def build_sd15_shaped(directory):
     else:
         return build_sd15_shaped_pipeline(directory)
 
-    import torch
-    from diffusers import (
-        AutoencoderKL,
-        PNDMScheduler,
-        StableDiffusionPipeline,
-        UNet2DConditionModel,
-    )
+    from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from generation.engine.demo import write_char_tokenizer
+    from generation.engine.demo import build_demo_pipeline
 
-    torch.manual_seed(0)
-    tokenizer = write_char_tokenizer(Path(directory) / "tokenizer")
-    vocab = tokenizer.get_vocab()
+    # The demo pipeline (its tokenizer and scheduler) with SD 1.5-shaped models swapped in.
+    pipeline = build_demo_pipeline(directory)
     # UNet2DConditionModel's defaults are SD 1.5's shapes but for the text width.
     unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768)
     vae = AutoencoderKL(
@@ -71,32 +69,14 @@ def build_sd15_shaped(directory):
         down_block_types=("DownEncoderBlock2D",) * 4,
         up_block_types=("UpDecoderBlock2D",) * 4,
         layers_per_block=2,
-        latent_channels=4,
         sample_size=512,
     )
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=len(vocab),
-            hidden_size=768,
-            intermediate_size=3072,
-            num_attention_heads=12,
-            num_hidden_layers=12,
-            max_position_embeddings=77,
-            projection_dim=768,
-            bos_token_id=vocab["<|startoftext|>"],
-            eos_token_id=vocab["<|endoftext|>"],
-            pad_token_id=vocab["<|endoftext|>"],
-        )
-    )
-    scheduler = PNDMScheduler(
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-        skip_prk_steps=True, steps_offset=1,
-    )
-    StableDiffusionPipeline(
-        unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
-        scheduler=scheduler, safety_checker=None, feature_extractor=None,
-        requires_safety_checker=False,
-    ).save_pretrained(directory)
+    text_config = pipeline.text_encoder.config.to_dict()
+    text_config.update(hidden_size=768, intermediate_size=3072, num_attention_heads=12,
+                       num_hidden_layers=12, projection_dim=768)
+    text_encoder = CLIPTextModel(CLIPTextConfig(**text_config))
+    pipeline.register_modules(unet=unet, vae=vae, text_encoder=text_encoder)
+    pipeline.save_pretrained(directory)
 
 
 def model_dir(name):
@@ -157,7 +137,7 @@ def run_case(model, device, resolution, steps, threads):
     timed_steps = steps - 1
     seconds = times[steps] - times[1]
     if device == "cpu":
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+        peak = peak_rss()
     else:
         peak = torch.cuda.max_memory_allocated()
     return {
@@ -169,17 +149,30 @@ def run_case(model, device, resolution, steps, threads):
         "s/step": seconds / timed_steps,
         "load + first step (s)": times[1] - started,
         "peak memory (GiB)": peak / 2**30,
-        "memory measured": "max RSS" if device == "cpu" else "max CUDA allocated",
+        "memory measured": "peak RSS" if device == "cpu" else "max CUDA allocated",
     }
 
 
-def machine():
+def peak_rss():
+    """This process's peak resident memory in bytes.
+
+    Not getrusage's ru_maxrss: Linux carries that over from the parent through fork and
+    exec, so a child of the process that built the big model would report its size.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # no /proc: KiB
+
+
+def machine(threads):
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return (
         f"{os.cpu_count()}-core {platform.machine()} CPU, {gpu}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} torch threads, load average {os.getloadavg()[0]:.1f}"
+        f"{threads or torch.get_num_threads()} torch threads, "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
 
 
@@ -217,7 +210,8 @@ def main():
         rows.append(json.loads(lines[-1].removeprefix("RESULT ")))
 
     print("\n### LoRA training speed\n")
-    print(f"Machine: {machine()}. Rank {RANK}, batch size {BATCH_SIZE}, one image a step.\n")
+    print(f"Machine: {machine(args.threads)}. "
+          f"Rank {RANK}, batch size {BATCH_SIZE}: one image a step.\n")
     headers = list(rows[0])
     print("| " + " | ".join(headers) + " |")
     print("|" + "|".join("---" for _ in headers) + "|")

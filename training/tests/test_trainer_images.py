@@ -101,7 +101,7 @@ def test_it_crops_every_image_to_the_resolution(odd_images, center_crop):
         pixels = images.sample(index, generator)
         assert pixels.shape == (3, 32, 32)
         assert pixels.min() >= -1 and pixels.max() <= 1
-    batch, indexes = TrainingImages(examples, ["x"] * len(examples), config).batch(0, generator)
+    batch, _ = TrainingImages(examples, ["x"] * len(examples), config).batch(0, generator)
     assert batch.shape == (1, 3, 32, 32)
 
 
