@@ -315,9 +315,9 @@ def _load_models(base_model_dir, config, device, weight_dtype):
 
     base = Path(base_model_dir)
     tokenizer = CLIPTokenizer.from_pretrained(base / "tokenizer")
-    text_encoder = CLIPTextModel.from_pretrained(base / "text_encoder", torch_dtype=weight_dtype)
-    vae = AutoencoderKL.from_pretrained(base / "vae", torch_dtype=weight_dtype)
-    unet = UNet2DConditionModel.from_pretrained(base / "unet", torch_dtype=weight_dtype)
+    text_encoder = CLIPTextModel.from_pretrained(base / "text_encoder", dtype=weight_dtype)
+    vae = AutoencoderKL.from_pretrained(base / "vae", dtype=weight_dtype)
+    unet = UNet2DConditionModel.from_pretrained(base / "unet", dtype=weight_dtype)
     # The noise schedule the base model was trained with, read from its scheduler config.
     noise_scheduler = DDPMScheduler.from_pretrained(base / "scheduler")
     for model in (text_encoder, vae, unet):
@@ -591,8 +591,8 @@ def generate_validation_images(
 
     device, dtype = pick_device(device)
     pipeline = StableDiffusionPipeline.from_pretrained(
-        base_model_dir, safety_checker=None, requires_safety_checker=False
-    ).to(device, dtype)
+        base_model_dir, dtype=dtype, safety_checker=None, requires_safety_checker=False
+    ).to(device)
     pipeline.set_progress_bar_config(disable=True)
 
     def draw():
