@@ -1,6 +1,5 @@
 """The generation API: jobs, batches, prompt sets and the model registry."""
 
-from albums.api import file_urls
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from rest_framework import mixins, serializers, status, viewsets
@@ -10,6 +9,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
+from albums.api import file_urls
 from imagineer.api import RejectUnknownFields, django_errors, router
 
 from .limits import LimitExceeded

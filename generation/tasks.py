@@ -13,12 +13,12 @@ import socket
 import threading
 import time
 
-from albums.ingest import atomic_ingest, store_image
 from django.conf import settings
 from django.db import close_old_connections, connection
 from django.db.models import Max
 from django_q.tasks import async_task
 
+from albums.ingest import atomic_ingest, store_image
 from albums.models import Image
 
 from .engine.metadata import parameters_text, png_bytes
