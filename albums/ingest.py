@@ -101,7 +101,9 @@ def open_checked(data, filename):
     try:
         image = PILImage.open(io.BytesIO(data), formats=list(EXTENSIONS))
     except PILImage.DecompressionBombError as exc:  # Pillow's own, larger limit
-        raise ImageRejected(filename, f"the image has more than {max_pixels} pixels") from exc
+        raise ImageRejected(
+            filename, f"the image is a decompression bomb; at most {max_pixels} pixels are accepted"
+        ) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected(filename, "not a PNG, JPEG or WebP image") from exc
     pixels = image.width * image.height
@@ -154,7 +156,8 @@ def delete_files(names):
         default_storage.delete(name)
 
 
-def store_image(data, *, filename, source, created_by=None, prompt="", params=None):
+def store_image(data, *, filename, source, created_by=None, prompt="", params=None,
+                nsfw=False):
     """Store image bytes (see the module docstring). Returns (image, created)."""
     return store_checked(
         inspect_image(data, filename),
@@ -162,10 +165,11 @@ def store_image(data, *, filename, source, created_by=None, prompt="", params=No
         created_by=created_by,
         prompt=prompt,
         params=params,
+        nsfw=nsfw,
     )
 
 
-def store_checked(checked, *, source, created_by=None, prompt="", params=None):
+def store_checked(checked, *, source, created_by=None, prompt="", params=None, nsfw=False):
     """Store bytes inspect_image accepted. Returns (image, created)."""
     existing = Image.objects.filter(sha256=checked.sha256).first()
     if existing is not None:
@@ -184,6 +188,7 @@ def store_checked(checked, *, source, created_by=None, prompt="", params=None):
                 source=source,
                 prompt=prompt,
                 params=params or {},
+                nsfw=nsfw,
                 created_by=created_by,
             )
     except IntegrityError:

@@ -131,7 +131,9 @@ class AlbumQuerySet(models.QuerySet):
         return self.annotate(
             image_count=models.functions.Coalesce(Subquery(count), 0),
             cover_image_id=models.functions.Coalesce(
-                "cover_id", Subquery(first.values("image_id")[:1])
+                "cover_id",
+                Subquery(first.values("image_id")[:1]),
+                output_field=models.BigIntegerField(),
             ),
         )
 
@@ -217,10 +219,10 @@ class Album(models.Model):
         """Take the images out of the album (the images themselves stay). Returns how many."""
         ids = [getattr(image, "pk", image) for image in images]
         removed, _ = self.entries.filter(image_id__in=ids).delete()
+        Album.objects.filter(pk=self.pk, cover__in=ids).update(cover=None)
         if self.cover_id in ids:
             self.cover = None
-            self.save(update_fields=["cover", "updated_at"])
-        elif removed:
+        if removed:
             self.touch()
         return removed
 
