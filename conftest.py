@@ -116,15 +116,29 @@ def sign_in_page(page, live_server):
 
 
 @pytest.fixture
-def worker(transactional_db, tmp_path):
-    """A real django-q2 worker (`manage.py qcluster`) on the test database.
+def start_worker(transactional_db, tmp_path):
+    """Start real django-q2 workers (`manage.py qcluster`) on the test database, with extra
+    environment: `start_worker(IMAGINEER_CAPTION_MODEL=path)`. Stopped after the test.
 
     Tests that use it see only committed rows, hence transactional_db.
     """
     from imagineer.testing import WorkerProcess
 
-    process = WorkerProcess(tmp_path / "qcluster.log").start()
-    yield process
-    if process.alive():
-        process.stop()
-    print(process.log()[-5000:])
+    started = []
+
+    def start(**env):
+        process = WorkerProcess(tmp_path / f"qcluster-{len(started)}.log", **env).start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.alive():
+            process.stop()
+        print(process.log()[-5000:])
+
+
+@pytest.fixture
+def worker(start_worker):
+    """A real django-q2 worker on the test database, with the test run's environment."""
+    return start_worker()
