@@ -372,10 +372,6 @@ class CaptionRun(models.Model):
         return f"Caption run {self.pk} ({self.status}, {self.done}/{self.total})"
 
     @property
-    def is_active(self):
-        return self.status in self.ACTIVE
-
-    @property
     def summary(self):
         """One line for people: the album page and the status API show it."""
         if self.status == self.Status.QUEUED:
