@@ -6,11 +6,43 @@ from PIL import Image as PILImage
 
 
 @pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    """Users are made by the dozen here; their password hashes need not be strong."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def media_root(settings, tmp_path):
     """A fresh MEDIA_ROOT per test, so tests can compare the files they leave."""
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.MEDIA_ROOT.mkdir()
     return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def media_files(media_root):
+    """The files under MEDIA_ROOT now, as sorted relative paths."""
+
+    def files():
+        return sorted(str(p.relative_to(media_root)) for p in media_root.rglob("*") if p.is_file())
+
+    return files
+
+
+@pytest.fixture
+def stored_state(media_files):
+    """Everything an ingest can leave behind: files, and rows of each albums model."""
+    from albums.models import AlbumImage, Image, Label
+
+    def state():
+        return {
+            "files": media_files(),
+            "images": Image.objects.count(),
+            "labels": Label.objects.count(),
+            "album_images": AlbumImage.objects.count(),
+        }
+
+    return state
 
 
 def png_bytes(n, size=(48, 32)):
