@@ -24,15 +24,28 @@ def is_curator(user):
     return user.is_authenticated and user.has_perm(CURATE_ALL)
 
 
+def album_visibility(user, prefix=""):
+    """The albums a non-curator sees, as a Q (`prefix` leads to the album from another
+    model), or None when they see none."""
+    public = Q(**{f"{prefix}visibility": Album.Visibility.PUBLIC})
+    if user.is_authenticated:
+        return public | Q(**{f"{prefix}owner": user})
+    if settings.IMAGINEER_PUBLIC_GALLERY:
+        return public
+    return None
+
+
 class ImageQuerySet(models.QuerySet):
     def visible_to(self, user):
         if is_curator(user):
             return self.all()
-        in_visible_album = Exists(
-            AlbumImage.objects.filter(
-                image=OuterRef("pk"), album__in=Album.objects.visible_to(user)
-            )
-        )
+        albums = album_visibility(user, prefix="album__")
+        if albums is None:
+            return self.none()
+        # A join to the album, not `album__in=<albums subquery>`: with that, SQLite probes
+        # the (album, image) index once per visible album for every image: 11 s instead
+        # of 0.1 s to count 100,000 images (bench/albums_pages.py).
+        in_visible_album = Exists(AlbumImage.objects.filter(albums, image=OuterRef("pk")))
         if user.is_authenticated:
             return self.filter(in_visible_album | Q(created_by=user))
         return self.filter(in_visible_album)
@@ -117,11 +130,8 @@ class AlbumQuerySet(models.QuerySet):
     def visible_to(self, user):
         if is_curator(user):
             return self.all()
-        if user.is_authenticated:
-            return self.filter(Q(visibility=Album.Visibility.PUBLIC) | Q(owner=user))
-        if settings.IMAGINEER_PUBLIC_GALLERY:
-            return self.filter(visibility=Album.Visibility.PUBLIC)
-        return self.none()
+        albums = album_visibility(user)
+        return self.none() if albums is None else self.filter(albums)
 
     def curatable_by(self, user):
         """The albums `user` may change (the queryset twin of Album.can_curate)."""
