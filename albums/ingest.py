@@ -159,18 +159,7 @@ def delete_files(names):
 def store_image(data, *, filename, source, created_by=None, prompt="", params=None,
                 nsfw=False):
     """Store image bytes (see the module docstring). Returns (image, created)."""
-    return store_checked(
-        inspect_image(data, filename),
-        source=source,
-        created_by=created_by,
-        prompt=prompt,
-        params=params,
-        nsfw=nsfw,
-    )
-
-
-def store_checked(checked, *, source, created_by=None, prompt="", params=None, nsfw=False):
-    """Store bytes inspect_image accepted. Returns (image, created)."""
+    checked = inspect_image(data, filename)
     existing = Image.objects.filter(sha256=checked.sha256).first()
     if existing is not None:
         return existing, False
@@ -199,6 +188,12 @@ def store_checked(checked, *, source, created_by=None, prompt="", params=None, n
             raise
         return existing, False
     return image, True
+
+
+def read_upload(upload):
+    """All the bytes of an uploaded file, from the start (it may be read more than once)."""
+    upload.seek(0)
+    return upload.read()
 
 
 def save_file(name, data):

@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
+import albums.api  # noqa: F401  (registers its viewsets on the router)
+
 from . import api
 
 urlpatterns = [
@@ -9,5 +11,6 @@ urlpatterns = [
     path("api/health/", api.health, name="api_health"),
     path("", include("albums.page_urls")),
     path("api/", include(api.router.urls)),
+    path("", include("albums.urls")),
     path("", include("accounts.urls")),
 ]

@@ -1,0 +1,391 @@
+"""The images and albums API: /api/images/ and /api/albums/.
+
+Who sees what is decided by the models' `visible_to` querysets (see models.py): anything
+else answers 404, so another user's private album is indistinguishable from a missing
+one. Writing needs the role's model permission (accounts/roles.py) and, for one object,
+its `can_curate(user)`: a visible album you may not change answers 403.
+"""
+
+from django.conf import settings
+from django.db.models import Q
+from django.http import StreamingHttpResponse
+from django.urls import reverse
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.response import Response
+
+from imagineer.api import router
+
+from .archive import ArchiveRejected, album_export_name, export_album, import_dataset
+from .ingest import (
+    ImageRejected,
+    atomic_ingest,
+    check_file_size,
+    inspect_image,
+    read_upload,
+    store_image,
+)
+from .models import Album, Image
+
+CAPTION_MAX_LENGTH = 10_000
+
+
+class RolePermission(BasePermission):
+    """Reads: signed-in users, and anyone while the public gallery is on (the querysets
+    narrow what they see). Writes: the view's `write_permissions` for the action, then
+    `can_curate` on the object."""
+
+    def has_permission(self, request, view):
+        if request.method in SAFE_METHODS:
+            return request.user.is_authenticated or settings.IMAGINEER_PUBLIC_GALLERY
+        needed = view.write_permissions[view.action]
+        return request.user.is_authenticated and request.user.has_perms(needed)
+
+    def has_object_permission(self, request, view, obj):
+        return request.method in SAFE_METHODS or obj.can_curate(request.user)
+
+
+class IgnoreAcceptHeader(DefaultContentNegotiation):
+    """For file downloads: answer with the first renderer whatever Accept asks for."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+def file_urls(request, image_id):
+    """Absolute URLs of the view that serves an image's original and thumbnail."""
+    def url(name):
+        path = reverse(name, args=[image_id])
+        return request.build_absolute_uri(path) if request else path
+
+    return url("image_file"), url("image_thumbnail")
+
+
+def boolean_param(params, name):
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    if value.lower() in ("1", "true", "yes"):
+        return True
+    if value.lower() in ("0", "false", "no"):
+        return False
+    raise ValidationError({name: [f"{value!r} is not a boolean: use true or false"]})
+
+
+def integer_param(params, name):
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ValidationError({name: [f"{value!r} is not an integer id"]}) from None
+
+
+def image_ids_param(data):
+    """`image_ids` from a request body: a list of integer ids."""
+    ids = data.get("image_ids") if hasattr(data, "get") else None
+    if not isinstance(ids, list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) for i in ids
+    ):
+        raise ValidationError({"image_ids": ["Send a list of integer image ids."]})
+    return ids
+
+
+# Images
+
+
+class ImageSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+    thumbnail_url = serializers.SerializerMethodField()
+    caption = serializers.CharField(
+        required=False, allow_blank=True, max_length=CAPTION_MAX_LENGTH, trim_whitespace=True
+    )
+
+    class Meta:
+        model = Image
+        fields = [
+            "id", "url", "thumbnail_url", "width", "height", "size_bytes", "format",
+            "sha256", "source", "prompt", "params", "nsfw", "caption", "created_by",
+            "created_at",
+        ]
+        read_only_fields = [name for name in fields if name not in ("nsfw", "caption")]
+
+    def get_url(self, image):
+        return file_urls(self.context.get("request"), image.pk)[0]
+
+    def get_thumbnail_url(self, image):
+        return file_urls(self.context.get("request"), image.pk)[1]
+
+    def update(self, image, validated_data):
+        if "nsfw" in validated_data and validated_data["nsfw"] != image.nsfw:
+            image.nsfw = validated_data["nsfw"]
+            image.save(update_fields=["nsfw"])
+        if "caption" in validated_data and validated_data["caption"] != image.caption:
+            image.set_caption(validated_data["caption"], by=self.context["request"].user)
+        return image
+
+
+class UploadedImageSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+    thumbnail_url = serializers.SerializerMethodField()
+    duplicate = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Image
+        fields = ["id", "width", "height", "sha256", "url", "thumbnail_url", "duplicate"]
+
+    def get_url(self, image):
+        return file_urls(self.context.get("request"), image.pk)[0]
+
+    def get_thumbnail_url(self, image):
+        return file_urls(self.context.get("request"), image.pk)[1]
+
+    def get_duplicate(self, image):
+        return not self.context["created"][image.pk]
+
+
+def uploaded_response(request, stored, status_code, **extra):
+    """The answer to an upload or import: per image, what was stored and whether it was new."""
+    created = {}
+    for image, was_created in stored:
+        created[image.pk] = created.get(image.pk, False) or was_created
+    serializer = UploadedImageSerializer(
+        [image for image, _ in stored], many=True,
+        context={"request": request, "created": created},
+    )
+    if extra:
+        return Response({"images": serializer.data, **extra}, status=status_code)
+    return Response(serializer.data, status=status_code)
+
+
+class ImagePagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+def curated_album(request, album_id, field="album"):
+    """The album `album_id` if the caller may add images to it; a 400 on `field` if not."""
+    album = Album.objects.visible_to(request.user).filter(pk=album_id).first()
+    if album is None or not album.can_curate(request.user):
+        raise ValidationError({field: [f"No album with id {album_id} that you may add to."]})
+    return album
+
+
+class ImageViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Images the caller may see.
+
+    List filters: album (id; ordered by position in it), source, nsfw, has_caption,
+    created_by (user id), search (in prompts and captions); page and page_size.
+    PATCH sets `caption` (a new manual caption label) or `nsfw`. DELETE removes the row
+    and both files.
+
+    POST (multipart): one or more `file` fields and an optional `album` id. Every file is
+    checked first; if any is refused the whole request is refused (400, each bad file
+    named with its reason) and nothing is stored. Otherwise all are stored in one
+    transaction (files removed again if it fails) and added to the album. The answer, 201,
+    lists per file: id, width, height, sha256, url, thumbnail_url and `duplicate` (the
+    same bytes were already stored: that image is returned, no second copy is made).
+    """
+
+    serializer_class = ImageSerializer
+    pagination_class = ImagePagination
+    permission_classes = [RolePermission]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    write_permissions = {
+        "create": ["albums.add_image"],
+        "partial_update": ["albums.change_image"],
+        "destroy": ["albums.delete_image"],
+    }
+
+    def get_queryset(self):
+        images = Image.objects.visible_to(self.request.user).with_caption()
+        if self.action == "list":
+            images = self.filter(images, self.request.query_params)
+        return images
+
+    def filter(self, images, params):
+        album_id = integer_param(params, "album")
+        if album_id is not None:
+            if not Album.objects.visible_to(self.request.user).filter(pk=album_id).exists():
+                raise ValidationError({"album": [f"No album with id {album_id}."]})
+            images = images.filter(album_entries__album_id=album_id).order_by(
+                "album_entries__position", "album_entries__id"
+            )
+        source = params.get("source")
+        if source:
+            if source not in Image.Source.values:
+                raise ValidationError(
+                    {"source": [f"{source!r} is not one of {', '.join(Image.Source.values)}"]}
+                )
+            images = images.filter(source=source)
+        nsfw = boolean_param(params, "nsfw")
+        if nsfw is not None:
+            images = images.filter(nsfw=nsfw)
+        has_caption = boolean_param(params, "has_caption")
+        if has_caption is not None:
+            captioned = Q(caption_text__isnull=False) & ~Q(caption_text="")
+            images = images.filter(captioned if has_caption else ~captioned)
+        created_by = integer_param(params, "created_by")
+        if created_by is not None:
+            images = images.filter(created_by_id=created_by)
+        search = params.get("search", "").strip()
+        if search:
+            images = images.filter(Q(prompt__icontains=search) | Q(caption_text__icontains=search))
+        return images
+
+    def create(self, request):
+        files = request.FILES.getlist("file")
+        if not files:
+            raise ValidationError({"file": ["Send one or more images in the `file` field."]})
+        album_id = request.data.get("album")
+        album = None
+        if album_id not in (None, ""):
+            album = curated_album(request, integer_param(request.data, "album"))
+        errors = []
+        for upload in files:  # check all before storing any, holding one in memory at a time
+            try:
+                check_file_size(upload.size, upload.name)  # before reading it
+                inspect_image(read_upload(upload), upload.name)
+            except ImageRejected as exc:
+                errors.append(str(exc))
+        if errors:
+            raise ValidationError({"file": errors})
+        with atomic_ingest():
+            stored = [
+                store_image(read_upload(upload), filename=upload.name,
+                            source=Image.Source.UPLOAD, created_by=request.user)
+                for upload in files
+            ]
+            if album is not None:
+                album.add_images([image for image, _ in stored], by=request.user)
+        return uploaded_response(request, stored, status.HTTP_201_CREATED)
+
+
+# Albums
+
+
+class AlbumSerializer(serializers.ModelSerializer):
+    cover_thumbnail_url = serializers.SerializerMethodField()
+    image_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Album
+        fields = [
+            "id", "name", "slug", "description", "owner", "visibility", "cover",
+            "cover_thumbnail_url", "is_training_set", "image_count", "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["slug", "owner", "created_at", "updated_at"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The cover must be one of the album's own images.
+        album = self.instance if isinstance(self.instance, Album) else None
+        self.fields["cover"].queryset = (
+            album.images.all() if album is not None else Image.objects.none()
+        )
+
+    def get_cover_thumbnail_url(self, album):
+        cover_id = getattr(album, "cover_image_id", album.cover_id)
+        if cover_id is None:
+            return None
+        return file_urls(self.context.get("request"), cover_id)[1]
+
+
+class AlbumViewSet(viewsets.ModelViewSet):
+    """Albums the caller may see; the owner and curators change them.
+
+    POST/DELETE {id}/images/ {"image_ids": [...]}: add (idempotent, appended in the order
+    given) or remove images. PATCH {id}/order/ {"image_ids": [...]}: those images first,
+    in that order, the others after. GET {id}/export/: a zip dataset. POST {id}/import/:
+    a zip dataset or loose images and .txt captions in `file` fields (see archive.py).
+    """
+
+    serializer_class = AlbumSerializer
+    permission_classes = [RolePermission]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    write_permissions = {
+        "create": ["albums.add_album"],
+        "partial_update": ["albums.change_album"],
+        "destroy": ["albums.delete_album"],
+        "images": ["albums.change_album"],
+        "order": ["albums.change_album"],
+        "import_dataset": ["albums.change_album", "albums.add_image"],
+    }
+
+    def get_queryset(self):
+        return Album.objects.visible_to(self.request.user).with_summary()
+
+    def perform_create(self, serializer):
+        serializer.save(owner=self.request.user)
+        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
+
+    def perform_update(self, serializer):
+        serializer.save()
+        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
+
+    def summary(self, album):
+        album = self.get_queryset().get(pk=album.pk)
+        return Response(self.get_serializer(album).data)
+
+    @action(detail=True, methods=["post", "delete"])
+    def images(self, request, pk=None):
+        album = self.get_object()
+        ids = image_ids_param(request.data)
+        if request.method == "DELETE":
+            album.remove_images(ids)
+            return self.summary(album)
+        found = Image.objects.visible_to(request.user).in_bulk(ids)
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise ValidationError({"image_ids": [f"No images with ids {missing}."]})
+        album.add_images([found[i] for i in ids], by=request.user)
+        return self.summary(album)
+
+    @action(detail=True, methods=["patch"])
+    def order(self, request, pk=None):
+        album = self.get_object()
+        try:
+            album.reorder(image_ids_param(request.data))
+        except ValueError as exc:
+            raise ValidationError({"image_ids": [str(exc).removeprefix("image_ids: ")]}) from exc
+        return self.summary(album)
+
+    @action(detail=True, methods=["get"], content_negotiation_class=IgnoreAcceptHeader)
+    def export(self, request, pk=None):
+        album = self.get_object()
+        response = StreamingHttpResponse(export_album(album), content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{album_export_name(album)}"'
+        return response
+
+    @action(
+        detail=True, methods=["post"], url_path="import",
+        parser_classes=[MultiPartParser, FormParser],
+    )
+    def import_dataset(self, request, pk=None):
+        album = self.get_object()
+        files = request.FILES.getlist("file")
+        if not files:
+            raise ValidationError({"file": ["Send a zip file or images in the `file` field."]})
+        try:
+            imported, skipped = import_dataset(album, files, by=request.user)
+        except (ArchiveRejected, ImageRejected) as exc:
+            raise ValidationError({"file": [str(exc)]}) from exc
+        stored = [(item.image, item.created) for item in imported]
+        return uploaded_response(request, stored, status.HTTP_201_CREATED, skipped=skipped)
+
+
+router.register("images", ImageViewSet, basename="image")
+router.register("albums", AlbumViewSet, basename="album")

@@ -1,0 +1,70 @@
+"""Serving image files to those who may see them.
+
+URLs carry the image id (`/media/images/<id>/`, `/media/images/<id>/thumbnail/`), never a
+storage path. The caller is the session user or, for API clients, the token user; the
+image must be in `Image.objects.visible_to(caller)`, else 404.
+
+IMAGINEER_SENDFILE picks who sends the bytes:
+- "" (default): Django streams them (FileResponse).
+- "nginx": an empty answer with `X-Accel-Redirect: IMAGINEER_SENDFILE_PREFIX + name`;
+  nginx needs an internal location there aliased to the media root:
+      location /protected-media/ { internal; alias /srv/imagineer/media/; }
+- "apache": an empty answer with `X-Sendfile: <full path>` (mod_xsendfile).
+"""
+
+from urllib.parse import quote
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.views.decorators.http import require_safe
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+
+from .ingest import CONTENT_TYPES, EXTENSIONS
+from .models import Image
+
+
+def caller(request):
+    """The session user, else the user of a valid API token, else the anonymous user."""
+    if request.user.is_authenticated:
+        return request.user
+    try:
+        found = TokenAuthentication().authenticate(request)
+    except AuthenticationFailed:
+        found = None
+    return found[0] if found else request.user
+
+
+@require_safe
+def image_file(request, pk):
+    image = get_object_or_404(Image.objects.visible_to(caller(request)), pk=pk)
+    return send_file(
+        image.file.name, CONTENT_TYPES[image.format], f"{image.pk}.{EXTENSIONS[image.format]}"
+    )
+
+
+@require_safe
+def image_thumbnail(request, pk):
+    image = get_object_or_404(Image.objects.visible_to(caller(request)), pk=pk)
+    return send_file(image.thumbnail.name, "image/webp", f"{image.pk}-thumbnail.webp")
+
+
+def send_file(name, content_type, download_name):
+    mode = settings.IMAGINEER_SENDFILE
+    if mode == "nginx":
+        response = HttpResponse(content_type=content_type)
+        response["X-Accel-Redirect"] = settings.IMAGINEER_SENDFILE_PREFIX + quote(name)
+    elif mode == "apache":
+        response = HttpResponse(content_type=content_type)
+        response["X-Sendfile"] = default_storage.path(name)
+    else:
+        try:
+            response = FileResponse(default_storage.open(name, "rb"), content_type=content_type)
+        except FileNotFoundError:
+            raise Http404("The image file is missing.") from None
+    response["Content-Disposition"] = f'inline; filename="{download_name}"'
+    # Files never change under an id (the name is the content's hash); visibility can.
+    response["Cache-Control"] = "private, max-age=86400"
+    return response

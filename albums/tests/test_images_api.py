@@ -1,0 +1,152 @@
+"""/api/images/: the list and its filters, captions, the NSFW flag, deleting."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from albums.models import Album, Image, Label
+
+from .images import make_image
+
+pytestmark = pytest.mark.django_db
+
+
+def listed(client, query=""):
+    response = client.get(f"/api/images/?{query}")
+    assert response.status_code == 200, response.content
+    return [item["id"] for item in response.json()["results"]]
+
+
+def test_it_filters_the_list(api_as, editor, viewer):
+    album = Album.objects.create(name="Cats", owner=editor)
+    cat = make_image(1, created_by=viewer, prompt="A fluffy CAT on a sofa",
+                     source="generated")
+    dog = make_image(2, created_by=editor, source="upload", nsfw=True)
+    dog.set_caption("a dog in the snow")
+    bird = make_image(3, created_by=editor, source="import")
+    bird.set_caption("a bird")
+    bird.set_caption("")  # the newest caption is empty: not captioned
+    album.add_images([dog, cat])
+    client = api_as(editor)
+    assert listed(client) == [bird.pk, dog.pk, cat.pk]  # newest first
+    assert listed(client, f"album={album.pk}") == [dog.pk, cat.pk]  # album order
+    assert listed(client, "source=generated") == [cat.pk]
+    assert listed(client, "nsfw=true") == [dog.pk]
+    assert listed(client, "nsfw=false") == [bird.pk, cat.pk]
+    assert listed(client, "has_caption=true") == [dog.pk]
+    assert listed(client, "has_caption=false") == [bird.pk, cat.pk]
+    assert listed(client, f"created_by={viewer.pk}") == [cat.pk]
+    assert listed(client, "search=cat") == [cat.pk]  # prompt, any case
+    assert listed(client, "search=snow") == [dog.pk]  # caption
+    assert listed(client, "search=bird") == []  # no longer the caption
+    assert listed(client, "source=upload&nsfw=true&search=dog") == [dog.pk]
+
+
+@pytest.mark.parametrize("query, field", [
+    ("source=painted", "source"), ("nsfw=maybe", "nsfw"), ("album=x", "album"),
+    ("created_by=me", "created_by"), ("has_caption=2", "has_caption"), ("album=999", "album"),
+])
+def test_it_names_the_filter_with_a_bad_value(api_as, editor, query, field):
+    response = api_as(editor).get(f"/api/images/?{query}")
+    assert response.status_code == 400
+    assert list(response.json()) == [field]
+
+
+def test_it_hides_images_of_an_album_the_caller_may_not_see(api_as, viewer, other_viewer):
+    hidden = Album.objects.create(name="Hidden", owner=other_viewer)
+    mine = make_image(1, created_by=viewer)
+    hidden.add_images([mine])
+    response = api_as(viewer).get(f"/api/images/?album={hidden.pk}")
+    assert response.status_code == 400
+    assert response.json() == {"album": [f"No album with id {hidden.pk}."]}
+
+
+def test_it_paginates_with_a_constant_number_of_queries(api_as, editor):
+    album = Album.objects.create(name="Many", owner=editor)
+    images = [make_image(n, created_by=editor) for n in range(12)]
+    for image in images:
+        image.set_caption(f"caption {image.pk}")
+    album.add_images(images)
+    client = api_as(editor)
+    counts = {}
+    for size in (2, 12):
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(f"/api/images/?page_size={size}&album={album.pk}")
+        assert len(response.json()["results"]) == size
+        counts[size] = len(queries)
+    assert counts[2] == counts[12]
+    page = client.get("/api/images/?page_size=5&page=3").json()
+    assert page["count"] == 12 and len(page["results"]) == 2
+    first = client.get("/api/images/?page_size=1").json()["results"][0]
+    assert first["caption"] == f"caption {images[-1].pk}"
+
+
+def test_it_sets_the_caption_as_a_new_manual_label(api_as, editor):
+    image = make_image(1)
+    image.set_caption("old words", source=Label.Source.AUTO)
+    response = api_as(editor).patch(f"/api/images/{image.pk}/",
+                                    {"caption": "  a red square  "}, format="json")
+    assert response.status_code == 200
+    assert response.json()["caption"] == "a red square"
+    assert Image.objects.get(pk=image.pk).caption == "a red square"
+    newest = image.labels.first()
+    assert (newest.text, newest.kind, newest.source, newest.created_by) == (
+        "a red square", "caption", "manual", editor)
+    assert image.labels.count() == 2  # the older caption stays as history
+
+
+def test_it_sets_and_clears_the_nsfw_flag(api_as, editor):
+    image = make_image(1)
+    client = api_as(editor)
+    assert client.patch(f"/api/images/{image.pk}/", {"nsfw": True}, format="json").json()[
+        "nsfw"] is True
+    image.refresh_from_db()
+    assert image.nsfw
+    client.patch(f"/api/images/{image.pk}/", {"nsfw": False}, format="json")
+    image.refresh_from_db()
+    assert not image.nsfw
+    assert image.labels.count() == 0
+
+
+def test_it_refuses_a_caption_that_is_too_long(api_as, editor):
+    image = make_image(1)
+    response = api_as(editor).patch(f"/api/images/{image.pk}/", {"caption": "x" * 10_001},
+                                    format="json")
+    assert response.status_code == 400
+    assert "caption" in response.json()
+    assert image.labels.count() == 0
+
+
+def test_it_ignores_read_only_fields(api_as, editor):
+    image = make_image(1)
+    response = api_as(editor).patch(f"/api/images/{image.pk}/",
+                                    {"sha256": "0" * 64, "width": 1}, format="json")
+    assert response.status_code == 200
+    image.refresh_from_db()
+    assert image.width == 64 and image.sha256 != "0" * 64
+
+
+def test_it_deletes_the_row_and_both_files(api_as, editor, media_files,
+                                           django_capture_on_commit_callbacks):
+    keep = make_image(1)
+    gone = make_image(2)
+    album = Album.objects.create(name="A", owner=editor, cover=gone)
+    album.add_images([gone, keep])
+    assert len(media_files()) == 4
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_as(editor).delete(f"/api/images/{gone.pk}/")
+    assert response.status_code == 204
+    assert not Image.objects.filter(pk=gone.pk).exists()
+    assert media_files() == sorted([keep.file.name, keep.thumbnail.name])
+    album.refresh_from_db()
+    assert album.cover is None
+    assert list(album.images.all()) == [keep]
+
+
+def test_it_removes_files_for_queryset_deletes_too(media_files,
+                                                   django_capture_on_commit_callbacks):
+    for n in range(3):
+        make_image(n)
+    with django_capture_on_commit_callbacks(execute=True):
+        Image.objects.all().delete()
+    assert media_files() == []

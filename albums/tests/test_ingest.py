@@ -1,0 +1,153 @@
+"""store_image: what it accepts, what it refuses, and that a refusal leaves nothing."""
+
+import io
+
+import pytest
+from django.core.files.storage import default_storage
+from PIL import Image as PILImage
+
+from albums.ingest import ImageRejected, atomic_ingest, store_image
+from albums.models import Image
+
+from .images import image_bytes, jpeg_bytes, png_bytes, png_declaring
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_stores_the_original_bytes_and_a_webp_thumbnail(viewer):
+    data = png_bytes(size=(1000, 500))
+    image, created = store_image(
+        data, filename="wide.png", source=Image.Source.GENERATED, created_by=viewer,
+        prompt="a red wall", params={"seed": 1},
+    )
+    assert created
+    assert (image.width, image.height, image.format, image.size_bytes) == (1000, 500, "PNG",
+                                                                          len(data))
+    assert image.file.name == f"images/{image.sha256[:2]}/{image.sha256}.png"
+    assert image.thumbnail.name == f"thumbnails/{image.sha256[:2]}/{image.sha256}.webp"
+    with default_storage.open(image.file.name) as f:
+        assert f.read() == data
+    with default_storage.open(image.thumbnail.name) as f:
+        thumb = PILImage.open(io.BytesIO(f.read()))
+        assert (thumb.format, thumb.size) == ("WEBP", (384, 192))
+    assert (image.prompt, image.params, image.created_by) == ("a red wall", {"seed": 1}, viewer)
+
+
+@pytest.mark.parametrize("format, extension", [("JPEG", "jpg"), ("WEBP", "webp")])
+def test_it_accepts_jpeg_and_webp(format, extension):
+    image, _ = store_image(image_bytes(format), filename=f"x.{extension}",
+                           source=Image.Source.UPLOAD)
+    assert image.format == format
+    assert image.file.name.endswith(f".{extension}")
+
+
+def test_it_keeps_png_text_chunks_exactly():
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("parameters", "a cat\nSteps: 20, Seed: 7")
+    out = io.BytesIO()
+    PILImage.new("RGB", (32, 32), "blue").save(out, "PNG", pnginfo=info)
+    image, _ = store_image(out.getvalue(), filename="gen.png", source=Image.Source.GENERATED)
+    with default_storage.open(image.file.name) as f:
+        assert PILImage.open(f).text["parameters"] == "a cat\nSteps: 20, Seed: 7"
+
+
+def test_it_returns_the_existing_image_for_the_same_bytes(stored_state):
+    first, created = store_image(png_bytes(), filename="a.png", source=Image.Source.UPLOAD)
+    before = stored_state()
+    second, created_again = store_image(png_bytes(), filename="b.png",
+                                        source=Image.Source.IMPORT)
+    assert created and not created_again
+    assert second.pk == first.pk
+    assert second.source == Image.Source.UPLOAD
+    assert stored_state() == before
+
+
+def truncated(data):
+    return data[: len(data) // 2]
+
+
+BAD_FILES = [
+    ("notes.txt", b"hello, not an image", "not a PNG, JPEG or WebP image"),
+    ("empty.png", b"", "the file is empty"),
+    ("drawing.svg", b'<svg xmlns="http://www.w3.org/2000/svg"><rect/></svg>',
+     "not a PNG, JPEG or WebP image"),
+    ("half.png", truncated(png_bytes(size=(300, 300))), "truncated or corrupt"),
+    ("half.jpg", truncated(jpeg_bytes(size=(300, 300))), "truncated or corrupt"),
+    ("anim.gif", image_bytes("GIF"), "not a PNG, JPEG or WebP image"),
+    ("bomb.png", png_declaring(31_623, 31_623), "at most 40000000 pixels"),
+    ("over-limit.png", png_declaring(8_000, 6_000), "8000x6000 = 48000000 pixels; at most"),
+]
+
+
+@pytest.mark.parametrize("filename, data, reason", BAD_FILES,
+                         ids=[name for name, _, _ in BAD_FILES])
+def test_it_refuses_bad_files_and_leaves_nothing(stored_state, filename, data, reason):
+    before = stored_state()
+    with pytest.raises(ImageRejected) as refused:
+        store_image(data, filename=filename, source=Image.Source.UPLOAD)
+    assert str(refused.value).startswith(f"{filename}: ")
+    assert reason in str(refused.value)
+    assert isinstance(refused.value, ValueError)
+    assert stored_state() == before
+
+
+def test_it_refuses_files_over_the_byte_limit(settings, stored_state):
+    data = png_bytes()
+    settings.IMAGINEER_MAX_UPLOAD_BYTES = len(data) - 1
+    before = stored_state()
+    with pytest.raises(ImageRejected, match=f"big.png: the file is {len(data)} bytes"):
+        store_image(data, filename="big.png", source=Image.Source.UPLOAD)
+    assert stored_state() == before
+
+
+def test_it_refuses_images_over_the_pixel_limit_from_the_header(settings):
+    settings.IMAGINEER_MAX_IMAGE_PIXELS = 64 * 48 - 1
+    with pytest.raises(ImageRejected, match="64x48 = 3072 pixels"):
+        store_image(png_bytes(), filename="a.png", source=Image.Source.UPLOAD)
+
+
+def test_it_removes_the_files_when_the_transaction_around_it_fails(stored_state):
+    before = stored_state()
+    with pytest.raises(RuntimeError), atomic_ingest():
+        store_image(png_bytes(), filename="a.png", source=Image.Source.UPLOAD)
+        store_image(jpeg_bytes(), filename="b.jpg", source=Image.Source.UPLOAD)
+        assert len(stored_state()["files"]) == 4
+        raise RuntimeError("something after the images failed")
+    assert stored_state() == before
+
+
+def test_it_removes_the_files_when_the_row_cannot_be_written(stored_state, monkeypatch):
+    before = stored_state()
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("database down")
+
+    monkeypatch.setattr(Image.objects, "create", fail)
+    with pytest.raises(RuntimeError):
+        store_image(png_bytes(), filename="a.png", source=Image.Source.UPLOAD)
+    assert stored_state() == before
+
+
+def test_it_returns_the_winner_when_the_same_bytes_are_stored_at_once(stored_state,
+                                                                      monkeypatch):
+    from albums.models import ImageQuerySet
+
+    first, _ = store_image(png_bytes(), filename="a.png", source=Image.Source.UPLOAD)
+    before = stored_state()
+    real_filter = ImageQuerySet.filter
+    missed = []
+
+    def first_lookup_misses(self, *args, **kwargs):
+        # As if the other request committed just after our dedup check.
+        if "sha256" in kwargs and not missed:
+            missed.append(True)
+            return real_filter(self, *args, **kwargs).none()
+        return real_filter(self, *args, **kwargs)
+
+    monkeypatch.setattr(ImageQuerySet, "filter", first_lookup_misses)
+    second, created = store_image(png_bytes(), filename="b.png", source=Image.Source.UPLOAD)
+    assert missed and not created
+    assert second.pk == first.pk
+    assert stored_state() == before

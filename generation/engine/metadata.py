@@ -1,0 +1,82 @@
+"""Generation parameters in the Automatic1111 `parameters` PNG text chunk.
+
+A1111's PNG Info tab, Civitai and the `sd-parsers` package read this format:
+
+    a prompt, possibly on several lines
+    Negative prompt: a negative prompt
+    Steps: 20, Sampler: Euler a, CFG scale: 7.5, Seed: 42, Size: 512x512, Model hash: ...
+
+Hashes are "AutoV2" short hashes, the first 10 hex digits of the file's sha256, which
+A1111 writes for models and Civitai looks both models and LoRAs up by.
+"""
+
+import io
+import json
+
+SHORT_HASH_LENGTH = 10
+
+
+def short_hash(sha256):
+    return sha256[:SHORT_HASH_LENGTH]
+
+
+def _quote(value):
+    """Quote a value the way A1111 does when it would break the `key: value, ...` line."""
+    value = str(value)
+    if "," not in value and "\n" not in value and ":" not in value:
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def parameters_text(
+    *,
+    prompt,
+    negative_prompt="",
+    steps,
+    sampler,
+    cfg_scale,
+    seed,
+    width,
+    height,
+    model_name=None,
+    model_sha256=None,
+    loras=(),
+):
+    """The A1111 `parameters` text for one image.
+
+    sampler: the A1111 name (see pipelines.sampler_name). loras: [(name, sha256)] of the
+    LoRAs used; their short hashes go into `Lora hashes`.
+    """
+    fields = [
+        ("Steps", steps),
+        ("Sampler", _quote(sampler)),
+        ("CFG scale", f"{float(cfg_scale):g}"),
+        ("Seed", seed),
+        ("Size", f"{width}x{height}"),
+    ]
+    if model_sha256:
+        fields.append(("Model hash", short_hash(model_sha256)))
+    if model_name:
+        fields.append(("Model", _quote(model_name)))
+    if loras:
+        # Always quoted, as A1111 writes it: the value holds ", " and ": " itself.
+        hashes = ", ".join(f"{name}: {short_hash(sha)}" for name, sha in loras)
+        fields.append(("Lora hashes", json.dumps(hashes, ensure_ascii=False)))
+
+    lines = [prompt.strip()]
+    if negative_prompt and negative_prompt.strip():
+        lines.append(f"Negative prompt: {negative_prompt.strip()}")
+    lines.append(", ".join(f"{key}: {value}" for key, value in fields))
+    return "\n".join(lines)
+
+
+def png_bytes(image, parameters):
+    """The image encoded as PNG with `parameters` in a text chunk (tEXt, or iTXt when the
+    text is not Latin-1, as Pillow chooses)."""
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("parameters", parameters)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()

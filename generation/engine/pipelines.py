@@ -1,0 +1,351 @@
+"""The per-process pipeline cache: one base model kept loaded, LoRAs hot-swapped as adapters.
+
+A worker process asks `get_cache()` for the cache and calls `generate(...)` per job. The
+base pipeline loads on first use and stays loaded; asking for another base releases the
+old one first (one base at a time: two SD pipelines rarely fit one GPU). Each LoRA loads
+once, as a peft adapter named after the caller's stable key, and later calls switch
+between loaded adapters with `set_adapters`, which costs milliseconds instead of a reload.
+At most `max_loras` adapters stay loaded; the least recently used one is deleted first.
+
+No Django here: sources are hub ids or local paths, results are PIL images.
+"""
+
+import re
+import threading
+import time
+import traceback
+from collections import OrderedDict
+from pathlib import Path
+
+from .device import free_memory, pick_device, prepare_pipeline
+
+
+class Cancelled(Exception):
+    """Raised out of `generate` when `should_cancel()` said yes between two steps."""
+
+
+# Scheduler name (what jobs store) -> (diffusers scheduler class, Automatic1111 sampler
+# name written into the PNG metadata).
+SCHEDULERS = {
+    "pndm": ("PNDMScheduler", "PLMS"),
+    "ddim": ("DDIMScheduler", "DDIM"),
+    "euler": ("EulerDiscreteScheduler", "Euler"),
+    "euler_a": ("EulerAncestralDiscreteScheduler", "Euler a"),
+    "dpmpp_2m": ("DPMSolverMultistepScheduler", "DPM++ 2M"),
+    "lms": ("LMSDiscreteScheduler", "LMS"),
+}
+
+
+def scheduler_class(name):
+    import diffusers
+
+    if name not in SCHEDULERS:
+        raise ValueError(f"scheduler: {name!r} is not one of {', '.join(SCHEDULERS)}")
+    return getattr(diffusers, SCHEDULERS[name][0])
+
+
+def sampler_name(scheduler, pipeline_scheduler_class=None):
+    """The A1111 sampler name for a scheduler name, or for the model's own scheduler class
+    (its class name when A1111 has no name for it) when `scheduler` is None."""
+    if scheduler is not None:
+        return SCHEDULERS[scheduler][1]
+    for class_name, a1111_name in SCHEDULERS.values():
+        if class_name == pipeline_scheduler_class:
+            return a1111_name
+    return pipeline_scheduler_class or "Default"
+
+
+def image_seeds(seeds, num_images):
+    """The seed of each output image, in output order.
+
+    Image j of a prompt with seed s uses seed s + j (A1111's convention for a batch), so
+    a prompt gives the same images alone or in a batch, and any one image can be redone
+    alone with its own seed and num_images=1.
+    """
+    return [seed + j for seed in seeds for j in range(num_images)]
+
+
+def adapter_name(key):
+    """The peft adapter name for a LoRA's stable key (e.g. its database id): "lora_<key>".
+
+    Adapter names become attribute keys in torch ModuleDicts, so anything but letters,
+    digits and "_" is replaced.
+    """
+    return "lora_" + re.sub(r"\W", "_", str(key))
+
+
+def load_pipeline(source, device):
+    """Load a StableDiffusionPipeline from a hub id, a diffusers folder or a single file."""
+    from diffusers import StableDiffusionPipeline
+
+    options = {
+        "dtype": device.dtype,
+        # The NSFW checker is a second 1.2 GB model; A1111 and most team setups run
+        # without it, and a diffusers folder built locally has none.
+        "safety_checker": None,
+        "requires_safety_checker": False,
+    }
+    path = Path(str(source))
+    if path.is_file():
+        # An A1111-style .safetensors checkpoint. diffusers reads the model's configs
+        # from the hub cache for this (HF_HOME; works offline once cached).
+        pipeline = StableDiffusionPipeline.from_single_file(str(path), **options)
+    else:
+        pipeline = StableDiffusionPipeline.from_pretrained(str(source), **options)
+    return prepare_pipeline(pipeline, device)
+
+
+class PipelineCache:
+    """One loaded base pipeline and its LoRA adapters, for one process.
+
+    Thread-safe: calls are serialised by a lock, so an idle-release timer thread and the
+    job thread never both touch the pipeline.
+    """
+
+    def __init__(self, max_loras=8, device=None, clock=time.monotonic):
+        self.max_loras = max_loras
+        self.device = device or pick_device()
+        self.clock = clock
+        self.base_source = None
+        self.load_count = 0  # base pipeline loads since the cache was made
+        self.last_used = None  # clock() at the end of the last use, None when empty
+        self._pipeline = None
+        self._scheduler = None  # the model's own scheduler, kept to build others from
+        self._loras = OrderedDict()  # adapter name -> LoRA file path, least recent first
+        self._lock = threading.RLock()
+        self._reaper = None
+        self._reaper_stop = threading.Event()
+
+    # -- the base model --------------------------------------------------------------
+
+    def pipeline(self, base_source):
+        """The loaded pipeline for `base_source` (a hub id or local path), loading it if
+        needed and releasing a different base first."""
+        with self._lock:
+            if self._pipeline is not None and self.base_source != str(base_source):
+                self.release()
+            if self._pipeline is None:
+                self._pipeline = load_pipeline(base_source, self.device)
+                self._scheduler = self._pipeline.scheduler
+                self.base_source = str(base_source)
+                self.load_count += 1
+            self.last_used = self.clock()
+            return self._pipeline
+
+    @property
+    def is_loaded(self):
+        return self._pipeline is not None
+
+    def release(self):
+        """Drop the pipeline and its adapters and give the memory back."""
+        with self._lock:
+            self._pipeline = None
+            self._scheduler = None
+            self._loras.clear()
+            self.base_source = None
+            self.last_used = None
+            free_memory(self.device)
+
+    def release_if_idle(self, idle_seconds):
+        """Release the pipeline when unused for `idle_seconds`; True when it did.
+
+        A call that is running right now holds the lock, so the cache is not idle.
+        """
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            if self._pipeline is None or self.clock() - self.last_used < idle_seconds:
+                return False
+            self.release()
+            return True
+        finally:
+            self._lock.release()
+
+    def start_idle_reaper(self, idle_seconds, interval=None):
+        """Check for idleness every `interval` seconds (default idle_seconds / 4, at least
+        1) in a daemon thread, for worker processes that sit waiting for jobs. Idempotent."""
+        if self._reaper is not None:
+            return
+        interval = interval or max(idle_seconds / 4, 1)
+        self._reaper_stop.clear()
+
+        def reap():
+            while not self._reaper_stop.wait(interval):
+                self.release_if_idle(idle_seconds)
+
+        self._reaper = threading.Thread(target=reap, name="pipeline-idle-reaper", daemon=True)
+        self._reaper.start()
+
+    def stop_idle_reaper(self):
+        if self._reaper is not None:
+            self._reaper_stop.set()
+            self._reaper.join()
+            self._reaper = None
+
+    # -- LoRA adapters ---------------------------------------------------------------
+
+    @property
+    def loaded_loras(self):
+        """Adapter names currently loaded, least recently used first."""
+        return list(self._loras)
+
+    def use_loras(self, pipeline, loras):
+        """Make exactly `loras` [(key, path, weight)] active on `pipeline`.
+
+        Loads each missing adapter once, evicting the least recently used ones beyond
+        `max_loras`. With no LoRAs the adapters are disabled, so the output is the plain
+        base model's, bit for bit.
+        """
+        if len(loras) > self.max_loras:
+            raise ValueError(f"loras: at most {self.max_loras} at once, got {len(loras)}")
+        names = [adapter_name(key) for key, _, _ in loras]
+        with self._lock:
+            for (_, path, _), name in zip(loras, names, strict=True):
+                self._load_adapter(pipeline, name, str(path), keep=names)
+            if not names:
+                pipeline.disable_lora()
+                return
+            pipeline.enable_lora()
+            pipeline.set_adapters(names, adapter_weights=[float(w) for _, _, w in loras])
+
+    def _load_adapter(self, pipeline, name, path, keep):
+        if self._loras.get(name) == path:
+            self._loras.move_to_end(name)
+            return
+        if name in self._loras:  # same key, another file: the LoRA was replaced
+            self._delete_adapter(pipeline, name)
+        if Path(path).is_absolute() and not Path(path).is_file():
+            # Else diffusers takes it for a hub id and says the id is malformed.
+            raise FileNotFoundError(f"LoRA file not found: {path}")
+        while len(self._loras) >= self.max_loras:
+            oldest = next(n for n in self._loras if n not in keep)
+            self._delete_adapter(pipeline, oldest)
+        try:
+            pipeline.load_lora_weights(path, adapter_name=name)
+        except BaseException:
+            # A file that failed half-way may have left layers behind; remove them so
+            # the name can be loaded again and other calls see a clean model.
+            if name in _adapter_names(pipeline):
+                pipeline.delete_adapters([name])
+            raise
+        self._loras[name] = path
+
+    def _delete_adapter(self, pipeline, name):
+        pipeline.delete_adapters([name])
+        del self._loras[name]
+
+    # -- generating ------------------------------------------------------------------
+
+    def generate(
+        self,
+        base_source,
+        prompts,
+        *,
+        seeds,
+        negative_prompts=None,
+        loras=(),
+        width=512,
+        height=512,
+        steps=20,
+        guidance=7.5,
+        scheduler=None,
+        num_images=1,
+        on_step=None,
+        should_cancel=None,
+    ):
+        """Run one pipeline call for `prompts` and return the PIL images in order.
+
+        prompts: a list of strings; several prompts run as one batched call.
+        seeds: one int per prompt. Each image gets its own CPU torch.Generator seeded with
+            `image_seeds(seeds, num_images)`, so its pixels do not depend on the batch it
+            ran in, and CPU-seeded noise is the same on any device.
+        negative_prompts: None, one string for all prompts, or one string per prompt.
+        loras: [(key, path, weight)]; key is stable per LoRA (e.g. its id).
+        scheduler: a key of SCHEDULERS, or None for the model's own scheduler.
+        num_images: images per prompt; the result is prompt 0's images, then prompt 1's...
+        on_step(step, total): called after each denoising step, step counting from 1 to
+            total, the number of steps the scheduler runs (PNDM runs steps + 1).
+        should_cancel(): checked before the run and after each step; True raises Cancelled.
+
+        Any failure frees memory and re-raises; the cache stays usable for the next call.
+        """
+        import torch
+
+        prompts = list(prompts)
+        if len(seeds) != len(prompts):
+            raise ValueError(f"seeds: one per prompt, got {len(seeds)} for {len(prompts)}")
+        if negative_prompts is None or isinstance(negative_prompts, str):
+            negative_prompts = [negative_prompts or ""] * len(prompts)
+        with self._lock:
+            try:
+                if should_cancel is not None and should_cancel():
+                    raise Cancelled()
+                pipeline = self.pipeline(base_source)
+                self.use_loras(pipeline, list(loras))
+                pipeline.scheduler = self._make_scheduler(scheduler)
+                generators = [
+                    torch.Generator("cpu").manual_seed(seed)
+                    for seed in image_seeds(seeds, num_images)
+                ]
+                result = pipeline(
+                    prompt=prompts,
+                    negative_prompt=list(negative_prompts),
+                    width=width,
+                    height=height,
+                    num_inference_steps=steps,
+                    guidance_scale=guidance,
+                    num_images_per_prompt=num_images,
+                    generator=generators,
+                    callback_on_step_end=_step_callback(on_step, should_cancel),
+                )
+                return result.images
+            except BaseException as error:
+                # The traceback keeps the failed frames' locals (latents, activations)
+                # alive; clear them so the memory can really be given back.
+                traceback.clear_frames(error.__traceback__)
+                free_memory(self.device)
+                raise
+            finally:
+                if self._pipeline is not None:
+                    self.last_used = self.clock()
+
+    def _make_scheduler(self, name):
+        """A fresh scheduler per call (schedulers keep per-run state), built from the
+        model's own scheduler config."""
+        cls = type(self._scheduler) if name is None else scheduler_class(name)
+        return cls.from_config(self._scheduler.config)
+
+    def sampler_name(self, scheduler):
+        """The A1111 sampler name for a call with `scheduler` on the loaded model."""
+        own = type(self._scheduler).__name__ if self._scheduler is not None else None
+        return sampler_name(scheduler, own)
+
+
+def _adapter_names(pipeline):
+    return {name for names in pipeline.get_list_adapters().values() for name in names}
+
+
+def _step_callback(on_step, should_cancel):
+    def callback(pipeline, index, timestep, tensors):
+        if on_step is not None:
+            on_step(index + 1, pipeline.num_timesteps)
+        if should_cancel is not None and should_cancel():
+            # Raising here stops the loop at once, before the remaining steps and the
+            # VAE decode; the caller's `except` frees what the run held.
+            raise Cancelled()
+        return {}
+
+    return callback
+
+
+_cache = None
+_cache_lock = threading.Lock()
+
+
+def get_cache():
+    """The process's PipelineCache (created on first use; set `max_loras` on it)."""
+    global _cache
+    with _cache_lock:
+        if _cache is None:
+            _cache = PipelineCache()
+        return _cache
