@@ -1,8 +1,6 @@
 from django import forms
 
-from .models import Album
-
-CAPTION_MAX_LENGTH = 10_000
+from .models import Album, Label
 
 
 class AlbumChoiceForm(forms.Form):
@@ -17,7 +15,7 @@ class AlbumChoiceForm(forms.Form):
 
 class CaptionForm(forms.Form):
     text = forms.CharField(
-        label="Caption", max_length=CAPTION_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 3})
+        label="Caption", max_length=Label.MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 3})
     )
 
 

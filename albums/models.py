@@ -301,6 +301,8 @@ class AlbumImage(models.Model):
 class Label(models.Model):
     """Text about an image: a caption (the newest one is the image's caption) or a tag."""
 
+    MAX_LENGTH = 10_000  # what the caption forms and the API accept
+
     class Kind(models.TextChoices):
         CAPTION = "caption"
         TAG = "tag"

@@ -1,8 +1,6 @@
-import io
 import itertools
 
 import pytest
-from PIL import Image as PILImage
 
 
 @pytest.fixture(autouse=True)
@@ -45,33 +43,18 @@ def stored_state(media_files):
     return state
 
 
-def png_bytes(n, size=(48, 32)):
-    """A real PNG; each n gives other pixels, so other bytes and another sha256."""
-    out = io.BytesIO()
-    PILImage.new("RGB", size, (n % 256, (n // 256) % 256, 90)).save(out, "PNG")
-    return out.getvalue()
-
-
 @pytest.fixture
 def make_image(media_root):
-    """Store a distinct PNG through albums.ingest, the way images come in, and return it.
+    """Store a distinct PNG through albums.ingest (tests/images.py) and return the Image.
 
     make_image(created_by=user, nsfw=True, caption="a cat", album=album, prompt=...)
     """
-    from albums.ingest import store_image
-    from albums.models import Image
+    from .images import make_image as store
 
     numbers = itertools.count(1)
 
-    def make(*, created_by=None, nsfw=False, caption="", album=None, **ingest):
-        n = next(numbers)
-        ingest.setdefault("source", Image.Source.UPLOAD)
-        image, _ = store_image(
-            png_bytes(n), filename=f"image-{n}.png", created_by=created_by, **ingest
-        )
-        if nsfw:
-            image.nsfw = True
-            image.save(update_fields=["nsfw"])
+    def make(*, created_by=None, caption="", album=None, **fields):
+        image = store(next(numbers), created_by=created_by, **fields)
         if caption:
             image.set_caption(caption, by=created_by)
         if album is not None:

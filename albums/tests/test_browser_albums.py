@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from albums.models import Album, CaptionRun, Image
 
-from .conftest import png_bytes
+from .images import png_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -18,6 +18,12 @@ def csp_violations(page):
     messages = []
     page.on("console", lambda message: messages.append(message.text))
     return lambda: [text for text in messages if "Content Security Policy" in text]
+
+
+def loaded_width(page, selector):
+    """The natural width of the picture once the browser has loaded it (0: it failed)."""
+    page.wait_for_function(f"() => document.querySelector({selector!r}).complete")
+    return page.locator(selector).evaluate("img => img.naturalWidth")
 
 
 def create_album(page, name):
@@ -36,7 +42,7 @@ def test_it_uploads_an_image_adds_it_to_an_album_and_shows_it_there(
     create_album(page, "Holiday")
 
     page.set_input_files("input[name=file]", files=[
-        {"name": "sunset.png", "mimeType": "image/png", "buffer": png_bytes(7)}
+        {"name": "sunset.png", "mimeType": "image/png", "buffer": png_bytes((250, 120, 0))}
     ])
     page.get_by_role("button", name="Upload", exact=True).click()
     expect(page.locator(".messages")).to_have_text("Uploaded 1 images to Holiday.")
@@ -45,6 +51,7 @@ def test_it_uploads_an_image_adds_it_to_an_album_and_shows_it_there(
 
     page.locator(".thumbs a").first.click()
     expect(page.locator("h1")).to_have_text(f"Image {image.pk}")
+    assert loaded_width(page, "figure.full img") == 64
     page.select_option("select[name=album]", label="Best of")
     page.get_by_role("button", name="Add", exact=True).click()
     expect(page.locator(".messages")).to_have_text("Added the image to Best of.")
@@ -55,6 +62,7 @@ def test_it_uploads_an_image_adds_it_to_an_album_and_shows_it_there(
     expect(thumbnail).to_have_count(1)
     expect(thumbnail).to_have_attribute("src", f"/media/images/{image.pk}/thumbnail/")
     expect(thumbnail).to_have_attribute("loading", "lazy")
+    assert loaded_width(page, ".thumbs img") == 64  # served by albums/files.py
     assert list(Album.objects.get(name="Best of").images.all()) == [image]
     assert csp_violations() == []
 

@@ -9,9 +9,11 @@ from django.test.utils import CaptureQueriesContext
 from albums import pages
 from albums.models import Album, Image, Label
 
-from .conftest import png_bytes
+from .images import png_bytes
 
 pytestmark = pytest.mark.django_db
+
+RED, BLUE = png_bytes((250, 1, 1)), png_bytes((1, 1, 250))  # colors make_image does not use
 
 WHO = ["anonymous", "gallery", "vera", "otto", "editor"]  # gallery: anonymous, gallery on
 LOGIN = 302  # sent to sign in
@@ -190,7 +192,7 @@ def test_it_shows_an_images_metadata_albums_and_caption(as_, world, make_image):
 
     html = response.content.decode()
     assert f'src="/media/images/{image.pk}/"' in html
-    for text in ["48 × 32 px", "PNG", "Upload", "a red square, studio light", "steps",
+    for text in ["64 × 48 px", "PNG", "Upload", "a red square, studio light", "steps",
                  "25", "seed", image.sha256]:
         assert text in html
     assert [a.name for a in response.context["albums"]] == ["Vera private", "Vera public"]
@@ -256,8 +258,8 @@ def named(data, name):
 
 def test_it_uploads_images_into_the_album(as_, world):
     album = world["private"]
-    response = upload(as_("vera"), album, named(png_bytes(500), "a.png"),
-                      named(png_bytes(501), "b.png"))
+    response = upload(as_("vera"), album, named(RED, "a.png"),
+                      named(BLUE, "b.png"))
 
     assert "Uploaded 2 images to Vera private." in response.content.decode()
     new = Image.objects.filter(album_entries__album=album).exclude(
@@ -269,18 +271,18 @@ def test_it_uploads_images_into_the_album(as_, world):
 
 def test_it_reuses_an_image_uploaded_twice(as_, world):
     client = as_("vera")
-    upload(client, world["private"], named(png_bytes(500), "a.png"))
+    upload(client, world["private"], named(RED, "a.png"))
     count = Image.objects.count()
-    response = upload(client, world["public"], named(png_bytes(500), "again.png"))
+    response = upload(client, world["public"], named(RED, "again.png"))
     assert "1 already stored" in response.content.decode()
     assert Image.objects.count() == count
-    image = Image.objects.get(sha256=hashlib.sha256(png_bytes(500)).hexdigest())
+    image = Image.objects.get(sha256=hashlib.sha256(RED).hexdigest())
     assert set(image.albums.all()) == {world["private"], world["public"]}
 
 
 def test_it_stores_nothing_when_one_upload_is_bad(as_, world, stored_state):
     before = stored_state()
-    response = upload(as_("vera"), world["private"], named(png_bytes(500), "good.png"),
+    response = upload(as_("vera"), world["private"], named(RED, "good.png"),
                       named(b"not an image", "notes.txt"))
     assert "Nothing was uploaded: notes.txt: not a PNG, JPEG or WebP image" in (
         response.content.decode())
@@ -289,8 +291,8 @@ def test_it_stores_nothing_when_one_upload_is_bad(as_, world, stored_state):
 
 def test_it_lets_only_curators_upload(as_, world, stored_state):
     before = stored_state()
-    response = upload(as_("otto"), world["public"], named(png_bytes(500), "a.png"))
+    response = upload(as_("otto"), world["public"], named(RED, "a.png"))
     assert response.status_code == 403
-    assert upload(as_("otto"), world["private"], named(png_bytes(500), "a.png")
+    assert upload(as_("otto"), world["private"], named(RED, "a.png")
                   ).status_code == 404
     assert stored_state() == before
