@@ -1,6 +1,6 @@
 """Benchmark: the album pages and the images and albums API on a large library.
 
-    python bench/albums_pages.py           # 100,000 images, 1,000 albums (a few minutes)
+    python bench/albums_pages.py           # 100,000 images, 1,000 albums (about a minute)
     python bench/albums_pages.py --quick   # 10,000 images, 200 albums
 
 Seeds a separate SQLite database, var/bench/albums.sqlite3 (rebuilt on each run), with
@@ -18,14 +18,13 @@ endpoints that do not exist here are listed as missing. Results go to docs/perfo
 
 import argparse
 import hashlib
+import logging
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(BASE_DIR))
+from benchlib import VAR, print_table
 
 
 def setup_django(database):
@@ -43,6 +42,7 @@ def setup_django(database):
     from django.test.utils import setup_test_environment
 
     setup_test_environment()  # the test client's host, no emails sent
+    logging.getLogger("security").setLevel(logging.WARNING)  # one line per seeded user
     settings.DEBUG = False  # as in production: no query log kept on the side
     call_command("migrate", verbosity=0)
 
@@ -143,6 +143,8 @@ def measure(client, url, repeat):
 
 
 class Report:
+    HEADERS = ["request", "setting", "status", "queries", "p50 ms", "p95 ms"]
+
     def __init__(self, client, repeat):
         self.client, self.repeat, self.rows = client, repeat, []
 
@@ -158,22 +160,12 @@ class Report:
         finally:
             if patch:
                 setattr(module, name, old)
-        self.rows.append((what, setting, url, status, queries, p50, p95))
-        cells = (f"{queries}", f"{p50:.1f}", f"{p95:.1f}") if queries is not None else (
-            "-", "-", "-")
-        print(f"  {what:<22} {setting:<22} {status:>4} {cells[0]:>7} {cells[1]:>8} "
-              f"{cells[2]:>8}  {url}", flush=True)
-
-    def markdown(self):
-        lines = ["| request | setting | status | queries | p50 ms | p95 ms |",
-                 "| --- | --- | --- | ---: | ---: | ---: |"]
-        for what, setting, url, status, queries, p50, p95 in self.rows:
-            if queries is None:
-                lines.append(f"| {what} `{url}` | {setting} | {status} (missing) | - | - | - |")
-            else:
-                lines.append(f"| {what} `{url}` | {setting} | {status} | {queries} | "
-                             f"{p50:.1f} | {p95:.1f} |")
-        return "\n".join(lines)
+        if queries is None:
+            self.rows.append([f"{what} `{url}`", setting, f"{status} (missing)", "-", "-", "-"])
+        else:
+            self.rows.append([f"{what} `{url}`", setting, status, queries, f"{p50:.1f}",
+                              f"{p95:.1f}"])
+        print(f"  {what}, {setting}: {queries} queries", flush=True)
 
 
 def album_count_rows(report, albums, pages):
@@ -188,7 +180,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="10,000 images, 200 albums")
     parser.add_argument("--repeat", type=int, default=50, help="requests per row")
-    parser.add_argument("--database", type=Path, default=BASE_DIR / "var/bench/albums.sqlite3")
+    parser.add_argument("--database", type=Path, default=VAR / "albums.sqlite3")
     args = parser.parse_args()
     images, albums = (10_000, 200) if args.quick else (100_000, 1_000)
 
@@ -207,8 +199,6 @@ def main():
     client = Client()
     client.force_login(users[0])
     report = Report(client, args.repeat)
-    print(f"  {'request':<22} {'setting':<22} {'code':>4} {'queries':>7} {'p50 ms':>8} "
-          f"{'p95 ms':>8}  url")
     album_count_rows(report, albums // 10, pages)
 
     seed_albums(image_ids, users, albums // 10, albums, albums)
@@ -231,11 +221,11 @@ def main():
     report.row("images API, search", "caption or prompt", "/api/images/?search=dusk")
     report.row("image page", "one image", f"/images/{image_ids[len(image_ids) // 2]}/")
 
-    print()
-    print(f"{images:,} images, {albums:,} albums, {args.repeat} requests per row, "
-          f"signed in as a viewer; total {time.perf_counter() - started:.0f} s")
-    print()
-    print(report.markdown())
+    print_table(
+        f"Albums: {images:,} images, {albums:,} albums, {args.repeat} requests per row, "
+        f"signed in as a viewer ({time.perf_counter() - started:.0f} s in all)",
+        Report.HEADERS, report.rows,
+    )
 
 
 if __name__ == "__main__":
