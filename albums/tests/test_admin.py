@@ -87,6 +87,24 @@ def test_it_shows_labels_inline_on_the_image(as_editor, make_image, editor):
     assert f'src="/media/images/{image.pk}/thumbnail/"' in html
 
 
+def test_it_adds_a_caption_through_the_labels_inline(as_editor, make_image, editor):
+    image = make_image(caption="first words")
+    response = as_editor.post(f"{IMAGES}{image.pk}/change/", {
+        "prompt": "", "params": "{}",
+        "labels-TOTAL_FORMS": "2", "labels-INITIAL_FORMS": "1",
+        "labels-MIN_NUM_FORMS": "0", "labels-MAX_NUM_FORMS": "1000",
+        "labels-0-id": image.labels.get().pk, "labels-0-image": image.pk,
+        "labels-0-text": "first words", "labels-0-kind": "caption", "labels-0-source": "manual",
+        "labels-1-id": "", "labels-1-image": image.pk,
+        "labels-1-text": "better words", "labels-1-kind": "caption", "labels-1-source": "manual",
+        "_save": "Save",
+    })
+    assert response.status_code == 302
+    newest = image.labels.first()
+    assert (newest.text, newest.created_by) == ("better words", editor)
+    assert Image.objects.with_caption().get(pk=image.pk).caption == "better words"
+
+
 def test_it_adds_images_to_an_album_chosen_on_an_intermediate_page(
     as_editor, make_image, album, editor
 ):
