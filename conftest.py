@@ -124,18 +124,12 @@ def sign_in_page(page, live_server):
 
 
 @pytest.fixture
-def worker(start_worker):
-    """A real django-q2 worker (`manage.py qcluster`) on the test database.
+def start_worker(transactional_db, tmp_path):
+    """Start real django-q2 workers (`manage.py qcluster`) on the test database, with extra
+    environment: `start_worker(IMAGINEER_CAPTION_MODEL=path)`. Stopped after the test.
 
     Tests that use it see only committed rows, hence transactional_db.
     """
-    process = start_worker()
-    yield process
-
-
-@pytest.fixture
-def start_worker(transactional_db, tmp_path):
-    """Start real workers with extra environment: start_worker(IMAGINEER_X="1")."""
     from imagineer.testing import WorkerProcess
 
     started = []
@@ -149,3 +143,9 @@ def start_worker(transactional_db, tmp_path):
     for process in started:
         process.stop()
         print(process.log()[-5000:])
+
+
+@pytest.fixture
+def worker(start_worker):
+    """A real django-q2 worker on the test database, with the test run's environment."""
+    return start_worker()

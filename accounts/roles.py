@@ -40,6 +40,7 @@ EDITOR_PERMISSIONS = VIEWER_PERMISSIONS + [
     "albums.change_label",
     "albums.delete_label",
     "albums.curate_all",
+    "albums.view_captionrun",
     "generation.change_job",
     "generation.see_all_jobs",
     "generation.add_batch",

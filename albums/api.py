@@ -30,9 +30,9 @@ from .ingest import (
     read_upload,
     store_image,
 )
-from .models import Album, Image
+from .models import Album, Image, Label
 
-CAPTION_MAX_LENGTH = 10_000
+CAPTION_MAX_LENGTH = Label.MAX_LENGTH
 
 
 class RolePermission(BasePermission):

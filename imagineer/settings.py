@@ -182,6 +182,10 @@ IMAGINEER_SENDFILE = env("IMAGINEER_SENDFILE")
 if IMAGINEER_SENDFILE not in ("", "nginx", "apache"):
     sys.exit(f'IMAGINEER_SENDFILE must be "", "nginx" or "apache", not {IMAGINEER_SENDFILE!r}')
 IMAGINEER_SENDFILE_PREFIX = env("IMAGINEER_SENDFILE_PREFIX", "/protected-media/")
+# Automatic captions: a transformers image-to-text model, as a hub id (for example
+# Salesforce/blip-image-captioning-base) or a local directory saved with save_pretrained.
+# Empty: automatic captioning is off and the pages do not offer it.
+IMAGINEER_CAPTION_MODEL = env("IMAGINEER_CAPTION_MODEL")
 # Uploads over 2.5 MB go to a temporary file, not memory; at most this many files a request.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("IMAGINEER_UPLOAD_MAX_FILES", 100)

@@ -10,6 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("api/health/", api.health, name="api_health"),
+    path("", include("albums.page_urls")),
     path("api/", include(api.router.urls)),
     path("", include("albums.urls")),
     path("", include("generation.urls")),

@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 
 
@@ -39,3 +41,24 @@ def stored_state(media_files):
         }
 
     return state
+
+
+@pytest.fixture
+def make_image(media_root):
+    """Store a distinct PNG through albums.ingest (tests/images.py) and return the Image.
+
+    make_image(created_by=user, nsfw=True, caption="a cat", album=album, prompt=...)
+    """
+    from .images import make_image as store
+
+    numbers = itertools.count(1)
+
+    def make(*, created_by=None, caption="", album=None, **fields):
+        image = store(next(numbers), created_by=created_by, **fields)
+        if caption:
+            image.set_caption(caption, by=created_by)
+        if album is not None:
+            album.add_images([image], by=created_by)
+        return image
+
+    return make

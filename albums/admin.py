@@ -1,0 +1,234 @@
+"""Curation in the admin, the operator console (editors and admins; viewers are not staff).
+
+Images are added through albums.ingest (upload, import, generation), never here: the
+admin changes them, files them into albums, captions and deletes them. Deleting, one or
+in bulk, removes the files too (signals.py: post_delete fires for each row).
+"""
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.template.response import TemplateResponse
+from django.utils.html import format_html
+
+from .captioning import CaptioningUnavailable
+from .forms import AlbumChoiceForm
+from .models import Album, AlbumImage, CaptionRun, Image, Label
+from .tasks import start_image_caption_run
+from .templatetags.albums_tags import image_url, thumbnail_url
+
+
+class AdminMedia:
+    css = {"all": ["css/albums-admin.css"]}
+
+
+def thumbnail_tag(image_id, css_class="admin-thumb"):
+    if image_id is None:
+        return "-"
+    return format_html(
+        '<a href="{}"><img class="{}" src="{}" alt="image {}" loading="lazy"></a>',
+        image_url(image_id), css_class, thumbnail_url(image_id), image_id,
+    )
+
+
+class CaptionedFilter(admin.SimpleListFilter):
+    title = "caption"
+    parameter_name = "captioned"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Captioned"), ("no", "Not captioned")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.captioned(self.value() == "yes")
+        return queryset
+
+
+class LabelInline(admin.TabularInline):
+    model = Label
+    extra = 1
+    fields = ["text", "kind", "source", "created_by", "created_at"]
+    readonly_fields = ["created_by", "created_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("created_by")
+
+
+@admin.register(Image)
+class ImageAdmin(admin.ModelAdmin):
+    list_display = ["thumb", "__str__", "source", "caption", "nsfw", "created_by",
+                    "created_at"]
+    list_display_links = ["__str__"]
+    list_filter = ["source", "albums", "nsfw", CaptionedFilter]
+    search_fields = ["prompt", "labels__text", "=sha256"]
+    list_per_page = 50
+    date_hierarchy = "created_at"
+    inlines = [LabelInline]
+    # Not the file fields: their storage URLs are not served (files go through a view).
+    fields = ["preview", "nsfw", "prompt", "params", "source", "width", "height",
+              "size_bytes", "format", "sha256", "created_by", "created_at"]
+    readonly_fields = ["preview", "source", "width", "height", "size_bytes", "format",
+                       "sha256", "created_by", "created_at"]
+    actions = ["add_to_album", "remove_from_album", "mark_nsfw", "unmark_nsfw",
+               "caption_automatically"]
+    Media = AdminMedia
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_caption().select_related("created_by")
+
+    def has_add_permission(self, request):
+        return False  # images come in through albums.ingest, which checks them
+
+    @admin.display(description="thumbnail")
+    def thumb(self, image):
+        return thumbnail_tag(image.pk)
+
+    @admin.display(description="preview")
+    def preview(self, image):
+        return thumbnail_tag(image.pk, "admin-preview")
+
+    @admin.display(description="caption", ordering="caption_text")
+    def caption(self, image):
+        return image.caption
+
+    def save_formset(self, request, form, formset, change):
+        labels = formset.save(commit=False)
+        for label in labels:
+            if label.pk is None:
+                label.created_by = request.user
+            label.save()
+        for label in formset.deleted_objects:
+            label.delete()
+
+    @admin.action(description="Add the selected images to an album", permissions=["change"])
+    def add_to_album(self, request, queryset):
+        return self.with_chosen_album(
+            request, queryset, "add_to_album", "Add to an album",
+            lambda album: album.add_images(queryset.order_by("pk"), by=request.user),
+            "Added {n} images to {album}.",
+        )
+
+    @admin.action(description="Remove the selected images from an album",
+                  permissions=["change"])
+    def remove_from_album(self, request, queryset):
+        return self.with_chosen_album(
+            request, queryset, "remove_from_album", "Remove from an album",
+            lambda album: album.remove_images(queryset.values_list("pk", flat=True)),
+            "Removed {n} images from {album}.",
+        )
+
+    def with_chosen_album(self, request, queryset, action, title, change, done):
+        """Ask which album on an intermediate page, then apply `change(album)`."""
+        albums = Album.objects.curatable_by(request.user).order_by("name")
+        form = AlbumChoiceForm(request.POST if "apply" in request.POST else None, albums=albums)
+        if form.is_valid():
+            album = form.cleaned_data["album"]
+            n = change(album)
+            self.message_user(request, done.format(n=n, album=album), messages.SUCCESS)
+            return None  # back to the list
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.model._meta,
+            "form": form,
+            "action": action,
+            "images": queryset.order_by("pk"),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/albums/choose_album.html", context)
+
+    @admin.action(description="Mark the selected images NSFW", permissions=["change"])
+    def mark_nsfw(self, request, queryset):
+        n = queryset.update(nsfw=True)
+        self.message_user(request, f"Marked {n} images NSFW.", messages.SUCCESS)
+
+    @admin.action(description="Unmark the selected images NSFW", permissions=["change"])
+    def unmark_nsfw(self, request, queryset):
+        n = queryset.update(nsfw=False)
+        self.message_user(request, f"Unmarked {n} images NSFW.", messages.SUCCESS)
+
+    @admin.action(description="Caption the selected images automatically",
+                  permissions=["change"])
+    def caption_automatically(self, request, queryset):
+        try:
+            run = start_image_caption_run(queryset, by=request.user)
+        except CaptioningUnavailable as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        self.message_user(
+            request,
+            f"Captioning the {run.total} selected images that have no caption "
+            f"(caption run {run.pk}); images with a caption keep it.",
+            messages.SUCCESS,
+        )
+
+
+class AlbumImageInline(admin.TabularInline):
+    """The album's images in order; change `position` to reorder. Images are added from
+    the image list's "Add to an album" action."""
+
+    model = AlbumImage
+    extra = 0
+    ordering = ["position", "id"]
+    fields = ["preview", "image", "position", "added_by", "added_at"]
+    readonly_fields = ["preview", "image", "added_by", "added_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("image", "added_by")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="thumbnail")
+    def preview(self, entry):
+        return thumbnail_tag(entry.image_id)
+
+
+@admin.register(Album)
+class AlbumAdmin(admin.ModelAdmin):
+    list_display = ["cover_thumbnail", "name", "owner", "visibility", "is_training_set",
+                    "image_count", "updated_at"]
+    list_display_links = ["name"]
+    list_filter = ["visibility", "is_training_set"]
+    search_fields = ["name", "slug", "description", "owner__username", "owner__email"]
+    fields = ["name", "slug", "description", "owner", "visibility", "is_training_set",
+              "cover", "cover_preview", "created_at", "updated_at"]
+    readonly_fields = ["cover_preview", "created_at", "updated_at"]
+    raw_id_fields = ["cover"]
+    inlines = [AlbumImageInline]
+    Media = AdminMedia
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_summary().select_related("owner")
+
+    def get_changeform_initial_data(self, request):
+        return {"owner": request.user.pk, **super().get_changeform_initial_data(request)}
+
+    @admin.display(description="cover")
+    def cover_thumbnail(self, album):
+        return thumbnail_tag(album.cover_image_id)
+
+    @admin.display(description="cover preview")
+    def cover_preview(self, album):
+        return thumbnail_tag(getattr(album, "cover_image_id", None), "admin-preview")
+
+    @admin.display(description="images", ordering="image_count")
+    def image_count(self, album):
+        return album.image_count
+
+
+@admin.register(CaptionRun)
+class CaptionRunAdmin(admin.ModelAdmin):
+    """Automatic caption runs and their progress: read-only."""
+
+    list_display = ["id", "album", "status", "done", "total", "empty", "created_by",
+                    "created_at", "finished_at"]
+    list_filter = ["status"]
+    list_select_related = ["album", "created_by"]
+    readonly_fields = ["album", "status", "total", "done", "empty", "error", "created_by",
+                       "created_at", "started_at", "finished_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,199 @@
+"""Gallery pages: the album list, an album's thumbnails, one image.
+
+Who sees what is decided by the models (Album/Image `visible_to`); what the caller may not
+see answers 404, so another user's private album looks like a missing one. Changing needs
+`can_curate` (else 403). Anonymous visitors are sent to sign in unless
+IMAGINEER_PUBLIC_GALLERY is on; then they browse public albums read-only.
+
+Each page costs a fixed number of queries whatever its size: summaries and captions are
+annotated (with_summary, with_caption) and thumbnails are addressed by image id.
+"""
+
+from functools import wraps
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import OuterRef, Subquery
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from .captioning import CaptioningUnavailable
+from .forms import AlbumChoiceForm, AlbumForm, CaptionForm, UploadForm
+from .ingest import ImageRejected, atomic_ingest, check_file_size, store_image
+from .models import Album, Image, Label
+from .tasks import start_caption_run
+
+ALBUMS_PER_PAGE = 48
+IMAGES_PER_PAGE = 60
+
+
+def gallery_page(view):
+    """Signed-in users; anonymous visitors only while the public gallery is on."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated and not settings.IMAGINEER_PUBLIC_GALLERY:
+            return redirect_to_login(request.get_full_path())
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def can_upload(user, album):
+    return album.can_curate(user) and user.has_perm("albums.add_image")
+
+
+@gallery_page
+@require_http_methods(["GET", "POST"])
+def album_list(request):
+    """The albums as a grid of covers; POST creates an album owned by the caller."""
+    form = None
+    if request.user.has_perm("albums.add_album"):
+        form = AlbumForm(request.POST if request.method == "POST" else None)
+        if form.is_valid():
+            album = form.save(commit=False)
+            album.owner = request.user
+            album.save()
+            messages.success(request, f"Created the album {album.name}.")
+            return redirect("album_detail", slug=album.slug)
+    elif request.method == "POST":
+        raise PermissionDenied
+    cover = Image.objects.filter(pk=OuterRef("cover_image_id"))
+    albums = (
+        Album.objects.visible_to(request.user)
+        .with_summary()
+        .annotate(cover_nsfw=Subquery(cover.values("nsfw")[:1]))
+        .select_related("owner")
+    )
+    page = Paginator(albums, ALBUMS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "albums/album_list.html", {"page": page, "form": form})
+
+
+@gallery_page
+def album_detail(request, slug):
+    album = get_object_or_404(
+        Album.objects.visible_to(request.user).select_related("owner"), slug=slug
+    )
+    images = (
+        Image.objects.filter(album_entries__album=album)
+        .with_caption()
+        .order_by("album_entries__position", "album_entries__id")
+    )
+    page = Paginator(images, IMAGES_PER_PAGE).get_page(request.GET.get("page"))
+    context = {"album": album, "page": page, "can_curate": album.can_curate(request.user)}
+    if context["can_curate"]:
+        context["captioning"] = bool(settings.IMAGINEER_CAPTION_MODEL)
+        context["caption_run"] = album.caption_runs.first()
+    if can_upload(request.user, album):
+        context["upload_form"] = UploadForm()
+    return render(request, "albums/album_detail.html", context)
+
+
+def curated_album(request, slug):
+    """The album at `slug` if the caller may change it: 404 if unseen, 403 if not theirs."""
+    album = get_object_or_404(Album.objects.visible_to(request.user), slug=slug)
+    if not album.can_curate(request.user):
+        raise PermissionDenied
+    return album
+
+
+@login_required
+@require_POST
+def album_upload(request, slug):
+    """Store the images (all or none: albums.ingest checks them) and add them to the album."""
+    album = curated_album(request, slug)
+    if not can_upload(request.user, album):
+        raise PermissionDenied
+    form = UploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, f"Images: {' '.join(form.errors['file'])}")
+        return redirect("album_detail", slug=album.slug)
+    try:
+        with atomic_ingest():
+            stored = []
+            for upload in form.cleaned_data["file"]:
+                check_file_size(upload.size, upload.name)  # before reading it
+                stored.append(store_image(
+                    upload.read(), filename=upload.name, source=Image.Source.UPLOAD,
+                    created_by=request.user,
+                ))
+            album.add_images([image for image, _ in stored], by=request.user)
+    except ImageRejected as exc:
+        messages.error(request, f"Nothing was uploaded: {exc}")
+    else:
+        duplicates = sum(1 for _, created in stored if not created)
+        note = f" ({duplicates} already stored: the existing image was used)" if duplicates else ""
+        messages.success(request, f"Uploaded {len(stored)} images to {album.name}{note}.")
+    return redirect("album_detail", slug=album.slug)
+
+
+@login_required
+@require_POST
+def album_caption(request, slug):
+    """Start captioning the album's uncaptioned images; the album page shows progress."""
+    album = curated_album(request, slug)
+    try:
+        run = start_caption_run(album, by=request.user)
+    except CaptioningUnavailable as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, run.summary)
+    return redirect("album_detail", slug=album.slug)
+
+
+@gallery_page
+@require_http_methods(["GET", "POST"])
+def image_detail(request, pk):
+    """The image, its metadata and albums; POST (curators) sets its caption."""
+    image = get_object_or_404(
+        Image.objects.visible_to(request.user).with_caption().select_related("created_by"),
+        pk=pk,
+    )
+    caption_form = None
+    if image.can_curate(request.user):
+        if request.method == "POST":
+            caption_form = CaptionForm(request.POST)
+            if caption_form.is_valid():
+                text = caption_form.cleaned_data["text"]
+                if text != image.caption:
+                    image.set_caption(text, by=request.user, source=Label.Source.MANUAL)
+                messages.success(request, "Caption saved.")
+                return redirect("image_detail", pk=image.pk)
+        else:
+            caption_form = CaptionForm(initial={"text": image.caption})
+    elif request.method == "POST":
+        raise PermissionDenied
+    context = {
+        "image": image,
+        "albums": Album.objects.visible_to(request.user)
+        .filter(entries__image=image)
+        .order_by("name"),
+        "caption_form": caption_form,
+        "album_form": AlbumChoiceForm(albums=addable_albums(request.user, image)),
+    }
+    return render(request, "albums/image_detail.html", context)
+
+
+def addable_albums(user, image):
+    """The albums the user may add `image` to: those they curate that lack it."""
+    return Album.objects.curatable_by(user).exclude(entries__image=image).order_by("name")
+
+
+@login_required
+@require_POST
+def image_add_to_album(request, pk):
+    image = get_object_or_404(Image.objects.visible_to(request.user), pk=pk)
+    form = AlbumChoiceForm(request.POST, albums=Album.objects.curatable_by(request.user))
+    if form.is_valid():
+        album = form.cleaned_data["album"]
+        if album.add_images([image], by=request.user):
+            messages.success(request, f"Added the image to {album.name}.")
+        else:
+            messages.info(request, f"The image is already in {album.name}.")
+    else:
+        messages.error(request, "Album: choose one of the albums you may change.")
+    return redirect("image_detail", pk=image.pk)
