@@ -12,6 +12,15 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 PASSWORD = "a-long-test-password-42"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_leftover_workers():
+    from imagineer.testing import kill_leftover_workers
+
+    kill_leftover_workers()
+    yield
+    kill_leftover_workers()
+
+
 @pytest.fixture(autouse=True)
 def media_root(settings, tmp_path):
     """Each test stores files in its own media root (child processes get it too)."""

@@ -63,6 +63,30 @@ def wait_for(predicate, timeout=60, interval=0.2, message="condition"):
         time.sleep(interval)
 
 
+def _leftover_file():
+    from django.conf import settings
+
+    path = Path(settings.VAR_DIR) / "test-workers.pids"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def kill_leftover_workers():
+    """Kill workers that an interrupted test run left behind (they run in their own
+    process groups and would otherwise take the next run's tasks)."""
+    import signal
+
+    path = _leftover_file()
+    if not path.exists():
+        return
+    for line in path.read_text().split():
+        try:
+            os.killpg(int(line), signal.SIGKILL)
+        except (ProcessLookupError, PermissionError, ValueError):
+            pass
+    path.unlink()
+
+
 class WorkerProcess:
     """A real `manage.py qcluster` on the test database, started and stopped by a test."""
 
@@ -83,6 +107,8 @@ class WorkerProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: kill() reaches its children
         )
+        with open(_leftover_file(), "a") as pids:
+            pids.write(f"{self.process.pid}\n")
         return self
 
     def kill(self):

@@ -57,6 +57,15 @@ def test_it_runs_a_job_to_a_png_that_sd_parsers_reads(worker, quick_job, api_as,
     assert sampler.model.name == "demo" and sampler.model.hash == demo_base.sha256[:10]
     assert info.metadata["Size"] == "64x64"
 
+    from django.test import Client
+
+    from conftest import PASSWORD
+
+    browser = Client()
+    browser.login(username=viewer.username, password=PASSWORD)
+    page = browser.get(f"/images/{image.pk}/").content.decode()
+    assert f'action="/jobs/{job.pk}/retry/"' in page, "the image page offers a remix"
+
 
 def test_it_cancels_a_queued_job_without_running_it(start_worker, quick_job, api_as, viewer):
     submitted = quick_job()
