@@ -42,11 +42,11 @@ class LoraChoiceSerializer(serializers.Serializer):
                                     max_value=LORA_WEIGHT[1])
 
 
-class JobCreateSerializer(RejectUnknownFields, serializers.Serializer):
-    """Names as in diffusers; everything but the prompt defaults from the site settings.
-    The ranges are checked by generation.validation, the one place for them."""
+class GenerationParamsSerializer(RejectUnknownFields, serializers.Serializer):
+    """The optional generation parameters shared by jobs and batches. Names as in
+    diffusers; what is left out defaults from the site settings. The ranges are checked
+    by generation.validation, the one place for them."""
 
-    prompt = serializers.CharField(allow_blank=True, trim_whitespace=False)
     negative_prompt = serializers.CharField(required=False, allow_blank=True)
     model = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.bases(),
                                                required=False, allow_null=True)
@@ -59,9 +59,20 @@ class JobCreateSerializer(RejectUnknownFields, serializers.Serializer):
     scheduler = serializers.ChoiceField(choices=SCHEDULERS, required=False)
     num_images = serializers.IntegerField(required=False)
 
+    @staticmethod
+    def pop_loras(data):
+        """The chosen LoRAs as [(ModelVersion, weight)], or None when none were sent."""
+        if "loras" not in data:
+            return None
+        return [(choice["id"], choice["weight"]) for choice in data.pop("loras")]
+
+
+class JobCreateSerializer(GenerationParamsSerializer):
+    prompt = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
     def validate(self, data):
         data = dict(data)
-        loras = [(choice["id"], choice["weight"]) for choice in data.pop("loras", [])]
+        loras = self.pop_loras(data) or []
         try:
             return validate_generation(data, loras=loras)
         except DjangoValidationError as exc:
@@ -170,20 +181,9 @@ def _int_param(params, name):
 # Batches
 
 
-class BatchCreateSerializer(RejectUnknownFields, serializers.Serializer):
+class BatchCreateSerializer(GenerationParamsSerializer):
     set = serializers.SlugRelatedField(slug_field="slug", queryset=PromptSet.objects.all())
     theme = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    model = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.bases(),
-                                               required=False, allow_null=True)
-    loras = LoraChoiceSerializer(many=True, required=False)
-    negative_prompt = serializers.CharField(required=False, allow_blank=True)
-    width = serializers.IntegerField(required=False)
-    height = serializers.IntegerField(required=False)
-    steps = serializers.IntegerField(required=False)
-    guidance_scale = serializers.FloatField(required=False)
-    seed = serializers.IntegerField(required=False, allow_null=True)
-    scheduler = serializers.ChoiceField(choices=SCHEDULERS, required=False)
-    num_images = serializers.IntegerField(required=False)
 
 
 class BatchSerializer(serializers.ModelSerializer):
@@ -217,8 +217,9 @@ class BatchViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         prompt_set, theme = data.pop("set"), data.pop("theme", "")
-        if "loras" in data:
-            data["loras"] = [(choice["id"], choice["weight"]) for choice in data["loras"]]
+        loras = serializer.pop_loras(data)
+        if loras is not None:
+            data["loras"] = loras
         try:
             batch = submit_batch(request.user, prompt_set, theme=theme, overrides=data)
         except LimitExceeded as exc:

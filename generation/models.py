@@ -328,17 +328,25 @@ class PromptSet(models.Model):
         return len(rows)
 
 
-class PromptSetLora(models.Model):
-    prompt_set = models.ForeignKey(PromptSet, on_delete=models.CASCADE)
-    lora = models.ForeignKey(ModelVersion, on_delete=models.CASCADE,
+class WeightedLora(models.Model):
+    """A LoRA and its weight, as a prompt set's default or as a job uses it."""
+
+    lora = models.ForeignKey(ModelVersion, on_delete=models.PROTECT,
                              limit_choices_to={"kind": "lora"})
     weight = models.FloatField(default=1.0)
 
     class Meta:
-        unique_together = [("prompt_set", "lora")]
+        abstract = True
 
     def __str__(self):
         return f"{self.lora} × {self.weight}"
+
+
+class PromptSetLora(WeightedLora):
+    prompt_set = models.ForeignKey(PromptSet, on_delete=models.CASCADE)
+
+    class Meta:
+        unique_together = [("prompt_set", "lora")]
 
 
 class PromptSetItem(models.Model):
@@ -629,14 +637,8 @@ class Job(models.Model):
                                 worker="", heartbeat_at=None)
 
 
-class JobLora(models.Model):
+class JobLora(WeightedLora):
     job = models.ForeignKey(Job, on_delete=models.CASCADE)
-    lora = models.ForeignKey(ModelVersion, on_delete=models.PROTECT,
-                             limit_choices_to={"kind": "lora"})
-    weight = models.FloatField(default=1.0)
 
     class Meta:
         unique_together = [("job", "lora")]
-
-    def __str__(self):
-        return f"{self.lora} × {self.weight}"
