@@ -125,7 +125,7 @@ class WorkerProcess:
         self.process = None
         self.log_file.close()
 
-    def stop(self, grace=10):
+    def stop(self, grace=3):
         """Ask the cluster to stop (SIGTERM); kill it if it has not within `grace` seconds."""
         import signal
         import subprocess

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from generation.models import Batch, Job, PromptSet, Status
@@ -101,6 +103,12 @@ def test_it_runs_a_batch_from_a_csv_imported_set_into_an_album(worker, api_as, e
     assert album_images == [job.images.get().pk for job in jobs]
     detail = api_as(editor).get(f"/api/batches/{batch_id}/").json()
     assert detail["progress"] == 1.0 and detail["status"] == "succeeded"
+    # Items with the same size, model and LoRAs share pipeline calls, up to MAX_BATCH.
+    calls = [json.loads(line)["jobs"] for line in worker.log().splitlines()
+             if '"message": "generated"' in line]
+    assert sum(len(jobs) for jobs in calls) == 12
+    assert max(len(jobs) for jobs in calls) > 1
+    assert max(len(jobs) for jobs in calls) <= settings.IMAGINEER_MAX_BATCH
 
 
 @pytest.mark.django_db
