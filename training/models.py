@@ -191,10 +191,12 @@ class TrainingRun(models.Model):
 
     # State changes. Each is a conditional UPDATE: the row's status decides who wins.
 
-    def _transition(self, from_statuses, *, worker=None, **fields):
+    def _transition(self, from_statuses, *, held_by=None, **fields):
+        """Update `fields` if the status is one of from_statuses (and, with held_by, the
+        run is held by that worker). True when it was."""
         runs = TrainingRun.objects.filter(pk=self.pk, status__in=from_statuses)
-        if worker is not None:
-            runs = runs.filter(worker=worker)
+        if held_by is not None:
+            runs = runs.filter(worker=held_by)
         updated = runs.update(**fields)
         if updated:
             expressions = [key for key, value in fields.items()
@@ -222,24 +224,24 @@ class TrainingRun(models.Model):
         statuses = [self.Status.RUNNING, self.Status.CANCELLED] if finishing \
             else [self.Status.RUNNING]
         # Training is most of the work; the LoRA and the validation images are the rest.
-        return self._transition(statuses, worker=worker, current_step=current_step,
+        return self._transition(statuses, held_by=worker, current_step=current_step,
                                 progress=0.95 * min(current_step / self.steps, 1.0),
                                 losses=losses, log_tail=log_tail,
                                 heartbeat_at=timezone.now())
 
     def beat(self, worker):
         """Renew the lease; False once the run is no longer this worker's."""
-        return self._transition([self.Status.RUNNING], worker=worker,
+        return self._transition([self.Status.RUNNING], held_by=worker,
                                 heartbeat_at=timezone.now())
 
     def finish(self, worker, *, lora, kohya_file, validation_album, log_tail):
-        return self._transition([self.Status.RUNNING], worker=worker,
+        return self._transition([self.Status.RUNNING], held_by=worker,
                                 status=self.Status.SUCCEEDED, progress=1.0,
                                 finished_at=timezone.now(), lora=lora, kohya_file=kohya_file,
                                 validation_album=validation_album, log_tail=log_tail)
 
     def fail(self, error, worker=None):
-        return self._transition([self.Status.RUNNING, self.Status.QUEUED], worker=worker,
+        return self._transition([self.Status.RUNNING, self.Status.QUEUED], held_by=worker,
                                 status=self.Status.FAILED, error=str(error)[:5000],
                                 finished_at=timezone.now())
 

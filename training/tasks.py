@@ -225,7 +225,7 @@ def store_outputs(run, tracker, result, pictures):
 def register_lora(run, result):
     """The trained LoRA (diffusers format) as ModelVersion(kind=lora): checked and stored
     through default_storage under its sha256, like an uploaded LoRA."""
-    final_loss = result.losses[-1][1] if result.losses else None
+    final_loss = round(result.losses[-1][1], 6) if result.losses else None
     with open(result.lora_path, "rb") as file:
         lora = ModelVersion.from_upload(
             File(file),

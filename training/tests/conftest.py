@@ -6,12 +6,13 @@ import io
 import pytest
 from PIL import Image, ImageDraw
 
-from generation.tests.conftest import (  # noqa: F401  (fixtures, re-exported)
-    demo_base,
-    demo_loras,
-    demo_model_dir,
-    make_lora,
-)
+from generation.tests import conftest as generation_fixtures
+
+# The demo model and its registrations, shared with generation's tests.
+demo_model_dir = generation_fixtures.demo_model_dir
+demo_base = generation_fixtures.demo_base
+demo_loras = generation_fixtures.demo_loras
+make_lora = generation_fixtures.make_lora
 
 # Small and quick on the tiny model: what most tests submit.
 QUICK = {"resolution": 64, "steps": 4, "rank": 4, "alpha": 4, "learning_rate": 1e-3,
