@@ -1,7 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils.html import format_html
 
 from .charts import loss_chart
@@ -20,12 +19,13 @@ class TrainingRunForm(forms.ModelForm):
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.user = user
-        self.fields["base_model"].required = False
-        self.fields["seed"].required = False
+        for name in ("base_model", "seed"):  # None: the default base, a random seed
+            if name in self.fields:
+                self.fields[name].required = False
 
     def clean(self):
         data = super().clean()
-        if self.errors:
+        if self.instance.pk or self.errors:  # a run's settings never change
             return data
         try:
             self.cleaned_training = validate_training(dict(data), user=self.user)
@@ -72,8 +72,9 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         # Runs are only added here (a run's settings never change): through submit_run,
         # which queues it once the transaction commits.
-        with transaction.atomic():
-            run = submit_run(request.user, form.cleaned_training)
+        if change:
+            return
+        run = submit_run(request.user, form.cleaned_training)
         obj.pk = run.pk
         form.instance = run
 

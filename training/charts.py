@@ -2,6 +2,7 @@
 scripts, and a polyline needs none)."""
 
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 WIDTH, HEIGHT = 640, 240
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 12, 32  # room for the axis labels
@@ -23,7 +24,7 @@ def loss_chart(losses, width=WIDTH, height=HEIGHT):
     polyline scaled to the data, their moving average over it, and the step and loss
     ranges on the axes. Returns safe HTML; a note when there is no loss yet."""
     if not losses:
-        return format_html('<p class="loss-chart-empty">No loss recorded yet.</p>')
+        return mark_safe('<p class="loss-chart-empty">No loss recorded yet.</p>')
     steps = [step for step, _ in losses]
     values = [loss for _, loss in losses]
     first, last = min(steps), max(steps)
@@ -54,13 +55,14 @@ def loss_chart(losses, width=WIDTH, height=HEIGHT):
         '<svg class="loss-chart" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" '
         'aria-labelledby="loss-chart-title">'
         '<title id="loss-chart-title">Training loss, steps {first} to {last}: '
-        "from {start:.4g} to {end:.4g}</title>"
+        "from {start} to {end}</title>"
         '<path class="axes" d="M{left} {top} V{bottom} H{right}" fill="none"/>'
         "{labels}"
         '<polyline class="loss" fill="none" points="{raw}"/>'
         '<polyline class="loss-average" fill="none" points="{average}"/>'
         "</svg>",
-        w=width, h=height, first=first, last=last, start=values[0], end=values[-1],
+        w=width, h=height, first=first, last=last,
+        start=f"{values[0]:.4g}", end=f"{values[-1]:.4g}",
         left=LEFT, top=TOP, bottom=bottom, right=right,
         labels=format_html_join(
             "", '<text x="{}" y="{}" text-anchor="{}">{}</text>', labels),
