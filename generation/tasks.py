@@ -11,13 +11,12 @@ import logging
 import time
 
 from django.conf import settings
-from django.db import close_old_connections, connection
 from django.db.models import Max
 from django_q.tasks import async_task
 
 from albums.ingest import atomic_ingest, store_image
 from albums.models import Image
-from imagineer.workers import Heartbeat, died_here, worker_name
+from imagineer.workers import Heartbeat, died_here, reclaim_at_spawn, worker_name
 
 from .engine.metadata import parameters_text, png_bytes
 from .engine.pipelines import Cancelled, get_cache, image_seeds
@@ -237,11 +236,5 @@ def housekeeping():
 
 def on_worker_spawn(**kwargs):
     """A worker process starts: reclaim jobs of dead workers; unload the pipeline when idle."""
-    close_old_connections()
-    try:
-        reclaim_stale_jobs()
-    except Exception:  # the database may be starting; the schedule tries again
-        log.exception("reclaiming stale jobs at worker start failed")
-    finally:
-        connection.close()
+    reclaim_at_spawn(reclaim_stale_jobs)
     get_cache().start_idle_reaper(settings.IMAGINEER_IDLE_UNLOAD_SECONDS)

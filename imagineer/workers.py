@@ -12,7 +12,7 @@ import os
 import socket
 import threading
 
-from django.db import connection
+from django.db import close_old_connections, connection
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,18 @@ def process_alive(pid):
         except PermissionError:
             pass
         return True
+
+
+def reclaim_at_spawn(reclaim):
+    """Call reclaim() as a worker process starts (django-q2's post_spawn), on a fresh
+    database connection that is closed after: the forked process must not share one."""
+    close_old_connections()
+    try:
+        reclaim()
+    except Exception:  # the database may be starting; the schedule tries again
+        log.exception("%s at worker start failed", reclaim.__name__)
+    finally:
+        connection.close()
 
 
 class Heartbeat:

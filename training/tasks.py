@@ -27,7 +27,6 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import close_old_connections, connection
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
@@ -36,7 +35,7 @@ from albums.ingest import atomic_ingest, store_image
 from albums.models import Album, Image
 from generation.models import ModelVersion
 from generation.validation import generation_defaults
-from imagineer.workers import Heartbeat, died_here, worker_name
+from imagineer.workers import Heartbeat, died_here, reclaim_at_spawn, worker_name
 
 from .models import LOG_LINES, TrainingRun, with_loss
 
@@ -304,10 +303,4 @@ def housekeeping():
 
 def on_worker_spawn(**kwargs):
     """A worker process starts: reclaim the runs of dead workers."""
-    close_old_connections()
-    try:
-        reclaim_stale_runs()
-    except Exception:  # the database may be starting; the schedule tries again
-        log.exception("reclaiming stale training runs at worker start failed")
-    finally:
-        connection.close()
+    reclaim_at_spawn(reclaim_stale_runs)

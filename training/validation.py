@@ -8,6 +8,7 @@ range (or what is wrong with the album or the base model).
 from django.core.exceptions import ValidationError
 
 from generation.validation import SEED, draw_seed
+from generation.validation import _number as number  # the same rule and wording
 
 RANK = (1, 128)
 ALPHA = (0.1, 1024.0)
@@ -53,26 +54,6 @@ NUMBERS = {
 TEXTS = {"name": NAME_MAX, "trigger_word": TRIGGER_WORD_MAX, "validation_prompt": PROMPT_MAX}
 
 
-def _show(number):
-    return f"{number:g}" if isinstance(number, float) else str(number)
-
-
-def _number(value, kind, field, low, high):
-    """The value as `kind` within [low, high], or raise ValueError with the message."""
-    rule = f"{field} must be {'a whole number' if kind is int else 'a number'} " \
-           f"between {_show(low)} and {_show(high)}"
-    try:
-        if isinstance(value, bool) or (kind is int and isinstance(value, float)
-                                       and not value.is_integer()):
-            raise TypeError
-        number = kind(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{rule}; got {value!r}.") from None
-    if not low <= number <= high:
-        raise ValueError(f"{rule}; got {number}.")
-    return number
-
-
 def validate_training(params, *, user):
     """Check a training run's parameters for `user`; fill the defaults; draw a seed.
 
@@ -88,12 +69,9 @@ def validate_training(params, *, user):
         if field == "seed" and cleaned["seed"] in (None, ""):
             cleaned["seed"] = draw_seed()
             continue
-        try:
-            cleaned[field] = _number(cleaned[field], kind, field, low, high)
-        except ValueError as exc:
-            errors[field] = str(exc)
+        cleaned[field] = number(errors, cleaned, field, kind, low, high)
     resolution = cleaned["resolution"]
-    if "resolution" not in errors and resolution % RESOLUTION_MULTIPLE:
+    if resolution is not None and resolution % RESOLUTION_MULTIPLE:
         errors["resolution"] = (f"resolution must be a multiple of {RESOLUTION_MULTIPLE} "
                                 f"between {RESOLUTION[0]} and {RESOLUTION[1]}; got {resolution}.")
 

@@ -63,7 +63,7 @@ def test_it_shows_the_rules_the_form_broke(signed_in, editor, make_album, demo_b
 
     page = response.content.decode()
     assert response.status_code == 200
-    assert "rank must be a whole number between 1 and 128; got 500." in page
+    assert "rank must be between 1 and 128; got 500." in page
     assert "resolution must be a multiple of 8 between 64 and 1024; got 100." in page
     assert "album: Boards has no images; add some before training on it." in page
     assert not TrainingRun.objects.exists()
