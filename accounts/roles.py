@@ -56,6 +56,7 @@ EDITOR_PERMISSIONS = VIEWER_PERMISSIONS + [
     "generation.change_modelversion",
     "training.add_trainingrun",
     "training.change_trainingrun",
+    "training.see_all_runs",
 ]
 
 STAFF_ROLES = {EDITOR, ADMIN}

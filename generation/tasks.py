@@ -8,18 +8,15 @@ are. A job whose worker died (kill -9) is given back to the queue by
 """
 
 import logging
-import os
-import socket
-import threading
 import time
 
 from django.conf import settings
-from django.db import close_old_connections, connection
 from django.db.models import Max
 from django_q.tasks import async_task
 
 from albums.ingest import atomic_ingest, store_image
 from albums.models import Image
+from imagineer.workers import Heartbeat, died_here, reclaim_at_spawn, worker_name
 
 from .engine.metadata import parameters_text, png_bytes
 from .engine.pipelines import Cancelled, get_cache, image_seeds
@@ -29,10 +26,6 @@ log = logging.getLogger(__name__)
 
 # Progress is written at most this often (seconds): each write is a database UPDATE.
 PROGRESS_INTERVAL = 0.5
-
-
-def worker_name():
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def enqueue_job_token():
@@ -89,33 +82,18 @@ def take_next_jobs(worker):
     return jobs
 
 
-class Heartbeat:
+def job_heartbeat(jobs):
     """Renews the jobs' lease from a thread while the engine runs (loads can be long)."""
+    from django.utils import timezone
 
-    def __init__(self, jobs):
-        self.job_ids = [job.pk for job in jobs]
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._beat, daemon=True)
+    job_ids = [job.pk for job in jobs]
 
-    def _beat(self):
-        from django.utils import timezone
+    def beat():
+        Job.objects.filter(pk__in=job_ids, status=Status.RUNNING).update(
+            heartbeat_at=timezone.now()
+        )
 
-        interval = max(settings.IMAGINEER_JOB_LEASE_SECONDS / 4, 0.5)
-        try:
-            while not self.stopped.wait(interval):
-                Job.objects.filter(pk__in=self.job_ids, status=Status.RUNNING).update(
-                    heartbeat_at=timezone.now()
-                )
-        finally:
-            connection.close()
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stopped.set()
-        self.thread.join()
+    return Heartbeat(beat, max(settings.IMAGINEER_JOB_LEASE_SECONDS / 4, 0.5))
 
 
 def run_jobs(jobs):
@@ -141,7 +119,7 @@ def run_jobs(jobs):
     cache.max_loras = settings.IMAGINEER_MAX_LOADED_LORAS
     loras = first.lora_weights()
     try:
-        with Heartbeat(jobs):
+        with job_heartbeat(jobs):
             images = cache.generate(
                 first.model.engine_source(),
                 [job.prompt for job in jobs],
@@ -229,12 +207,9 @@ def _after(jobs):
 
 def reclaim_stale_jobs():
     """Give back running jobs whose worker is gone: dead on this host, or silent too long."""
-    host = socket.gethostname()
     reclaimed = 0
     for job in Job.objects.filter(status=Status.RUNNING):
-        worker_host, _, pid = job.worker.rpartition(":")
-        dead_here = worker_host == host and pid.isdigit() and not _process_alive(int(pid))
-        if dead_here or Job.objects.stale().filter(pk=job.pk).exists():
+        if died_here(job.worker) or Job.objects.stale().filter(pk=job.pk).exists():
             if job.requeue():
                 enqueue_job_token()
                 reclaimed += 1
@@ -242,26 +217,6 @@ def reclaim_stale_jobs():
     if reclaimed:
         log.warning("reclaimed jobs of dead workers", extra={"count": reclaimed})
     return reclaimed
-
-
-def _process_alive(pid):
-    if pid == os.getpid():
-        return True
-    try:
-        # A killed process whose parent died too can linger as a zombie (in containers
-        # nothing may reap it): it exists, but it is dead.
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc here: ask the kernel
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass
-        return True
 
 
 def housekeeping():
@@ -281,11 +236,5 @@ def housekeeping():
 
 def on_worker_spawn(**kwargs):
     """A worker process starts: reclaim jobs of dead workers; unload the pipeline when idle."""
-    close_old_connections()
-    try:
-        reclaim_stale_jobs()
-    except Exception:  # the database may be starting; the schedule tries again
-        log.exception("reclaiming stale jobs at worker start failed")
-    finally:
-        connection.close()
+    reclaim_at_spawn(reclaim_stale_jobs)
     get_cache().start_idle_reaper(settings.IMAGINEER_IDLE_UNLOAD_SECONDS)

@@ -339,3 +339,8 @@ IMAGINEER_JOB_LEASE_SECONDS = env_int("IMAGINEER_JOB_LEASE_SECONDS", 120)
 IMAGINEER_JOB_MAX_ATTEMPTS = env_int("IMAGINEER_JOB_MAX_ATTEMPTS", 3)
 IMAGINEER_MODEL_DIR = Path(env("IMAGINEER_MODEL_DIR", str(VAR_DIR / "models")))
 IMAGINEER_MODEL_CACHE = Path(env("IMAGINEER_MODEL_CACHE", str(VAR_DIR / "model-cache")))
+# Training runs: checkpoints and working files, one folder per run on the training worker's
+# local disk (a retried run resumes from its checkpoint there). A run that a worker started
+# this many times (each crash or timeout is one) fails instead of being queued again.
+IMAGINEER_TRAINING_DIR = Path(env("IMAGINEER_TRAINING_DIR", str(VAR_DIR / "training")))
+IMAGINEER_TRAINING_MAX_ATTEMPTS = env_int("IMAGINEER_TRAINING_MAX_ATTEMPTS", 3)

@@ -3,6 +3,7 @@ from django.urls import include, path
 
 import albums.api  # noqa: F401  (each app's api module registers its viewsets)
 import generation.api  # noqa: F401
+import training.api  # noqa: F401
 
 from . import api
 
@@ -14,5 +15,6 @@ urlpatterns = [
     path("api/", include(api.router.urls)),
     path("", include("albums.urls")),
     path("", include("generation.urls")),
+    path("", include("training.urls")),
     path("", include("accounts.urls")),
 ]

@@ -1,1 +1,279 @@
-from django.db import models  # noqa: F401
+"""Training runs: an album becomes a LoRA.
+
+A TrainingRun owns its state changes (start, record progress, finish, fail, cancel,
+requeue, retry). Each is a conditional UPDATE, so a worker, a second worker and a user's
+cancel can never both win: the row's status (and, while running, its worker) decides.
+Its parameters are checked in one place, training/validation.py.
+
+On the worker's disk a run keeps one folder, IMAGINEER_TRAINING_DIR/run-<id>/:
+checkpoints/ (kept until the run succeeds, so that a retry resumes from them) and work/
+(the images and the output of one attempt).
+"""
+
+import shutil
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F
+from django.db.models.functions import Coalesce
+from django.urls import reverse
+from django.utils import timezone
+
+from albums.models import Album, Image
+from generation.models import ModelVersion
+
+from .validation import DEFAULTS
+
+# The loss history keeps at most about this many points: long runs record the mean loss
+# of every N steps (the trainer's loss_every).
+MAX_LOSS_POINTS = 500
+# The log tail keeps this many lines.
+LOG_LINES = 60
+
+
+class TrainingRunQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Editors and admins (training.see_all_runs) see every run; others their own."""
+        if user.has_perm("training.see_all_runs"):
+            return self
+        return self.filter(owner=user)
+
+    def stale(self):
+        """Running runs whose worker stopped sending heartbeats (killed, crashed)."""
+        cutoff = timezone.now() - timedelta(seconds=settings.IMAGINEER_JOB_LEASE_SECONDS)
+        return self.filter(status=TrainingRun.Status.RUNNING, heartbeat_at__lt=cutoff)
+
+
+class TrainingRun(models.Model):
+    """One LoRA trained from an album on a base model, run by a training worker."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    ACTIVE = [Status.QUEUED, Status.RUNNING]
+    FINISHED = [Status.SUCCEEDED, Status.FAILED, Status.CANCELLED]
+
+    name = models.CharField(max_length=200)
+    album = models.ForeignKey(Album, null=True, on_delete=models.SET_NULL,
+                              related_name="training_runs", help_text="The training set.")
+    base_model = models.ForeignKey(ModelVersion, on_delete=models.PROTECT,
+                                   related_name="training_runs",
+                                   limit_choices_to={"kind": "base"})
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                              related_name="training_runs")
+
+    # The configuration (ranges: training/validation.py).
+    rank = models.PositiveIntegerField(default=DEFAULTS["rank"])
+    alpha = models.FloatField(default=DEFAULTS["alpha"])
+    learning_rate = models.FloatField(default=DEFAULTS["learning_rate"])
+    steps = models.PositiveIntegerField(default=DEFAULTS["steps"])
+    batch_size = models.PositiveIntegerField(default=DEFAULTS["batch_size"])
+    gradient_accumulation = models.PositiveIntegerField(
+        default=DEFAULTS["gradient_accumulation"])
+    resolution = models.PositiveIntegerField(default=DEFAULTS["resolution"])
+    seed = models.BigIntegerField(default=0)
+    trigger_word = models.CharField(max_length=100, blank=True)
+    center_crop = models.BooleanField(default=DEFAULTS["center_crop"])
+    random_flip = models.BooleanField(default=DEFAULTS["random_flip"])
+    checkpoint_every = models.PositiveIntegerField(
+        default=DEFAULTS["checkpoint_every"], help_text="Steps between checkpoints; 0: none.")
+    validation_prompt = models.CharField(
+        max_length=500, blank=True,
+        help_text="Empty: the trigger word and the first image's caption.")
+
+    # Where it stands.
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED,
+                              db_index=True)
+    progress = models.FloatField(default=0.0)
+    current_step = models.PositiveIntegerField(default=0)
+    losses = models.JSONField(default=list, blank=True,
+                              help_text="[[step, mean loss], ...], one point per step or "
+                                        "per N steps for long runs.")
+    log_tail = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    worker = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+
+    # The output.
+    lora = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+", limit_choices_to={"kind": "lora"})
+    kohya_file = models.FileField(max_length=255, blank=True,
+                                  help_text="The LoRA in kohya format (A1111, ComfyUI).")
+    validation_album = models.ForeignKey(Album, null=True, blank=True,
+                                         on_delete=models.SET_NULL, related_name="+")
+
+    objects = TrainingRunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("see_all_runs", "Can see and cancel every user's training runs")]
+
+    def __str__(self):
+        return f"{self.name} (run {self.pk})"
+
+    def get_absolute_url(self):
+        return reverse("training_detail", args=[self.pk])
+
+    @property
+    def is_finished(self):
+        return self.status in self.FINISHED
+
+    def trainer_config(self):
+        """The trainer's TrainingConfig for this run."""
+        from .trainer import TrainingConfig
+
+        return TrainingConfig(
+            rank=self.rank,
+            alpha=self.alpha,
+            learning_rate=self.learning_rate,
+            steps=self.steps,
+            batch_size=self.batch_size,
+            gradient_accumulation=self.gradient_accumulation,
+            resolution=self.resolution,
+            seed=self.seed,
+            trigger_word=self.trigger_word,
+            center_crop=self.center_crop,
+            random_flip=self.random_flip,
+            checkpoint_every=self.checkpoint_every,
+            validation_prompt=self.validation_prompt,
+            loss_every=-(-self.steps // MAX_LOSS_POINTS),  # ceil: at most ~500 points
+        )
+
+    def training_images(self):
+        """The album's images in album order, each with `caption_text` (its newest caption)."""
+        if self.album is None:
+            return Image.objects.none()
+        return (Image.objects.filter(album_entries__album=self.album).with_caption()
+                .order_by("album_entries__position", "album_entries__id"))
+
+    def prompt_for_validation(self):
+        """The validation prompt, else the trigger word and the first image's caption:
+        what the first image was trained with."""
+        if self.validation_prompt:
+            return self.validation_prompt
+        first = self.training_images().first()
+        parts = [self.trigger_word, first.caption if first else ""]
+        return ", ".join(part for part in parts if part) or "a picture"
+
+    def validation_images(self):
+        """The validation images as (without the LoRA, with it) pairs."""
+        if self.validation_album_id is None:
+            return []
+        images = list(Image.objects.filter(album_entries__album_id=self.validation_album_id)
+                      .order_by("album_entries__position", "album_entries__id"))
+        return [tuple(images[i:i + 2]) for i in range(0, len(images) - 1, 2)]
+
+    # The run's folder on the worker's disk.
+
+    @property
+    def directory(self):
+        return settings.IMAGINEER_TRAINING_DIR / f"run-{self.pk}"
+
+    @property
+    def checkpoint_dir(self):
+        return self.directory / "checkpoints"
+
+    def has_checkpoint(self):
+        return self.checkpoint_dir.is_dir() and any(self.checkpoint_dir.glob("checkpoint-*"))
+
+    def delete_files(self):
+        """Remove the run's folder (checkpoints, working files) from this machine."""
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    # State changes. Each is a conditional UPDATE: the row's status decides who wins.
+
+    def _transition(self, from_statuses, *, held_by=None, **fields):
+        """Update `fields` if the status is one of from_statuses (and, with held_by, the
+        run is held by that worker). True when it was."""
+        runs = TrainingRun.objects.filter(pk=self.pk, status__in=from_statuses)
+        if held_by is not None:
+            runs = runs.filter(worker=held_by)
+        updated = runs.update(**fields)
+        if updated:
+            expressions = [key for key, value in fields.items()
+                           if hasattr(value, "resolve_expression")]
+            for key, value in fields.items():
+                if key not in expressions:
+                    setattr(self, key, value)
+            if expressions:
+                self.refresh_from_db(fields=expressions)
+        return bool(updated)
+
+    def start(self, worker):
+        """A worker takes a queued run; False when it is not queued (taken, cancelled)."""
+        now = timezone.now()
+        return self._transition([self.Status.QUEUED], status=self.Status.RUNNING,
+                                started_at=Coalesce(F("started_at"), now), heartbeat_at=now,
+                                worker=worker, attempts=F("attempts") + 1, error="")
+
+    def record_progress(self, worker, *, current_step, losses, log_tail, finishing=False):
+        """Save the training state and renew the lease. False once the run is no longer
+        this worker's: cancelled, or given to another worker.
+
+        `finishing`: the worker's last word on an attempt, also saved after a cancel.
+        """
+        statuses = [self.Status.RUNNING, self.Status.CANCELLED] if finishing \
+            else [self.Status.RUNNING]
+        # Training is most of the work; the LoRA and the validation images are the rest.
+        return self._transition(statuses, held_by=worker, current_step=current_step,
+                                progress=0.95 * min(current_step / self.steps, 1.0),
+                                losses=losses, log_tail=log_tail,
+                                heartbeat_at=timezone.now())
+
+    def beat(self, worker):
+        """Renew the lease; False once the run is no longer this worker's."""
+        return self._transition([self.Status.RUNNING], held_by=worker,
+                                heartbeat_at=timezone.now())
+
+    def finish(self, worker, *, lora, kohya_file, validation_album, log_tail):
+        return self._transition([self.Status.RUNNING], held_by=worker,
+                                status=self.Status.SUCCEEDED, progress=1.0,
+                                finished_at=timezone.now(), lora=lora, kohya_file=kohya_file,
+                                validation_album=validation_album, log_tail=log_tail)
+
+    def fail(self, error, worker=None):
+        return self._transition([self.Status.RUNNING, self.Status.QUEUED], held_by=worker,
+                                status=self.Status.FAILED, error=str(error)[:5000],
+                                finished_at=timezone.now())
+
+    def cancel(self):
+        """Cancel a queued run, or ask a running one to stop before its next step."""
+        return self._transition(self.ACTIVE, status=self.Status.CANCELLED,
+                                finished_at=timezone.now())
+
+    def requeue(self):
+        """Give a run whose worker died back to the queue; it resumes from its last
+        checkpoint. After IMAGINEER_TRAINING_MAX_ATTEMPTS starts it fails instead.
+        True when the run is queued again."""
+        if self.attempts >= settings.IMAGINEER_TRAINING_MAX_ATTEMPTS:
+            self._transition(
+                [self.Status.RUNNING], status=self.Status.FAILED, finished_at=timezone.now(),
+                error=f"the worker stopped {self.attempts} times while running this training",
+            )
+            return False
+        return self._transition([self.Status.RUNNING], status=self.Status.QUEUED, worker="",
+                                heartbeat_at=None)
+
+    def retry(self):
+        """Queue a failed or cancelled run again, with a fresh budget of attempts. It
+        resumes from its last checkpoint when it has one."""
+        return self._transition([self.Status.FAILED, self.Status.CANCELLED],
+                                status=self.Status.QUEUED, worker="", heartbeat_at=None,
+                                finished_at=None, error="", attempts=0)
+
+
+def with_loss(losses, step, loss):
+    """The loss history with (step, loss) recorded. Keyed by step: a resumed run trains
+    the steps after its last checkpoint again, and their new losses replace the old."""
+    kept = [point for point in losses if point[0] < step]
+    kept.append([step, round(float(loss), 6)])
+    return kept

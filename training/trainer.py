@@ -313,13 +313,15 @@ def _load_models(base_model_dir, config, device, weight_dtype):
     from peft import LoraConfig
     from transformers import CLIPTextModel, CLIPTokenizer
 
-    base = Path(base_model_dir)
-    tokenizer = CLIPTokenizer.from_pretrained(base / "tokenizer")
-    text_encoder = CLIPTextModel.from_pretrained(base / "text_encoder", dtype=weight_dtype)
-    vae = AutoencoderKL.from_pretrained(base / "vae", dtype=weight_dtype)
-    unet = UNet2DConditionModel.from_pretrained(base / "unet", dtype=weight_dtype)
+    # A folder, or a hub id (loaded from the Hugging Face cache, or downloaded).
+    base = str(base_model_dir)
+    tokenizer = CLIPTokenizer.from_pretrained(base, subfolder="tokenizer")
+    text_encoder = CLIPTextModel.from_pretrained(base, subfolder="text_encoder",
+                                                 dtype=weight_dtype)
+    vae = AutoencoderKL.from_pretrained(base, subfolder="vae", dtype=weight_dtype)
+    unet = UNet2DConditionModel.from_pretrained(base, subfolder="unet", dtype=weight_dtype)
     # The noise schedule the base model was trained with, read from its scheduler config.
-    noise_scheduler = DDPMScheduler.from_pretrained(base / "scheduler")
+    noise_scheduler = DDPMScheduler.from_pretrained(base, subfolder="scheduler")
     for model in (text_encoder, vae, unet):
         model.requires_grad_(False)
         model.to(device)
@@ -376,7 +378,8 @@ def train_lora(
 ):
     """Train a LoRA on `examples` and save it to output_dir; return a TrainingResult.
 
-    base_model_dir: a Stable Diffusion pipeline in diffusers layout (save_pretrained).
+    base_model_dir: a Stable Diffusion pipeline in diffusers layout (save_pretrained), or
+        its Hugging Face hub id.
     examples: Example(image_path, caption) items; the trigger word is added here.
     on_progress(step, total): after every step, and once at the start (step = the step
         resumed from, or 0).

@@ -1,0 +1,91 @@
+"""What every worker task shares: who this worker is, whether another one is dead, and a
+heartbeat thread that renews a lease while a long call runs.
+
+Rows that a worker runs (generation jobs, training runs) record `worker_name()`. When that
+worker dies (kill -9, out of memory), a later worker on the same host sees its process gone
+(`died_here`) and gives the row back to the queue; rows of other hosts are given back when
+their heartbeat is older than the lease.
+"""
+
+import logging
+import os
+import socket
+import threading
+
+from django.db import close_old_connections, connection
+
+log = logging.getLogger(__name__)
+
+
+def worker_name():
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def died_here(worker):
+    """True when `worker` (a worker_name()) ran on this host and its process is gone."""
+    host, _, pid = worker.rpartition(":")
+    return host == socket.gethostname() and pid.isdigit() and not process_alive(int(pid))
+
+
+def process_alive(pid):
+    if pid == os.getpid():
+        return True
+    try:
+        # A killed process whose parent died too can linger as a zombie (in containers
+        # nothing may reap it): it exists, but it is dead.
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc here: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
+
+
+def reclaim_at_spawn(reclaim):
+    """Call reclaim() as a worker process starts (django-q2's post_spawn), on a fresh
+    database connection that is closed after: the forked process must not share one."""
+    close_old_connections()
+    try:
+        reclaim()
+    except Exception:  # the database may be starting; the schedule tries again
+        log.exception("%s at worker start failed", reclaim.__name__)
+    finally:
+        connection.close()
+
+
+class Heartbeat:
+    """Calls beat() every `interval` seconds from a thread while the `with` block runs.
+
+    beat() typically renews a lease with an UPDATE; it runs on the thread's own database
+    connection, closed when the thread ends. A failing beat is logged and tried again.
+    """
+
+    def __init__(self, beat, interval):
+        self.beat = beat
+        self.interval = interval
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        try:
+            while not self.stopped.wait(self.interval):
+                try:
+                    self.beat()
+                except Exception:  # a locked database now and then must not end the beat
+                    log.exception("heartbeat failed")
+        finally:
+            connection.close()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopped.set()
+        self.thread.join()

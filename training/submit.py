@@ -1,0 +1,49 @@
+"""Starting and retrying runs: the row and its queue task, in one transaction."""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from .models import TrainingRun
+from .tasks import enqueue_run
+from .validation import check_album, check_base_model
+
+CONFIG_FIELDS = ["rank", "alpha", "learning_rate", "steps", "batch_size",
+                 "gradient_accumulation", "resolution", "seed", "trigger_word", "center_crop",
+                 "random_flip", "checkpoint_every", "validation_prompt"]
+
+
+def submit_run(user, cleaned):
+    """Queue a run from parameters cleaned by validate_training."""
+    with transaction.atomic():
+        run = TrainingRun.objects.create(
+            owner=user, name=cleaned["name"], album=cleaned["album"],
+            base_model=cleaned["base_model"],
+            **{field: cleaned[field] for field in CONFIG_FIELDS},
+        )
+        transaction.on_commit(lambda: enqueue_run(run))
+    return run
+
+
+def retry_run(run):
+    """Queue a failed or cancelled run again; it resumes from its checkpoint if it has one.
+
+    The album and the base model are checked again (they may have changed since), so a
+    run that cannot train is refused here rather than failing in the worker.
+    Raises ValidationError naming the field, or the status when it cannot be retried.
+    """
+    errors = {}
+    album_error = check_album(run.album, run.owner) if run.album else \
+        "album: the album of this run was deleted."
+    if album_error:
+        errors["album"] = album_error
+    _, model_error = check_base_model(run.base_model)
+    if model_error:
+        errors["base_model"] = model_error
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        if not run.retry():
+            raise ValidationError({"status": f"only a failed or cancelled run can be retried; "
+                                             f"this one is {run.status}."})
+        transaction.on_commit(lambda: enqueue_run(run))
+    return run
