@@ -16,10 +16,10 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
-from imagineer.api import router
+from imagineer.api import ActionPermission, router
 
 from .archive import ArchiveRejected, album_export_name, export_album, import_dataset
 from .ingest import (
@@ -35,16 +35,15 @@ from .models import Album, Image, Label
 CAPTION_MAX_LENGTH = Label.MAX_LENGTH
 
 
-class RolePermission(BasePermission):
+class RolePermission(ActionPermission):
     """Reads: signed-in users, and anyone while the public gallery is on (the querysets
-    narrow what they see). Writes: the view's `write_permissions` for the action, then
+    narrow what they see). Writes: the view's `action_permissions` for the action, then
     `can_curate` on the object."""
 
     def has_permission(self, request, view):
-        if request.method in SAFE_METHODS:
-            return request.user.is_authenticated or settings.IMAGINEER_PUBLIC_GALLERY
-        needed = view.write_permissions[view.action]
-        return request.user.is_authenticated and request.user.has_perms(needed)
+        if request.method in SAFE_METHODS and settings.IMAGINEER_PUBLIC_GALLERY:
+            return True
+        return super().has_permission(request, view)
 
     def has_object_permission(self, request, view, obj):
         return request.method in SAFE_METHODS or obj.can_curate(request.user)
@@ -203,7 +202,7 @@ class ImageViewSet(
     pagination_class = ImagePagination
     permission_classes = [RolePermission]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-    write_permissions = {
+    action_permissions = {
         "create": ["albums.add_image"],
         "partial_update": ["albums.change_image"],
         "destroy": ["albums.delete_image"],
@@ -316,7 +315,7 @@ class AlbumViewSet(viewsets.ModelViewSet):
     serializer_class = AlbumSerializer
     permission_classes = [RolePermission]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-    write_permissions = {
+    action_permissions = {
         "create": ["albums.add_album"],
         "partial_update": ["albums.change_album"],
         "destroy": ["albums.delete_album"],

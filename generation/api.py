@@ -6,26 +6,15 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
-from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
 from albums.api import file_urls
-from imagineer.api import RejectUnknownFields, django_errors, router
+from imagineer.api import ActionPermission, RejectUnknownFields, django_errors, router
 
 from .limits import LimitExceeded
 from .models import Batch, Job, ModelVersion, PromptSet, PromptSetItem
 from .submit import remix_job, submit_batch, submit_job
 from .validation import LORA_WEIGHT, SCHEDULERS, validate_generation
-
-
-class ActionPermission(BasePermission):
-    """Signed-in users read; other actions need the view's `action_permissions`."""
-
-    def has_permission(self, request, view):
-        if not request.user.is_authenticated:
-            return False
-        needed = getattr(view, "action_permissions", {}).get(view.action, [])
-        return request.user.has_perms(needed)
 
 
 def limit_response(exc):

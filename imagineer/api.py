@@ -5,12 +5,23 @@ import logging
 from django.db import connection
 from rest_framework import routers, serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
 
 log = logging.getLogger(__name__)
 
 router = routers.DefaultRouter()
+
+
+class ActionPermission(BasePermission):
+    """Signed-in users only; each action needs the permissions the view lists for it in
+    `action_permissions` (actions it does not list need none beyond signing in)."""
+
+    def has_permission(self, request, view):
+        if not request.user.is_authenticated:
+            return False
+        needed = getattr(view, "action_permissions", {}).get(view.action, [])
+        return request.user.has_perms(needed)
 
 
 class RejectUnknownFields:

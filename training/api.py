@@ -12,9 +12,8 @@ from rest_framework.response import Response
 
 from albums.api import file_urls
 from albums.models import Album
-from generation.api import ActionPermission
 from generation.models import ModelVersion
-from imagineer.api import RejectUnknownFields, django_errors, router
+from imagineer.api import ActionPermission, RejectUnknownFields, django_errors, router
 
 from .models import TrainingRun
 from .submit import CONFIG_FIELDS, retry_run, submit_run
