@@ -8,7 +8,9 @@ def test_it_trains_from_the_album_form_and_watches_progress_and_the_loss_chart(
     album = make_album(4)
     training_worker()
     page = sign_in_page(editor)
-    page.goto(f"{live_server.url}/albums/{album.slug}/train/")
+    page.goto(f"{live_server.url}/albums/{album.slug}/")
+    page.click("a.train-lora")
+    page.wait_for_url(f"{live_server.url}/albums/{album.slug}/train/")
     assert page.locator("h1").inner_text() == "Train a LoRA from this album"
     for name, value in [("steps", "40"), ("rank", "4"), ("alpha", "4"),
                         ("learning_rate", "0.001"), ("resolution", "64"),
