@@ -185,7 +185,11 @@ def fetch_examples(run, folder, on_log):
 
 def draw_validation_images(run, result, on_log):
     """(prompt, image without the LoRA, image with it), at the run's seed and resolution."""
+    from generation.engine.device import free_memory
+
     from .trainer import generate_validation_images
+
+    free_memory()  # what training held (on a GPU, its cached blocks) before a new pipeline
 
     prompt = run.prompt_for_validation()
     defaults = generation_defaults()

@@ -107,7 +107,7 @@ def check_album(album, user):
         return "album is required: the id of the album to train on."
     if not Album.objects.visible_to(user).filter(pk=album.pk).exists():
         return f"album: there is no album with id {album.pk}."
-    images = list(album.images.order_by("album_entries__position").only("id", "file"))
+    images = list(album.images.only("id", "file"))
     if not images:
         return f"album: {album.name} has no images; add some before training on it."
     if not any(_usable(image) for image in images):
