@@ -45,11 +45,13 @@ def test_it_polls_slower_each_time_and_stops_when_done(signed_in, viewer, demo_b
     job = Job.objects.get()
     fragment = signed_in(viewer).get(f"/jobs/{job.pk}/status/?delay=1000").content.decode()
     assert "delay:1500ms" in fragment
+    assert f"/jobs/{job.pk}/cancel/" in fragment
     capped = signed_in(viewer).get(f"/jobs/{job.pk}/status/?delay=4900").content.decode()
     assert "delay:5000ms" in capped
     Job.objects.filter(pk=job.pk).update(status=Status.FAILED, error="boom")
     done = signed_in(viewer).get(f"/jobs/{job.pk}/status/").content.decode()
     assert "hx-get" not in done and "boom" in done
+    assert f"/jobs/{job.pk}/cancel/" not in done, "a finished job offers no cancel"
 
 
 def test_it_hides_other_users_jobs(signed_in, viewer, other_viewer, demo_base):
