@@ -16,7 +16,8 @@ from .submit import remix_job, submit_batch, submit_job
 POLL_FIRST, POLL_MAX = 500, 5000
 
 
-def _next_delay(request):
+def next_poll_delay(request):
+    """The next polling delay of a progress fragment: 1.5 times the last, up to POLL_MAX."""
     try:
         delay = int(request.GET.get("delay", POLL_FIRST))
     except ValueError:
@@ -71,7 +72,7 @@ def job_status(request, pk):
     """The progress fragment the job page polls (htmx), slower each time."""
     job = _visible_job(request, pk)
     return render(request, "generation/_job_status.html",
-                  {"job": job, "delay": _next_delay(request)})
+                  {"job": job, "delay": next_poll_delay(request)})
 
 
 @login_required
@@ -143,7 +144,7 @@ def batch_detail(request, pk):
 def batch_status(request, pk):
     batch = _visible_batch(request, pk)
     return render(request, "generation/_batch_status.html",
-                  {"batch": batch, "delay": _next_delay(request)})
+                  {"batch": batch, "delay": next_poll_delay(request)})
 
 
 @login_required

@@ -10,8 +10,7 @@ from django.views.decorators.http import require_POST
 
 from albums.files import send_file
 from albums.models import Album
-from generation.views import POLL_FIRST
-from generation.views import _next_delay as next_poll_delay
+from generation.views import POLL_FIRST, next_poll_delay
 
 from .forms import TrainForm
 from .models import TrainingRun
