@@ -145,6 +145,9 @@ def _run(run, tracker, work):
             should_cancel=tracker.should_cancel, checkpoint_dir=run.checkpoint_dir,
             base_model_name=run.base_model.name,
         )
+        # The trainer's history is whole: a resumed run's steps before its checkpoint come
+        # from the checkpoint, also those whose throttled write the dead worker never made.
+        tracker.losses = [[step, round(float(loss), 6)] for step, loss in result.losses]
         pictures = draw_validation_images(run, result, tracker.on_log)
         tracker.on_log("Registering the LoRA and storing the validation images")
         if not tracker.save():

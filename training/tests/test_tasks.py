@@ -71,7 +71,9 @@ def test_it_resumes_a_retried_run_from_its_checkpoint(make_album, start_run, dem
     run.refresh_from_db()
     assert (run.status, run.current_step, run.attempts) == (Status.SUCCEEDED, 6, 1)
     assert "Resumed from the checkpoint at step 4" in run.log_tail
-    assert [step for step, _ in run.losses] == [5, 6]  # the steps this attempt trained
+    # The checkpoint's history (steps 1-4, which no attempt wrote to the row), then this
+    # attempt's steps: the chart is whole.
+    assert [step for step, _ in run.losses] == [1, 2, 3, 4, 5, 6]
     assert not run.directory.exists()
 
 
