@@ -16,7 +16,7 @@ from django_q.tasks import async_task
 
 from albums.ingest import atomic_ingest, store_image
 from albums.models import Image
-from imagineer.workers import Heartbeat, died_here, reclaim_at_spawn, worker_name
+from imagineer.workers import Heartbeat, abandoned, reclaim_at_spawn, worker_name
 
 from .engine.metadata import parameters_text, png_bytes
 from .engine.pipelines import Cancelled, get_cache, image_seeds
@@ -208,12 +208,11 @@ def _after(jobs):
 def reclaim_stale_jobs():
     """Give back running jobs whose worker is gone: dead on this host, or silent too long."""
     reclaimed = 0
-    for job in Job.objects.filter(status=Status.RUNNING):
-        if died_here(job.worker) or Job.objects.stale().filter(pk=job.pk).exists():
-            if job.requeue():
-                enqueue_job_token()
-                reclaimed += 1
-            _after([job])  # a job failed after too many attempts ends its batch too
+    for job in abandoned(Job.objects.filter(status=Status.RUNNING), Job.objects.stale()):
+        if job.requeue():
+            enqueue_job_token()
+            reclaimed += 1
+        _after([job])  # a job failed after too many attempts ends its batch too
     if reclaimed:
         log.warning("reclaimed jobs of dead workers", extra={"count": reclaimed})
     return reclaimed

@@ -27,6 +27,13 @@ def died_here(worker):
     return host == socket.gethostname() and pid.isdigit() and not process_alive(int(pid))
 
 
+def abandoned(running, stale):
+    """The rows of `running` whose worker is gone: dead on this host, or silent past the
+    lease (`stale`: the queryset of those; asked once, not once per row)."""
+    stale_ids = set(stale.values_list("pk", flat=True))
+    return [row for row in running if row.pk in stale_ids or died_here(row.worker)]
+
+
 def process_alive(pid):
     if pid == os.getpid():
         return True

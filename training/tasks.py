@@ -35,7 +35,7 @@ from albums.ingest import atomic_ingest, store_image
 from albums.models import Album, Image
 from generation.models import ModelVersion
 from generation.validation import generation_defaults
-from imagineer.workers import Heartbeat, died_here, reclaim_at_spawn, worker_name
+from imagineer.workers import Heartbeat, abandoned, reclaim_at_spawn, worker_name
 
 from .models import LOG_LINES, TrainingRun, with_loss
 
@@ -284,11 +284,11 @@ def reclaim_stale_runs():
     """Give back running runs whose worker is gone: dead on this host, or silent too long.
     They resume from their last checkpoint; after too many attempts they fail."""
     reclaimed = 0
-    for run in TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING):
-        if died_here(run.worker) or TrainingRun.objects.stale().filter(pk=run.pk).exists():
-            if run.requeue():
-                enqueue_run(run)
-                reclaimed += 1
+    running = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING)
+    for run in abandoned(running, TrainingRun.objects.stale()):
+        if run.requeue():
+            enqueue_run(run)
+            reclaimed += 1
     if reclaimed:
         log.warning("reclaimed training runs of dead workers", extra={"count": reclaimed})
     return reclaimed
