@@ -12,3 +12,9 @@ def test_it_lists_every_setting_read_from_the_environment_in_env_example():
     assert read, "settings.py reads its settings with env(...)"
     assert read - listed == set(), "settings missing from .env.example"
     assert listed - read == set(), ".env.example lists settings that nothing reads"
+
+
+def test_it_keeps_comments_off_the_lines_of_empty_values():
+    # Docker Compose reads `DJANGO_SECRET_KEY=   # note` as the secret key "# note".
+    text = (ROOT / ".env.example").read_text()
+    assert re.findall(r"^([A-Z][A-Z0-9_]+)=[ \t]*#", text, re.MULTILINE) == []
