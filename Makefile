@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install migrate lint clean
+.PHONY: run test install migrate lint clean system-packages
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,11 +27,13 @@ run: migrate
 	@echo ""
 	PORT=$${PORT:-8000} $(VENV)/bin/honcho start
 
-# Browser tests drive Debian's chromium: `playwright install` cannot download here.
-chromium:
+# What the tests use from Debian: chromium for the browser tests (`playwright install` cannot
+# download here), docker-compose to check docker-compose.yml (no Docker engine needed).
+system-packages:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	@command -v docker-compose >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null)
 
-test: install chromium
+test: install system-packages
 	$(PY) -m pytest
 
 lint: install
