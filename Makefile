@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install migrate lint clean system-packages
+.PHONY: run test install migrate lint clean system-packages soak
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ system-packages:
 
 test: install system-packages
 	$(PY) -m pytest
+
+# The crash and restart soak of docs/reliability.md: about 10 minutes, PostgreSQL required.
+soak: install
+	$(PY) bench/soak.py
 
 lint: install
 	$(VENV)/bin/ruff check .
