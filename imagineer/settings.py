@@ -215,6 +215,7 @@ if GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET:
         "SCOPE": ["profile", "email"],
     }
 GOOGLE_SIGNIN_ENABLED = bool(SOCIALACCOUNT_PROVIDERS)
+SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
 EMAIL_BACKEND = env("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 
 # Sign-in throttling (django-axes), for every form that checks a password: the sign-in
