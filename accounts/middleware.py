@@ -5,6 +5,8 @@ import logging
 import re
 import uuid
 
+from django.conf import settings
+
 current_request = contextvars.ContextVar("current_request", default=None)
 current_request_id = contextvars.ContextVar("current_request_id", default="")
 
@@ -47,6 +49,19 @@ def request_user():
 
 
 def client_address(request):
+    """The client's IP address, for logs and sign-in throttling. Behind
+    IMAGINEER_PROXY_COUNT proxies it is the address the outermost one saw, the count-th
+    from the right of X-Forwarded-For (what the client itself sent there is to its left);
+    without proxies the header is ignored, since anyone can send it."""
+    count = settings.IMAGINEER_PROXY_COUNT
+    if count:
+        forwarded = [
+            address.strip()
+            for address in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+            if address.strip()
+        ]
+        if len(forwarded) >= count:
+            return forwarded[-count]
     return request.META.get("REMOTE_ADDR", "")
 
 

@@ -1,8 +1,9 @@
-"""Audit trail of role changes, sign-in logging, and the default role."""
+"""Audit trail of role changes, sign-in and lockout logging, and the default role."""
 
 import logging
 import threading
 
+from axes.signals import user_locked_out
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.signals import user_logged_in, user_login_failed
@@ -110,4 +111,13 @@ def log_failed_sign_in(sender, credentials, request=None, **kwargs):
             "account": who,
             "address": client_address(request) if request is not None else "",
         },
+    )
+
+
+@receiver(user_locked_out)
+def log_lockout(sender, request, username, ip_address, **kwargs):
+    # Sent when the limit is reached, and again for each attempt refused while locked out.
+    security_log.warning(
+        "sign-in locked out",
+        extra={"event": "sign_in_locked_out", "account": username, "address": ip_address},
     )

@@ -5,8 +5,9 @@
 
 `inspect_image` checks the bytes without storing anything: PNG, JPEG or WebP only,
 within IMAGINEER_MAX_UPLOAD_BYTES and IMAGINEER_MAX_IMAGE_PIXELS (read from the header,
-so a decompression bomb is never decoded), and decodable to the last byte. It raises
-ImageRejected naming the file and the rule.
+so a decompression bomb is never decoded), whole and with nothing after the image's end
+(a polyglot: an image with a zip, HTML or script appended), and decodable to the last
+byte. It raises ImageRejected naming the file and the rule.
 
 `store_image` dedups by sha256 (the same bytes return the existing image), then writes
 the original, exactly as given, and a WebP thumbnail through default_storage under names
@@ -34,6 +35,7 @@ from .models import Image
 THUMBNAIL_SIZE = 384
 EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
 CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 class ImageRejected(ValueError):
@@ -65,7 +67,8 @@ class CheckedImage:
 def inspect_image(data, filename):
     """Check `data` is an image we accept and make its thumbnail; raise ImageRejected."""
     check_file_size(len(data), filename)
-    open_checked(data, filename)
+    format = open_checked(data, filename).format
+    check_image_end(data, format, filename)
     try:
         PILImage.open(io.BytesIO(data)).verify()  # PNG: every chunk's checksum
         image = PILImage.open(io.BytesIO(data))
@@ -105,6 +108,8 @@ def open_checked(data, filename):
             filename, f"the image is a decompression bomb; at most {max_pixels} pixels are accepted"
         ) from exc
     except (OSError, SyntaxError, ValueError) as exc:
+        if has_our_signature(data):  # cut short before the end of its header
+            raise ImageRejected(filename, "the image is truncated or corrupt") from exc
         raise ImageRejected(filename, "not a PNG, JPEG or WebP image") from exc
     pixels = image.width * image.height
     if pixels > max_pixels:
@@ -114,6 +119,91 @@ def open_checked(data, filename):
             f"at most {max_pixels} pixels are accepted",
         )
     return image
+
+
+def has_our_signature(data):
+    """Whether the bytes begin as a PNG, a JPEG or a WebP (a RIFF container of WEBP) does."""
+    return (
+        data.startswith((PNG_SIGNATURE, b"\xff\xd8\xff"))
+        or (data.startswith(b"RIFF") and data[8:12] == b"WEBP")
+    )
+
+
+def check_image_end(data, format, filename):
+    """Refuse bytes that stop before the image's last marker or go on after it.
+
+    Data after the end is never part of the picture: it is how polyglots are made (an
+    image that is also a zip, an HTML page or a script). We keep originals byte for byte,
+    so such a file is refused rather than silently cut or re-encoded.
+    """
+    end = image_end(data, format)
+    if end is None or end > len(data):
+        raise ImageRejected(filename, "the image is truncated or corrupt (it has no end marker)")
+    if end < len(data):
+        raise ImageRejected(
+            filename,
+            f"{len(data) - end} bytes follow the end of the image (a file hidden in it?); "
+            "save it again as a plain image",
+        )
+
+
+def image_end(data, format):
+    """The offset where the image's own structure ends, or None if it never ends."""
+    if format == "PNG":
+        return png_end(data)
+    if format == "WEBP":  # a RIFF container: its size is in its header, padded to even
+        size = int.from_bytes(data[4:8], "little")
+        return 8 + size + (size & 1)
+    end = jpeg_end(data, 0)
+    # MPO (a camera's JPEG with a preview or a second view): whole JPEGs, one after another.
+    while format == "MPO" and end is not None and data.startswith(b"\xff\xd8", end):
+        end = jpeg_end(data, end)
+    return end
+
+
+def png_end(data):
+    """After the IEND chunk: walk the chunks (length, type, data, CRC) from the signature."""
+    position = len(PNG_SIGNATURE)
+    while position + 12 <= len(data):
+        length = int.from_bytes(data[position:position + 4], "big")
+        kind = data[position + 4:position + 8]
+        position += 12 + length
+        if kind == b"IEND":
+            return position
+    return None
+
+
+def jpeg_end(data, position):
+    """After the EOI marker of the JPEG that starts at `position`: walk its segments, and
+    skip each scan's entropy-coded data (where 0xFF is followed by 0x00 or a restart)."""
+    if not data.startswith(b"\xff\xd8", position):
+        return None
+    position += 2
+    while position < len(data) and data[position] == 0xFF:
+        while position < len(data) and data[position] == 0xFF:  # fill bytes
+            position += 1
+        if position >= len(data):
+            return None
+        marker = data[position]
+        position += 1
+        if marker == 0xD9:  # EOI
+            return position
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # no length, no payload
+            continue
+        position += int.from_bytes(data[position:position + 2], "big")
+        if marker == 0xDA:  # start of scan
+            while True:
+                position = data.find(b"\xff", position)
+                if position < 0 or position + 1 >= len(data):
+                    return None
+                following = data[position + 1]
+                if following == 0x00 or 0xD0 <= following <= 0xD7:
+                    position += 2
+                elif following == 0xFF:
+                    position += 1
+                else:
+                    break
+    return None
 
 
 def make_thumbnail(image):

@@ -78,6 +78,11 @@ def album_detail(request, slug):
     album = get_object_or_404(
         Album.objects.visible_to(request.user).select_related("owner"), slug=slug
     )
+    return album_page(request, album)
+
+
+def album_page(request, album, status=200):
+    """The album page; also the answer (400) to a refused upload, with the reason shown."""
     images = (
         Image.objects.filter(album_entries__album=album)
         .with_caption()
@@ -90,7 +95,7 @@ def album_detail(request, slug):
         context["caption_run"] = album.caption_runs.first()
     if can_upload(request.user, album):
         context["upload_form"] = UploadForm()
-    return render(request, "albums/album_detail.html", context)
+    return render(request, "albums/album_detail.html", context, status=status)
 
 
 def curated_album(request, slug):
@@ -104,14 +109,15 @@ def curated_album(request, slug):
 @login_required
 @require_POST
 def album_upload(request, slug):
-    """Store the images (all or none: albums.ingest checks them) and add them to the album."""
+    """Store the images (all or none: albums.ingest checks them) and add them to the album.
+    A refused upload answers 400 with the album page and the reason."""
     album = curated_album(request, slug)
     if not can_upload(request.user, album):
         raise PermissionDenied
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
         messages.error(request, f"Images: {' '.join(form.errors['file'])}")
-        return redirect("album_detail", slug=album.slug)
+        return album_page(request, album, status=400)
     try:
         with atomic_ingest():
             stored = []
@@ -124,10 +130,10 @@ def album_upload(request, slug):
             album.add_images([image for image, _ in stored], by=request.user)
     except ImageRejected as exc:
         messages.error(request, f"Nothing was uploaded: {exc}")
-    else:
-        duplicates = sum(1 for _, created in stored if not created)
-        note = f" ({duplicates} already stored: the existing image was used)" if duplicates else ""
-        messages.success(request, f"Uploaded {len(stored)} images to {album.name}{note}.")
+        return album_page(request, album, status=400)
+    duplicates = sum(1 for _, created in stored if not created)
+    note = f" ({duplicates} already stored: the existing image was used)" if duplicates else ""
+    messages.success(request, f"Uploaded {len(stored)} images to {album.name}{note}.")
     return redirect("album_detail", slug=album.slug)
 
 

@@ -7,6 +7,7 @@ Production (DJANGO_DEBUG=0) refuses to start without DJANGO_SECRET_KEY.
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -67,6 +68,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "corsheaders",
     "django_q",
+    "axes",
     # Ours last: their post_migrate handlers then run after contrib.auth's.
     "accounts",
     "albums",
@@ -88,6 +90,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "accounts.middleware.SecurityLogMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "imagineer.urls"
@@ -138,6 +142,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 AUTHENTICATION_BACKENDS = [
+    # First: refuses every password check (sign-in page, admin, API) while locked out.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
@@ -209,7 +215,30 @@ if GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET:
         "SCOPE": ["profile", "email"],
     }
 GOOGLE_SIGNIN_ENABLED = bool(SOCIALACCOUNT_PROVIDERS)
+SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
 EMAIL_BACKEND = env("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+
+# Sign-in throttling (django-axes), for every form that checks a password: the sign-in
+# page, the admin and the API. After IMAGINEER_SIGNIN_FAILURE_LIMIT failures within the
+# cool-off, an account is locked whatever address tries it, and an address is locked
+# whatever account it tries; each for IMAGINEER_SIGNIN_COOLOFF_MINUTES from the last
+# counted failure. Admins unlock early by deleting the "Access attempts" in the admin.
+AXES_FAILURE_LIMIT = env_int("IMAGINEER_SIGNIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("IMAGINEER_SIGNIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# An email and a username of the same account count as one account.
+AXES_USERNAME_CALLABLE = "accounts.throttling.attempted_account"
+AXES_CLIENT_IP_CALLABLE = "accounts.middleware.client_address"
+AXES_LOCKOUT_CALLABLE = "accounts.throttling.locked_out"
+# Attempts while locked out are refused and logged but do not extend the lockout.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Every failed sign-in is kept as a row ("Access failures" in the admin): the audit trail.
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+# django-axes does allauth's job of counting failed sign-ins: one rule, in one place.
+ACCOUNT_RATE_LIMITS = {"login_failed": None}
+# Reverse proxies in front of Django that append the client's address to
+# X-Forwarded-For. 0: the header is ignored and the connection's address is the client's.
+IMAGINEER_PROXY_COUNT = env_int("IMAGINEER_PROXY_COUNT", 0)
 
 # The API
 REST_FRAMEWORK = {

@@ -28,3 +28,9 @@ def test_it_sends_the_user_to_google_with_the_configured_client_id(client, setti
     assert response.status_code == 302
     assert response["Location"].startswith("https://accounts.google.com/o/oauth2/")
     assert "client_id=test-client-id" in response["Location"]
+
+
+def test_it_answers_google_urls_with_404_while_google_is_not_configured(client):
+    for url in ("/accounts/google/login/", "/accounts/google/login/callback/"):
+        assert client.get(url).status_code == 404
+        assert client.post(url).status_code == 404

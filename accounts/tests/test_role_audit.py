@@ -2,14 +2,13 @@ import pytest
 from django.contrib.auth.models import Group
 
 from accounts.models import RoleChange
-from conftest import PASSWORD
 from imagineer.testing import manage
 
 pytestmark = pytest.mark.django_db
 
 
 def test_it_records_a_role_change_made_in_the_admin(client, admin_user, viewer):
-    client.login(username=admin_user.username, password=PASSWORD)
+    client.force_login(admin_user)
     before = RoleChange.objects.filter(user=viewer).count()
     editor_group = Group.objects.get(name="editor")
     response = client.post(
@@ -57,7 +56,7 @@ def test_it_records_a_change_made_from_the_group_side(viewer):
 
 
 def test_it_shows_the_audit_trail_read_only_in_the_admin(client, admin_user, viewer):
-    client.login(username=admin_user.username, password=PASSWORD)
+    client.force_login(admin_user)
     change = RoleChange.objects.filter(user=viewer).first()
     assert client.get("/admin/accounts/rolechange/").status_code == 200
     assert client.get("/admin/accounts/rolechange/add/").status_code == 403

@@ -1,7 +1,6 @@
 import pytest
 from rest_framework.authtoken.models import Token
 
-from conftest import PASSWORD
 from imagineer.testing import manage
 
 pytestmark = pytest.mark.django_db
@@ -25,7 +24,7 @@ def test_it_refuses_a_missing_token_with_json(api_client):
 
 def test_it_refuses_a_revoked_token(api_client, viewer, client):
     token = Token.objects.create(user=viewer)
-    client.login(username=viewer.username, password=PASSWORD)
+    client.force_login(viewer)
     client.post("/account/token/", {"action": "revoke"})
     assert not Token.objects.filter(key=token.key).exists()
     api_client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
@@ -35,7 +34,7 @@ def test_it_refuses_a_revoked_token(api_client, viewer, client):
 
 
 def test_it_creates_and_replaces_a_token_from_the_token_page(client, viewer):
-    client.login(username=viewer.username, password=PASSWORD)
+    client.force_login(viewer)
     assert "You have no token" in client.get("/account/token/").content.decode()
     client.post("/account/token/", {"action": "create"})
     first = Token.objects.get(user=viewer).key

@@ -30,11 +30,12 @@ def media_files(media_root):
 @pytest.fixture
 def stored_state(media_files):
     """Everything an ingest can leave behind: files, and rows of each albums model."""
-    from albums.models import AlbumImage, Image, Label
+    from albums.models import Album, AlbumImage, Image, Label
 
     def state():
         return {
             "files": media_files(),
+            "albums": Album.objects.count(),
             "images": Image.objects.count(),
             "labels": Label.objects.count(),
             "album_images": AlbumImage.objects.count(),

@@ -1,7 +1,9 @@
-"""Image bytes for tests: real PNG/JPEG/WebP files, and broken ones."""
+"""Files for tests: real PNG/JPEG/WebP images, broken ones, and zip datasets."""
 
 import io
 import struct
+import warnings
+import zipfile
 import zlib
 
 from PIL import Image as PILImage
@@ -43,6 +45,24 @@ def png_declaring(width, height):
         + chunk(b"IDAT", zlib.compress(b"\0" * 1024))
         + chunk(b"IEND", b"")
     )
+
+
+def jpeg_declaring(width, height):
+    """A small JPEG whose frame header declares width x height pixels."""
+    data = bytearray(jpeg_bytes(size=(16, 16)))
+    frame = data.index(b"\xff\xc0")  # SOF0: marker, length, precision, height, width
+    data[frame + 5:frame + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def zip_of(entries, compression=zipfile.ZIP_DEFLATED):
+    """A zip from (name, bytes) pairs or ready ZipInfo objects."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression) as archive, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Duplicate name")  # made on purpose in one test
+        for name, data in entries:
+            archive.writestr(name, data)
+    return out.getvalue()
 
 
 def make_image(n=0, *, created_by=None, source=Image.Source.UPLOAD, **fields):

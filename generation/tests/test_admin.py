@@ -1,7 +1,6 @@
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from conftest import PASSWORD
 from generation.models import Job, ModelVersion, PromptSet, Status
 from generation.submit import submit_job
 from generation.validation import validate_generation
@@ -11,7 +10,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def admin_client(client, editor):
-    client.login(username=editor.username, password=PASSWORD)
+    client.force_login(editor)
     return client
 
 
@@ -83,6 +82,6 @@ def test_it_makes_another_base_the_default_from_the_admin(admin_client, demo_bas
 
 
 def test_it_keeps_viewers_out_of_the_admin(client, viewer):
-    client.login(username=viewer.username, password=PASSWORD)
+    client.force_login(viewer)
     response = client.get("/admin/generation/job/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]

@@ -1,6 +1,5 @@
 import pytest
 
-from conftest import PASSWORD
 from generation.models import Job, PromptSet, Status
 
 pytestmark = pytest.mark.django_db
@@ -9,7 +8,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def signed_in(client):
     def sign_in(user):
-        client.login(username=user.username, password=PASSWORD)
+        client.force_login(user)
         return client
 
     return sign_in

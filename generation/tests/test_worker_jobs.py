@@ -59,10 +59,8 @@ def test_it_runs_a_job_to_a_png_that_sd_parsers_reads(worker, quick_job, api_as,
 
     from django.test import Client
 
-    from conftest import PASSWORD
-
     browser = Client()
-    browser.login(username=viewer.username, password=PASSWORD)
+    browser.force_login(viewer)
     page = browser.get(f"/images/{image.pk}/").content.decode()
     assert f'action="/jobs/{job.pk}/retry/"' in page, "the image page offers a remix"
 
