@@ -1,8 +1,9 @@
 from django.urls import path
 
-from . import views
+from . import api, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("account/token/", views.api_token, name="api_token"),
+    path("api/token/", api.obtain_token, name="api_obtain_token"),
 ]

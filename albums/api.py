@@ -10,6 +10,13 @@ from django.conf import settings
 from django.db.models import Q
 from django.http import StreamingHttpResponse
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -19,8 +26,9 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
-from imagineer.api import ActionPermission, router
+from imagineer.api import ActionPermission, errors, example, router
 
+from . import api_examples as examples
 from .archive import ArchiveRejected, album_export_name, export_album, import_dataset
 from .ingest import (
     ImageRejected,
@@ -115,9 +123,11 @@ class ImageSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = [name for name in fields if name not in ("nsfw", "caption")]
 
+    @extend_schema_field(OpenApiTypes.URI)
     def get_url(self, image):
         return file_urls(self.context.get("request"), image.pk)[0]
 
+    @extend_schema_field(OpenApiTypes.URI)
     def get_thumbnail_url(self, image):
         return file_urls(self.context.get("request"), image.pk)[1]
 
@@ -139,13 +149,15 @@ class UploadedImageSerializer(serializers.ModelSerializer):
         model = Image
         fields = ["id", "width", "height", "sha256", "url", "thumbnail_url", "duplicate"]
 
+    @extend_schema_field(OpenApiTypes.URI)
     def get_url(self, image):
         return file_urls(self.context.get("request"), image.pk)[0]
 
+    @extend_schema_field(OpenApiTypes.URI)
     def get_thumbnail_url(self, image):
         return file_urls(self.context.get("request"), image.pk)[1]
 
-    def get_duplicate(self, image):
+    def get_duplicate(self, image) -> bool:
         return not self.context["created"][image.pk]
 
 
@@ -176,6 +188,70 @@ def curated_album(request, album_id, field="album"):
     return album
 
 
+# POST /api/images/ as the schema shows it: the view reads the files itself.
+class ImageUploadSerializer(serializers.Serializer):
+    file = serializers.ListField(
+        child=serializers.FileField(),
+        help_text="One or more PNG, JPEG or WebP images: repeat the field for each.",
+    )
+    album = serializers.IntegerField(
+        required=False, help_text="Add them to this album (one you may add to).",
+    )
+
+
+IMAGE_FILTERS = [
+    OpenApiParameter("album", int, description="Only this album's images, in its order."),
+    OpenApiParameter("source", str, enum=Image.Source.values),
+    OpenApiParameter("nsfw", bool),
+    OpenApiParameter("has_caption", bool),
+    OpenApiParameter("created_by", int, description="A user id."),
+    OpenApiParameter("search", str, description="Words in the prompt or the caption."),
+]
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List images",
+        description="The images the caller may see, newest first (in the album's order "
+                    "with `album`). Anonymous callers see public albums' images while the "
+                    "public gallery is on.",
+        parameters=IMAGE_FILTERS,
+        responses={200: ImageSerializer(many=True), **errors(400, 401, examples={
+            400: {"nsfw": ["'maybe' is not a boolean: use true or false"]}})},
+        examples=[example("Image", examples.IMAGE)],
+    ),
+    retrieve=extend_schema(
+        summary="Get an image",
+        responses={200: ImageSerializer, **errors(401, 404, missing="Image")},
+        examples=[example("Image", examples.IMAGE)],
+    ),
+    partial_update=extend_schema(
+        summary="Caption an image or mark it NSFW",
+        description="`caption` becomes the image's manual caption (the text its training "
+                    "uses); `nsfw` flags it.",
+        responses={200: ImageSerializer, **errors(400, 401, 403, 404, missing="Image", examples={
+            400: {"caption": [f"Ensure this field has no more than {CAPTION_MAX_LENGTH} "
+                              "characters."]}})},
+        examples=[example("New caption", examples.IMAGE_CHANGE, request=True),
+                  example("Image", examples.IMAGE)],
+    ),
+    destroy=extend_schema(
+        summary="Delete an image",
+        description="Removes the image, its file and its thumbnail, and takes it out of "
+                    "every album.",
+        responses={204: None, **errors(401, 403, 404, missing="Image")},
+    ),
+    create=extend_schema(
+        summary="Upload images",
+        description="Every file is checked first: if any is refused, the whole request is "
+                    "(each bad file named with its reason) and nothing is stored. A file "
+                    "whose bytes are already stored answers that image, `duplicate: true`.",
+        request={"multipart/form-data": ImageUploadSerializer},
+        responses={201: UploadedImageSerializer(many=True),
+                   **errors(400, 401, 403, examples={400: examples.UPLOAD_REFUSED})},
+        examples=[example("Stored", examples.UPLOADED)],
+    ),
+)
 class ImageViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -296,6 +372,7 @@ class AlbumSerializer(serializers.ModelSerializer):
             album.images.all() if album is not None else Image.objects.none()
         )
 
+    @extend_schema_field(serializers.URLField(allow_null=True))
     def get_cover_thumbnail_url(self, album):
         cover_id = getattr(album, "cover_image_id", album.cover_id)
         if cover_id is None:
@@ -303,6 +380,94 @@ class AlbumSerializer(serializers.ModelSerializer):
         return file_urls(self.context.get("request"), cover_id)[1]
 
 
+class ImageIdsSerializer(serializers.Serializer):
+    image_ids = serializers.ListField(child=serializers.IntegerField())
+
+
+# POST /api/albums/{id}/import/ as the schema shows it: the view reads the files itself.
+class DatasetUploadSerializer(serializers.Serializer):
+    file = serializers.ListField(
+        child=serializers.FileField(),
+        help_text="A zip dataset, or images and their .txt captions: repeat the field.",
+    )
+
+
+class ImportResultSerializer(serializers.Serializer):
+    images = UploadedImageSerializer(many=True)
+    skipped = serializers.ListField(
+        child=serializers.CharField(), help_text="Entries that are neither images nor captions.",
+    )
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List albums",
+        description="The albums the caller may see: their own, public ones, and for editors "
+                    "and admins every album.",
+        responses={200: AlbumSerializer(many=True), **errors(401)},
+        examples=[example("Album", examples.ALBUM)],
+    ),
+    create=extend_schema(
+        summary="Create an album",
+        responses={201: AlbumSerializer, **errors(400, 401, 403)},
+        examples=[example("New album", examples.ALBUM_CREATE, request=True),
+                  example("Album", {**examples.ALBUM, "image_count": 0,
+                                    "cover_thumbnail_url": None})],
+    ),
+    retrieve=extend_schema(
+        summary="Get an album",
+        responses={200: AlbumSerializer, **errors(401, 404, missing="Album")},
+        examples=[example("Album", examples.ALBUM)],
+    ),
+    partial_update=extend_schema(
+        summary="Change an album",
+        description="`cover` must be one of the album's images.",
+        responses={200: AlbumSerializer, **errors(400, 401, 403, 404, missing="Album", examples={
+            400: {"cover": ['Invalid pk "42" - object does not exist.']}})},
+        examples=[example("Make it public", {"visibility": "public"}, request=True),
+                  example("Album", {**examples.ALBUM, "visibility": "public"})],
+    ),
+    destroy=extend_schema(
+        summary="Delete an album",
+        description="Its images stay.",
+        responses={204: None, **errors(401, 403, 404, missing="Album")},
+    ),
+    images=extend_schema(
+        summary="Add or remove images",
+        description="POST appends the images, in the order given, that the album lacks; "
+                    "DELETE takes them out (the images stay). Answers the album.",
+        request=ImageIdsSerializer,
+        responses={200: AlbumSerializer, **errors(400, 401, 403, 404, missing="Album", examples={
+            400: examples.NO_SUCH_IMAGES})},
+        examples=[example("Images", examples.IMAGE_IDS, request=True),
+                  example("Album", examples.ALBUM)],
+    ),
+    order=extend_schema(
+        summary="Reorder the images",
+        description="These images first, in this order; the others after them.",
+        request=ImageIdsSerializer,
+        responses={200: AlbumSerializer, **errors(400, 401, 403, 404, missing="Album", examples={
+            400: {"image_ids": ["ids not in this album [42]"]}})},
+        examples=[example("Order", {"image_ids": [7, 3, 1]}, request=True),
+                  example("Album", examples.ALBUM)],
+    ),
+    export=extend_schema(
+        summary="Download the album as a zip dataset",
+        description="Each image with its caption in a .txt file of the same name, and "
+                    "`metadata.jsonl` (the layout Hugging Face datasets and kohya read).",
+        responses={(200, "application/zip"): OpenApiTypes.BINARY,
+                   **errors(401, 404, missing="Album")},
+    ),
+    import_dataset=extend_schema(
+        summary="Import a dataset",
+        description="A zip dataset (as export makes) or loose images and .txt captions. "
+                    "Refused whole (400) when any entry is, with nothing stored.",
+        request={"multipart/form-data": DatasetUploadSerializer},
+        responses={201: ImportResultSerializer, **errors(
+            400, 401, 403, 404, missing="Album", examples={400: examples.UPLOAD_REFUSED})},
+        examples=[example("Imported", examples.IMPORTED)],
+    ),
+)
 class AlbumViewSet(viewsets.ModelViewSet):
     """Albums the caller may see; the owner and curators change them.
 

@@ -68,3 +68,33 @@ def send_file(name, content_type, download_name):
     # Files never change under an id (the name is the content's hash); visibility can.
     response["Cache-Control"] = "private, max-age=86400"
     return response
+
+
+def document_file_urls(result, generator, request, public):
+    """drf-spectacular postprocessing hook: the two URLs above in the API's schema. They are
+    Django views, not DRF's (they send bytes, not JSON), so the generator does not see them."""
+    files = (
+        ("/media/images/{id}/", "image_file", "Download an image", CONTENT_TYPES.values()),
+        ("/media/images/{id}/thumbnail/", "image_thumbnail", "Download an image's thumbnail",
+         ["image/webp"]),
+    )
+    for path, operation_id, summary, content_types in files:
+        binary = {"schema": {"type": "string", "format": "binary"}}
+        result["paths"][path] = {"get": {
+            "operationId": operation_id,
+            "summary": summary,
+            "description": "The file's bytes (`Content-Disposition: inline`). The `url` and "
+                           "`thumbnail_url` of an image in any answer point here.",
+            "tags": ["images"],
+            "parameters": [{"in": "path", "name": "id", "required": True,
+                            "schema": {"type": "integer"}, "description": "The image's id."}],
+            # Anonymous callers see the public albums' images while the public gallery is on.
+            "security": [{"tokenAuth": []}, {"cookieAuth": []}, {}],
+            "responses": {
+                "200": {"description": "The file.",
+                        "content": {content_type: binary for content_type in content_types}},
+                "404": {"description": "No such image, or one the caller may not see (an HTML "
+                                       "page: these are not DRF views)."},
+            },
+        }}
+    return result

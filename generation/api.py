@@ -2,6 +2,13 @@
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -9,10 +16,18 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from albums.api import file_urls
-from imagineer.api import ActionPermission, RejectUnknownFields, django_errors, router
+from imagineer.api import (
+    ActionPermission,
+    RejectUnknownFields,
+    django_errors,
+    errors,
+    example,
+    router,
+)
 
+from . import api_examples as examples
 from .limits import LimitExceeded
-from .models import Batch, Job, ModelVersion, PromptSet, PromptSetItem
+from .models import Batch, Job, ModelVersion, PromptSet, PromptSetItem, Status
 from .submit import remix_job, submit_batch, submit_job
 from .validation import LORA_WEIGHT, SCHEDULERS, validate_generation
 
@@ -20,6 +35,13 @@ from .validation import LORA_WEIGHT, SCHEDULERS, validate_generation
 def limit_response(exc):
     return Response({"detail": str(exc)}, status=exc.status,
                     headers={"Retry-After": str(exc.retry_after or 60)})
+
+
+# What a submission may answer beyond 201: the limits of generation.limits.
+SUBMIT_ERRORS = (400, 401, 403, 429, 503)
+LIMIT_EXAMPLES = {429: examples.RATE_LIMITED, 503: examples.QUEUE_FULL}
+RETRY_AFTER = OpenApiParameter("Retry-After", int, OpenApiParameter.HEADER, response=[429, 503],
+                               description="Seconds to wait before trying again.")
 
 
 # Jobs
@@ -73,9 +95,11 @@ class JobImageSerializer(serializers.Serializer):
     url = serializers.SerializerMethodField()
     thumbnail_url = serializers.SerializerMethodField()
 
+    @extend_schema_field(OpenApiTypes.URI)
     def get_url(self, image):
         return file_urls(self.context.get("request"), image.pk)[0]
 
+    @extend_schema_field(OpenApiTypes.URI)
     def get_thumbnail_url(self, image):
         return file_urls(self.context.get("request"), image.pk)[1]
 
@@ -100,10 +124,68 @@ class JobSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+REMIX = extend_schema(
+    summary="Run a job again",
+    description="A new job with the same seed, model, LoRAs and parameters (`remix_of` "
+                "names the first). Limits apply as to any submission.",
+    request=None,
+    parameters=[RETRY_AFTER],
+    responses={201: JobSerializer, **errors(*SUBMIT_ERRORS, 404, missing="Job", examples={
+        **LIMIT_EXAMPLES, 400: {"model": ["model must be an active base model; demo 1 is not."]}})},
+    examples=[example("Job", examples.JOB_REMIX)],
+)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List jobs",
+        description="Viewers see their own jobs; editors and admins everyone's. Newest first.",
+        parameters=[
+            OpenApiParameter("status", str, enum=Status.values),
+            OpenApiParameter("batch", int, description="Only this batch's jobs."),
+            OpenApiParameter("owner", int, description="Only this user's jobs (a user id)."),
+        ],
+        responses={200: JobSerializer(many=True), **errors(400, 401, examples={
+            400: {"batch": ["'x' is not an integer id."]}})},
+        examples=[example("Job", examples.JOB)],
+    ),
+    create=extend_schema(
+        summary="Generate images (submit a job)",
+        description="Only `prompt` is required; every other parameter defaults from the site "
+                    "settings. The job is queued: poll it until `status` is `succeeded` "
+                    "(`images` then lists the results), `failed` (`error` says why) or "
+                    "`cancelled`.",
+        request=JobCreateSerializer,
+        parameters=[RETRY_AFTER],
+        responses={201: JobSerializer, **errors(*SUBMIT_ERRORS, examples={
+            **LIMIT_EXAMPLES, 400: examples.JOB_REFUSED})},
+        examples=[example("Prompt", examples.JOB_CREATE, request=True),
+                  example("With a LoRA", examples.JOB_WITH_LORA, request=True),
+                  example("Job", examples.JOB_QUEUED)],
+    ),
+    retrieve=extend_schema(
+        summary="Get a job",
+        description="Its status, progress (0 to 1) and, once it succeeded, its images.",
+        responses={200: JobSerializer, **errors(401, 404, missing="Job")},
+        examples=[example("Job", examples.JOB)],
+    ),
+    cancel=extend_schema(
+        summary="Cancel a job",
+        description="A queued job never runs; a running one stops before its next step. A "
+                    "finished job stays as it is.",
+        request=None,
+        responses={200: JobSerializer, **errors(401, 404, missing="Job")},
+        examples=[example("Job", {**examples.JOB_QUEUED, "status": "cancelled",
+                                  "finished_at": "2026-11-26T07:03:11.020331Z"})],
+    ),
+    retry=REMIX,
+    remix=REMIX,
+)
 class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Viewers see and cancel their own jobs; editors and admins see all.
     Another user's job answers 404."""
 
+    queryset = Job.objects.none()  # the model, for the schema; get_queryset() picks the rows
     permission_classes = [ActionPermission]
     action_permissions = {"create": ["generation.add_job"], "retry": ["generation.add_job"],
                           "remix": ["generation.add_job"]}
@@ -187,7 +269,42 @@ class BatchSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+@extend_schema_view(
+    list=extend_schema(
+        summary="List batches",
+        description="Viewers see their own batches; editors and admins everyone's.",
+        responses={200: BatchSerializer(many=True), **errors(401)},
+        examples=[example("Batch", examples.BATCH)],
+    ),
+    create=extend_schema(
+        summary="Start a batch from a prompt set",
+        description="One job per item of the set (its prompt made from the set's template, "
+                    "the item and the `theme`), one seed for all unless given; the images "
+                    "are collected into a new album (`album`). Generation parameters "
+                    "override the set's.",
+        request=BatchCreateSerializer,
+        parameters=[RETRY_AFTER],
+        responses={201: BatchSerializer, **errors(*SUBMIT_ERRORS, examples={
+            **LIMIT_EXAMPLES, 400: {"set": ["the prompt set seaside has no items."]}})},
+        examples=[example("Set and theme", examples.BATCH_CREATE, request=True),
+                  example("Batch", examples.BATCH_QUEUED)],
+    ),
+    retrieve=extend_schema(
+        summary="Get a batch",
+        responses={200: BatchSerializer, **errors(401, 404, missing="Batch")},
+        examples=[example("Batch", examples.BATCH)],
+    ),
+    cancel=extend_schema(
+        summary="Cancel a batch",
+        description="Its queued jobs never run; running ones stop before their next step.",
+        request=None,
+        responses={200: BatchSerializer, **errors(401, 403, 404, missing="Batch")},
+        examples=[example("Batch", {**examples.BATCH_QUEUED, "status": "cancelled",
+                                    "finished_at": "2026-11-26T07:04:08.902141Z"})],
+    ),
+)
 class BatchViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    queryset = Batch.objects.none()  # the model, for the schema; get_queryset() picks the rows
     permission_classes = [ActionPermission]
     action_permissions = {"create": ["generation.add_batch"],
                           "cancel": ["generation.add_batch"]}
@@ -245,6 +362,7 @@ class PromptSetSerializer(RejectUnknownFields, serializers.ModelSerializer):
         read_only_fields = ["id", "items"]
         extra_kwargs = {"slug": {"required": False}}
 
+    @extend_schema_field(LoraChoiceSerializer(many=True))
     def get_loras(self, prompt_set):
         return [{"id": link.lora_id, "weight": link.weight}
                 for link in prompt_set.promptsetlora_set.all()]
@@ -265,6 +383,62 @@ class PromptSetSerializer(RejectUnknownFields, serializers.ModelSerializer):
                 ["name", "slug", "prompt_template", "width", "height"]}
 
 
+class PromptSetItemsSerializer(PromptSetSerializer):
+    """The answer to an items upload: the set, and how many items the file held."""
+
+    imported = serializers.IntegerField(read_only=True)
+
+    class Meta(PromptSetSerializer.Meta):
+        fields = ["imported", *PromptSetSerializer.Meta.fields]
+
+
+class CsvUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="A CSV file of at most 1 MB: a header row naming "
+                                           "the columns, then one item a row.")
+
+
+SET_CHANGE = extend_schema(
+    summary="Change a prompt set",
+    responses={200: PromptSetSerializer, **errors(
+        400, 401, 403, 404, missing="PromptSet", examples={400: examples.PROMPT_SET_REFUSED})},
+    examples=[example("Template", {"prompt_template": "{subject} on a {place}"}, request=True),
+              example("Set", examples.PROMPT_SET)],
+)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List prompt sets",
+        responses={200: PromptSetSerializer(many=True), **errors(401)},
+        examples=[example("Set", examples.PROMPT_SET)],
+    ),
+    create=extend_schema(
+        summary="Create a prompt set",
+        description="`prompt_template` names the items' columns in braces, e.g. "
+                    "`{subject} on a {place}`; upload the items with the items action.",
+        responses={201: PromptSetSerializer, **errors(400, 401, 403)},
+        examples=[example("Set", examples.PROMPT_SET_CREATE, request=True),
+                  example("Created", {**examples.PROMPT_SET, "items": []})],
+    ),
+    retrieve=extend_schema(
+        summary="Get a prompt set",
+        responses={200: PromptSetSerializer, **errors(401, 404, missing="PromptSet")},
+        examples=[example("Set", examples.PROMPT_SET)],
+    ),
+    update=SET_CHANGE,
+    partial_update=SET_CHANGE,
+    destroy=extend_schema(
+        summary="Delete a prompt set",
+        responses={204: None, **errors(401, 403, 404, missing="PromptSet")},
+    ),
+    items=extend_schema(
+        summary="Upload a prompt set's items",
+        request={"multipart/form-data": CsvUploadSerializer},
+        responses={201: PromptSetItemsSerializer, **errors(
+            400, 401, 403, 404, missing="PromptSet", examples={400: examples.PROMPT_SET_REFUSED})},
+        examples=[example("Imported", {"imported": 2, **examples.PROMPT_SET})],
+    ),
+)
 class PromptSetViewSet(viewsets.ModelViewSet):
     """Everyone signed in reads; editors create, change, delete and upload items."""
 
@@ -298,8 +472,8 @@ class PromptSetViewSet(viewsets.ModelViewSet):
         except DjangoValidationError as exc:
             raise django_errors(exc) from exc
         prompt_set = self.get_queryset().get(pk=prompt_set.pk)
-        return Response({"imported": count, **PromptSetSerializer(prompt_set).data},
-                        status=status.HTTP_201_CREATED)
+        prompt_set.imported = count
+        return Response(PromptSetItemsSerializer(prompt_set).data, status=status.HTTP_201_CREATED)
 
 
 # The model registry
@@ -326,6 +500,55 @@ class ModelVersionSerializer(RejectUnknownFields, serializers.ModelSerializer):
         return data
 
 
+MODEL_CHANGE = extend_schema(
+    summary="Change a model",
+    responses={200: ModelVersionSerializer, **errors(400, 401, 403, 404, missing="ModelVersion")},
+    examples=[example("Retire", {"is_active": False}, request=True),
+              example("Model", {**examples.LORA, "is_active": False})],
+)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List models",
+        description="Base models and LoRAs; inactive ones only for editors and admins.",
+        parameters=[OpenApiParameter("kind", str, enum=ModelVersion.Kind.values)],
+        responses={200: ModelVersionSerializer(many=True), **errors(400, 401, examples={
+            400: {"kind": ["Use base or lora."]}})},
+        examples=[example("Base model", examples.MODEL), example("LoRA", examples.LORA)],
+    ),
+    create=extend_schema(
+        summary="Register a model",
+        description="A base model by hub id or local folder (`source`), or a LoRA by "
+                    "`source` or by uploading its .safetensors `file` (multipart). A LoRA is "
+                    "checked: a readable safetensors file whose layers fit its family.",
+        responses={201: ModelVersionSerializer, **errors(400, 401, 403, examples={
+            400: examples.MODEL_REFUSED})},
+        examples=[example("Hub id", examples.MODEL_CREATE, request=True),
+                  example("Model", {**examples.MODEL, "id": 3, "name": "SD 1.5",
+                                    "source": examples.MODEL_CREATE["source"],
+                                    "is_default": False})],
+    ),
+    retrieve=extend_schema(
+        summary="Get a model",
+        responses={200: ModelVersionSerializer, **errors(401, 404, missing="ModelVersion")},
+        examples=[example("LoRA", examples.LORA)],
+    ),
+    update=MODEL_CHANGE,
+    partial_update=MODEL_CHANGE,
+    destroy=extend_schema(
+        summary="Delete a model",
+        responses={204: None, **errors(401, 403, 404, missing="ModelVersion")},
+    ),
+    make_default=extend_schema(
+        summary="Make a base model the default",
+        request=None,
+        responses={200: ModelVersionSerializer, **errors(
+            400, 401, 403, 404, missing="ModelVersion",
+            examples={400: {"is_default": ["Only a base model can be the default."]}})},
+        examples=[example("Model", examples.MODEL)],
+    ),
+)
 class ModelVersionViewSet(viewsets.ModelViewSet):
     serializer_class = ModelVersionSerializer
     permission_classes = [ActionPermission]

@@ -3,14 +3,126 @@
 import logging
 
 from django.db import connection
+from drf_spectacular import openapi
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import routers, serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
+from rest_framework.schemas import DefaultSchema
 
 log = logging.getLogger(__name__)
 
-router = routers.DefaultRouter()
+class AutoSchema(openapi.AutoSchema):
+    """drf-spectacular's, but only a list is paginated: an upload that answers a plain list
+    (POST /api/images/) would otherwise be described as a page of results."""
+
+    def _get_paginator(self):
+        if getattr(self.view, "action", "list") != "list":
+            return None
+        return super()._get_paginator()
+
+
+# The error format, as the schema (/api/schema/) describes it: one body for each kind of
+# error, shared by every operation through `errors()`.
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every error but invalid input: one message."""
+
+    detail = serializers.CharField()
+
+
+class ValidationErrorSerializer(serializers.Serializer):
+    """Invalid input (400): each key names a field, each value lists what is wrong with it.
+    `non_field_errors` or `detail` stand for the request as a whole; a list of objects (one
+    a line, e.g. `loras`) answers a list with the errors of each line."""
+
+
+class ValidationErrorSchema(OpenApiSerializerExtension):
+    target_class = ValidationErrorSerializer
+
+    def map_serializer(self, auto_schema, direction):
+        return {
+            "type": "object",
+            "description": ValidationErrorSerializer.__doc__,
+            "additionalProperties": {
+                "type": "array",
+                "items": {"anyOf": [{"type": "string"}, {"type": "object"}]},
+            },
+        }
+
+
+ERRORS = {
+    400: ("Invalid input: nothing was changed.", {"name": ["This field is required."]}),
+    401: ("No credentials, or a token that is not valid.",
+          {"detail": "Authentication credentials were not provided."}),
+    403: ("Signed in, but the role (or, for one object, the relation to it) does not allow "
+          "this.", {"detail": "You do not have permission to perform this action."}),
+    404: ("No such object, or one the caller may not see.", {"detail": "Not found."}),
+    429: ("A per-user limit was hit: try again after `Retry-After` seconds.",
+          {"detail": "Rate limit: at most 10 generation requests per minute."}),
+    503: ("Unavailable for now: try again later.", {"detail": "Try again later."}),
+}
+
+
+def errors(*codes, missing=None, examples=None):
+    """Error responses for `extend_schema(responses=...)`: the shared body and description of
+    each code, with an example body: `examples[code]` when given (what this operation
+    answers), else the general one. `missing` names the model a 404 is about."""
+    examples = dict(examples or {})
+    if missing:
+        examples.setdefault(404, {"detail": f"No {missing} matches the given query."})
+    return {
+        code: OpenApiResponse(
+            ValidationErrorSerializer if code == 400 else ErrorSerializer,
+            description=ERRORS[code][0],
+            examples=[OpenApiExample(f"{code} error", value=examples.get(code, ERRORS[code][1]))],
+        )
+        for code in codes
+    }
+
+
+def example(name, value, **kwargs):
+    """One example body for `extend_schema(examples=...)`: of the request with request=True,
+    else of the response (200 and 201 unless `status_codes` says otherwise)."""
+    if kwargs.pop("request", False):
+        return OpenApiExample(name, value=value, request_only=True, **kwargs)
+    return OpenApiExample(name, value=value, response_only=True, **kwargs)
+
+
+class APIRootView(routers.APIRootView):
+    """The API's collections by name. DRF leaves its root out of schemas; it is documented
+    here, so that every URL under /api/ is."""
+
+    schema = DefaultSchema()
+
+    @extend_schema(
+        summary="List the collections",
+        tags=["api"],
+        responses={
+            200: OpenApiResponse(
+                {"type": "object", "additionalProperties": {"type": "string", "format": "uri"}},
+                description="Each collection's name and URL.",
+            ),
+            **errors(401),
+        },
+        examples=[example("Collections", {
+            "images": "http://127.0.0.1:8000/api/images/",
+            "albums": "http://127.0.0.1:8000/api/albums/",
+            "jobs": "http://127.0.0.1:8000/api/jobs/",
+        })],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class Router(routers.DefaultRouter):
+    APIRootView = APIRootView
+
+
+router = Router()
 
 
 class ActionPermission(BasePermission):
@@ -58,6 +170,27 @@ def check_database():
     return "ok"
 
 
+class HealthSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok", "unhealthy"])
+    database = serializers.CharField(help_text='"ok", or "error: " and what went wrong.')
+
+
+@extend_schema(
+    summary="Check the service's health",
+    description="For load balancers and monitors: no authentication.",
+    tags=["health"],
+    responses={
+        200: OpenApiResponse(HealthSerializer, description="Healthy."),
+        503: OpenApiResponse(HealthSerializer, description="Unhealthy: the failed check says why."),
+    },
+    examples=[
+        example("Healthy", {"status": "ok", "database": "ok"}, status_codes=[200]),
+        example("Database down", {
+            "status": "unhealthy",
+            "database": "error: OperationalError: connection refused",
+        }, status_codes=[503]),
+    ],
+)
 @api_view(["GET"])
 @authentication_classes([])
 @permission_classes([AllowAny])

@@ -67,6 +67,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "corsheaders",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from here: no CDN
     "django_q",
     "axes",
     # Ours last: their post_migrate handlers then run after contrib.auth's.
@@ -250,6 +252,38 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "imagineer.api.AutoSchema",
+}
+
+# The API's documentation (drf-spectacular): the OpenAPI schema at /api/schema/ and Swagger
+# UI at /api/docs/. Anyone may read both, signed in or not: they describe the API's shape,
+# never its data, and every operation still asks for its own credentials.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Imagineer API",
+    "DESCRIPTION": (
+        "Generate images, curate albums and train LoRAs. Authenticate with "
+        "`Authorization: Token <key>` (get a key from `POST /api/token/` or the API token "
+        "page) or a signed-in session. A walk-through with curl: docs/api.md."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],  # the same schema for everyone: credentials play no part
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No validator badge: it would fetch from validator.swagger.io, outside the CSP.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    # `/api/jobs.json` and the like are the same operations again.
+    "PREPROCESSING_HOOKS": ["drf_spectacular.hooks.preprocess_exclude_path_format"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "albums.files.document_file_urls",  # image downloads are plain Django views
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "GenerationStatusEnum": "generation.models.Status",
+        "TrainingStatusEnum": "training.models.TrainingRun.Status",
+        "CaptionRunStatusEnum": "albums.models.CaptionRun.Status",
+    },
 }
 
 # CORS (audit CRITICAL-5): browser origins allowed to call /api/. Empty: same origin only.

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 import albums.api  # noqa: F401  (each app's api module registers its viewsets)
 import generation.api  # noqa: F401
@@ -11,6 +12,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("api/health/", api.health, name="api_health"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
+    # The split view serves Swagger UI's start-up script from a URL: no inline script (CSP).
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api_schema"), name="api_docs"),
     path("", include("albums.page_urls")),
     path("api/", include(api.router.urls)),
     path("", include("albums.urls")),

@@ -6,15 +6,24 @@ only if they once were editors), and cancels those. Another user's run answers 4
 """
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from albums.api import file_urls
 from albums.models import Album
+from generation.api import JobImageSerializer
 from generation.models import ModelVersion
-from imagineer.api import ActionPermission, RejectUnknownFields, django_errors, router
+from imagineer.api import (
+    ActionPermission,
+    RejectUnknownFields,
+    django_errors,
+    errors,
+    example,
+    router,
+)
 
+from . import api_examples as examples
 from .models import TrainingRun
 from .submit import CONFIG_FIELDS, retry_run, submit_run
 from .validation import validate_training
@@ -52,16 +61,17 @@ class TrainingRunCreateSerializer(RejectUnknownFields, serializers.Serializer):
 class ValidationPairSerializer(serializers.Serializer):
     """One validation prompt drawn at the same seed without and with the LoRA."""
 
+    prompt = serializers.CharField()
+    seed = serializers.IntegerField(allow_null=True)
+    without_lora = JobImageSerializer()
+    with_lora = JobImageSerializer()
+
     def to_representation(self, pair):
-        request = self.context.get("request")
-
-        def image(item):
-            url, thumbnail_url = file_urls(request, item.pk)
-            return {"id": item.pk, "url": url, "thumbnail_url": thumbnail_url}
-
         without_lora, with_lora = pair
-        return {"prompt": with_lora.prompt, "seed": with_lora.params.get("seed"),
-                "without_lora": image(without_lora), "with_lora": image(with_lora)}
+        return super().to_representation({
+            "prompt": with_lora.prompt, "seed": with_lora.params.get("seed"),
+            "without_lora": without_lora, "with_lora": with_lora,
+        })
 
 
 class TrainingRunSerializer(serializers.ModelSerializer):
@@ -77,7 +87,52 @@ class TrainingRunSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+@extend_schema_view(
+    list=extend_schema(
+        summary="List training runs",
+        description="Editors and admins see every run; viewers their own. Newest first.",
+        parameters=[OpenApiParameter("status", str, enum=TrainingRun.Status.values)],
+        responses={200: TrainingRunSerializer(many=True), **errors(401)},
+        examples=[example("Run", examples.RUN)],
+    ),
+    create=extend_schema(
+        summary="Train a LoRA from an album",
+        description="`album` and `name` are required; every other setting has a default. "
+                    "The run is queued on the training worker: poll it until `status` is "
+                    "`succeeded` (`lora` is then the registered LoRA's model id), `failed` "
+                    "or `cancelled`.",
+        request=TrainingRunCreateSerializer,
+        responses={201: TrainingRunSerializer, **errors(400, 401, 403, examples={
+            400: examples.RUN_REFUSED})},
+        examples=[example("Settings", examples.RUN_CREATE, request=True),
+                  example("Run", examples.RUN_QUEUED)],
+    ),
+    retrieve=extend_schema(
+        summary="Get a training run",
+        description="Status, progress (0 to 1), step, the loss at each step `[step, loss]`, "
+                    "the end of the log and, once it succeeded, the LoRA and the validation "
+                    "images drawn without and with it at the same seed.",
+        responses={200: TrainingRunSerializer, **errors(401, 404, missing="TrainingRun")},
+        examples=[example("Run", examples.RUN)],
+    ),
+    cancel=extend_schema(
+        summary="Cancel a training run",
+        request=None,
+        responses={200: TrainingRunSerializer, **errors(401, 404, missing="TrainingRun")},
+        examples=[example("Run", {**examples.RUN_QUEUED, "status": "cancelled",
+                                  "finished_at": "2026-11-26T07:03:22.114170Z"})],
+    ),
+    retry=extend_schema(
+        summary="Retry a failed or cancelled run",
+        request=None,
+        responses={200: TrainingRunSerializer, **errors(
+            400, 401, 403, 404, missing="TrainingRun", examples={400: {"status": [
+                "only a failed or cancelled run can be retried; this one is succeeded."]}})},
+        examples=[example("Run", {**examples.RUN_QUEUED, "attempts": 1})],
+    ),
+)
 class TrainingRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    queryset = TrainingRun.objects.none()  # the model, for the schema; get_queryset() picks rows
     permission_classes = [ActionPermission]
     action_permissions = {"create": ["training.add_trainingrun"],
                           "retry": ["training.add_trainingrun"]}

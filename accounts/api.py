@@ -1,0 +1,64 @@
+"""POST /api/token/: a script trades a username (or email) and password for its API token.
+
+The token page (/account/token/) does the same for a signed-in browser. Credentials go
+through django.contrib.auth.authenticate with the request, so every authentication
+backend, sign-in throttling included, sees this sign-in like any other.
+"""
+
+import logging
+
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.authtoken.models import Token
+from rest_framework.decorators import api_view, authentication_classes, permission_classes
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+
+from imagineer.api import RejectUnknownFields, errors, example
+
+from .middleware import client_address
+
+security_log = logging.getLogger("security")
+
+BAD_CREDENTIALS = "Unable to sign in with that username or email and password."
+
+
+class TokenRequestSerializer(RejectUnknownFields, serializers.Serializer):
+    username = serializers.CharField(help_text="The username or the email address.")
+    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`.")
+
+
+@extend_schema(
+    summary="Get an API token with a password",
+    tags=["token"],
+    request=TokenRequestSerializer,
+    responses={200: TokenSerializer,
+               **errors(400, examples={400: {"non_field_errors": [BAD_CREDENTIALS]}})},
+    examples=[
+        example("Credentials", {"username": "edith@example.com", "password": "a-long-password"},
+                request=True),
+        example("Token", {"token": "35e45ee73c1a7e234c4e2cbf6a2a87a7563c4bce"}),
+    ],
+)
+@api_view(["POST"])
+@authentication_classes([])  # a stale token or a session must not stand in for a password
+@permission_classes([AllowAny])
+def obtain_token(request):
+    """The user's API token, made on first use; the same token while it is not replaced
+    or revoked on the API token page."""
+    credentials = TokenRequestSerializer(data=request.data)
+    credentials.is_valid(raise_exception=True)
+    user = authenticate(request=request, **credentials.validated_data)
+    if user is None:
+        raise serializers.ValidationError({"non_field_errors": [BAD_CREDENTIALS]})
+    token, _ = Token.objects.get_or_create(user=user)
+    security_log.info(
+        "api token obtained",
+        extra={"event": "api_token", "user_id": user.pk, "address": client_address(request)},
+    )
+    return Response(TokenSerializer({"token": token.key}).data)
