@@ -11,6 +11,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("api/health/", api.health, name="api_health"),
+    path("api/config/", generation.api.site_settings, name="api_config"),
     path("", include("albums.page_urls")),
     path("api/", include(api.router.urls)),
     path("", include("albums.urls")),
