@@ -59,6 +59,11 @@ EDITOR_PERMISSIONS = VIEWER_PERMISSIONS + [
     "training.see_all_runs",
 ]
 
+# Admins hold every permission (permissions_for), so what neither list above names is
+# theirs alone: role management (accounts, auth) and the site settings
+# (generation.view_sitesettings, generation.change_sitesettings: the generation defaults
+# and limits, in the admin and PATCH /api/config/).
+
 STAFF_ROLES = {EDITOR, ADMIN}
 
 

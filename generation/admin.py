@@ -5,8 +5,18 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from .models import Batch, Job, JobLora, ModelVersion, PromptSet, PromptSetItem, PromptSetLora
+from .models import (
+    Batch,
+    Job,
+    JobLora,
+    ModelVersion,
+    PromptSet,
+    PromptSetItem,
+    PromptSetLora,
+    SiteSettings,
+)
 from .submit import remix_job
+from .validation import SCHEDULERS
 
 
 class JobLoraInline(admin.TabularInline):
@@ -221,3 +231,42 @@ class ModelVersionAdmin(admin.ModelAdmin):
             queryset.get().make_default()
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
+
+
+class SiteSettingsForm(forms.ModelForm):
+    class Meta:
+        model = SiteSettings
+        fields = SiteSettings.field_names()
+        widgets = {"default_scheduler": forms.Select(choices=[(s, s) for s in SCHEDULERS])}
+
+
+@admin.register(SiteSettings)
+class SiteSettingsAdmin(admin.ModelAdmin):
+    """One row, changed in place (admins only: no other role holds its permissions).
+    The list opens it; it is never added or deleted."""
+
+    form = SiteSettingsForm
+    readonly_fields = ["updated_at"]
+    fieldsets = [
+        ("Generation defaults", {
+            "description": "What a generation request leaves out.",
+            "fields": [name for name in SiteSettings.field_names()
+                       if name.startswith("default_")],
+        }),
+        ("Limits", {
+            "fields": [name for name in SiteSettings.field_names()
+                       if not name.startswith("default_")] + ["updated_at"],
+        }),
+    ]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_object(self, request, object_id, from_field=None):
+        return SiteSettings.load()
+
+    def changelist_view(self, request, extra_context=None):
+        return redirect("admin:generation_sitesettings_change", SiteSettings.load().pk)

@@ -1,4 +1,5 @@
-"""The generation API: jobs, batches, prompt sets and the model registry."""
+"""The generation API: jobs, batches, prompt sets, the model registry and the site
+settings (/api/config/)."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
@@ -27,7 +28,7 @@ from imagineer.api import (
 
 from . import api_examples as examples
 from .limits import LimitExceeded
-from .models import Batch, Job, ModelVersion, PromptSet, PromptSetItem, Status
+from .models import Batch, Job, ModelVersion, PromptSet, PromptSetItem, SiteSettings, Status
 from .submit import remix_job, submit_batch, submit_job
 from .validation import LORA_WEIGHT, SCHEDULERS, validate_generation
 
@@ -595,6 +596,71 @@ class ModelVersionViewSet(viewsets.ModelViewSet):
         except DjangoValidationError as exc:
             raise django_errors(exc) from exc
         return Response(ModelVersionSerializer(model).data)
+
+
+# Site settings
+
+
+class SiteSettingsSerializer(RejectUnknownFields, serializers.ModelSerializer):
+    """The generation defaults (what a request leaves out) and the limits. The rules are
+    generation.validation's, through SiteSettings.clean."""
+
+    class Meta:
+        model = SiteSettings
+        fields = [*SiteSettings.field_names(), "updated_at"]
+        read_only_fields = ["updated_at"]
+
+    def validate(self, data):
+        site = SiteSettings(**{**{name: getattr(self.instance, name)
+                                  for name in SiteSettings.field_names()}, **data})
+        try:
+            site.clean()
+        except DjangoValidationError as exc:
+            raise django_errors(exc) from exc
+        return {name: getattr(site, name) for name in data}
+
+
+class SiteSettingsViewSet(viewsets.GenericViewSet):
+    """/api/config/: everyone signed in reads the site settings; admins change them, and
+    every web process and worker uses the change from its next request."""
+
+    permission_classes = [ActionPermission]
+    action_permissions = {"partial_update": ["generation.change_sitesettings"]}
+    serializer_class = SiteSettingsSerializer
+
+    @extend_schema(
+        operation_id="config_retrieve",
+        summary="The site settings in force: generation defaults and limits",
+        tags=["config"],
+        responses={200: SiteSettingsSerializer, **errors(401)},
+        examples=[example("Site settings", examples.SITE_SETTINGS)],
+    )
+    def retrieve(self, request):
+        return Response(SiteSettingsSerializer(SiteSettings.current()).data)
+
+    @extend_schema(
+        operation_id="config_partial_update",
+        summary="Change site settings (admins)",
+        description="Send only the fields to change. Nothing is saved when a field is "
+                    "unknown or out of range.",
+        tags=["config"],
+        responses={200: SiteSettingsSerializer, **errors(400, 401, 403, examples={
+            400: {"default_steps": ["default_steps must be between 1 and 150; got 500."]}})},
+        examples=[
+            example("Fewer active jobs per user, more steps by default",
+                    {"max_active_jobs": 5, "default_steps": 30}, request=True),
+            example("Site settings", examples.SITE_SETTINGS),
+        ],
+    )
+    def partial_update(self, request):
+        serializer = SiteSettingsSerializer(SiteSettings.load(), data=request.data,
+                                            partial=True)
+        serializer.is_valid(raise_exception=True)
+        serializer.save()
+        return Response(serializer.data)
+
+
+site_settings = SiteSettingsViewSet.as_view({"get": "retrieve", "patch": "partial_update"})
 
 
 router.register("jobs", JobViewSet, basename="job")

@@ -138,3 +138,18 @@ LORA = {
 }
 
 MODEL_REFUSED = {"source": ["Give a hub id or local path, or upload a .safetensors file."]}
+
+SITE_SETTINGS = {
+    "default_negative_prompt": "",
+    "default_width": 512,
+    "default_height": 512,
+    "default_steps": 25,
+    "default_guidance_scale": 7.5,
+    "default_scheduler": "pndm",
+    "jobs_per_minute": 10,
+    "batches_per_hour": 3,
+    "max_active_jobs": 10,
+    "max_queue": 100,
+    "max_batch": 4,
+    "updated_at": None,
+}

@@ -1,4 +1,5 @@
-"""Rate limits and queue caps from the audit; every number is a setting.
+"""Rate limits and queue caps from the audit; every number is a site setting
+(SiteSettings: the environment's values until an admin changes them).
 
 Checked inside the submitting transaction with the user's row locked, so concurrent
 requests of one user are counted one after another and never slip past a limit.
@@ -6,7 +7,6 @@ requests of one user are counted one after another and never slip past a limit.
 
 from datetime import timedelta
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
@@ -36,17 +36,18 @@ def _retry_after(oldest, window):
 
 
 def check_submission(user, *, batch=False, new_jobs=1):
-    from .models import ACTIVE, Batch, Job, Status
+    from .models import ACTIVE, Batch, Job, SiteSettings, Status
 
+    limits = SiteSettings.current()
     now = timezone.now()
     if not is_exempt(user):
         if batch:
-            window, limit = timedelta(hours=1), settings.IMAGINEER_BATCHES_PER_HOUR
+            window, limit = timedelta(hours=1), limits.batches_per_hour
             recent = Batch.objects.filter(owner=user, created_at__gte=now - window)
             stamps = recent.order_by("created_at").values_list("created_at", flat=True)
             what = f"{limit} batch requests per hour"
         else:
-            window, limit = timedelta(minutes=1), settings.IMAGINEER_JOBS_PER_MINUTE
+            window, limit = timedelta(minutes=1), limits.jobs_per_minute
             recent = Job.objects.filter(owner=user, batch=None, queued_at__gte=now - window)
             stamps = recent.order_by("queued_at").values_list("queued_at", flat=True)
             what = f"{limit} generation requests per minute"
@@ -55,7 +56,7 @@ def check_submission(user, *, batch=False, new_jobs=1):
                                 retry_after=_retry_after(stamps.first(), window))
         active = (Job.objects.filter(owner=user, batch=None, status__in=ACTIVE).count()
                   + Batch.objects.filter(owner=user, status__in=ACTIVE).count())
-        cap = settings.IMAGINEER_MAX_ACTIVE_JOBS
+        cap = limits.max_active_jobs
         if active >= cap:
             raise LimitExceeded(
                 f"You have {active} active jobs (queued or running); the limit is {cap}. "
@@ -63,10 +64,10 @@ def check_submission(user, *, batch=False, new_jobs=1):
                 retry_after=10,
             )
     queued = Job.objects.filter(status=Status.QUEUED).count()
-    if queued + new_jobs > settings.IMAGINEER_MAX_QUEUE:
+    if queued + new_jobs > limits.max_queue:
         raise LimitExceeded(
             f"The queue is full: {queued} jobs are waiting and at most "
-            f"{settings.IMAGINEER_MAX_QUEUE} may. Try again later.",
+            f"{limits.max_queue} may. Try again later.",
             status=503,
             retry_after=30,
         )

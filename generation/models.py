@@ -11,6 +11,7 @@ import string
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.db import models, transaction
@@ -20,6 +21,17 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from albums.models import Album, Image
+
+from .validation import (
+    GUIDANCE,
+    LIMITS,
+    PROMPT_MAX,
+    SCHEDULERS,
+    SIZE,
+    SIZE_MULTIPLE,
+    STEPS,
+    validate_site_settings,
+)
 
 
 class Family(models.TextChoices):
@@ -281,8 +293,6 @@ class PromptSet(models.Model):
             self.check_columns(columns)
         else:
             self.columns()  # malformed templates are refused even without items
-        from .validation import SIZE, SIZE_MULTIPLE
-
         for field in ("width", "height"):
             value = getattr(self, field)
             if value is None or not SIZE[0] <= value <= SIZE[1] or value % SIZE_MULTIPLE:
@@ -642,3 +652,129 @@ class JobLora(WeightedLora):
 
     class Meta:
         unique_together = [("job", "lora")]
+
+
+SITE_SETTINGS_PK = 1
+SIZE_RULE = f"Pixels: a multiple of {SIZE_MULTIPLE} from {SIZE[0]} to {SIZE[1]}."
+
+
+def limit_rule(field, meaning):
+    low, high = LIMITS[field]
+    return f"{meaning} {low} to {high}."
+
+
+class SiteSettings(models.Model):
+    """The generation defaults and limits, changed at run time by admins: one row.
+
+    Until an admin saves it the row does not exist and the values are the environment's
+    (settings.py), so a fresh install behaves as configured; once saved, the row wins.
+    Read it through `current()`: the values come from the shared cache (see CACHES in
+    settings.py), and every save drops them, so web processes and workers all see a
+    change at their next request.
+    """
+
+    CACHE_KEY = "generation.site-settings.v1"  # a new version when the fields change
+    # A backstop: a reader that fetched the old row while a save committed may put it
+    # back into the cache just after the save dropped it; it lives this long at most.
+    CACHE_SECONDS = 60
+
+    default_negative_prompt = models.TextField(
+        blank=True, help_text=f"At most {PROMPT_MAX} characters.")
+    default_width = models.IntegerField(help_text=SIZE_RULE)
+    default_height = models.IntegerField(help_text=SIZE_RULE)
+    default_steps = models.IntegerField(help_text=f"{STEPS[0]} to {STEPS[1]}.")
+    default_guidance_scale = models.FloatField(help_text=f"{GUIDANCE[0]} to {GUIDANCE[1]}.")
+    default_scheduler = models.CharField(max_length=20,
+                                         help_text="One of " + ", ".join(SCHEDULERS) + ".")
+    jobs_per_minute = models.IntegerField(help_text=limit_rule(
+        "jobs_per_minute", "Single generation requests per user per minute (admins are exempt)."))
+    batches_per_hour = models.IntegerField(help_text=limit_rule(
+        "batches_per_hour", "Batch requests per user per hour (admins are exempt)."))
+    max_active_jobs = models.IntegerField(help_text=limit_rule(
+        "max_active_jobs",
+        "Queued or running jobs per user; a batch counts once (admins are exempt)."))
+    max_queue = models.IntegerField(help_text=limit_rule(
+        "max_queue", "Queued jobs in total; more are refused with 503."))
+    max_batch = models.IntegerField(help_text=limit_rule(
+        "max_batch", "Jobs of one batch that share a pipeline call in the worker."))
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "site settings"
+        constraints = [models.CheckConstraint(condition=Q(id=SITE_SETTINGS_PK),
+                                              name="one_site_settings")]
+
+    def __str__(self):
+        return "Site settings"
+
+    def save(self, *args, **kwargs):
+        self.pk = SITE_SETTINGS_PK
+        super().save(*args, **kwargs)
+        self.drop_cache()
+
+    def delete(self, *args, **kwargs):
+        result = super().delete(*args, **kwargs)
+        self.drop_cache()
+        return result
+
+    @classmethod
+    def field_names(cls):
+        """The settings themselves: what the API and the admin show and change."""
+        return [field.name for field in cls._meta.concrete_fields
+                if field.name not in ("id", "updated_at")]
+
+    @staticmethod
+    def environment_values():
+        """The values settings.py reads from the environment: the initial ones."""
+        defaults = settings.IMAGINEER_GENERATION_DEFAULTS
+        return {
+            "default_negative_prompt": defaults["negative_prompt"],
+            "default_width": defaults["width"],
+            "default_height": defaults["height"],
+            "default_steps": defaults["steps"],
+            "default_guidance_scale": defaults["guidance_scale"],
+            "default_scheduler": defaults["scheduler"],
+            "jobs_per_minute": settings.IMAGINEER_JOBS_PER_MINUTE,
+            "batches_per_hour": settings.IMAGINEER_BATCHES_PER_HOUR,
+            "max_active_jobs": settings.IMAGINEER_MAX_ACTIVE_JOBS,
+            "max_queue": settings.IMAGINEER_MAX_QUEUE,
+            "max_batch": settings.IMAGINEER_MAX_BATCH,
+        }
+
+    @classmethod
+    def current(cls):
+        """The settings in force, for reading (the one way every reader takes)."""
+        stored = cache.get(cls.CACHE_KEY)
+        if stored is None:
+            # {} (no row yet) is cached too: the environment's values are read in each
+            # process, so only what the database holds is shared.
+            stored = cls.objects.filter(pk=SITE_SETTINGS_PK).values(*cls.field_names()).first()
+            stored = stored or {}
+            cache.set(cls.CACHE_KEY, stored, cls.CACHE_SECONDS)
+        return cls(pk=SITE_SETTINGS_PK, **{**cls.environment_values(), **stored})
+
+    @classmethod
+    def load(cls):
+        """The row to change (the admin and the API): the saved one, or a new one holding
+        the environment's values, which saving creates."""
+        return (cls.objects.filter(pk=SITE_SETTINGS_PK).first()
+                or cls(pk=SITE_SETTINGS_PK, **cls.environment_values()))
+
+    @classmethod
+    def drop_cache(cls):
+        """Now, for this transaction's own reads; and again at commit, in case another
+        process re-filled the cache from the old row before the new one was visible."""
+        cache.delete(cls.CACHE_KEY)
+        transaction.on_commit(lambda: cache.delete(cls.CACHE_KEY))
+
+    def clean(self):
+        cleaned = validate_site_settings({name: getattr(self, name)
+                                          for name in self.field_names()})
+        for name, value in cleaned.items():
+            setattr(self, name, value)
+
+    def generation_defaults(self):
+        """The defaults of the generation parameters, as validate_generation fills them."""
+        return {**settings.IMAGINEER_GENERATION_DEFAULTS,
+                **{name.removeprefix("default_"): getattr(self, name)
+                   for name in self.field_names() if name.startswith("default_")}}

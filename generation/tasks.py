@@ -20,7 +20,7 @@ from imagineer.workers import Heartbeat, abandoned, reclaim_at_spawn, worker_nam
 
 from .engine.metadata import parameters_text, png_bytes
 from .engine.pipelines import Cancelled, get_cache, image_seeds
-from .models import Job, Status
+from .models import Job, SiteSettings, Status
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ def take_next_jobs(worker):
             break  # else another worker took it first: pick again
     jobs = [job]
     if job.batch_id:
+        max_batch = SiteSettings.current().max_batch
         key = job.batch_key()
         siblings = (
             Job.objects.filter(batch_id=job.batch_id, status=Status.QUEUED)
@@ -75,7 +76,7 @@ def take_next_jobs(worker):
             .order_by("batch_position", "id")
         )
         for sibling in siblings:
-            if len(jobs) >= settings.IMAGINEER_MAX_BATCH:
+            if len(jobs) >= max_batch:
                 break
             if sibling.batch_key() == key and sibling.start(worker):
                 jobs.append(sibling)

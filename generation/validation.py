@@ -1,12 +1,13 @@
-"""Generation parameters: the one place their rules live.
+"""Generation parameters and site settings: the one place their rules live.
 
 The API serializers, the generate form, prompt sets and the admin all call
-`validate_generation`. An error names the field and the allowed range.
+`validate_generation`; the site settings (the defaults and limits admins change)
+call `validate_site_settings`, which checks each default by the same rule as the
+parameter it fills. An error names the field and the allowed range.
 """
 
 import secrets
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 
 PROMPT_MAX = 500
@@ -22,14 +23,25 @@ MAX_LORAS = 5
 # Scheduler names accepted by the engine (generation/engine/pipelines.py maps them).
 SCHEDULERS = ["pndm", "ddim", "euler", "euler_a", "dpmpp_2m", "lms"]
 
+# The limits of generation/limits.py (and the worker's batch size), as site settings.
+LIMITS = {
+    "jobs_per_minute": (1, 10_000),
+    "batches_per_hour": (1, 10_000),
+    "max_active_jobs": (1, 10_000),
+    "max_queue": (1, 1_000_000),
+    "max_batch": (1, 64),
+}
+
 
 def draw_seed():
     return secrets.randbelow(SEED[1] + 1)
 
 
 def generation_defaults():
-    """Defaults for every field but the prompt (site settings may override them)."""
-    return dict(settings.IMAGINEER_GENERATION_DEFAULTS)
+    """Defaults for every field but the prompt, from the site settings."""
+    from .models import SiteSettings
+
+    return SiteSettings.current().generation_defaults()
 
 
 def _number(errors, params, field, kind, low, high):
@@ -47,6 +59,45 @@ def _number(errors, params, field, kind, low, high):
         errors[field] = f"{field} must be between {low} and {high}; got {value}."
         return None
     return value
+
+
+def _check_parameters(errors, values, prefix=""):
+    """The rules of the parameters a site setting gives the default of; `prefix` names
+    the site setting ("default_") so that an error names the field that was sent."""
+    field = f"{prefix}negative_prompt"
+    negative = str(values.get(field) or "").strip()
+    if len(negative) > PROMPT_MAX:
+        errors[field] = f"{field} must be at most {PROMPT_MAX} characters; got {len(negative)}."
+    values[field] = negative
+
+    field = f"{prefix}steps"
+    values[field] = _number(errors, values, field, int, *STEPS)
+    for field in (f"{prefix}width", f"{prefix}height"):
+        value = _number(errors, values, field, int, *SIZE)
+        if value is not None and value % SIZE_MULTIPLE:
+            errors[field] = (
+                f"{field} must be a multiple of {SIZE_MULTIPLE} between {SIZE[0]} and "
+                f"{SIZE[1]}; got {value}."
+            )
+        values[field] = value
+    field = f"{prefix}guidance_scale"
+    values[field] = _number(errors, values, field, float, *GUIDANCE)
+    field = f"{prefix}scheduler"
+    if values.get(field) not in SCHEDULERS:
+        errors[field] = f"{field} must be one of {', '.join(SCHEDULERS)}."
+
+
+def validate_site_settings(values):
+    """Check the site settings: each default by its parameter's rule, each limit by its
+    range. Returns the cleaned dict; raises ValidationError({field: message})."""
+    cleaned = dict(values)
+    errors = {}
+    _check_parameters(errors, cleaned, prefix="default_")
+    for field, (low, high) in LIMITS.items():
+        cleaned[field] = _number(errors, cleaned, field, int, low, high)
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
 
 
 def validate_generation(params, *, loras=(), require_prompt=True):
@@ -69,30 +120,12 @@ def validate_generation(params, *, loras=(), require_prompt=True):
     elif len(prompt) > PROMPT_MAX:
         errors["prompt"] = f"prompt must be 1 to {PROMPT_MAX} characters; got {len(prompt)}."
     cleaned["prompt"] = prompt
-    negative = str(cleaned.get("negative_prompt") or "").strip()
-    if len(negative) > PROMPT_MAX:
-        errors["negative_prompt"] = (
-            f"negative_prompt must be at most {PROMPT_MAX} characters; got {len(negative)}."
-        )
-    cleaned["negative_prompt"] = negative
-
-    cleaned["steps"] = _number(errors, cleaned, "steps", int, *STEPS)
-    for field in ("width", "height"):
-        value = _number(errors, cleaned, field, int, *SIZE)
-        if value is not None and value % SIZE_MULTIPLE:
-            errors[field] = (
-                f"{field} must be a multiple of {SIZE_MULTIPLE} between {SIZE[0]} and "
-                f"{SIZE[1]}; got {value}."
-            )
-        cleaned[field] = value
-    cleaned["guidance_scale"] = _number(errors, cleaned, "guidance_scale", float, *GUIDANCE)
+    _check_parameters(errors, cleaned)
     cleaned["num_images"] = _number(errors, cleaned, "num_images", int, *NUM_IMAGES)
     if cleaned.get("seed") in (None, ""):
         cleaned["seed"] = draw_seed()
     else:
         cleaned["seed"] = _number(errors, cleaned, "seed", int, *SEED)
-    if cleaned.get("scheduler") not in SCHEDULERS:
-        errors["scheduler"] = f"scheduler must be one of {', '.join(SCHEDULERS)}."
 
     model = cleaned.get("model") or ModelVersion.objects.default_base()
     if model is None:

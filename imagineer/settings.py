@@ -318,6 +318,20 @@ if IMAGINEER_REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
+# The cache is shared by every process (web processes, gunicorn workers, qcluster
+# workers), so that the site settings an admin saves are seen by all at their next
+# request: Redis when configured, else a table of the database they already share
+# (created by generation's migration 0003). django-q2 writes its cluster stats every half
+# second: those stay in each process's memory, as before, not in the database.
+if IMAGINEER_REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": IMAGINEER_REDIS_URL, "KEY_PREFIX": "imagineer"}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache",
+                          "LOCATION": "imagineer_cache"}}
+CACHES["django_q"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+Q_CLUSTER["cache"] = "django_q"
+
 # Security headers. Production turns on HSTS, secure cookies and the SSL redirect.
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -380,7 +394,9 @@ LOGGING = {
     },
 }
 
-# Generation: defaults for every field but the prompt, limits and the worker.
+# Generation: defaults for every field but the prompt, limits and the worker. The defaults,
+# the four limits and IMAGINEER_MAX_BATCH are the initial site settings (generation's
+# SiteSettings): once an admin saves those, the saved values win.
 IMAGINEER_GENERATION_DEFAULTS = {
     "negative_prompt": env("IMAGINEER_DEFAULT_NEGATIVE_PROMPT", ""),
     "width": env_int("IMAGINEER_DEFAULT_WIDTH", 512),

@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     # The split view serves Swagger UI's start-up script from a URL: no inline script (CSP).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api_schema"), name="api_docs"),
+    path("api/config/", generation.api.site_settings, name="api_config"),
     path("", include("albums.page_urls")),
     path("api/", include(api.router.urls)),
     path("", include("albums.urls")),
