@@ -26,7 +26,16 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
-from imagineer.api import ActionPermission, errors, example, router
+from imagineer.api import (
+    ActionPermission,
+    boolean_param,
+    choice_param,
+    errors,
+    example,
+    integer_param,
+    is_id,
+    router,
+)
 
 from . import api_examples as examples
 from .archive import ArchiveRejected, album_export_name, export_album, import_dataset
@@ -73,33 +82,10 @@ def file_urls(request, image_id):
     return url("image_file"), url("image_thumbnail")
 
 
-def boolean_param(params, name):
-    value = params.get(name)
-    if value is None or value == "":
-        return None
-    if value.lower() in ("1", "true", "yes"):
-        return True
-    if value.lower() in ("0", "false", "no"):
-        return False
-    raise ValidationError({name: [f"{value!r} is not a boolean: use true or false"]})
-
-
-def integer_param(params, name):
-    value = params.get(name)
-    if value is None or value == "":
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise ValidationError({name: [f"{value!r} is not an integer id"]}) from None
-
-
 def image_ids_param(data):
     """`image_ids` from a request body: a list of integer ids."""
     ids = data.get("image_ids") if hasattr(data, "get") else None
-    if not isinstance(ids, list) or not all(
-        isinstance(i, int) and not isinstance(i, bool) for i in ids
-    ):
+    if not isinstance(ids, list) or not all(is_id(i) for i in ids):
         raise ValidationError({"image_ids": ["Send a list of integer image ids."]})
     return ids
 
@@ -298,12 +284,8 @@ class ImageViewSet(
             images = images.filter(album_entries__album_id=album_id).order_by(
                 "album_entries__position", "album_entries__id"
             )
-        source = params.get("source")
+        source = choice_param(params, "source", Image.Source.values)
         if source:
-            if source not in Image.Source.values:
-                raise ValidationError(
-                    {"source": [f"{source!r} is not one of {', '.join(Image.Source.values)}"]}
-                )
             images = images.filter(source=source)
         nsfw = boolean_param(params, "nsfw")
         if nsfw is not None:

@@ -12,12 +12,31 @@ Files live in default_storage under names made from the image's sha256 (see inge
 deleting an Image row, however it is deleted, removes both of its files (signals.py).
 """
 
+from collections import Counter
+
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Exists, Max, OuterRef, Q, Subquery
 from django.utils.text import slugify
 
 CURATE_ALL = "albums.curate_all"
+
+
+def unique_slug(instance, text, *, fallback):
+    """A slug made from `text` that no other row of the instance's model holds: "seaside",
+    else "seaside-2", "seaside-3"... (`fallback` when `text` has no letters or digits)."""
+    model = type(instance)
+    room = model._meta.get_field("slug").max_length - 10  # for the "-n"
+    base = slugify(text)[:room] or fallback
+    taken = set(
+        model._default_manager.filter(slug__startswith=base).exclude(pk=instance.pk)
+        .values_list("slug", flat=True)
+    )
+    slug, n = base, 1
+    while slug in taken:
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
 
 
 def is_curator(user):
@@ -198,20 +217,8 @@ class Album(models.Model):
 
     def save(self, *args, **kwargs):
         if not self.slug:
-            self.slug = self._unique_slug()
+            self.slug = unique_slug(self, self.name, fallback="album")
         super().save(*args, **kwargs)
-
-    def _unique_slug(self):
-        base = slugify(self.name)[:200] or "album"
-        taken = set(
-            Album.objects.filter(slug__startswith=base).exclude(pk=self.pk)
-            .values_list("slug", flat=True)
-        )
-        slug, n = base, 1
-        while slug in taken:
-            n += 1
-            slug = f"{base}-{n}"
-        return slug
 
     def can_curate(self, user):
         """Change, add or remove images, reorder, import, delete: the owner or a curator."""
@@ -257,7 +264,7 @@ class Album(models.Model):
         """
         Album.objects.select_for_update().filter(pk=self.pk).first()
         image_ids = list(image_ids)
-        repeated = sorted({i for i in image_ids if image_ids.count(i) > 1})
+        repeated = sorted(i for i, times in Counter(image_ids).items() if times > 1)
         if repeated:
             raise ValueError(f"image_ids: repeated ids {repeated}")
         entries = {entry.image_id: entry for entry in self.entries.all()}

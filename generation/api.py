@@ -2,7 +2,6 @@
 settings (/api/config/)."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -20,9 +19,11 @@ from albums.api import file_urls
 from imagineer.api import (
     ActionPermission,
     RejectUnknownFields,
+    choice_param,
     django_errors,
     errors,
     example,
+    integer_param,
     router,
 )
 
@@ -147,7 +148,7 @@ REMIX = extend_schema(
             OpenApiParameter("owner", int, description="Only this user's jobs (a user id)."),
         ],
         responses={200: JobSerializer(many=True), **errors(400, 401, examples={
-            400: {"batch": ["'x' is not an integer id."]}})},
+            400: {"batch": ["'x' is not an integer id"]}})},
         examples=[example("Job", examples.JOB)],
     ),
     create=extend_schema(
@@ -195,13 +196,15 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         jobs = (Job.objects.visible_to(self.request.user)
                 .select_related("owner", "model")
                 .prefetch_related("images", "joblora_set__lora"))
+        if self.action != "list":
+            return jobs
         params = self.request.query_params
-        if params.get("status"):
-            jobs = jobs.filter(status=params["status"])
-        if params.get("batch"):
-            jobs = jobs.filter(batch_id=_int_param(params, "batch"))
-        if params.get("owner"):
-            jobs = jobs.filter(owner_id=_int_param(params, "owner"))
+        if (status_filter := choice_param(params, "status", Status.values)) is not None:
+            jobs = jobs.filter(status=status_filter)
+        if (batch := integer_param(params, "batch")) is not None:
+            jobs = jobs.filter(batch_id=batch)
+        if (owner := integer_param(params, "owner")) is not None:
+            jobs = jobs.filter(owner_id=owner)
         return jobs
 
     def get_serializer_class(self):
@@ -241,13 +244,6 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def remix(self, request, pk=None):
         return self.retry(request, pk)
-
-
-def _int_param(params, name):
-    try:
-        return int(params[name])
-    except ValueError:
-        raise ValidationError({name: [f"{params[name]!r} is not an integer id."]}) from None
 
 
 # Batches
@@ -430,7 +426,9 @@ SET_CHANGE = extend_schema(
     partial_update=SET_CHANGE,
     destroy=extend_schema(
         summary="Delete a prompt set",
-        responses={204: None, **errors(401, 403, 404, missing="PromptSet")},
+        description="A set that batches were started from cannot be deleted (400).",
+        responses={204: None, **errors(400, 401, 403, 404, missing="PromptSet", examples={
+            400: {"detail": ["It cannot be deleted: it is used by 2 batches."]}})},
     ),
     items=extend_schema(
         summary="Upload a prompt set's items",
@@ -490,8 +488,22 @@ class ModelVersionSerializer(RejectUnknownFields, serializers.ModelSerializer):
                   "metrics", "created_at"]
         read_only_fields = ["id", "sha256", "size_bytes", "is_default", "metrics",
                             "created_at"]
+        # Said outright: DRF reads a boolean left out of a form (the multipart upload of a
+        # LoRA) as false, and a LoRA uploaded without `is_active` would be registered off.
+        extra_kwargs = {"is_active": {"default": True}}
+
+    # What a model is, checked when it is registered (a LoRA's file against its family):
+    # a change would skip those checks, so it takes a new registration.
+    FIXED = ["kind", "source", "file", "family"]
 
     def validate(self, data):
+        if self.instance is not None:
+            changed = [name for name in self.FIXED
+                       if name in data and data[name] != getattr(self.instance, name)]
+            if changed:
+                raise ValidationError({name: ["Set when the model is registered: register a "
+                                              "new model to change it."] for name in changed})
+            return data
         if data.get("kind") == ModelVersion.Kind.BASE and data.get("file"):
             raise ValidationError({"file": ["Upload files for LoRAs; register base models "
                                             "by hub id or local path."]})
@@ -503,7 +515,12 @@ class ModelVersionSerializer(RejectUnknownFields, serializers.ModelSerializer):
 
 MODEL_CHANGE = extend_schema(
     summary="Change a model",
-    responses={200: ModelVersionSerializer, **errors(400, 401, 403, 404, missing="ModelVersion")},
+    description="Its name, description, version, trigger words, and whether it is active. "
+                "`kind`, `source`, `file` and `family` are set when it is registered: sent "
+                "with another value they are refused (400).",
+    responses={200: ModelVersionSerializer, **errors(
+        400, 401, 403, 404, missing="ModelVersion", examples={400: {"kind": [
+            "Set when the model is registered: register a new model to change it."]}})},
     examples=[example("Retire", {"is_active": False}, request=True),
               example("Model", {**examples.LORA, "is_active": False})],
 )
@@ -515,7 +532,7 @@ MODEL_CHANGE = extend_schema(
         description="Base models and LoRAs; inactive ones only for editors and admins.",
         parameters=[OpenApiParameter("kind", str, enum=ModelVersion.Kind.values)],
         responses={200: ModelVersionSerializer(many=True), **errors(400, 401, examples={
-            400: {"kind": ["Use base or lora."]}})},
+            400: {"kind": ["'lorra' is not one of base, lora"]}})},
         examples=[example("Base model", examples.MODEL), example("LoRA", examples.LORA)],
     ),
     create=extend_schema(
@@ -539,7 +556,10 @@ MODEL_CHANGE = extend_schema(
     partial_update=MODEL_CHANGE,
     destroy=extend_schema(
         summary="Delete a model",
-        responses={204: None, **errors(401, 403, 404, missing="ModelVersion")},
+        description="A model that jobs, prompt sets or training runs use cannot be deleted "
+                    "(400): retire it instead (`is_active: false`).",
+        responses={204: None, **errors(400, 401, 403, 404, missing="ModelVersion", examples={
+            400: {"detail": ["It cannot be deleted: it is used by 12 jobs, 1 training run."]}})},
     ),
     make_default=extend_schema(
         summary="Make a base model the default",
@@ -564,10 +584,8 @@ class ModelVersionViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self):
         models = ModelVersion.objects.all()
-        kind = self.request.query_params.get("kind")
+        kind = choice_param(self.request.query_params, "kind", ModelVersion.Kind.values)
         if kind:
-            if kind not in ModelVersion.Kind.values:
-                raise ValidationError({"kind": ["Use base or lora."]})
             models = models.filter(kind=kind)
         if not self.request.user.has_perm("generation.change_modelversion"):
             models = models.filter(is_active=True)
@@ -590,7 +608,7 @@ class ModelVersionViewSet(viewsets.ModelViewSet):
 
     @action(detail=True, methods=["post"], url_path="make-default")
     def make_default(self, request, pk=None):
-        model = get_object_or_404(ModelVersion, pk=pk)
+        model = self.get_object()
         try:
             model.make_default()
         except DjangoValidationError as exc:
@@ -605,10 +623,13 @@ class SiteSettingsSerializer(RejectUnknownFields, serializers.ModelSerializer):
     """The generation defaults (what a request leaves out) and the limits. The rules are
     generation.validation's, through SiteSettings.clean."""
 
+    updated_at = serializers.DateTimeField(
+        read_only=True, allow_null=True,
+        help_text="When an admin last saved them; null while they are the environment's.")
+
     class Meta:
         model = SiteSettings
         fields = [*SiteSettings.field_names(), "updated_at"]
-        read_only_fields = ["updated_at"]
 
     def validate(self, data):
         site = SiteSettings(**{**{name: getattr(self.instance, name)

@@ -18,9 +18,8 @@ from django.db import models, transaction
 from django.db.models import Count, F, Q
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.text import slugify
 
-from albums.models import Album, Image
+from albums.models import Album, Image, unique_slug
 
 from .validation import (
     GUIDANCE,
@@ -162,11 +161,11 @@ class ModelVersion(models.Model):
         model = cls(name=name, kind=kind, source=source, family=family, **fields)
         path = Path(source)
         if kind == cls.Kind.LORA:
-            if not path.is_file():
+            if not is_file(path):
                 raise ValidationError({"source": f"no LoRA file at {source}."})
             model.sha256, model.size_bytes = _check_lora(path, family)
         elif path.is_absolute() or source.startswith("."):
-            if not (path / "model_index.json").is_file():
+            if not is_file(path / "model_index.json"):
                 raise ValidationError(
                     {"source": f"{source} is not a diffusers model folder (no model_index.json)."}
                 )
@@ -230,7 +229,16 @@ def _default_base_dir(family):
     if base is None or base.family != family or base.file:
         return None
     source = Path(base.engine_source())
-    return source if (source / "unet" / "config.json").is_file() else None
+    return source if is_file(source / "unet" / "config.json") else None
+
+
+def is_file(path):
+    """Path.is_file(), but false, not an OSError, for a path the system will not look up
+    (a name longer than the file system allows): sources are typed by people."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 class PromptSet(models.Model):
@@ -262,7 +270,7 @@ class PromptSet(models.Model):
 
     def save(self, *args, **kwargs):
         if not self.slug:
-            self.slug = slugify(self.name)[:200] or "set"
+            self.slug = unique_slug(self, self.name, fallback="set")
         super().save(*args, **kwargs)
 
     def columns(self):
@@ -673,7 +681,7 @@ class SiteSettings(models.Model):
     change at their next request.
     """
 
-    CACHE_KEY = "generation.site-settings.v1"  # a new version when the fields change
+    CACHE_KEY = "generation.site-settings.v2"  # a new version when the fields change
     # A backstop: a reader that fetched the old row while a save committed may put it
     # back into the cache just after the save dropped it; it lives this long at most.
     CACHE_SECONDS = 60
@@ -748,7 +756,8 @@ class SiteSettings(models.Model):
         if stored is None:
             # {} (no row yet) is cached too: the environment's values are read in each
             # process, so only what the database holds is shared.
-            stored = cls.objects.filter(pk=SITE_SETTINGS_PK).values(*cls.field_names()).first()
+            stored = (cls.objects.filter(pk=SITE_SETTINGS_PK)
+                      .values(*cls.field_names(), "updated_at").first())
             stored = stored or {}
             cache.set(cls.CACHE_KEY, stored, cls.CACHE_SECONDS)
         return cls(pk=SITE_SETTINGS_PK, **{**cls.environment_values(), **stored})

@@ -1,12 +1,16 @@
 """The API's root router, error format and health check."""
 
 import logging
+from collections import Counter
 
 from django.db import connection
+from django.db.models import ProtectedError
+from django.http import JsonResponse
+from django.views.defaults import page_not_found
 from drf_spectacular import openapi
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from rest_framework import routers, serializers
+from rest_framework import routers, serializers, views
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
@@ -14,14 +18,6 @@ from rest_framework.schemas import DefaultSchema
 
 log = logging.getLogger(__name__)
 
-class AutoSchema(openapi.AutoSchema):
-    """drf-spectacular's, but only a list is paginated: an upload that answers a plain list
-    (POST /api/images/) would otherwise be described as a page of results."""
-
-    def _get_paginator(self):
-        if getattr(self.view, "action", "list") != "list":
-            return None
-        return super()._get_paginator()
 
 
 # The error format, as the schema (/api/schema/) describes it: one body for each kind of
@@ -36,8 +32,10 @@ class ErrorSerializer(serializers.Serializer):
 
 class ValidationErrorSerializer(serializers.Serializer):
     """Invalid input (400): each key names a field, each value lists what is wrong with it.
-    `non_field_errors` or `detail` stand for the request as a whole; a list of objects (one
-    a line, e.g. `loras`) answers a list with the errors of each line."""
+    `non_field_errors` or `detail` stand for the request as a whole (`detail` is one message
+    when the body could not be read at all, e.g. malformed JSON); a list of objects (one a
+    line, e.g. `loras`) answers an object with the errors of each wrong line under its
+    index: `{"loras": {"0": {"id": ["..."]}}}`."""
 
 
 class ValidationErrorSchema(OpenApiSerializerExtension):
@@ -48,8 +46,12 @@ class ValidationErrorSchema(OpenApiSerializerExtension):
             "type": "object",
             "description": ValidationErrorSerializer.__doc__,
             "additionalProperties": {
-                "type": "array",
-                "items": {"anyOf": [{"type": "string"}, {"type": "object"}]},
+                "anyOf": [
+                    {"type": "array",
+                     "items": {"anyOf": [{"type": "string"}, {"type": "object"}]}},
+                    {"type": "object"},  # the lines of a list, by index
+                    {"type": "string"},  # `detail`: a body that could not be parsed
+                ],
             },
         }
 
@@ -90,6 +92,40 @@ def example(name, value, **kwargs):
     if kwargs.pop("request", False):
         return OpenApiExample(name, value=value, request_only=True, **kwargs)
     return OpenApiExample(name, value=value, response_only=True, **kwargs)
+
+
+class AutoSchema(openapi.AutoSchema):
+    """drf-spectacular's, but only a list is paginated: an upload that answers a plain list
+    (POST /api/images/) would otherwise be described as a page of results. A paginated list
+    also answers 404 for a page that does not exist (DRF's paginator: `?page=0`, `?page=x`,
+    a page past the last)."""
+
+    def _get_paginator(self):
+        if getattr(self.view, "action", "list") != "list":
+            return None
+        return super()._get_paginator()
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        if self._get_paginator() and "404" not in responses:
+            responses["404"] = self._get_response_for_code(NO_SUCH_PAGE, "404",
+                                                           direction=direction)
+        return responses
+
+
+NO_SUCH_PAGE = OpenApiResponse(
+    ErrorSerializer,
+    description="No such page: `page` is past the last page, or not a positive number.",
+    examples=[OpenApiExample("404 error", value={"detail": "Invalid page."})],
+)
+
+
+def not_found(request, exception):
+    """The 404 of a URL that no view matches (`handler404`, used while DEBUG is off): the
+    API's error body under /api/, as every other API error; the site's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception)
 
 
 class APIRootView(routers.APIRootView):
@@ -150,6 +186,63 @@ class RejectUnknownFields:
                      for name in unknown}
                 )
         return super().to_internal_value(data)
+
+
+# Query parameters: a value that is not what the schema says is a 400 naming it, never
+# ignored and never a 500. Each returns None when the parameter is absent or empty.
+
+
+def is_id(number):
+    """An int that a database integer column holds: 64 bits. A larger one is no row's id,
+    and SQLite raises on it (OverflowError) rather than finding nothing."""
+    return (isinstance(number, int) and not isinstance(number, bool)
+            and -(2**63) <= number < 2**63)
+
+
+def integer_param(params, name):
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = None
+    if not is_id(number):
+        raise serializers.ValidationError({name: [f"{value!r} is not an integer id"]})
+    return number
+
+
+def boolean_param(params, name):
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    if value.lower() in ("1", "true", "yes"):
+        return True
+    if value.lower() in ("0", "false", "no"):
+        return False
+    raise serializers.ValidationError({name: [f"{value!r} is not a boolean: use true or false"]})
+
+
+def choice_param(params, name, choices):
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    if value not in choices:
+        raise serializers.ValidationError(
+            {name: [f"{value!r} is not one of {', '.join(choices)}"]})
+    return value
+
+
+def exception_handler(exc, context):
+    """DRF's, and a delete that rows still need (a PROTECT foreign key: a model that jobs
+    used, a prompt set with batches) is a 400 saying what needs it, not a 500."""
+    if isinstance(exc, ProtectedError):
+        users = Counter(row._meta for row in exc.protected_objects)
+        named = [f"{count} {meta.verbose_name if count == 1 else meta.verbose_name_plural}"
+                 for meta, count in users.items()]
+        exc = serializers.ValidationError(
+            {"detail": [f"It cannot be deleted: it is used by {', '.join(named)}."]})
+    return views.exception_handler(exc, context)
 
 
 def django_errors(exc):

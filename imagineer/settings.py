@@ -253,6 +253,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "imagineer.api.AutoSchema",
+    "EXCEPTION_HANDLER": "imagineer.api.exception_handler",
 }
 
 # The API's documentation (drf-spectacular): the OpenAPI schema at /api/schema/ and Swagger

@@ -8,6 +8,8 @@ import training.api  # noqa: F401
 
 from . import api
 
+handler404 = api.not_found
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),

@@ -17,6 +17,7 @@ from generation.models import ModelVersion
 from imagineer.api import (
     ActionPermission,
     RejectUnknownFields,
+    choice_param,
     django_errors,
     errors,
     example,
@@ -26,6 +27,7 @@ from imagineer.api import (
 from . import api_examples as examples
 from .models import TrainingRun
 from .submit import CONFIG_FIELDS, retry_run, submit_run
+from .validation import DEFAULTS as TRAINING_DEFAULTS
 from .validation import validate_training
 
 
@@ -46,8 +48,9 @@ class TrainingRunCreateSerializer(RejectUnknownFields, serializers.Serializer):
     resolution = serializers.IntegerField(required=False)
     seed = serializers.IntegerField(required=False, allow_null=True)
     trigger_word = serializers.CharField(required=False, allow_blank=True)
-    center_crop = serializers.BooleanField(required=False)
-    random_flip = serializers.BooleanField(required=False)
+    # The defaults said outright: DRF reads a boolean left out of a form as false.
+    center_crop = serializers.BooleanField(default=TRAINING_DEFAULTS["center_crop"])
+    random_flip = serializers.BooleanField(default=TRAINING_DEFAULTS["random_flip"])
     checkpoint_every = serializers.IntegerField(required=False)
     validation_prompt = serializers.CharField(required=False, allow_blank=True)
 
@@ -92,7 +95,9 @@ class TrainingRunSerializer(serializers.ModelSerializer):
         summary="List training runs",
         description="Editors and admins see every run; viewers their own. Newest first.",
         parameters=[OpenApiParameter("status", str, enum=TrainingRun.Status.values)],
-        responses={200: TrainingRunSerializer(many=True), **errors(401)},
+        responses={200: TrainingRunSerializer(many=True), **errors(400, 401, examples={
+            400: {"status": ["'done' is not one of queued, running, succeeded, failed, "
+                             "cancelled"]}})},
         examples=[example("Run", examples.RUN)],
     ),
     create=extend_schema(
@@ -139,8 +144,12 @@ class TrainingRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
 
     def get_queryset(self):
         runs = TrainingRun.objects.visible_to(self.request.user).select_related("owner")
-        if self.request.query_params.get("status"):
-            runs = runs.filter(status=self.request.query_params["status"])
+        if self.action != "list":
+            return runs
+        status_filter = choice_param(self.request.query_params, "status",
+                                     TrainingRun.Status.values)
+        if status_filter:
+            runs = runs.filter(status=status_filter)
         return runs
 
     def get_serializer_class(self):

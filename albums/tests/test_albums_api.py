@@ -64,7 +64,8 @@ def test_it_removes_images_from_the_album_only(api_as, viewer):
 
 
 @pytest.mark.parametrize("body", [{}, {"image_ids": "1,2"}, {"image_ids": [1, "2"]},
-                                  {"image_ids": [True]}])
+                                  {"image_ids": [True]},
+                                  {"image_ids": [2**64]}])  # past 64 bits: was a 500
 def test_it_names_a_bad_image_ids_body(api_as, viewer, body):
     album = Album.objects.create(name="A", owner=viewer)
     response = api_as(viewer).post(f"/api/albums/{album.pk}/images/", body, format="json")

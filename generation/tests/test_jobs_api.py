@@ -119,3 +119,14 @@ def test_it_retries_with_the_same_seed_and_parameters(api_as, viewer, make_lora)
 
 def test_it_needs_authentication(api_client, demo_base):
     assert api_client.post("/api/jobs/", {"prompt": "x"}, format="json").status_code == 401
+
+
+@pytest.mark.parametrize("query, field", [("status=done", "status"), ("batch=x", "batch"),
+                                          ("owner=1.5", "owner"),
+                                          ("batch=-291937917298706314839457792", "batch")])
+def test_it_refuses_a_filter_value_it_cannot_use(api_as, viewer, query, field):
+    # Found by fuzzing: an unknown status was ignored (the list came back empty), and a
+    # batch id past 64 bits was a 500 on SQLite.
+    response = api_as(viewer).get(f"/api/jobs/?{query}")
+    assert response.status_code == 400
+    assert list(response.json()) == [field]

@@ -89,3 +89,53 @@ def test_it_builds_and_registers_the_demo_model_once(transactional_db, tmp_path)
     assert second.returncode == 0
     assert ModelVersion.objects.count() == 1
     assert ModelVersion.objects.default_base().name == "demo"
+
+
+# Found by fuzzing the API (imagineer/tests/test_fuzz_api.py, `make fuzz`).
+
+
+def test_it_registers_an_uploaded_lora_active_though_the_form_leaves_it_out(
+        api_as, editor, demo_base, demo_loras):
+    response = api_as(editor).post("/api/models/", {"name": "ink", "kind": "lora",
+                                                    "file": upload(demo_loras[0])},
+                                   format="multipart")
+    assert response.status_code == 201, response.content
+    assert response.json()["is_active"] is True
+    assert ModelVersion.objects.get(pk=response.json()["id"]).is_active
+
+
+def test_it_retires_a_model_but_keeps_what_it_was_registered_as(api_as, editor, demo_base):
+    client = api_as(editor)
+    response = client.patch(f"/api/models/{demo_base.pk}/", {"is_active": False}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["is_active"] is False
+    response = client.put(f"/api/models/{demo_base.pk}/",
+                          {"name": "demo", "kind": "lora", "source": "/elsewhere"}, format="json")
+    assert response.status_code == 400
+    assert set(response.json()) == {"kind", "source"}
+    demo_base.refresh_from_db()
+    assert demo_base.kind == "base" and demo_base.is_default and demo_base.source != "/elsewhere"
+
+
+def test_it_refuses_to_delete_a_model_that_jobs_used(api_as, viewer, admin_user, demo_base):
+    job = api_as(viewer).post("/api/jobs/", {"prompt": "a kite", "width": 64, "height": 64},
+                              format="json")
+    assert job.status_code == 201
+    response = api_as(admin_user).delete(f"/api/models/{demo_base.pk}/")
+    assert response.status_code == 400
+    assert response.json() == {"detail": ["It cannot be deleted: it is used by 1 job."]}
+    assert ModelVersion.objects.filter(pk=demo_base.pk).exists()
+
+
+def test_it_answers_404_for_an_id_that_is_not_a_number(api_as, editor, demo_base):
+    response = api_as(editor).post("/api/models/null,null/make-default/")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
+
+
+@pytest.mark.parametrize("kind, source", [("lora", "0" * 300), ("base", "/" + "0" * 300)])
+def test_it_refuses_a_source_too_long_to_look_up(api_as, editor, demo_base, kind, source):
+    response = api_as(editor).post("/api/models/", {"name": "long", "kind": kind,
+                                                    "source": source}, format="json")
+    assert response.status_code == 400
+    assert list(response.json()) == ["source"]

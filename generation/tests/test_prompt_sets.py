@@ -121,3 +121,26 @@ def test_it_cancels_a_batch_and_its_unfinished_jobs(api_as, editor, demo_base):
     assert response.json()["status"] == "cancelled"
     assert set(Job.objects.filter(batch_id=batch_id).values_list("status", flat=True)) == {
         Status.CANCELLED}
+
+
+# Found by fuzzing the API (imagineer/tests/test_fuzz_api.py, `make fuzz`).
+
+
+@pytest.mark.django_db
+def test_it_gives_sets_of_the_same_name_slugs_of_their_own(api_as, editor):
+    client = api_as(editor)
+    slugs = [client.post("/api/sets/", {"name": "Seaside", "prompt_template": "{subject}"},
+                         format="json").json()["slug"] for _ in range(3)]
+    assert slugs == ["seaside", "seaside-2", "seaside-3"]
+
+
+@pytest.mark.django_db
+def test_it_refuses_to_delete_a_set_that_batches_came_from(api_as, editor, deck, demo_base):
+    deck.import_csv(DECK_CSV)
+    client = api_as(editor)
+    batch = client.post("/api/batches/", {"set": deck.slug, "steps": 4}, format="json")
+    assert batch.status_code == 201, batch.content
+    response = client.delete(f"/api/sets/{deck.slug}/")
+    assert response.status_code == 400
+    assert response.json() == {"detail": ["It cannot be deleted: it is used by 1 batch."]}
+    assert PromptSet.objects.filter(pk=deck.pk).exists()

@@ -200,3 +200,10 @@ def test_it_keeps_editors_out_of_the_settings_in_the_admin(client, editor):
     response = client.post(url, {**SiteSettings.environment_values(), "max_queue": 40})
     assert response.status_code == 403
     assert not SiteSettings.objects.exists()
+
+
+def test_it_shows_when_an_admin_last_saved_the_settings(api_as, admin_user):
+    client = api_as(admin_user)
+    assert client.get("/api/config/").json()["updated_at"] is None  # the environment's
+    assert patch_config(client, {"default_steps": 30}).status_code == 200
+    assert client.get("/api/config/").json()["updated_at"] is not None

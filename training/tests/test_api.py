@@ -267,3 +267,22 @@ def test_it_accepts_the_quick_settings_the_tests_use(make_album, editor, demo_ba
 
     cleaned = validate_training({"album": make_album(), "name": "quick", **QUICK}, user=editor)
     assert cleaned["base_model"] == demo_base
+
+
+# Found by fuzzing the API (imagineer/tests/test_fuzz_api.py, `make fuzz`).
+
+
+def test_it_refuses_a_status_filter_it_does_not_know(api_as, editor):
+    response = api_as(editor).get("/api/training-runs/?status=done")
+    assert response.status_code == 400
+    assert list(response.json()) == ["status"]
+
+
+def test_it_keeps_the_defaults_of_switches_a_form_leaves_out(api_as, editor, make_album,
+                                                             demo_base):
+    album = make_album()
+    response = api_as(editor).post("/api/training-runs/", {"album": album.pk, "name": "form"},
+                                   format="multipart")
+    assert response.status_code == 201, response.content
+    assert response.json()["center_crop"] is DEFAULTS["center_crop"] is True
+    assert response.json()["random_flip"] is DEFAULTS["random_flip"] is False
