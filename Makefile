@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install migrate lint clean system-packages soak
+.PHONY: run test install migrate lint clean system-packages soak fuzz
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ test: install system-packages
 # The crash and restart soak of docs/reliability.md: about 10 minutes, PostgreSQL required.
 soak: install
 	$(PY) bench/soak.py
+
+# The API fuzz of docs/reliability.md: schemathesis on every operation, about 5 minutes.
+fuzz: install
+	$(PY) bench/fuzz.py
 
 lint: install
 	$(VENV)/bin/ruff check .
