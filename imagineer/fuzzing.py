@@ -79,7 +79,11 @@ def free_port():
 class WebServer:
     """gunicorn serving imagineer.wsgi on a free port of 127.0.0.1, in its own process group,
     with an access log of one line a request: its status (the tracebacks of 5xx answers are
-    in web.log)."""
+    in web.log).
+
+    gunicorn's own limits on the request line (4094 bytes) and on a header are lifted: a
+    longer URL would get gunicorn's 414 page without reaching Django, and that is the
+    fuzzer's to send to the API, not to gunicorn."""
 
     def __init__(self, env, log_dir, workers=2):
         self.env, self.log_dir, self.workers = env, Path(log_dir), workers
@@ -95,6 +99,7 @@ class WebServer:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "imagineer.wsgi", "-b", f"127.0.0.1:{self.port}",
              "-w", str(self.workers), "--timeout", "120",
+             "--limit-request-line", "0", "--limit-request-field_size", "0",
              "--access-logfile", str(self.access_log), "--access-logformat", "%(s)s"],
             cwd=BASE_DIR, env=self.env, stdout=self.error_log, stderr=subprocess.STDOUT,
             start_new_session=True,
