@@ -35,6 +35,7 @@ from imagineer.api import (
     integer_param,
     is_id,
     router,
+    text_param,
 )
 
 from . import api_examples as examples
@@ -297,7 +298,7 @@ class ImageViewSet(
         created_by = integer_param(params, "created_by")
         if created_by is not None:
             images = images.filter(created_by_id=created_by)
-        search = params.get("search", "").strip()
+        search = text_param(params, "search")
         if search:
             images = images.filter(Q(prompt__icontains=search) | Q(caption_text__icontains=search))
         return images

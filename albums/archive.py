@@ -268,7 +268,11 @@ def read_captions(entries):
                 entry.name, f"the caption file is {entry.size} bytes; at most {max_bytes}"
             )
         try:
-            captions[entry.stem] = entry.read().decode("utf-8-sig").strip()
+            text = entry.read().decode("utf-8-sig").strip()
         except UnicodeDecodeError as exc:
             raise ArchiveRejected(entry.name, "the caption file is not UTF-8 text") from exc
+        if "\x00" in text:  # no text holds one, and PostgreSQL refuses to store it
+            raise ArchiveRejected(entry.name, "the caption file is not text: it holds a NUL "
+                                              "character")
+        captions[entry.stem] = text
     return captions

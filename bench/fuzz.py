@@ -3,14 +3,15 @@ token, then with an admin's, against a real web server. Prints a table (operatio
 examples sent, requests served, 5xx answers, schema violations, other failures, per token)
 and the failing cases; exits non-zero when there is any.
 
-    .venv/bin/python bench/fuzz.py [--examples 100] [--workers 1] [--seed N]
+    .venv/bin/python bench/fuzz.py [--examples 100] [--seed N] [--database postgres://...]
 
-It migrates its own SQLite database under var/fuzz/ (made again each run), registers the demo
-model (`manage.py create_demo_model`), makes a viewer and an admin with tokens, starts
-gunicorn, and puts an album with images, a LoRA, a prompt set, a batch, jobs, a training
-run and a caption run in it through the API (imagineer/fuzzing.py). No worker runs: jobs
-stay queued. The per-user generation limits are raised for this run only (see SERVER_ENV in
-imagineer/fuzzing.py). Each token's output and JSON report are kept in var/fuzz/runs/.
+It migrates its own database (SQLite under var/fuzz/, or --database; made again each run),
+registers the demo model (`manage.py create_demo_model`), makes a viewer and an admin with
+tokens, starts gunicorn, and puts an album with images, a LoRA, a prompt set, a batch,
+jobs, a training run and a caption run in it through the API (imagineer/fuzzing.py). No
+worker runs: jobs stay queued. The per-user generation limits are raised for this run only
+(see SERVER_ENV in imagineer/fuzzing.py). Each token's output and JSON report are kept in
+var/fuzz/runs/.
 """
 
 import argparse
@@ -47,6 +48,10 @@ def options():
                              "fuzzing, stateful)")
     parser.add_argument("--workers", type=int, default=1, help="schemathesis workers")
     parser.add_argument("--seed", type=int, default=None, help="schemathesis seed")
+    parser.add_argument("--database", default=None, metavar="URL",
+                        help="a PostgreSQL database to use instead of var/fuzz/fuzz.sqlite3, "
+                             "e.g. postgres://postgres@127.0.0.1:5432/imagineer_fuzz "
+                             "(dropped and made again)")
     return parser.parse_args()
 
 
@@ -97,18 +102,24 @@ def main():
         path = VAR / leftover
         shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     MODELS.mkdir(parents=True, exist_ok=True)
+    database = args.database or f"sqlite:///{VAR / 'fuzz.sqlite3'}"
+    if args.database:
+        server, name = args.database.rsplit("/", 1)
+        for sql in (f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}"):
+            subprocess.run(["psql", f"{server}/postgres", "-qc", sql], check=True,
+                           capture_output=True)
     env = {
         **os.environ,
         **SERVER_ENV,
         "DJANGO_SETTINGS_MODULE": "imagineer.settings",
-        "DATABASE_URL": f"sqlite:///{VAR / 'fuzz.sqlite3'}",
+        "DATABASE_URL": database,
         "IMAGINEER_VAR_DIR": str(VAR),
         "IMAGINEER_MEDIA_ROOT": str(VAR / "media"),
         "IMAGINEER_MODEL_DIR": str(MODELS),
         "IMAGINEER_CAPTION_MODEL": str(MODELS / "tiny-captioner"),
     }
     env.pop("IMAGINEER_REDIS_URL", None)  # the database's queue and cache: nothing shared
-    print("migrating var/fuzz/fuzz.sqlite3 and registering the demo model ...", flush=True)
+    print(f"migrating {database} and registering the demo model ...", flush=True)
     manage("migrate", "--noinput", env=env)
     manage("create_demo_model", env=env)
     os.environ.update(env)

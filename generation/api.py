@@ -443,6 +443,7 @@ class PromptSetViewSet(viewsets.ModelViewSet):
 
     serializer_class = PromptSetSerializer
     lookup_field = "slug"
+    lookup_value_regex = "[-a-zA-Z0-9_]+"  # a slug: any other path is no set (404)
     permission_classes = [ActionPermission]
     action_permissions = {
         "create": ["generation.add_promptset"],

@@ -321,6 +321,9 @@ class PromptSet(models.Model):
                 data = data.decode("utf-8-sig")
             except UnicodeDecodeError as exc:
                 raise ValidationError({"file": "the CSV file must be UTF-8 text."}) from exc
+        if "\x00" in data:  # no text holds one, and PostgreSQL refuses to store it
+            raise ValidationError({"file": "the CSV file must be UTF-8 text; it holds a NUL "
+                                           "character."})
         reader = csv.DictReader(io.StringIO(data))
         if not reader.fieldnames:
             raise ValidationError({"file": "the CSV file is empty: it needs a header row."})

@@ -19,7 +19,6 @@ from rest_framework.schemas import DefaultSchema
 log = logging.getLogger(__name__)
 
 
-
 # The error format, as the schema (/api/schema/) describes it: one body for each kind of
 # error, shared by every operation through `errors()`.
 
@@ -231,6 +230,13 @@ def choice_param(params, name, choices):
         raise serializers.ValidationError(
             {name: [f"{value!r} is not one of {', '.join(choices)}"]})
     return value
+
+
+def text_param(params, name):
+    value = params.get(name, "").strip()
+    if "\x00" in value:  # DRF's rule for text fields; PostgreSQL cannot compare with it
+        raise serializers.ValidationError({name: ["Null characters are not allowed."]})
+    return value or None
 
 
 def exception_handler(exc, context):

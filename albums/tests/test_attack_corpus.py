@@ -153,6 +153,9 @@ ZIP_CASES = [
          "the caption file is 100000 bytes; at most 65536"),
     Case("binary-caption", "a.txt", lambda: zip_of([("a.png", GOOD), ("a.txt", b"\xff\xfe\0")]),
          "the caption file is not UTF-8 text"),
+    Case("nul-caption", "a.txt",  # a 500 on PostgreSQL, which cannot store a NUL
+         lambda: zip_of([("a.png", GOOD), ("a.txt", b"a caption\0with a NUL")]),
+         "the caption file is not text: it holds a NUL character"),
     Case("repeated-entry", "a.png", lambda: zip_of([("a.png", GOOD), ("a.png", jpeg_bytes())]),
          "the entry appears twice in the zip"),
     Case("no-images", "file", lambda: zip_of([("a.txt", "just words")]),

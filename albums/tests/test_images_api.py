@@ -45,6 +45,8 @@ def test_it_filters_the_list(api_as, editor, viewer):
 @pytest.mark.parametrize("query, field", [
     ("source=painted", "source"), ("nsfw=maybe", "nsfw"), ("album=x", "album"),
     ("created_by=me", "created_by"), ("has_caption=2", "has_caption"), ("album=999", "album"),
+    # Each a 500 once: past 64 bits on SQLite, a NUL on PostgreSQL.
+    ("created_by=64414288463686606848", "created_by"), ("search=a%00b", "search"),
 ])
 def test_it_names_the_filter_with_a_bad_value(api_as, editor, query, field):
     response = api_as(editor).get(f"/api/images/?{query}")

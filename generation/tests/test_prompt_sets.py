@@ -1,6 +1,7 @@
 import json
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from generation.models import Batch, Job, PromptSet, Status
 from imagineer.testing import wait_for
@@ -144,3 +145,21 @@ def test_it_refuses_to_delete_a_set_that_batches_came_from(api_as, editor, deck,
     assert response.status_code == 400
     assert response.json() == {"detail": ["It cannot be deleted: it is used by 1 batch."]}
     assert PromptSet.objects.filter(pk=deck.pk).exists()
+
+
+@pytest.mark.django_db
+def test_it_refuses_a_csv_holding_a_nul_and_keeps_the_items(api_as, editor, deck):
+    # A 500 on PostgreSQL, which cannot store the NUL.
+    deck.import_csv(DECK_CSV)
+    response = api_as(editor).post(f"/api/sets/{deck.slug}/items/", {"file": SimpleUploadedFile(
+        "deck.csv", b"rank,suit\nace,he\x00arts\n")}, format="multipart")
+    assert response.status_code == 400
+    assert "NUL" in response.json()["file"][0]
+    assert deck.items.count() == 54
+
+
+@pytest.mark.django_db
+def test_it_answers_404_for_a_set_path_that_is_no_slug(api_as, editor, deck):
+    # A 500 on PostgreSQL, which cannot compare a slug with a NUL.
+    response = api_as(editor).get("/api/sets/a%00b/")
+    assert response.status_code == 404
