@@ -1,6 +1,8 @@
 """The generation API: jobs, batches, prompt sets, the model registry and the site
 settings (/api/config/)."""
 
+import re
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -249,8 +251,20 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 # Batches
 
 
+# What a prompt set's slug may be (SlugField): a path or a value of another shape names no
+# set, and is not looked up (PostgreSQL cannot compare a text holding a NUL).
+SLUG = "[-a-zA-Z0-9_]+"
+
+
+class PromptSetSlugField(serializers.SlugRelatedField):
+    def to_internal_value(self, data):
+        if isinstance(data, str) and not re.fullmatch(SLUG, data):
+            self.fail("does_not_exist", slug_name=self.slug_field, value=data)
+        return super().to_internal_value(data)
+
+
 class BatchCreateSerializer(GenerationParamsSerializer):
-    set = serializers.SlugRelatedField(slug_field="slug", queryset=PromptSet.objects.all())
+    set = PromptSetSlugField(slug_field="slug", queryset=PromptSet.objects.all())
     theme = serializers.CharField(required=False, allow_blank=True, max_length=200)
 
 
@@ -443,7 +457,7 @@ class PromptSetViewSet(viewsets.ModelViewSet):
 
     serializer_class = PromptSetSerializer
     lookup_field = "slug"
-    lookup_value_regex = "[-a-zA-Z0-9_]+"  # a slug: any other path is no set (404)
+    lookup_value_regex = SLUG  # any other path is no set: 404
     permission_classes = [ActionPermission]
     action_permissions = {
         "create": ["generation.add_promptset"],

@@ -163,3 +163,11 @@ def test_it_answers_404_for_a_set_path_that_is_no_slug(api_as, editor, deck):
     # A 500 on PostgreSQL, which cannot compare a slug with a NUL.
     response = api_as(editor).get("/api/sets/a%00b/")
     assert response.status_code == 404
+
+
+@pytest.mark.django_db
+def test_it_refuses_a_batch_of_a_set_slug_holding_a_nul(api_as, editor, deck, demo_base):
+    # Found by fuzzing on PostgreSQL: a 500, which cannot compare a slug with a NUL.
+    response = api_as(editor).post("/api/batches/", {"set": "play\x00ing"}, format="json")
+    assert response.status_code == 400
+    assert list(response.json()) == ["set"]
