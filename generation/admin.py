@@ -5,7 +5,16 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from .models import Batch, Job, JobLora, ModelVersion, PromptSet, PromptSetItem, PromptSetLora
+from .models import (
+    Batch,
+    Job,
+    JobLora,
+    ModelVersion,
+    PromptSet,
+    PromptSetItem,
+    PromptSetLora,
+    WorkerHeartbeat,
+)
 from .submit import remix_job
 
 
@@ -26,9 +35,9 @@ class JobAdmin(admin.ModelAdmin):
     list_filter = ["status", "model", ("owner", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["prompt", "negative_prompt"]
     list_select_related = ["owner", "model"]
-    readonly_fields = ["owner", "batch", "batch_position", "status", "progress", "queued_at",
-                       "started_at", "finished_at", "heartbeat_at", "attempts", "error",
-                       "worker", "images", "remix_of", "result_images"]
+    readonly_fields = ["owner", "owner_role", "batch", "batch_position", "status", "progress",
+                       "queued_at", "started_at", "finished_at", "heartbeat_at", "attempts",
+                       "error", "error_type", "worker", "images", "remix_of", "result_images"]
     fields = ["prompt", "negative_prompt", "model", "width", "height", "steps",
               "guidance_scale", "seed", "scheduler", "num_images", *readonly_fields]
     inlines = [JobLoraInline]
@@ -221,3 +230,17 @@ class ModelVersionAdmin(admin.ModelAdmin):
             queryset.get().make_default()
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(admin.ModelAdmin):
+    """The workers' heartbeats, as the health check sees them; read-only (workers write)."""
+
+    list_display = ["name", "cluster", "started_at", "last_seen"]
+    list_filter = ["cluster"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -5,12 +5,13 @@ import albums.api  # noqa: F401  (each app's api module registers its viewsets)
 import generation.api  # noqa: F401
 import training.api  # noqa: F401
 
-from . import api
+from . import api, metrics
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("api/health/", api.health, name="api_health"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("", include("albums.page_urls")),
     path("api/", include(api.router.urls)),
     path("", include("albums.urls")),
