@@ -114,7 +114,7 @@ def gauges():
     training = GaugeMetricFamily("imagineer_training_runs_active", "Training runs running now.")
     training.add_metric([], counts["training"][TrainingRun.Status.RUNNING])
     workers = GaugeMetricFamily(
-        "imagineer_workers_up", "Worker processes seen within IMAGINEER_HEALTH_WORKER_TIMEOUT, "
+        "imagineer_workers_alive", "Worker processes seen within IMAGINEER_HEALTH_WORKER_TIMEOUT, "
         "by cluster.", labels=["cluster"])
     for cluster, count in workers_alive().items():
         workers.add_metric([cluster], count)

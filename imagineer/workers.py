@@ -95,7 +95,8 @@ def start_worker_heartbeat(**kwargs):
 
 
 class Heartbeat:
-    """Calls beat() every `interval` seconds from a thread while the `with` block runs.
+    """Calls beat() every `interval` seconds from a thread while the `with` block runs
+    (or, once start() is called, until the process ends).
 
     beat() typically renews a lease with an UPDATE; it runs on the thread's own database
     connection, closed when the thread ends. A failing beat is logged and tried again.

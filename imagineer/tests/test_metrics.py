@@ -119,8 +119,8 @@ def test_it_counts_jobs_runs_and_durations_from_the_database(
     assert value("imagineer_queue_depth", queue="generation") == 1
     assert value("imagineer_queue_depth", queue="training") == 2
     assert value("imagineer_training_runs_active") == 1
-    assert value("imagineer_workers_up", cluster="imagineer") == 0
-    assert value("imagineer_workers_up", cluster="training") == 0
+    assert value("imagineer_workers_alive", cluster="imagineer") == 0
+    assert value("imagineer_workers_alive", cluster="training") == 0
 
 
 def test_it_keeps_the_class_of_the_error_that_failed_a_job(viewer):
@@ -161,5 +161,5 @@ def test_it_shows_what_a_real_worker_did(start_worker, client, token, quick_job,
     assert metrics[("imagineer_job_duration_seconds_sum", (("status", "succeeded"),))] > 0
     assert metrics[("imagineer_generation_errors_total",
                     (("error_type", failed.error_type),))] == 1
-    assert metrics[("imagineer_workers_up", (("cluster", "imagineer"),))] == 1
+    assert metrics[("imagineer_workers_alive", (("cluster", "imagineer"),))] == 1
     assert metrics[("imagineer_jobs_active", ())] == 0
