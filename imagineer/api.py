@@ -7,7 +7,7 @@ from rest_framework.decorators import api_view, authentication_classes, permissi
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
 
-from .health import report
+from .health import PARTS, report
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,14 @@ def django_errors(exc):
 @authentication_classes([])
 @permission_classes([AllowAny])
 def health(request):
-    """The database, queue depth, workers' heartbeats and media disk (imagineer/health.py)."""
-    healthy, body = report()
+    """The database, queue depth, workers' heartbeats and media disk (imagineer/health.py).
+    `?only=database,disk`: only those parts decide the status."""
+    only = [part for part in request.query_params.get("only", "").split(",") if part]
+    unknown = sorted(set(only) - set(PARTS))
+    if unknown:
+        raise serializers.ValidationError(
+            {"only": [f"Unknown part: {', '.join(unknown)}. Allowed: {', '.join(PARTS)}."]})
+    healthy, body = report(only)
     if not healthy:
         log.error("health check failed", extra={"failing": body["failing"]})
     return Response(body, status=200 if healthy else 503)

@@ -1,7 +1,9 @@
 """What /api/health/ checks: the database, the workers of each cluster, the media disk.
 
 Each check gives a status: "ok", "skipped: <why>" or "error: <what>"; the health check
-fails (503) when one is an error, and names it in "failing".
+fails (503) when one is an error, and names it in "failing". `?only=database,disk` lets
+only those parts decide the answer: a probe of the web container need not fail, and have
+the container restarted, because no worker runs.
 
 Workers: every qcluster worker process records a heartbeat (generation.WorkerHeartbeat).
 Each cluster the settings define (the default one and "training") needs at least one
@@ -70,8 +72,14 @@ def check_disk():
             "free_percent": round(100 * usage.free / usage.total, 1), "min_free_mb": minimum}
 
 
-def report():
-    """(healthy, the report). Without the database, its dependent checks are skipped."""
+PARTS = ["database", "workers", "disk"]
+
+
+def report(only=()):
+    """(healthy, the report). Without the database, its dependent checks are skipped.
+
+    `only`: the parts that decide `healthy` (all when empty); the report shows every part,
+    and "failing" every failing one."""
     database = check_database()
     if database == "ok":
         queue_depth = {name: counts["queued"] for name, counts in work_in_progress().items()}
@@ -81,8 +89,9 @@ def report():
     disk = check_disk()
     statuses = {"database": database, "workers": workers["status"], "disk": disk["status"]}
     failing = [name for name, status in statuses.items() if status.startswith("error")]
-    return not failing, {
-        "status": "unhealthy" if failing else "ok",
+    healthy = not [name for name in failing if not only or name in only]
+    return healthy, {
+        "status": "ok" if healthy else "unhealthy",
         "failing": failing,
         "database": database,
         "queue_depth": queue_depth,

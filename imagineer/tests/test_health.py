@@ -40,6 +40,19 @@ def test_it_answers_without_auth_and_names_the_missing_workers(client):
 
 
 @pytest.mark.django_db
+def test_it_lets_only_the_parts_asked_for_decide(client):
+    response = client.get("/api/health/?only=database,disk")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["failing"] == ["workers"]  # still shown
+    assert client.get("/api/health/?only=workers").status_code == 503
+    wrong = client.get("/api/health/?only=database,web")
+    assert wrong.status_code == 400
+    assert wrong.json() == {"only": ["Unknown part: web. Allowed: database, workers, disk."]}
+
+
+@pytest.mark.django_db
 def test_it_answers_503_and_names_the_workers_when_their_heartbeat_is_stale(client):
     heartbeat("imagineer", "web-1:10", seconds_ago=5)
     heartbeat("training", "gpu-1:20", seconds_ago=121)
