@@ -20,7 +20,7 @@ from imagineer.workers import Heartbeat, abandoned, reclaim_at_spawn, worker_nam
 
 from .engine.metadata import parameters_text, png_bytes
 from .engine.pipelines import Cancelled, get_cache, image_seeds
-from .models import Job, SiteSettings, Status
+from .models import Job, SiteSettings, Status, WorkerHeartbeat
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def run_jobs(jobs):
     except Exception as exc:
         log.exception("generation failed", extra={"jobs": [job.pk for job in jobs]})
         for job in jobs:
-            job.fail(f"{exc.__class__.__name__}: {exc}")
+            job.fail(exc)
         _after(jobs)
         return
     log.info("generated", extra={"jobs": [job.pk for job in jobs],
@@ -163,7 +163,7 @@ def run_jobs(jobs):
                 job.finish(saved)
         except Exception as exc:
             log.exception("saving images failed", extra={"job": job.pk})
-            job.fail(f"saving images failed: {exc.__class__.__name__}: {exc}")
+            job.fail(exc, context="saving images failed")
     _after(jobs)
 
 
@@ -221,8 +221,10 @@ def reclaim_stale_jobs():
 
 def housekeeping():
     """Every minute (a django-q2 schedule): reclaim stale jobs; make sure queued jobs
-    have a token (one could be lost if a process died between commit and enqueue)."""
+    have a token (one could be lost if a process died between commit and enqueue);
+    forget workers long gone."""
     reclaim_stale_jobs()
+    WorkerHeartbeat.forget_gone()
     from datetime import timedelta
 
     from django.utils import timezone

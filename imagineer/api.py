@@ -2,15 +2,17 @@
 
 import logging
 
-from django.db import connection
 from drf_spectacular import openapi
 from drf_spectacular.extensions import OpenApiSerializerExtension
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import routers, serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
 from rest_framework.schemas import DefaultSchema
+
+from .health import PARTS, report
 
 log = logging.getLogger(__name__)
 
@@ -159,35 +161,54 @@ def django_errors(exc):
     return serializers.ValidationError({"detail": exc.messages})
 
 
-def check_database():
-    try:
-        connection.ensure_connection()
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-    except Exception as exc:  # any failure to reach the database is "unhealthy"
-        return f"error: {exc.__class__.__name__}: {str(exc).strip()[:200]}"
-    return "ok"
-
-
 class HealthSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "unhealthy"])
+    failing = serializers.ListField(child=serializers.ChoiceField(choices=PARTS),
+                                    help_text="The parts whose check is an error.")
     database = serializers.CharField(help_text='"ok", or "error: " and what went wrong.')
+    queue_depth = serializers.DictField(
+        child=serializers.IntegerField(), allow_null=True,
+        help_text="Queued work per queue; null while the database is down.")
+    workers = serializers.JSONField(
+        help_text="status, timeout_seconds, and each worker's name, cluster, started_at, "
+                  "last_seen and seconds_ago.")
+    disk = serializers.JSONField(
+        help_text="status, free_mb, free_percent and min_free_mb of the media disk.")
+
+
+HEALTHY = {
+    "status": "ok", "failing": [], "database": "ok",
+    "queue_depth": {"generation": 0, "training": 0},
+    "workers": {"status": "ok", "timeout_seconds": 120, "workers": [
+        {"name": "gpu1:4242", "cluster": "imagineer", "started_at": "2026-11-26T07:00:00Z",
+         "last_seen": "2026-11-26T07:10:00Z", "seconds_ago": 12.5}]},
+    "disk": {"status": "ok", "free_mb": 51200, "free_percent": 40.0, "min_free_mb": 1024},
+}
 
 
 @extend_schema(
     summary="Check the service's health",
-    description="For load balancers and monitors: no authentication.",
+    description="For load balancers and monitors: no authentication. Each part's check is "
+                '"ok", "skipped: ..." or "error: ..."; any error answers 503 and is named in '
+                '`failing`. `?only=database,disk` lets only those parts decide the status '
+                "(a web container's probe need not fail while no worker runs).",
     tags=["health"],
+    parameters=[OpenApiParameter(
+        "only", OpenApiTypes.STR, description="Comma-separated parts that decide the status: "
+        + ", ".join(PARTS) + ". Default: all.")],
     responses={
         200: OpenApiResponse(HealthSerializer, description="Healthy."),
-        503: OpenApiResponse(HealthSerializer, description="Unhealthy: the failed check says why."),
+        **errors(400, examples={400: {"only": ["Unknown part: cpu. Allowed: "
+                                               + ", ".join(PARTS) + "."]}}),
+        503: OpenApiResponse(HealthSerializer, description="Unhealthy: `failing` names the "
+                                                           "parts, and their checks say why."),
     },
     examples=[
-        example("Healthy", {"status": "ok", "database": "ok"}, status_codes=[200]),
-        example("Database down", {
-            "status": "unhealthy",
-            "database": "error: OperationalError: connection refused",
+        example("Healthy", HEALTHY, status_codes=[200]),
+        example("No worker", {
+            **HEALTHY, "status": "unhealthy", "failing": ["workers"],
+            "workers": {"status": "error: no worker seen in the last 120 s: imagineer, training",
+                        "timeout_seconds": 120, "workers": []},
         }, status_codes=[503]),
     ],
 )
@@ -195,9 +216,14 @@ class HealthSerializer(serializers.Serializer):
 @authentication_classes([])
 @permission_classes([AllowAny])
 def health(request):
-    checks = {"database": check_database()}
-    healthy = all(value == "ok" for value in checks.values())
+    """The database, queue depth, workers' heartbeats and media disk (imagineer/health.py).
+    `?only=database,disk`: only those parts decide the status."""
+    only = [part for part in request.query_params.get("only", "").split(",") if part]
+    unknown = sorted(set(only) - set(PARTS))
+    if unknown:
+        raise serializers.ValidationError(
+            {"only": [f"Unknown part: {', '.join(unknown)}. Allowed: {', '.join(PARTS)}."]})
+    healthy, body = report(only)
     if not healthy:
-        log.error("health check failed", extra={"checks": checks})
-    return Response({"status": "ok" if healthy else "unhealthy", **checks},
-                    status=200 if healthy else 503)
+        log.error("health check failed", extra={"failing": body["failing"]})
+    return Response(body, status=200 if healthy else 503)

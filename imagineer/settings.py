@@ -423,3 +423,27 @@ IMAGINEER_MODEL_CACHE = Path(env("IMAGINEER_MODEL_CACHE", str(VAR_DIR / "model-c
 # this many times (each crash or timeout is one) fails instead of being queued again.
 IMAGINEER_TRAINING_DIR = Path(env("IMAGINEER_TRAINING_DIR", str(VAR_DIR / "training")))
 IMAGINEER_TRAINING_MAX_ATTEMPTS = env_int("IMAGINEER_TRAINING_MAX_ATTEMPTS", 3)
+
+# Metrics, health and error reporting (README, "Metrics and health").
+# /metrics (Prometheus) is off (404) unless this token is set; then scrapers send
+# `Authorization: Bearer <token>`.
+IMAGINEER_METRICS_TOKEN = env("IMAGINEER_METRICS_TOKEN")
+# /api/health/ answers 503 when a cluster (the default one, training) has no worker seen
+# for this many seconds; workers record a heartbeat a few times within it.
+IMAGINEER_HEALTH_WORKER_TIMEOUT = env_int("IMAGINEER_HEALTH_WORKER_TIMEOUT", 120)
+# ... and when the disk of the media root has less free space than this (local media only).
+IMAGINEER_HEALTH_MIN_FREE_MB = env_int("IMAGINEER_HEALTH_MIN_FREE_MB", 1024)
+# Sentry: errors of the web server and the workers (unhandled exceptions and error logs)
+# go to this DSN when it is set; no personal data (cookies, headers, user ids) is sent.
+SENTRY_DSN = env("SENTRY_DSN")
+if SENTRY_DSN:
+    import sentry_sdk
+    from sentry_sdk.integrations.django import DjangoIntegration
+
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        integrations=[DjangoIntegration()],
+        environment=env("SENTRY_ENVIRONMENT", "development" if DEBUG else "production"),
+        release=env("SENTRY_RELEASE") or None,  # None: the SDK finds one (git, env)
+        send_default_pii=False,
+    )
