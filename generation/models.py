@@ -12,7 +12,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.storage import default_storage
 from django.db import models, transaction
 from django.db.models import Count, F, Q
 from django.urls import reverse
@@ -20,6 +19,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from albums.models import Album, Image
+from imagineer.storage import fetch
 
 
 class Family(models.TextChoices):
@@ -107,21 +107,15 @@ class ModelVersion(models.Model):
         return self.sha256[:10]
 
     def engine_source(self):
-        """What the engine loads: a hub id, or a local path (files are fetched if needed)."""
+        """What the engine loads: a hub id or a local path; for an uploaded file, its copy
+        in IMAGINEER_MODEL_CACHE, fetched through the storage once and named by its hash
+        (the storage may be a bucket on another machine)."""
         if not self.file:
             return self.source
-        try:
-            return default_storage.path(self.file.name)
-        except NotImplementedError:  # remote storage (S3): keep a local copy by hash
-            cache = settings.IMAGINEER_MODEL_CACHE / f"{self.sha256}.safetensors"
-            if not cache.exists():
-                cache.parent.mkdir(parents=True, exist_ok=True)
-                partial = cache.with_suffix(".partial")
-                with default_storage.open(self.file.name, "rb") as remote, open(partial, "wb") as f:
-                    for chunk in iter(lambda: remote.read(1 << 20), b""):
-                        f.write(chunk)
-                partial.rename(cache)
-            return str(cache)
+        cache = settings.IMAGINEER_MODEL_CACHE / f"{self.sha256}.safetensors"
+        if not cache.exists():
+            fetch(self.file.name, cache, sha256=self.sha256)
+        return str(cache)
 
     def clean(self):
         if not self.source and not self.file:
