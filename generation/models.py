@@ -582,10 +582,15 @@ class Job(models.Model):
         }
 
     # State changes. Each is a conditional UPDATE, so two workers (or a worker and a
-    # cancel) can never both win: the row's status decides.
+    # cancel) can never both win: the row's status decides, and, after start(), the worker
+    # the row names: a worker whose lease ran out (a machine cut off for a while) finds its
+    # job given to another and changes nothing (`any_worker`: start and cancel only).
 
-    def _transition(self, from_statuses, **fields):
-        updated = Job.objects.filter(pk=self.pk, status__in=from_statuses).update(**fields)
+    def _transition(self, from_statuses, *, any_worker=False, **fields):
+        rows = Job.objects.filter(pk=self.pk, status__in=from_statuses)
+        if not any_worker:
+            rows = rows.filter(worker=self.worker)
+        updated = rows.update(**fields)
         if updated:
             for key, value in fields.items():
                 if not hasattr(value, "resolve_expression"):
@@ -595,12 +600,13 @@ class Job(models.Model):
 
     def start(self, worker):
         now = timezone.now()
-        return self._transition([Status.QUEUED], status=Status.RUNNING, started_at=now,
-                                heartbeat_at=now, worker=worker, progress=0.0,
-                                attempts=F("attempts") + 1, error="")
+        return self._transition([Status.QUEUED], any_worker=True, status=Status.RUNNING,
+                                started_at=now, heartbeat_at=now, worker=worker,
+                                progress=0.0, attempts=F("attempts") + 1, error="")
 
     def set_progress(self, progress):
-        """Record progress (0..1) and renew the lease; False once the job was cancelled."""
+        """Record progress (0..1) and renew the lease; False once the job was cancelled
+        or given to another worker."""
         return self._transition([Status.RUNNING], progress=min(max(progress, 0.0), 1.0),
                                 heartbeat_at=timezone.now())
 
@@ -618,7 +624,8 @@ class Job(models.Model):
 
     def cancel(self):
         """Cancel a queued job, or ask a running one to stop at its next step."""
-        return self._transition(ACTIVE, status=Status.CANCELLED, finished_at=timezone.now())
+        return self._transition(ACTIVE, any_worker=True, status=Status.CANCELLED,
+                                finished_at=timezone.now())
 
     def requeue(self):
         """Give a job whose worker died back to the queue (or fail it after max attempts)."""
