@@ -13,7 +13,6 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.core.files.storage import default_storage
 from django.db import models, transaction
 from django.db.models import Count, F, Q
 from django.urls import reverse
@@ -21,6 +20,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from albums.models import Album, Image
+from imagineer.storage import fetch
 from imagineer.workers import died_here, worker_name
 
 from .validation import (
@@ -120,21 +120,15 @@ class ModelVersion(models.Model):
         return self.sha256[:10]
 
     def engine_source(self):
-        """What the engine loads: a hub id, or a local path (files are fetched if needed)."""
+        """What the engine loads: a hub id or a local path; for an uploaded file, its copy
+        in IMAGINEER_MODEL_CACHE, fetched through the storage once and named by its hash
+        (the storage may be a bucket on another machine)."""
         if not self.file:
             return self.source
-        try:
-            return default_storage.path(self.file.name)
-        except NotImplementedError:  # remote storage (S3): keep a local copy by hash
-            cache = settings.IMAGINEER_MODEL_CACHE / f"{self.sha256}.safetensors"
-            if not cache.exists():
-                cache.parent.mkdir(parents=True, exist_ok=True)
-                partial = cache.with_suffix(".partial")
-                with default_storage.open(self.file.name, "rb") as remote, open(partial, "wb") as f:
-                    for chunk in iter(lambda: remote.read(1 << 20), b""):
-                        f.write(chunk)
-                partial.rename(cache)
-            return str(cache)
+        cache = settings.IMAGINEER_MODEL_CACHE / f"{self.sha256}.safetensors"
+        if not cache.exists():
+            fetch(self.file.name, cache, sha256=self.sha256)
+        return str(cache)
 
     def clean(self):
         if not self.source and not self.file:
@@ -609,10 +603,15 @@ class Job(models.Model):
         }
 
     # State changes. Each is a conditional UPDATE, so two workers (or a worker and a
-    # cancel) can never both win: the row's status decides.
+    # cancel) can never both win: the row's status decides, and, after start(), the worker
+    # the row names: a worker whose lease ran out (a machine cut off for a while) finds its
+    # job given to another and changes nothing (`any_worker`: start and cancel only).
 
-    def _transition(self, from_statuses, **fields):
-        updated = Job.objects.filter(pk=self.pk, status__in=from_statuses).update(**fields)
+    def _transition(self, from_statuses, *, any_worker=False, **fields):
+        rows = Job.objects.filter(pk=self.pk, status__in=from_statuses)
+        if not any_worker:
+            rows = rows.filter(worker=self.worker)
+        updated = rows.update(**fields)
         if updated:
             for key, value in fields.items():
                 if not hasattr(value, "resolve_expression"):
@@ -622,12 +621,14 @@ class Job(models.Model):
 
     def start(self, worker):
         now = timezone.now()
-        return self._transition([Status.QUEUED], status=Status.RUNNING, started_at=now,
-                                heartbeat_at=now, worker=worker, progress=0.0,
-                                attempts=F("attempts") + 1, error="", error_type="")
+        return self._transition([Status.QUEUED], any_worker=True, status=Status.RUNNING,
+                                started_at=now, heartbeat_at=now, worker=worker,
+                                progress=0.0, attempts=F("attempts") + 1, error="",
+                                error_type="")
 
     def set_progress(self, progress):
-        """Record progress (0..1) and renew the lease; False once the job was cancelled."""
+        """Record progress (0..1) and renew the lease; False once the job was cancelled
+        or given to another worker."""
         return self._transition([Status.RUNNING], progress=min(max(progress, 0.0), 1.0),
                                 heartbeat_at=timezone.now())
 
@@ -652,7 +653,8 @@ class Job(models.Model):
 
     def cancel(self):
         """Cancel a queued job, or ask a running one to stop at its next step."""
-        return self._transition(ACTIVE, status=Status.CANCELLED, finished_at=timezone.now())
+        return self._transition(ACTIVE, any_worker=True, status=Status.CANCELLED,
+                                finished_at=timezone.now())
 
     def requeue(self):
         """Give a job whose worker died back to the queue (or fail it after max attempts)."""

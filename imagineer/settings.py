@@ -172,6 +172,34 @@ STORAGES = {
     },
 }
 
+# Where media (images, thumbnails, uploaded and trained LoRAs) live: "local" (MEDIA_ROOT)
+# or "s3", any S3-compatible bucket (AWS, MinIO, R2...) through django-storages. With s3,
+# every web server and worker shares the bucket and nothing is written under MEDIA_ROOT;
+# workers copy the model files they load to IMAGINEER_MODEL_CACHE.
+IMAGINEER_STORAGE = env("IMAGINEER_STORAGE", "local")
+if IMAGINEER_STORAGE == "s3":
+    if not env("IMAGINEER_S3_BUCKET"):
+        sys.exit("IMAGINEER_STORAGE=s3 needs IMAGINEER_S3_BUCKET, the name of the bucket.")
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env("IMAGINEER_S3_BUCKET"),
+            "endpoint_url": env("IMAGINEER_S3_ENDPOINT_URL") or None,
+            "region_name": env("IMAGINEER_S3_REGION") or None,
+            "addressing_style": env("IMAGINEER_S3_ADDRESSING_STYLE") or None,
+            # Unset: boto3 finds credentials itself (AWS_* variables, an instance role).
+            "access_key": env("IMAGINEER_S3_ACCESS_KEY_ID") or None,
+            "secret_key": env("IMAGINEER_S3_SECRET_ACCESS_KEY") or None,
+            # Never replace a file, as on a local disk: a name taken gets a suffix.
+            "file_overwrite": False,
+            "default_acl": None,  # private, as the bucket's policy says; files go via views
+            # A file read from the bucket is held in memory up to this size, then on disk.
+            "max_memory_size": 16 * 1024 * 1024,
+        },
+    }
+elif IMAGINEER_STORAGE != "local":
+    sys.exit(f'IMAGINEER_STORAGE must be "local" or "s3", not {IMAGINEER_STORAGE!r}')
+
 # Images (albums app). Uploads over these limits are refused with 400, nothing stored.
 IMAGINEER_MAX_IMAGE_PIXELS = env_int("IMAGINEER_MAX_IMAGE_PIXELS", 40_000_000)
 IMAGINEER_MAX_UPLOAD_BYTES = env_int("IMAGINEER_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
@@ -189,6 +217,9 @@ IMAGINEER_PUBLIC_GALLERY = env_bool("IMAGINEER_PUBLIC_GALLERY")
 IMAGINEER_SENDFILE = env("IMAGINEER_SENDFILE")
 if IMAGINEER_SENDFILE not in ("", "nginx", "apache"):
     sys.exit(f'IMAGINEER_SENDFILE must be "", "nginx" or "apache", not {IMAGINEER_SENDFILE!r}')
+if IMAGINEER_SENDFILE and IMAGINEER_STORAGE != "local":
+    sys.exit("IMAGINEER_SENDFILE needs IMAGINEER_STORAGE=local: the web server sends files "
+             "from the media root. With s3, leave it empty (Django streams the files).")
 IMAGINEER_SENDFILE_PREFIX = env("IMAGINEER_SENDFILE_PREFIX", "/protected-media/")
 # Automatic captions: a transformers image-to-text model, as a hub id (for example
 # Salesforce/blip-image-captioning-base) or a local directory saved with save_pretrained.
