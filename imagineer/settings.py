@@ -250,6 +250,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "imagineer.api.exception_handler",
 }
 
 # CORS (audit CRITICAL-5): browser origins allowed to call /api/. Empty: same origin only.
