@@ -307,8 +307,9 @@ class BatchSerializer(serializers.ModelSerializer):
 class BatchViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Batch.objects.none()  # the model, for the schema; get_queryset() picks the rows
     permission_classes = [ActionPermission]
-    action_permissions = {"create": ["generation.add_batch"],
-                          "cancel": ["generation.add_batch"]}
+    # Like jobs and training runs, a batch is cancelled by its owner or by whoever sees
+    # every job (the queryset): the batch page offers it so.
+    action_permissions = {"create": ["generation.add_batch"]}
 
     def get_queryset(self):
         batches = Batch.objects.select_related("prompt_set", "owner")
@@ -495,7 +496,8 @@ class ModelVersionSerializer(RejectUnknownFields, serializers.ModelSerializer):
         if data.get("kind") == ModelVersion.Kind.BASE and data.get("file"):
             raise ValidationError({"file": ["Upload files for LoRAs; register base models "
                                             "by hub id or local path."]})
-        if not data.get("file") and not data.get("source"):
+        current = self.instance.source if self.instance else ""  # PATCH may leave it out
+        if not data.get("file") and not data.get("source", current):
             raise ValidationError({"source": ["Give a hub id or local path, or upload a "
                                               ".safetensors file."]})
         return data

@@ -1,13 +1,16 @@
 """The API's root router, error format and health check."""
 
 import logging
+from collections import Counter
 
+from django.db.models import ProtectedError
 from drf_spectacular import openapi
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import routers, serializers
+from rest_framework import routers, serializers, status, views
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
+from rest_framework.exceptions import APIException
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
 from rest_framework.schemas import DefaultSchema
@@ -15,6 +18,7 @@ from rest_framework.schemas import DefaultSchema
 from .health import PARTS, report
 
 log = logging.getLogger(__name__)
+
 
 class AutoSchema(openapi.AutoSchema):
     """drf-spectacular's, but only a list is paginated: an upload that answers a plain list
@@ -122,6 +126,9 @@ class APIRootView(routers.APIRootView):
 
 class Router(routers.DefaultRouter):
     APIRootView = APIRootView
+    # No `.json` twins of the routes: the views' actions take no `format` argument (each
+    # answered 500 there), and `?format=json` or the Accept header pick the format anyway.
+    include_format_suffixes = False
 
 
 router = Router()
@@ -159,6 +166,24 @@ def django_errors(exc):
     if hasattr(exc, "message_dict"):
         return serializers.ValidationError(exc.message_dict)
     return serializers.ValidationError({"detail": exc.messages})
+
+
+class InUse(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "in_use"
+
+
+def exception_handler(exc, context):
+    """DRF's, and a 409 naming what still uses a row that cannot be deleted (a PROTECT
+    foreign key: a prompt set's batches, a model's jobs and runs) instead of a 500."""
+    if isinstance(exc, ProtectedError):
+        users = Counter(obj._meta for obj in exc.protected_objects)
+        named = ", ".join(
+            f"{count} {meta.verbose_name if count == 1 else meta.verbose_name_plural}"
+            for meta, count in sorted(users.items(), key=lambda item: item[0].label)
+        )
+        exc = InUse(f"Cannot delete it: it is still used by {named}.")
+    return views.exception_handler(exc, context)
 
 
 class HealthSerializer(serializers.Serializer):

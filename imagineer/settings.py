@@ -284,6 +284,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "imagineer.api.AutoSchema",
+    "EXCEPTION_HANDLER": "imagineer.api.exception_handler",
 }
 
 # The API's documentation (drf-spectacular): the OpenAPI schema at /api/schema/ and Swagger
@@ -304,8 +305,6 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     # No validator badge: it would fetch from validator.swagger.io, outside the CSP.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
-    # `/api/jobs.json` and the like are the same operations again.
-    "PREPROCESSING_HOOKS": ["drf_spectacular.hooks.preprocess_exclude_path_format"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "albums.files.document_file_urls",  # image downloads are plain Django views

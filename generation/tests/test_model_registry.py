@@ -2,7 +2,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError
 
-from generation.models import ModelVersion
+from generation.models import Job, ModelVersion
 from imagineer.testing import manage
 
 pytestmark = pytest.mark.django_db
@@ -89,3 +89,26 @@ def test_it_builds_and_registers_the_demo_model_once(transactional_db, tmp_path)
     assert second.returncode == 0
     assert ModelVersion.objects.count() == 1
     assert ModelVersion.objects.default_base().name == "demo"
+
+
+
+def test_it_changes_a_models_description_without_its_source(api_as, editor):
+    model = ModelVersion.objects.create(name="sd15", kind="base", source="example/sd15")
+    response = api_as(editor).patch(f"/api/models/{model.pk}/",
+                                    {"description": "the usual one"}, format="json")
+    assert response.status_code == 200, response.content
+    model.refresh_from_db()
+    assert (model.description, model.source) == ("the usual one", "example/sd15")
+
+
+def test_it_refuses_to_delete_a_model_in_use_naming_what_uses_it(api_as, admin_user, viewer):
+    used = ModelVersion.objects.create(name="sd15", kind="base", source="example/sd15")
+    for seed in (1, 2):
+        Job.objects.create(owner=viewer, prompt="a castle", model=used, width=64, height=64,
+                           steps=4, guidance_scale=7.0, seed=seed, scheduler="pndm")
+    response = api_as(admin_user).delete(f"/api/models/{used.pk}/")
+    assert response.status_code == 409
+    assert response.json() == {"detail": "Cannot delete it: it is still used by 2 jobs."}
+    assert ModelVersion.objects.filter(pk=used.pk).exists()
+    unused = ModelVersion.objects.create(name="other", kind="base", source="example/other")
+    assert api_as(admin_user).delete(f"/api/models/{unused.pk}/").status_code == 204
