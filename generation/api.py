@@ -492,7 +492,17 @@ class ModelVersionSerializer(RejectUnknownFields, serializers.ModelSerializer):
         read_only_fields = ["id", "sha256", "size_bytes", "is_default", "metrics",
                             "created_at"]
 
+    # What registration checked (the weights, their kind and family) stays as registered:
+    # another source is another model version, registered and checked as one.
+    FIXED = ["kind", "source", "file", "family"]
+
     def validate(self, data):
+        if self.instance is not None:
+            changed = [name for name in self.FIXED if name in data
+                       and data[name] != getattr(self.instance, name, None)]
+            if changed:
+                raise ValidationError({name: ["Fixed once registered: register a new model "
+                                              "version instead."] for name in changed})
         if data.get("kind") == ModelVersion.Kind.BASE and data.get("file"):
             raise ValidationError({"file": ["Upload files for LoRAs; register base models "
                                             "by hub id or local path."]})

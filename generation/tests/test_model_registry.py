@@ -101,6 +101,23 @@ def test_it_changes_a_models_description_without_its_source(api_as, editor):
     assert (model.description, model.source) == ("the usual one", "example/sd15")
 
 
+def test_it_keeps_what_registration_checked_on_a_change(api_as, editor):
+    model = ModelVersion.objects.create(name="sd15", kind="base", source="example/sd15")
+    client = api_as(editor)
+    for method in (client.patch, client.put):
+        response = method(f"/api/models/{model.pk}/", {
+            "name": "sd15", "kind": "lora", "source": "example/other"}, format="json")
+        assert response.status_code == 400, response.content
+        assert set(response.json()) == {"kind", "source"}
+        assert "register a new model version" in response.json()["source"][0]
+    model.refresh_from_db()
+    assert (model.kind, model.source) == ("base", "example/sd15")
+    # The same values again are no change: a PUT may repeat them.
+    response = client.put(f"/api/models/{model.pk}/", {
+        "name": "SD 1.5", "kind": "base", "source": "example/sd15"}, format="json")
+    assert response.status_code == 200, response.content
+
+
 def test_it_refuses_to_delete_a_model_in_use_naming_what_uses_it(api_as, admin_user, viewer):
     used = ModelVersion.objects.create(name="sd15", kind="base", source="example/sd15")
     for seed in (1, 2):
