@@ -40,7 +40,7 @@ test: install system-packages
 soak: install
 	$(PY) bench/soak.py
 
-# The API fuzz of docs/reliability.md: schemathesis on every operation, about 5 minutes.
+# The API fuzz of docs/reliability.md: schemathesis on every operation, about 4 minutes.
 fuzz: install
 	$(PY) bench/fuzz.py
 

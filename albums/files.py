@@ -5,11 +5,15 @@ storage path. The caller is the session user or, for API clients, the token user
 image must be in `Image.objects.visible_to(caller)`, else 404.
 
 IMAGINEER_SENDFILE picks who sends the bytes:
-- "" (default): Django streams them (FileResponse).
+- "" (default): Django streams them from default_storage (FileResponse), local or S3.
+  With S3 the bytes pass through the web server rather than a redirect to a presigned
+  URL: the bucket stays private, images stay same-origin (the CSP allows no other), and
+  a URL never outlives the permission check that let it out.
 - "nginx": an empty answer with `X-Accel-Redirect: IMAGINEER_SENDFILE_PREFIX + name`;
   nginx needs an internal location there aliased to the media root:
       location /protected-media/ { internal; alias /srv/imagineer/media/; }
 - "apache": an empty answer with `X-Sendfile: <full path>` (mod_xsendfile).
+Both sendfile modes need the local storage (settings.py refuses them with S3).
 """
 
 from urllib.parse import quote

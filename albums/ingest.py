@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import Q
 from PIL import Image as PILImage
 from PIL import ImageOps
 
@@ -242,8 +243,17 @@ def atomic_ingest():
 
 
 def delete_files(names):
+    """Remove the files of a failed ingest, except those a stored image names: on S3 a
+    write cannot refuse a taken name, so a concurrent ingest of the same bytes may have
+    written the very same name, and committed its image."""
+    try:
+        named = Image.objects.filter(Q(file__in=names) | Q(thumbnail__in=names))
+        kept = {name for pair in named.values_list("file", "thumbnail") for name in pair}
+    except DatabaseError:  # the database is gone: leave files without rows to check_media
+        return
     for name in names:
-        default_storage.delete(name)
+        if name not in kept:
+            default_storage.delete(name)
 
 
 def store_image(data, *, filename, source, created_by=None, prompt="", params=None,

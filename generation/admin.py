@@ -14,6 +14,7 @@ from .models import (
     PromptSetItem,
     PromptSetLora,
     SiteSettings,
+    WorkerHeartbeat,
 )
 from .submit import remix_job
 from .validation import SCHEDULERS
@@ -36,9 +37,9 @@ class JobAdmin(admin.ModelAdmin):
     list_filter = ["status", "model", ("owner", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["prompt", "negative_prompt"]
     list_select_related = ["owner", "model"]
-    readonly_fields = ["owner", "batch", "batch_position", "status", "progress", "queued_at",
-                       "started_at", "finished_at", "heartbeat_at", "attempts", "error",
-                       "worker", "images", "remix_of", "result_images"]
+    readonly_fields = ["owner", "owner_role", "batch", "batch_position", "status", "progress",
+                       "queued_at", "started_at", "finished_at", "heartbeat_at", "attempts",
+                       "error", "error_type", "worker", "images", "remix_of", "result_images"]
     fields = ["prompt", "negative_prompt", "model", "width", "height", "steps",
               "guidance_scale", "seed", "scheduler", "num_images", *readonly_fields]
     inlines = [JobLoraInline]
@@ -270,3 +271,17 @@ class SiteSettingsAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         return redirect("admin:generation_sitesettings_change", SiteSettings.load().pk)
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(admin.ModelAdmin):
+    """The workers' heartbeats, as the health check sees them; read-only (workers write)."""
+
+    list_display = ["name", "cluster", "started_at", "last_seen"]
+    list_filter = ["cluster"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

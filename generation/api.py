@@ -317,8 +317,9 @@ class BatchSerializer(serializers.ModelSerializer):
 class BatchViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Batch.objects.none()  # the model, for the schema; get_queryset() picks the rows
     permission_classes = [ActionPermission]
-    action_permissions = {"create": ["generation.add_batch"],
-                          "cancel": ["generation.add_batch"]}
+    # Like jobs and training runs, a batch is cancelled by its owner or by whoever sees
+    # every job (the queryset): the batch page offers it so.
+    action_permissions = {"create": ["generation.add_batch"]}
 
     def get_queryset(self):
         batches = Batch.objects.select_related("prompt_set", "owner")
@@ -440,9 +441,9 @@ SET_CHANGE = extend_schema(
     partial_update=SET_CHANGE,
     destroy=extend_schema(
         summary="Delete a prompt set",
-        description="A set that batches were started from cannot be deleted (400).",
-        responses={204: None, **errors(400, 401, 403, 404, missing="PromptSet", examples={
-            400: {"detail": ["It cannot be deleted: it is used by 2 batches."]}})},
+        description="A set that batches were started from cannot be deleted (409).",
+        responses={204: None, **errors(401, 403, 404, 409, missing="PromptSet", examples={
+            409: {"detail": "Cannot delete it: it is still used by 2 batches."}})},
     ),
     items=extend_schema(
         summary="Upload a prompt set's items",
@@ -507,22 +508,22 @@ class ModelVersionSerializer(RejectUnknownFields, serializers.ModelSerializer):
         # LoRA) as false, and a LoRA uploaded without `is_active` would be registered off.
         extra_kwargs = {"is_active": {"default": True}}
 
-    # What a model is, checked when it is registered (a LoRA's file against its family):
-    # a change would skip those checks, so it takes a new registration.
+    # What registration checked (the weights, their kind and family) stays as registered:
+    # another source is another model version, registered and checked as one.
     FIXED = ["kind", "source", "file", "family"]
 
     def validate(self, data):
         if self.instance is not None:
-            changed = [name for name in self.FIXED
-                       if name in data and data[name] != getattr(self.instance, name)]
+            changed = [name for name in self.FIXED if name in data
+                       and data[name] != getattr(self.instance, name, None)]
             if changed:
-                raise ValidationError({name: ["Set when the model is registered: register a "
-                                              "new model to change it."] for name in changed})
-            return data
+                raise ValidationError({name: ["Fixed once registered: register a new model "
+                                              "version instead."] for name in changed})
         if data.get("kind") == ModelVersion.Kind.BASE and data.get("file"):
             raise ValidationError({"file": ["Upload files for LoRAs; register base models "
                                             "by hub id or local path."]})
-        if not data.get("file") and not data.get("source"):
+        current = self.instance.source if self.instance else ""  # PATCH may leave it out
+        if not data.get("file") and not data.get("source", current):
             raise ValidationError({"source": ["Give a hub id or local path, or upload a "
                                               ".safetensors file."]})
         return data
@@ -535,7 +536,7 @@ MODEL_CHANGE = extend_schema(
                 "with another value they are refused (400).",
     responses={200: ModelVersionSerializer, **errors(
         400, 401, 403, 404, missing="ModelVersion", examples={400: {"kind": [
-            "Set when the model is registered: register a new model to change it."]}})},
+            "Fixed once registered: register a new model version instead."]}})},
     examples=[example("Retire", {"is_active": False}, request=True),
               example("Model", {**examples.LORA, "is_active": False})],
 )
@@ -572,9 +573,9 @@ MODEL_CHANGE = extend_schema(
     destroy=extend_schema(
         summary="Delete a model",
         description="A model that jobs, prompt sets or training runs use cannot be deleted "
-                    "(400): retire it instead (`is_active: false`).",
-        responses={204: None, **errors(400, 401, 403, 404, missing="ModelVersion", examples={
-            400: {"detail": ["It cannot be deleted: it is used by 12 jobs, 1 training run."]}})},
+                    "(409): retire it instead (`is_active: false`).",
+        responses={204: None, **errors(401, 403, 404, 409, missing="ModelVersion", examples={
+            409: {"detail": "Cannot delete it: it is still used by 12 jobs, 1 training run."}})},
     ),
     make_default=extend_schema(
         summary="Make a base model the default",

@@ -13,13 +13,14 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.core.files.storage import default_storage
 from django.db import models, transaction
 from django.db.models import Count, F, Q
 from django.urls import reverse
 from django.utils import timezone
 
 from albums.models import Album, Image, unique_slug
+from imagineer.storage import fetch
+from imagineer.workers import died_here, worker_name
 
 from .validation import (
     GUIDANCE,
@@ -118,21 +119,15 @@ class ModelVersion(models.Model):
         return self.sha256[:10]
 
     def engine_source(self):
-        """What the engine loads: a hub id, or a local path (files are fetched if needed)."""
+        """What the engine loads: a hub id or a local path; for an uploaded file, its copy
+        in IMAGINEER_MODEL_CACHE, fetched through the storage once and named by its hash
+        (the storage may be a bucket on another machine)."""
         if not self.file:
             return self.source
-        try:
-            return default_storage.path(self.file.name)
-        except NotImplementedError:  # remote storage (S3): keep a local copy by hash
-            cache = settings.IMAGINEER_MODEL_CACHE / f"{self.sha256}.safetensors"
-            if not cache.exists():
-                cache.parent.mkdir(parents=True, exist_ok=True)
-                partial = cache.with_suffix(".partial")
-                with default_storage.open(self.file.name, "rb") as remote, open(partial, "wb") as f:
-                    for chunk in iter(lambda: remote.read(1 << 20), b""):
-                        f.write(chunk)
-                partial.rename(cache)
-            return str(cache)
+        cache = settings.IMAGINEER_MODEL_CACHE / f"{self.sha256}.safetensors"
+        if not cache.exists():
+            fetch(self.file.name, cache, sha256=self.sha256)
+        return str(cache)
 
     def clean(self):
         if not self.source and not self.file:
@@ -393,6 +388,8 @@ class Status(models.TextChoices):
 
 FINISHED = [Status.SUCCEEDED, Status.PARTIAL, Status.FAILED, Status.CANCELLED]
 ACTIVE = [Status.QUEUED, Status.RUNNING]
+# The error_type of a job failed because its worker died too often (no exception to name).
+WORKER_STOPPED = "WorkerStopped"
 
 
 class Batch(models.Model):
@@ -515,6 +512,10 @@ class Job(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True)
+    error_type = models.CharField(max_length=100, blank=True,
+                                  help_text="The class of the exception that failed the job.")
+    owner_role = models.CharField(max_length=10, blank=True,
+                                  help_text="The owner's role when the job was submitted.")
     worker = models.CharField(max_length=200, blank=True)
     images = models.ManyToManyField(Image, blank=True, related_name="jobs")
     remix_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
@@ -569,10 +570,14 @@ class Job(models.Model):
 
     @classmethod
     @transaction.atomic
-    def create_from(cls, cleaned, *, owner, batch=None, batch_position=0, remix_of=None):
-        """Create a queued job from parameters cleaned by validate_generation."""
+    def create_from(cls, cleaned, *, owner, batch=None, batch_position=0, remix_of=None,
+                    owner_role=None):
+        """Create a queued job from parameters cleaned by validate_generation.
+
+        `owner_role`: the owner's role, when the caller knows it (a batch asks once)."""
         job = cls.objects.create(
             owner=owner,
+            owner_role=(owner.role or "") if owner_role is None else owner_role,
             batch=batch,
             batch_position=batch_position,
             remix_of=remix_of,
@@ -609,10 +614,15 @@ class Job(models.Model):
         }
 
     # State changes. Each is a conditional UPDATE, so two workers (or a worker and a
-    # cancel) can never both win: the row's status decides.
+    # cancel) can never both win: the row's status decides, and, after start(), the worker
+    # the row names: a worker whose lease ran out (a machine cut off for a while) finds its
+    # job given to another and changes nothing (`any_worker`: start and cancel only).
 
-    def _transition(self, from_statuses, **fields):
-        updated = Job.objects.filter(pk=self.pk, status__in=from_statuses).update(**fields)
+    def _transition(self, from_statuses, *, any_worker=False, **fields):
+        rows = Job.objects.filter(pk=self.pk, status__in=from_statuses)
+        if not any_worker:
+            rows = rows.filter(worker=self.worker)
+        updated = rows.update(**fields)
         if updated:
             for key, value in fields.items():
                 if not hasattr(value, "resolve_expression"):
@@ -622,12 +632,14 @@ class Job(models.Model):
 
     def start(self, worker):
         now = timezone.now()
-        return self._transition([Status.QUEUED], status=Status.RUNNING, started_at=now,
-                                heartbeat_at=now, worker=worker, progress=0.0,
-                                attempts=F("attempts") + 1, error="")
+        return self._transition([Status.QUEUED], any_worker=True, status=Status.RUNNING,
+                                started_at=now, heartbeat_at=now, worker=worker,
+                                progress=0.0, attempts=F("attempts") + 1, error="",
+                                error_type="")
 
     def set_progress(self, progress):
-        """Record progress (0..1) and renew the lease; False once the job was cancelled."""
+        """Record progress (0..1) and renew the lease; False once the job was cancelled
+        or given to another worker."""
         return self._transition([Status.RUNNING], progress=min(max(progress, 0.0), 1.0),
                                 heartbeat_at=timezone.now())
 
@@ -639,13 +651,21 @@ class Job(models.Model):
         self.images.set(images)
         return True
 
-    def fail(self, error):
+    def fail(self, error, context=""):
+        """End the job failed. `error`: the exception (its class is kept as error_type,
+        which the metrics count) or a text; `context` says where it happened."""
+        error_type = error.__class__.__name__ if isinstance(error, BaseException) else ""
+        text = f"{error_type}: {error}" if error_type else str(error)
+        if context:
+            text = f"{context}: {text}"
         return self._transition([Status.RUNNING, Status.QUEUED], status=Status.FAILED,
-                                error=str(error)[:5000], finished_at=timezone.now())
+                                error=text[:5000], error_type=error_type,
+                                finished_at=timezone.now())
 
     def cancel(self):
         """Cancel a queued job, or ask a running one to stop at its next step."""
-        return self._transition(ACTIVE, status=Status.CANCELLED, finished_at=timezone.now())
+        return self._transition(ACTIVE, any_worker=True, status=Status.CANCELLED,
+                                finished_at=timezone.now())
 
     def requeue(self):
         """Give a job whose worker died back to the queue (or fail it after max attempts)."""
@@ -653,6 +673,7 @@ class Job(models.Model):
             return not self._transition(
                 [Status.RUNNING], status=Status.FAILED, finished_at=timezone.now(),
                 error=f"the worker stopped {self.attempts} times while running this job",
+                error_type=WORKER_STOPPED,
             )
         return self._transition([Status.RUNNING], status=Status.QUEUED, progress=0.0,
                                 worker="", heartbeat_at=None)
@@ -790,3 +811,59 @@ class SiteSettings(models.Model):
         return {**settings.IMAGINEER_GENERATION_DEFAULTS,
                 **{name.removeprefix("default_"): getattr(self, name)
                    for name in self.field_names() if name.startswith("default_")}}
+
+
+class WorkerHeartbeatQuerySet(models.QuerySet):
+    def alive(self):
+        """Workers seen within IMAGINEER_HEALTH_WORKER_TIMEOUT."""
+        return self.filter(last_seen__gte=timezone.now() - WorkerHeartbeat.timeout())
+
+
+class WorkerHeartbeat(models.Model):
+    """A qcluster worker process, of any cluster, and when it was last seen alive.
+
+    Each worker process records itself as it starts and every few seconds after
+    (imagineer.workers.start_worker_heartbeat); the health check and the metrics read it.
+    Rows of workers long gone are forgotten, so the list does not grow with each restart.
+    """
+
+    # A worker not seen for this long is forgotten (a process of this host, as soon as a
+    # new worker here sees it is gone).
+    FORGET_AFTER = timedelta(days=1)
+
+    name = models.CharField(max_length=200, unique=True, help_text="host:pid")
+    cluster = models.CharField(max_length=100, help_text="The django-q2 cluster it serves.")
+    host = models.CharField(max_length=200)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = WorkerHeartbeatQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["cluster", "name"]
+
+    def __str__(self):
+        return f"{self.cluster} worker {self.name}"
+
+    @staticmethod
+    def timeout():
+        return timedelta(seconds=settings.IMAGINEER_HEALTH_WORKER_TIMEOUT)
+
+    @classmethod
+    def beat(cls, cluster):
+        """This process is alive (and serves `cluster`)."""
+        name, now = worker_name(), timezone.now()
+        host, _, pid = name.rpartition(":")
+        cls.objects.update_or_create(
+            name=name, defaults={"last_seen": now, "cluster": cluster},
+            create_defaults={"cluster": cluster, "host": host, "pid": int(pid),
+                             "started_at": now, "last_seen": now},
+        )
+
+    @classmethod
+    def forget_gone(cls):
+        """Delete the rows of workers long silent, and of this host's dead processes."""
+        cls.objects.filter(last_seen__lt=timezone.now() - cls.FORGET_AFTER).delete()
+        dead = [row.pk for row in cls.objects.only("name") if died_here(row.name)]
+        cls.objects.filter(pk__in=dead).delete()

@@ -56,7 +56,9 @@ def submit_batch(user, prompt_set, *, theme="", overrides=None):
                                      total=len(items))
         batch.album = Album.objects.create(name=f"{title} (batch {batch.pk})", owner=user)
         batch.save(update_fields=["album"])
+        role = user.role or ""
         for position, cleaned in enumerate(cleaned_items):
-            Job.create_from(cleaned, owner=user, batch=batch, batch_position=position)
+            Job.create_from(cleaned, owner=user, batch=batch, batch_position=position,
+                            owner_role=role)
             transaction.on_commit(enqueue_job_token)
     return batch

@@ -20,12 +20,16 @@ from imagineer.workers import Heartbeat, abandoned, reclaim_at_spawn, worker_nam
 
 from .engine.metadata import parameters_text, png_bytes
 from .engine.pipelines import Cancelled, get_cache, image_seeds
-from .models import Job, SiteSettings, Status
+from .models import Job, SiteSettings, Status, WorkerHeartbeat
 
 log = logging.getLogger(__name__)
 
 # Progress is written at most this often (seconds): each write is a database UPDATE.
 PROGRESS_INTERVAL = 0.5
+
+
+class NoLongerOurs(Exception):
+    """The job was cancelled or given to another worker while this one saved its images."""
 
 
 def enqueue_job_token():
@@ -63,6 +67,8 @@ def take_next_jobs(worker):
     while True:
         job = pick_next_job()
         if job is None:
+            if Job.objects.filter(status=Status.QUEUED).exists():
+                continue  # another worker took that user's last job meanwhile: pick again
             return []
         if job.start(worker):
             break  # else another worker took it first: pick again
@@ -87,10 +93,10 @@ def job_heartbeat(jobs):
     """Renews the jobs' lease from a thread while the engine runs (loads can be long)."""
     from django.utils import timezone
 
-    job_ids = [job.pk for job in jobs]
+    job_ids, worker = [job.pk for job in jobs], jobs[0].worker
 
     def beat():
-        Job.objects.filter(pk__in=job_ids, status=Status.RUNNING).update(
+        Job.objects.filter(pk__in=job_ids, status=Status.RUNNING, worker=worker).update(
             heartbeat_at=timezone.now()
         )
 
@@ -138,7 +144,8 @@ def run_jobs(jobs):
                 should_cancel=should_cancel,
             )
     except Cancelled:
-        # The cancelled jobs are already marked; the others shared the call: requeue them.
+        # The jobs in `cancelled` were cancelled, or given to another worker: not ours to
+        # change. The others shared the call: requeue them.
         for job in jobs:
             if job.pk not in cancelled and job.requeue():
                 enqueue_job_token()
@@ -148,7 +155,7 @@ def run_jobs(jobs):
     except Exception as exc:
         log.exception("generation failed", extra={"jobs": [job.pk for job in jobs]})
         for job in jobs:
-            job.fail(f"{exc.__class__.__name__}: {exc}")
+            job.fail(exc)
         _after(jobs)
         return
     log.info("generated", extra={"jobs": [job.pk for job in jobs],
@@ -160,10 +167,13 @@ def run_jobs(jobs):
             with atomic_ingest():  # all of a job's images and its end, or none of them
                 saved = save_images(job, images[index * per_job:(index + 1) * per_job],
                                     sampler)
-                job.finish(saved)
+                if not job.finish(saved):
+                    raise NoLongerOurs
+        except NoLongerOurs:  # cancelled, or given to another worker, meanwhile
+            log.info("job no longer ours: its images are not kept", extra={"job": job.pk})
         except Exception as exc:
             log.exception("saving images failed", extra={"job": job.pk})
-            job.fail(f"saving images failed: {exc.__class__.__name__}: {exc}")
+            job.fail(exc, context="saving images failed")
     _after(jobs)
 
 
@@ -221,8 +231,10 @@ def reclaim_stale_jobs():
 
 def housekeeping():
     """Every minute (a django-q2 schedule): reclaim stale jobs; make sure queued jobs
-    have a token (one could be lost if a process died between commit and enqueue)."""
+    have a token (one could be lost if a process died between commit and enqueue);
+    forget workers long gone."""
     reclaim_stale_jobs()
+    WorkerHeartbeat.forget_gone()
     from datetime import timedelta
 
     from django.utils import timezone

@@ -2,10 +2,10 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from .forms import BatchForm, GenerateForm
 from .limits import LimitExceeded
@@ -33,6 +33,7 @@ def _error_page(request, exc, template, context):
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 @permission_required("generation.add_job", raise_exception=True)
 def generate(request):
     if request.method == "POST":
@@ -105,13 +106,13 @@ def set_list(request):
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def set_detail(request, slug):
     prompt_set = get_object_or_404(PromptSet, slug=slug)
     form = BatchForm(request.POST or None, initial={"theme": prompt_set.example_theme})
     if request.method == "POST":
         if not request.user.has_perm("generation.add_batch"):
-            messages.error(request, "Starting a batch needs the editor role.")
-            return redirect("set_detail", slug=slug)
+            raise PermissionDenied("Starting a batch needs the editor role.")
         if form.is_valid():
             try:
                 batch = submit_batch(request.user, prompt_set,

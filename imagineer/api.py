@@ -3,18 +3,21 @@
 import logging
 from collections import Counter
 
-from django.db import connection
 from django.db.models import ProtectedError
 from django.http import JsonResponse
 from django.views.defaults import page_not_found
 from drf_spectacular import openapi
 from drf_spectacular.extensions import OpenApiSerializerExtension
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from rest_framework import routers, serializers, views
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import routers, serializers, status, views
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
+from rest_framework.exceptions import APIException
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
 from rest_framework.schemas import DefaultSchema
+
+from .health import PARTS, report
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,8 @@ ERRORS = {
     403: ("Signed in, but the role (or, for one object, the relation to it) does not allow "
           "this.", {"detail": "You do not have permission to perform this action."}),
     404: ("No such object, or one the caller may not see.", {"detail": "Not found."}),
+    409: ("In use: other rows still need it (the message names them), so it cannot be "
+          "deleted.", {"detail": "Cannot delete it: it is still used by 2 batches."}),
     429: ("A per-user limit was hit: try again after `Retry-After` seconds.",
           {"detail": "Rate limit: at most 10 generation requests per minute."}),
     503: ("Unavailable for now: try again later.", {"detail": "Try again later."}),
@@ -155,6 +160,9 @@ class APIRootView(routers.APIRootView):
 
 class Router(routers.DefaultRouter):
     APIRootView = APIRootView
+    # No `.json` twins of the routes: the views' actions take no `format` argument (each
+    # answered 500 there), and `?format=json` or the Accept header pick the format anyway.
+    include_format_suffixes = False
 
 
 router = Router()
@@ -239,18 +247,6 @@ def text_param(params, name):
     return value or None
 
 
-def exception_handler(exc, context):
-    """DRF's, and a delete that rows still need (a PROTECT foreign key: a model that jobs
-    used, a prompt set with batches) is a 400 saying what needs it, not a 500."""
-    if isinstance(exc, ProtectedError):
-        users = Counter(row._meta for row in exc.protected_objects)
-        named = [f"{count} {meta.verbose_name if count == 1 else meta.verbose_name_plural}"
-                 for meta, count in users.items()]
-        exc = serializers.ValidationError(
-            {"detail": [f"It cannot be deleted: it is used by {', '.join(named)}."]})
-    return views.exception_handler(exc, context)
-
-
 def django_errors(exc):
     """A Django ValidationError as DRF's per-field error."""
     if hasattr(exc, "message_dict"):
@@ -258,35 +254,72 @@ def django_errors(exc):
     return serializers.ValidationError({"detail": exc.messages})
 
 
-def check_database():
-    try:
-        connection.ensure_connection()
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-    except Exception as exc:  # any failure to reach the database is "unhealthy"
-        return f"error: {exc.__class__.__name__}: {str(exc).strip()[:200]}"
-    return "ok"
+class InUse(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "in_use"
+
+
+def exception_handler(exc, context):
+    """DRF's, and a 409 naming what still uses a row that cannot be deleted (a PROTECT
+    foreign key: a prompt set's batches, a model's jobs and runs) instead of a 500."""
+    if isinstance(exc, ProtectedError):
+        users = Counter(obj._meta for obj in exc.protected_objects)
+        named = ", ".join(
+            f"{count} {meta.verbose_name if count == 1 else meta.verbose_name_plural}"
+            for meta, count in sorted(users.items(), key=lambda item: item[0].label)
+        )
+        exc = InUse(f"Cannot delete it: it is still used by {named}.")
+    return views.exception_handler(exc, context)
 
 
 class HealthSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "unhealthy"])
+    failing = serializers.ListField(child=serializers.ChoiceField(choices=PARTS),
+                                    help_text="The parts whose check is an error.")
     database = serializers.CharField(help_text='"ok", or "error: " and what went wrong.')
+    queue_depth = serializers.DictField(
+        child=serializers.IntegerField(), allow_null=True,
+        help_text="Queued work per queue; null while the database is down.")
+    workers = serializers.JSONField(
+        help_text="status, timeout_seconds, and each worker's name, cluster, started_at, "
+                  "last_seen and seconds_ago.")
+    disk = serializers.JSONField(
+        help_text="status, free_mb, free_percent and min_free_mb of the media disk.")
+
+
+HEALTHY = {
+    "status": "ok", "failing": [], "database": "ok",
+    "queue_depth": {"generation": 0, "training": 0},
+    "workers": {"status": "ok", "timeout_seconds": 120, "workers": [
+        {"name": "gpu1:4242", "cluster": "imagineer", "started_at": "2026-11-26T07:00:00Z",
+         "last_seen": "2026-11-26T07:10:00Z", "seconds_ago": 12.5}]},
+    "disk": {"status": "ok", "free_mb": 51200, "free_percent": 40.0, "min_free_mb": 1024},
+}
 
 
 @extend_schema(
     summary="Check the service's health",
-    description="For load balancers and monitors: no authentication.",
+    description="For load balancers and monitors: no authentication. Each part's check is "
+                '"ok", "skipped: ..." or "error: ..."; any error answers 503 and is named in '
+                '`failing`. `?only=database,disk` lets only those parts decide the status '
+                "(a web container's probe need not fail while no worker runs).",
     tags=["health"],
+    parameters=[OpenApiParameter(
+        "only", OpenApiTypes.STR, description="Comma-separated parts that decide the status: "
+        + ", ".join(PARTS) + ". Default: all.")],
     responses={
         200: OpenApiResponse(HealthSerializer, description="Healthy."),
-        503: OpenApiResponse(HealthSerializer, description="Unhealthy: the failed check says why."),
+        **errors(400, examples={400: {"only": ["Unknown part: cpu. Allowed: "
+                                               + ", ".join(PARTS) + "."]}}),
+        503: OpenApiResponse(HealthSerializer, description="Unhealthy: `failing` names the "
+                                                           "parts, and their checks say why."),
     },
     examples=[
-        example("Healthy", {"status": "ok", "database": "ok"}, status_codes=[200]),
-        example("Database down", {
-            "status": "unhealthy",
-            "database": "error: OperationalError: connection refused",
+        example("Healthy", HEALTHY, status_codes=[200]),
+        example("No worker", {
+            **HEALTHY, "status": "unhealthy", "failing": ["workers"],
+            "workers": {"status": "error: no worker seen in the last 120 s: imagineer, training",
+                        "timeout_seconds": 120, "workers": []},
         }, status_codes=[503]),
     ],
 )
@@ -294,9 +327,14 @@ class HealthSerializer(serializers.Serializer):
 @authentication_classes([])
 @permission_classes([AllowAny])
 def health(request):
-    checks = {"database": check_database()}
-    healthy = all(value == "ok" for value in checks.values())
+    """The database, queue depth, workers' heartbeats and media disk (imagineer/health.py).
+    `?only=database,disk`: only those parts decide the status."""
+    only = [part for part in request.query_params.get("only", "").split(",") if part]
+    unknown = sorted(set(only) - set(PARTS))
+    if unknown:
+        raise serializers.ValidationError(
+            {"only": [f"Unknown part: {', '.join(unknown)}. Allowed: {', '.join(PARTS)}."]})
+    healthy, body = report(only)
     if not healthy:
-        log.error("health check failed", extra={"checks": checks})
-    return Response({"status": "ok" if healthy else "unhealthy", **checks},
-                    status=200 if healthy else 503)
+        log.error("health check failed", extra={"failing": body["failing"]})
+    return Response(body, status=200 if healthy else 503)

@@ -111,7 +111,9 @@ class WebServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the web server exited: {self.log()[-3000:]}")
             try:
-                if requests.get(f"{self.url}/api/health/", timeout=5).status_code == 200:
+                # Only the database: no worker runs here, and the health check counts them.
+                if requests.get(f"{self.url}/api/health/?only=database",
+                                timeout=5).status_code == 200:
                     return self
             except requests.ConnectionError:
                 pass

@@ -172,6 +172,34 @@ STORAGES = {
     },
 }
 
+# Where media (images, thumbnails, uploaded and trained LoRAs) live: "local" (MEDIA_ROOT)
+# or "s3", any S3-compatible bucket (AWS, MinIO, R2...) through django-storages. With s3,
+# every web server and worker shares the bucket and nothing is written under MEDIA_ROOT;
+# workers copy the model files they load to IMAGINEER_MODEL_CACHE.
+IMAGINEER_STORAGE = env("IMAGINEER_STORAGE", "local")
+if IMAGINEER_STORAGE == "s3":
+    if not env("IMAGINEER_S3_BUCKET"):
+        sys.exit("IMAGINEER_STORAGE=s3 needs IMAGINEER_S3_BUCKET, the name of the bucket.")
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env("IMAGINEER_S3_BUCKET"),
+            "endpoint_url": env("IMAGINEER_S3_ENDPOINT_URL") or None,
+            "region_name": env("IMAGINEER_S3_REGION") or None,
+            "addressing_style": env("IMAGINEER_S3_ADDRESSING_STYLE") or None,
+            # Unset: boto3 finds credentials itself (AWS_* variables, an instance role).
+            "access_key": env("IMAGINEER_S3_ACCESS_KEY_ID") or None,
+            "secret_key": env("IMAGINEER_S3_SECRET_ACCESS_KEY") or None,
+            # Never replace a file, as on a local disk: a name taken gets a suffix.
+            "file_overwrite": False,
+            "default_acl": None,  # private, as the bucket's policy says; files go via views
+            # A file read from the bucket is held in memory up to this size, then on disk.
+            "max_memory_size": 16 * 1024 * 1024,
+        },
+    }
+elif IMAGINEER_STORAGE != "local":
+    sys.exit(f'IMAGINEER_STORAGE must be "local" or "s3", not {IMAGINEER_STORAGE!r}')
+
 # Images (albums app). Uploads over these limits are refused with 400, nothing stored.
 IMAGINEER_MAX_IMAGE_PIXELS = env_int("IMAGINEER_MAX_IMAGE_PIXELS", 40_000_000)
 IMAGINEER_MAX_UPLOAD_BYTES = env_int("IMAGINEER_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
@@ -189,6 +217,9 @@ IMAGINEER_PUBLIC_GALLERY = env_bool("IMAGINEER_PUBLIC_GALLERY")
 IMAGINEER_SENDFILE = env("IMAGINEER_SENDFILE")
 if IMAGINEER_SENDFILE not in ("", "nginx", "apache"):
     sys.exit(f'IMAGINEER_SENDFILE must be "", "nginx" or "apache", not {IMAGINEER_SENDFILE!r}')
+if IMAGINEER_SENDFILE and IMAGINEER_STORAGE != "local":
+    sys.exit("IMAGINEER_SENDFILE needs IMAGINEER_STORAGE=local: the web server sends files "
+             "from the media root. With s3, leave it empty (Django streams the files).")
 IMAGINEER_SENDFILE_PREFIX = env("IMAGINEER_SENDFILE_PREFIX", "/protected-media/")
 # Automatic captions: a transformers image-to-text model, as a hub id (for example
 # Salesforce/blip-image-captioning-base) or a local directory saved with save_pretrained.
@@ -274,8 +305,6 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     # No validator badge: it would fetch from validator.swagger.io, outside the CSP.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
-    # `/api/jobs.json` and the like are the same operations again.
-    "PREPROCESSING_HOOKS": ["drf_spectacular.hooks.preprocess_exclude_path_format"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "albums.files.document_file_urls",  # image downloads are plain Django views
@@ -424,3 +453,27 @@ IMAGINEER_MODEL_CACHE = Path(env("IMAGINEER_MODEL_CACHE", str(VAR_DIR / "model-c
 # this many times (each crash or timeout is one) fails instead of being queued again.
 IMAGINEER_TRAINING_DIR = Path(env("IMAGINEER_TRAINING_DIR", str(VAR_DIR / "training")))
 IMAGINEER_TRAINING_MAX_ATTEMPTS = env_int("IMAGINEER_TRAINING_MAX_ATTEMPTS", 3)
+
+# Metrics, health and error reporting (README, "Metrics and health").
+# /metrics (Prometheus) is off (404) unless this token is set; then scrapers send
+# `Authorization: Bearer <token>`.
+IMAGINEER_METRICS_TOKEN = env("IMAGINEER_METRICS_TOKEN")
+# /api/health/ answers 503 when a cluster (the default one, training) has no worker seen
+# for this many seconds; workers record a heartbeat a few times within it.
+IMAGINEER_HEALTH_WORKER_TIMEOUT = env_int("IMAGINEER_HEALTH_WORKER_TIMEOUT", 120)
+# ... and when the disk of the media root has less free space than this (local media only).
+IMAGINEER_HEALTH_MIN_FREE_MB = env_int("IMAGINEER_HEALTH_MIN_FREE_MB", 1024)
+# Sentry: errors of the web server and the workers (unhandled exceptions and error logs)
+# go to this DSN when it is set; no personal data (cookies, headers, user ids) is sent.
+SENTRY_DSN = env("SENTRY_DSN")
+if SENTRY_DSN:
+    import sentry_sdk
+    from sentry_sdk.integrations.django import DjangoIntegration
+
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        integrations=[DjangoIntegration()],
+        environment=env("SENTRY_ENVIRONMENT", "development" if DEBUG else "production"),
+        release=env("SENTRY_RELEASE") or None,  # None: the SDK finds one (git, env)
+        send_default_pii=False,
+    )

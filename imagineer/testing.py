@@ -1,4 +1,5 @@
-"""Helpers for tests that start real processes (manage.py commands, qcluster workers)."""
+"""Helpers for tests: the URL conf as a list of routes, and real processes (manage.py
+commands, qcluster workers)."""
 
 import os
 import sys
@@ -7,6 +8,24 @@ from pathlib import Path
 from django.db import connection
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def url_routes(skip_include=lambda resolver: False):
+    """(name, pattern, route) of every URL pattern of the URL conf, includes followed;
+    route is the pattern's full text from the root, e.g. "api/jobs/(?P<pk>[^/.]+)/".
+    An include for which skip_include(resolver) is true is left out whole."""
+    from django.urls import URLResolver, get_resolver
+
+    def walk(resolver, prefix):
+        for pattern in resolver.url_patterns:
+            route = prefix + str(pattern.pattern).lstrip("^").rstrip("$")
+            if isinstance(pattern, URLResolver):
+                if not skip_include(pattern):
+                    yield from walk(pattern, route)
+            else:
+                yield pattern.name, pattern, route
+
+    return list(walk(get_resolver(), ""))
 
 
 def database_url():

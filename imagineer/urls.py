@@ -6,7 +6,7 @@ import albums.api  # noqa: F401  (each app's api module registers its viewsets)
 import generation.api  # noqa: F401
 import training.api  # noqa: F401
 
-from . import api
+from . import api, metrics
 
 handler404 = api.not_found
 
@@ -18,6 +18,7 @@ urlpatterns = [
     # The split view serves Swagger UI's start-up script from a URL: no inline script (CSP).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api_schema"), name="api_docs"),
     path("api/config/", generation.api.site_settings, name="api_config"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("", include("albums.page_urls")),
     path("api/", include(api.router.urls)),
     path("", include("albums.urls")),

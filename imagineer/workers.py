@@ -1,5 +1,6 @@
 """What every worker task shares: who this worker is, whether another one is dead, and a
-heartbeat thread that renews a lease while a long call runs.
+heartbeat thread that renews a lease while a long call runs (or, for the whole life of a
+worker process, its WorkerHeartbeat row: see start_worker_heartbeat).
 
 Rows that a worker runs (generation jobs, training runs) record `worker_name()`. When that
 worker dies (kill -9, out of memory), a later worker on the same host sees its process gone
@@ -60,14 +61,42 @@ def reclaim_at_spawn(reclaim):
     close_old_connections()
     try:
         reclaim()
-    except Exception:  # the database may be starting; the schedule tries again
+    except Exception:  # the database may be starting; the schedule (or next beat) tries again
         log.exception("%s at worker start failed", reclaim.__name__)
     finally:
         connection.close()
 
 
+def heartbeat_interval():
+    """Seconds between two heartbeats of a worker process: a few within the health timeout."""
+    from django.conf import settings
+
+    return max(settings.IMAGINEER_HEALTH_WORKER_TIMEOUT / 4, 0.5)
+
+
+def start_worker_heartbeat(**kwargs):
+    """As a worker process of any cluster starts (django-q2's post_spawn): record it in
+    WorkerHeartbeat now and every heartbeat_interval() from a daemon thread, for the health
+    check and the metrics, and forget the workers that are gone."""
+    from django_q.conf import Conf
+
+    from generation.models import WorkerHeartbeat
+
+    def record_worker():
+        WorkerHeartbeat.forget_gone()
+        WorkerHeartbeat.beat(Conf.CLUSTER_NAME)
+
+    def beat():
+        close_old_connections()  # reopens a connection that a database restart broke
+        WorkerHeartbeat.beat(Conf.CLUSTER_NAME)
+
+    reclaim_at_spawn(record_worker)
+    Heartbeat(beat, heartbeat_interval()).start()
+
+
 class Heartbeat:
-    """Calls beat() every `interval` seconds from a thread while the `with` block runs.
+    """Calls beat() every `interval` seconds from a thread while the `with` block runs
+    (or, once start() is called, until the process ends).
 
     beat() typically renews a lease with an UPDATE; it runs on the thread's own database
     connection, closed when the thread ends. A failing beat is logged and tried again.
@@ -89,9 +118,13 @@ class Heartbeat:
         finally:
             connection.close()
 
-    def __enter__(self):
+    def start(self):
+        """Beat until the process ends (the thread is a daemon)."""
         self.thread.start()
         return self
+
+    def __enter__(self):
+        return self.start()
 
     def __exit__(self, *exc):
         self.stopped.set()

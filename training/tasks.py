@@ -35,6 +35,7 @@ from albums.ingest import atomic_ingest, store_image
 from albums.models import Album, Image
 from generation.models import ModelVersion
 from generation.validation import generation_defaults
+from imagineer.storage import fetch
 from imagineer.workers import Heartbeat, abandoned, reclaim_at_spawn, worker_name
 
 from .models import LOG_LINES, TrainingRun, with_loss
@@ -168,7 +169,7 @@ def _run(run, tracker, work):
 
 
 def fetch_examples(run, folder, on_log):
-    """Copy the album's images to a local folder through default_storage (S3 works too);
+    """Copy the album's images to a local folder through the storage (imagineer.storage);
     each becomes a trainer Example with the image's newest caption."""
     from .trainer import Example
 
@@ -177,9 +178,8 @@ def fetch_examples(run, folder, on_log):
     for image in run.training_images():
         path = folder / f"{image.pk}{Path(image.file.name).suffix}"
         try:
-            with default_storage.open(image.file.name, "rb") as source, open(path, "wb") as copy:
-                shutil.copyfileobj(source, copy, 1 << 20)
-        except OSError as exc:  # a missing file costs one image, not the run
+            fetch(image.file.name, path, sha256=image.sha256)
+        except OSError as exc:  # a missing or changed file costs one image, not the run
             on_log(f"warning: skipped image {image.pk}: {exc}")
             continue
         examples.append(Example(path, image.caption))

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from albums.files import send_file
 from albums.models import Album
@@ -18,6 +18,7 @@ from .submit import retry_run, submit_run
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 @permission_required("training.add_trainingrun", raise_exception=True)
 def album_train(request, slug):
     album = get_object_or_404(Album.objects.visible_to(request.user), slug=slug)

@@ -103,23 +103,28 @@ def test_it_removes_the_files_when_the_row_cannot_be_written(stored_state, monke
     assert stored_state() == before
 
 
-def test_it_returns_the_winner_when_the_same_bytes_are_stored_at_once(stored_state,
-                                                                      monkeypatch):
+def miss_the_first_lookup(monkeypatch):
+    """As if another request committed the same bytes just after our dedup check."""
     from albums.models import ImageQuerySet
 
-    first, _ = store_image(png_bytes(), filename="a.png", source=Image.Source.UPLOAD)
-    before = stored_state()
     real_filter = ImageQuerySet.filter
     missed = []
 
     def first_lookup_misses(self, *args, **kwargs):
-        # As if the other request committed just after our dedup check.
         if "sha256" in kwargs and not missed:
             missed.append(True)
             return real_filter(self, *args, **kwargs).none()
         return real_filter(self, *args, **kwargs)
 
     monkeypatch.setattr(ImageQuerySet, "filter", first_lookup_misses)
+    return missed
+
+
+def test_it_returns_the_winner_when_the_same_bytes_are_stored_at_once(stored_state,
+                                                                      monkeypatch):
+    first, _ = store_image(png_bytes(), filename="a.png", source=Image.Source.UPLOAD)
+    before = stored_state()
+    missed = miss_the_first_lookup(monkeypatch)
     second, created = store_image(png_bytes(), filename="b.png", source=Image.Source.UPLOAD)
     assert missed and not created
     assert second.pk == first.pk
@@ -154,3 +159,23 @@ def test_it_accepts_every_legal_layout_of_the_formats_it_reads():
     for name, data in files.items():
         image, created = store_image(data, filename=name, source=Image.Source.UPLOAD)
         assert created and image.size_bytes == len(data), name
+
+
+def test_it_keeps_the_winners_files_when_the_loser_wrote_the_same_names(settings, stored_state,
+                                                                        monkeypatch):
+    # S3 cannot refuse a taken name: two ingests of the same bytes at once write the very
+    # same objects, and the loser, cleaning up, must not remove the winner's files.
+    from django.core.files.storage import FileSystemStorage
+
+    settings.STORAGES = {**settings.STORAGES, "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"allow_overwrite": True},
+    }}
+    first, _ = store_image(png_bytes(), filename="a.png", source=Image.Source.UPLOAD)
+    before = stored_state()
+    missed = miss_the_first_lookup(monkeypatch)
+    # Our exists() check came before the winner's write landed.
+    monkeypatch.setattr(FileSystemStorage, "exists", lambda self, name: False)
+    second, created = store_image(png_bytes(), filename="b.png", source=Image.Source.UPLOAD)
+    assert missed and not created and second.pk == first.pk
+    assert stored_state() == before

@@ -44,16 +44,22 @@ SCHEDULER_CONFIG = {
     "steps_offset": 1,
 }
 
+# Laid out like SD 1.5's UNet, shrunk: attention at the full latent resolution (and in the
+# mid block), plain convolutions below. A LoRA on the attention projections then reaches
+# the pixels it predicts; with attention at the lower resolution only (the first layout),
+# training barely moved the loss (docs/performance.md, "How much the demo model learns").
+# diffusers reads attention_head_dim as the number of heads: with two, a 64 px image costs
+# ~15% more than with the first layout; more heads learn a little more but cost far more.
 DEMO_UNET_CONFIG = {
     "sample_size": 32,
     "in_channels": 4,
     "out_channels": 4,
     "block_out_channels": (32, 64),
     "layers_per_block": 1,
-    "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D"),
-    "up_block_types": ("CrossAttnUpBlock2D", "UpBlock2D"),
+    "down_block_types": ("CrossAttnDownBlock2D", "DownBlock2D"),
+    "up_block_types": ("UpBlock2D", "CrossAttnUpBlock2D"),
     "cross_attention_dim": 32,
-    "attention_head_dim": 8,
+    "attention_head_dim": 2,
     "norm_num_groups": 32,
 }
 
@@ -86,12 +92,40 @@ def build_demo_pipeline(directory, seed=0):
         unet_config=DEMO_UNET_CONFIG,
         vae_config=DEMO_VAE_CONFIG,
         text_encoder_config=DEMO_TEXT_ENCODER_CONFIG,
+        settle_vae=True,
     )
 
 
-def build_random_pipeline(directory, *, seed, unet_config, vae_config, text_encoder_config):
+def _settle_vae(vae, seed):
+    """Give a random VAE the two traits of a trained one that training relies on.
+
+    Its posterior is narrow: a random quant_conv gives every latent a standard deviation
+    of about 1 against means of about 0.24, so the latents sampled for training were mostly
+    noise and the training pictures hardly showed in them. And its scaling factor makes
+    latents about unit variance (how SD 1.5's 0.18215 was chosen), measured here on seeded
+    random pictures.
+    """
+    import torch
+
+    channels = vae.config.latent_channels
+    with torch.no_grad():
+        # quant_conv's second half of outputs is the log-variance: a variance of e^-10 everywhere.
+        vae.quant_conv.weight[channels:] = 0
+        vae.quant_conv.bias[channels:] = -10.0
+        generator = torch.Generator().manual_seed(seed)
+        pictures = torch.rand((8, 3, 32, 32), generator=generator) * 2 - 1
+        spread = vae.encode(pictures).latent_dist.mean.std()
+    vae.register_to_config(scaling_factor=round(float(1 / spread), 5))
+
+
+def build_random_pipeline(directory, *, seed, unet_config, vae_config, text_encoder_config,
+                          settle_vae=False):
     """Build a StableDiffusionPipeline of the given shapes with random weights (seeded), the
-    character-level tokenizer and SD 1.5's scheduler, and save it to `directory`."""
+    character-level tokenizer and SD 1.5's scheduler, and save it to `directory`.
+
+    settle_vae: give the VAE a narrow posterior and a unit-variance scaling factor (see
+    _settle_vae()), so that training sees the pictures in the latents.
+    """
     import torch
     from diffusers import (
         AutoencoderKL,
@@ -116,6 +150,8 @@ def build_random_pipeline(directory, *, seed, unet_config, vae_config, text_enco
     )
     unet = UNet2DConditionModel(**unet_config)
     vae = AutoencoderKL(**vae_config)
+    if settle_vae:
+        _settle_vae(vae, seed)
     pipeline = StableDiffusionPipeline(
         unet=unet,
         vae=vae,

@@ -206,10 +206,10 @@ def test_it_refuses_an_unknown_family(demo_loras):
 
 
 def test_it_leaves_no_adapter_behind_when_a_lora_does_not_fit(cache, demo_model_dir, tmp_path):
-    key = "unet.down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k"
+    key = "unet.down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k"
     sd15 = write_safetensors(
         tmp_path / "sd15.safetensors",
-        {f"{key}.lora.down.weight": (4, 768), f"{key}.lora.up.weight": (64, 4)},
+        {f"{key}.lora.down.weight": (4, 768), f"{key}.lora.up.weight": (32, 4)},
     )
     base = cache.generate(demo_model_dir, ["a cat"], seeds=[9], **SMALL)[0]
 

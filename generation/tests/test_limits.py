@@ -95,14 +95,12 @@ def test_it_refuses_with_503_when_the_whole_queue_is_full(api_as, viewer, admin_
     assert response["Retry-After"]
 
 
-@pytest.mark.django_db(transaction=True)
-def test_it_holds_the_cap_under_concurrent_requests(viewer, demo_base, settings):
+def submit_in_parallel(user, requests=20):
+    """The status codes of `requests` job submissions by `user`, 8 at a time."""
     from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
-    settings.IMAGINEER_MAX_ACTIVE_JOBS = 5
-    settings.IMAGINEER_JOBS_PER_MINUTE = 100
-    token = Token.objects.create(user=viewer).key
+    token = Token.objects.create(user=user).key
 
     def submit(_):
         client = APIClient()
@@ -113,7 +111,24 @@ def test_it_holds_the_cap_under_concurrent_requests(viewer, demo_base, settings)
             connection.close()
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        codes = list(pool.map(submit, range(20)))
+        return list(pool.map(submit, range(requests)))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_holds_the_cap_under_concurrent_requests(viewer, demo_base, settings):
+    settings.IMAGINEER_MAX_ACTIVE_JOBS = 5
+    settings.IMAGINEER_JOBS_PER_MINUTE = 100
+    codes = submit_in_parallel(viewer)
     assert codes.count(201) == 5
     assert codes.count(429) == 15
     assert Job.objects.filter(owner=viewer).count() == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_holds_the_rate_limit_under_concurrent_requests(viewer, demo_base, settings):
+    settings.IMAGINEER_MAX_ACTIVE_JOBS = 100
+    settings.IMAGINEER_JOBS_PER_MINUTE = 3
+    codes = submit_in_parallel(viewer)
+    assert codes.count(201) == 3
+    assert codes.count(429) == 17
+    assert Job.objects.filter(owner=viewer).count() == 3

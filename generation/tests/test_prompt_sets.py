@@ -142,8 +142,8 @@ def test_it_refuses_to_delete_a_set_that_batches_came_from(api_as, editor, deck,
     batch = client.post("/api/batches/", {"set": deck.slug, "steps": 4}, format="json")
     assert batch.status_code == 201, batch.content
     response = client.delete(f"/api/sets/{deck.slug}/")
-    assert response.status_code == 400
-    assert response.json() == {"detail": ["It cannot be deleted: it is used by 1 batch."]}
+    assert response.status_code == 409
+    assert response.json() == {"detail": "Cannot delete it: it is still used by 1 batch."}
     assert PromptSet.objects.filter(pk=deck.pk).exists()
 
 

@@ -16,7 +16,7 @@ import pytest
 from axes.models import AccessAttempt, AccessFailureLog
 from django.contrib.auth.models import Group
 from django.test import Client
-from django.urls import URLResolver, get_resolver, reverse
+from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
 from accounts.models import RoleChange
@@ -24,7 +24,7 @@ from albums.models import Album
 from albums.tests.images import make_image
 from conftest import PASSWORD
 from generation.models import Batch, Job, ModelVersion, PromptSet
-from imagineer.testing import manage, subprocess_env
+from imagineer.testing import manage, subprocess_env, url_routes
 from training.models import TrainingRun
 
 pytestmark = pytest.mark.django_db
@@ -66,16 +66,7 @@ MAIN_PAGES = {
 
 def page_routes():
     """(name, pattern, route) of every URL outside the admin and the API."""
-
-    def walk(resolver, prefix):
-        for pattern in resolver.url_patterns:
-            route = prefix + str(pattern.pattern).lstrip("^").rstrip("$")
-            if isinstance(pattern, URLResolver):
-                yield from walk(pattern, route)
-            else:
-                yield pattern.name, pattern, route
-
-    for name, pattern, route in walk(get_resolver(), ""):
+    for name, pattern, route in url_routes():
         if not route.startswith(("admin/", "api/")):
             yield name, pattern, route
 

@@ -50,19 +50,22 @@ def small_config(**fields):
 
 
 def test_it_really_learns(demo_model_dir, checkerboards, tmp_path):
-    # The demo UNet has random weights, so its noise predictions start off worse than
-    # predicting nothing (loss ~1.12); a LoRA on its attention layers learns to bring the
-    # loss down to ~1.0. Measured over seeds 0-9: ratios 0.89 to 0.93.
-    config = small_config(steps=100, learning_rate=5e-3, validation_prompt="chk, a board")
+    # The demo model has random weights: its UNet predicts the noise no better than zeros
+    # do (loss ~1.01 over the first fifth), and the LoRA on its full-resolution attention
+    # learns to predict much of it (~0.68 over the last fifth). Measured over seeds 0-9:
+    # ratios 0.651 to 0.697 (mean 0.677), 14 to 31 s of training each on one thread of the
+    # shared 2-core dev box (docs/performance.md, "How much the demo model learns").
+    config = small_config(steps=200, batch_size=4, rank=8, alpha=8, learning_rate=3e-3,
+                          validation_prompt="chk, a board")
     result = train_lora(demo_model_dir, checkerboards, tmp_path / "lora", config)
 
     losses = [loss for _, loss in result.losses]
-    assert [step for step, _ in result.losses] == list(range(1, 101))
+    assert [step for step, _ in result.losses] == list(range(1, 201))
     fifth = len(losses) // 5
     ratio = np.mean(losses[-fifth:]) / np.mean(losses[:fifth])
     print(f"loss: first fifth {np.mean(losses[:fifth]):.4f}, last fifth "
           f"{np.mean(losses[-fifth:]):.4f}, ratio {ratio:.3f}")
-    assert ratio < 0.95
+    assert ratio < 0.75
 
     without_lora, with_lora = generate_validation_images(
         demo_model_dir, result.lora_path, config.validation_prompt, seed=7, size=64, steps=4
