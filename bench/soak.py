@@ -270,7 +270,8 @@ def main():
     attempts = dict(jobs.values_list("attempts").annotate(n=Count("pk")).order_by("attempts"))
     orphans = subprocess.run([sys.executable, "manage.py", "check_media"], cwd=ROOT, env=env,
                              capture_output=True, text=True)
-    lost = args.jobs - len(submitted) + by_status.get(Status.QUEUED, 0)
+    lost = args.jobs - len(submitted)  # refused at submit
+    unfinished = by_status.get(Status.QUEUED, 0)  # still waiting when the time was up
     stuck = by_status.get(Status.RUNNING, 0)
     reasons = jobs.filter(status=Status.FAILED).values_list("error").annotate(n=Count("pk"))
     rows = [
@@ -278,7 +279,8 @@ def main():
         ["succeeded", by_status.get(Status.SUCCEEDED, 0)],
         ["failed, with a reason", by_status.get(Status.FAILED, 0) - failed_without_reason],
         ["failed without a reason", failed_without_reason],
-        ["lost (refused at submit, or still queued)", lost],
+        ["refused at submit", lost],
+        ["still queued when the time was up", unfinished],
         ["stuck running", stuck],
         ["jobs with duplicate images", duplicated],
         ["images of no job", unlinked_images],
@@ -296,7 +298,7 @@ def main():
         print(f"failed ({count}): {error}")
     if orphans.returncode != 0:
         print(orphans.stdout, orphans.stderr)
-    healthy = (not lost and not stuck and not duplicated and not failed_without_reason
+    healthy = (not lost and not unfinished and not stuck and not duplicated and not failed_without_reason
                and orphans.returncode == 0 and figures["submit_errors"] == 0
                and (figures["pg_restarts"] or not restart))
     sys.exit(0 if healthy else 1)
