@@ -3,8 +3,9 @@
 Each queued task is only a token that says "run the next job". The task picks the job
 in the database under fair share (the user served least recently goes first) and takes
 it with a conditional update, so a job runs once however many tokens or workers there
-are. A job whose worker died (kill -9) is given back to the queue by
-`reclaim_stale_jobs`, which runs when a worker starts, before each job and every minute.
+are; it then goes on with the next queued jobs for a while (`run_next_job`). A job whose
+worker died (kill -9) is given back to the queue by `reclaim_stale_jobs`, which runs when
+a worker starts, before each job and every minute.
 """
 
 import logging
@@ -12,6 +13,7 @@ import time
 
 from django.conf import settings
 from django.db.models import Max
+from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
 from albums.ingest import atomic_ingest, store_image
@@ -27,6 +29,10 @@ log = logging.getLogger(__name__)
 # Progress is written at most this often (seconds): each write is a database UPDATE.
 PROGRESS_INTERVAL = 0.5
 
+# A task goes on with the next queued job until it has run this long (seconds): well
+# inside the cluster's task timeout, short enough for housekeeping to have its turn.
+DRAIN_SECONDS = 60
+
 
 class NoLongerOurs(Exception):
     """The job was cancelled or given to another worker while this one saved its images."""
@@ -37,13 +43,34 @@ def enqueue_job_token():
     async_task("generation.tasks.run_next_job", task_name="run next job", group="generation")
 
 
+def ensure_job_token():
+    """Queue a token when jobs are queued and no token waits in the broker."""
+    if Job.objects.filter(status=Status.QUEUED).exists() and not get_broker().queue_size():
+        enqueue_job_token()
+
+
 def run_next_job():
-    reclaim_stale_jobs()
-    jobs = take_next_jobs(worker_name())
-    if not jobs:
-        return "no queued job"
-    run_jobs(jobs)
-    return f"ran jobs {[job.pk for job in jobs]}"
+    """Run the next queued job, then the next ones, for up to DRAIN_SECONDS.
+
+    Tokens get lost: a worker killed with kill -9 takes with it the token it was running
+    (its job is reclaimed with a new one) and the token its cluster had fetched ahead,
+    which the broker keeps locked until `retry` (31 minutes). Because a task goes on while
+    jobs are queued, any token left serves them all. Tokens to spare find no job and end
+    at once.
+    """
+    until = time.monotonic() + DRAIN_SECONDS
+    ran = []
+    while True:
+        reclaim_stale_jobs()
+        jobs = take_next_jobs(worker_name())
+        if not jobs:
+            break
+        run_jobs(jobs)
+        ran += [job.pk for job in jobs]
+        if time.monotonic() > until:
+            ensure_job_token()  # the rest may have no token left: hand them one
+            break
+    return f"ran jobs {ran}" if ran else "no queued job"
 
 
 def pick_next_job():
@@ -231,19 +258,11 @@ def reclaim_stale_jobs():
 
 def housekeeping():
     """Every minute (a django-q2 schedule): reclaim stale jobs; make sure queued jobs
-    have a token (one could be lost if a process died between commit and enqueue);
-    forget workers long gone."""
+    have a token (tokens are lost when a process dies between commit and enqueue, or with
+    a killed worker); forget workers long gone."""
     reclaim_stale_jobs()
     WorkerHeartbeat.forget_gone()
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    waiting = Job.objects.filter(
-        status=Status.QUEUED, queued_at__lt=timezone.now() - timedelta(minutes=1)
-    ).exists()
-    if waiting:
-        enqueue_job_token()
+    ensure_job_token()
 
 
 def on_worker_spawn(**kwargs):

@@ -6,6 +6,8 @@ import json
 
 import pytest
 from django.core.files.storage import default_storage
+from django.utils import timezone
+from django_q.models import OrmQ, Task
 from PIL import Image as PILImage
 
 from albums.models import Image
@@ -106,6 +108,37 @@ def test_it_finishes_a_job_exactly_once_after_the_worker_is_killed(worker, quick
     # No duplicate images: exactly the two this job made exist.
     assert Image.objects.count() == 2
     assert Job.objects.filter(status=Status.RUNNING).count() == 0
+
+
+def test_it_runs_the_jobs_whose_tokens_a_killed_worker_took(start_worker, quick_job,
+                                                           settings):
+    # A cluster killed with kill -9 leaves the tokens it had fetched locked in the broker
+    # until `retry`. The one token left must serve every queued job, in one task.
+    from datetime import timedelta
+
+    settings.IMAGINEER_MAX_ACTIVE_JOBS = settings.IMAGINEER_JOBS_PER_MINUTE = 50
+    ids = [quick_job(seed=n)["id"] for n in range(3)]
+    tokens = list(OrmQ.objects.order_by("id").values_list("id", flat=True))
+    assert len(tokens) == 3
+    OrmQ.objects.filter(pk__in=tokens[1:]).update(lock=timezone.now() + timedelta(hours=1))
+    start_worker()
+    for job_id in ids:
+        assert wait_status(job_id, Status.SUCCEEDED, Status.FAILED).status == Status.SUCCEEDED
+    results = Task.objects.filter(func="generation.tasks.run_next_job")
+    assert f"ran jobs {ids}" in [task.result for task in results]
+
+
+def test_housekeeping_gives_queued_jobs_a_token_when_none_waits(quick_job):
+    from generation.tasks import housekeeping
+
+    quick_job()
+    OrmQ.objects.all().delete()  # lost: a process died between commit and enqueue
+
+    housekeeping()
+    housekeeping()  # a token waits now: no second one
+
+    assert OrmQ.objects.count() == 1
+    assert OrmQ.objects.get().func() == "generation.tasks.run_next_job"
 
 
 def test_it_marks_a_failing_job_failed_and_runs_the_next(worker, quick_job, demo_base,
