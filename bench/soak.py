@@ -298,8 +298,9 @@ def main():
         print(f"failed ({count}): {error}")
     if orphans.returncode != 0:
         print(orphans.stdout, orphans.stderr)
-    healthy = (not lost and not unfinished and not stuck and not duplicated and not failed_without_reason
-               and orphans.returncode == 0 and figures["submit_errors"] == 0
+    healthy = (not lost and not unfinished and not stuck and not duplicated
+               and not failed_without_reason and orphans.returncode == 0
+               and figures["submit_errors"] == 0
                and (figures["pg_restarts"] or not restart))
     sys.exit(0 if healthy else 1)
 

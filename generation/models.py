@@ -171,17 +171,19 @@ class ModelVersion(models.Model):
     @classmethod
     def from_upload(cls, uploaded, *, name, family=Family.SD15, **fields):
         """A LoRA from an uploaded .safetensors file, stored when the model is saved."""
+        import tempfile
+        from pathlib import Path
+
         from django.core.files.base import ContentFile
 
         data = uploaded.read()
         sha256 = hashlib.sha256(data).hexdigest()
-        tmp = settings.IMAGINEER_MODEL_CACHE / f"upload-{sha256}"
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
-        try:
+        settings.IMAGINEER_MODEL_CACHE.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=settings.IMAGINEER_MODEL_CACHE) as folder:
+            # Under the uploaded file's own name: the errors name the file the user sent.
+            tmp = Path(folder) / Path(uploaded.name or "lora.safetensors").name
+            tmp.write_bytes(data)
             _check_lora(tmp, family, field="file")
-        finally:
-            tmp.unlink(missing_ok=True)
         fields.pop("kind", None)
         model = cls(name=name, kind=cls.Kind.LORA, family=family, sha256=sha256,
                     size_bytes=len(data), **fields)

@@ -35,14 +35,18 @@ def test_it_registers_an_uploaded_lora_with_its_hash(api_as, editor, demo_base, 
     (b"\x08\x00\x00\x00\x00\x00\x00\x00{\"a\":", "safetensors"),
 ])
 def test_it_refuses_a_file_that_is_not_a_lora_and_keeps_nothing(api_as, editor, demo_base,
-                                                                data, words, media_root):
+                                                                data, words, media_root,
+                                                                settings):
     response = api_as(editor).post(
         "/api/models/", {"name": "bad", "kind": "lora", "family": "sd15",
                          "file": upload(data)}, format="multipart")
     assert response.status_code == 400
-    assert words in " ".join(response.json()["file"]).lower()
+    message = " ".join(response.json()["file"])
+    assert words in message.lower()
+    assert message.startswith("style.safetensors "), "it names the file the user sent"
     assert ModelVersion.objects.loras().count() == 0
     assert not (media_root / "models").exists() or not any((media_root / "models").iterdir())
+    assert not list(settings.IMAGINEER_MODEL_CACHE.glob("tmp*")), "the checked copy is gone"
 
 
 def test_it_refuses_viewers_uploading_models(api_as, viewer, demo_loras, demo_base):

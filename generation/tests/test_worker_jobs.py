@@ -124,8 +124,13 @@ def test_it_runs_the_jobs_whose_tokens_a_killed_worker_took(start_worker, quick_
     start_worker()
     for job_id in ids:
         assert wait_status(job_id, Status.SUCCEEDED, Status.FAILED).status == Status.SUCCEEDED
-    results = Task.objects.filter(func="generation.tasks.run_next_job")
-    assert f"ran jobs {ids}" in [task.result for task in results]
+
+    def results():  # saved by the cluster after the task returns: wait for all of them
+        ran = [task.result for task in Task.objects.filter(func="generation.tasks.run_next_job")
+               if task.result.startswith("ran jobs")]
+        return sum(result.count(",") + 1 for result in ran) == len(ids) and ran
+
+    assert f"ran jobs {ids}" in wait_for(results, timeout=30, message="the tasks' results")
 
 
 def test_housekeeping_gives_queued_jobs_a_token_when_none_waits(quick_job):
