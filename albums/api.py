@@ -21,7 +21,6 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
@@ -162,11 +161,6 @@ def uploaded_response(request, stored, status_code, **extra):
     return Response(serializer.data, status=status_code)
 
 
-class ImagePagination(PageNumberPagination):
-    page_size_query_param = "page_size"
-    max_page_size = 500
-
-
 def curated_album(request, album_id, field="album"):
     """The album `album_id` if the caller may add images to it; a 400 on `field` if not."""
     album = Album.objects.visible_to(request.user).filter(pk=album_id).first()
@@ -262,7 +256,6 @@ class ImageViewSet(
     """
 
     serializer_class = ImageSerializer
-    pagination_class = ImagePagination
     permission_classes = [RolePermission]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     action_permissions = {

@@ -3,9 +3,10 @@
 import logging
 from collections import Counter
 
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db.models import ProtectedError
 from django.http import JsonResponse
-from django.views.defaults import page_not_found
+from django.views import defaults
 from drf_spectacular import openapi
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.types import OpenApiTypes
@@ -18,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.schemas import DefaultSchema
 
 from .health import PARTS, report
+from .pagination import BAD_PAGE_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +104,7 @@ class AutoSchema(openapi.AutoSchema):
     """drf-spectacular's, but only a list is paginated: an upload that answers a plain list
     (POST /api/images/) would otherwise be described as a page of results. A paginated list
     also answers 404 for a page that does not exist (DRF's paginator: `?page=0`, `?page=x`,
-    a page past the last)."""
+    a page past the last), and 400 for a page size out of range."""
 
     def _get_paginator(self):
         if getattr(self.view, "action", "list") != "list":
@@ -111,9 +113,11 @@ class AutoSchema(openapi.AutoSchema):
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
-        if self._get_paginator() and "404" not in responses:
-            responses["404"] = self._get_response_for_code(NO_SUCH_PAGE, "404",
-                                                           direction=direction)
+        if self._get_paginator():
+            for code, response in (("400", BAD_PAGE), ("404", NO_SUCH_PAGE)):
+                if code not in responses:
+                    responses[code] = self._get_response_for_code(response, code,
+                                                                  direction=direction)
         return responses
 
 
@@ -122,14 +126,33 @@ NO_SUCH_PAGE = OpenApiResponse(
     description="No such page: `page` is past the last page, or not a positive number.",
     examples=[OpenApiExample("404 error", value={"detail": "Invalid page."})],
 )
+BAD_PAGE = errors(400, examples={400: {"page_size": [BAD_PAGE_SIZE]}})[400]
+
+
+# Django's own error answers (`handler400`, `handler404`, `handler500`; used while DEBUG is
+# off): the API's error body under /api/, as every other API error; the site's pages
+# elsewhere. A 400 here is a request Django refused before any view: too many fields or
+# files, or too large a body outside the files (the message says which), or a bad host.
+READABLE_400 = (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent)
 
 
 def not_found(request, exception):
-    """The 404 of a URL that no view matches (`handler404`, used while DEBUG is off): the
-    API's error body under /api/, as every other API error; the site's page elsewhere."""
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Not found."}, status=404)
-    return page_not_found(request, exception)
+    return defaults.page_not_found(request, exception)
+
+
+def bad_request(request, exception):
+    if request.path.startswith("/api/"):
+        detail = str(exception) if isinstance(exception, READABLE_400) else "Bad request."
+        return JsonResponse({"detail": detail}, status=400)
+    return defaults.bad_request(request, exception)
+
+
+def server_error(request):
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Server error."}, status=500)
+    return defaults.server_error(request)
 
 
 class APIRootView(routers.APIRootView):

@@ -8,7 +8,9 @@ import training.api  # noqa: F401
 
 from . import api, metrics
 
+handler400 = api.bad_request
 handler404 = api.not_found
+handler500 = api.server_error
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -27,3 +27,57 @@ def test_it_documents_the_404_of_a_page_that_does_not_exist(api_as, viewer, sche
     assert "/api/albums/" in pages and "/api/jobs/" in pages
     for path in pages:
         assert "404" in schema["paths"][path]["get"]["responses"], path
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("page_size", ["0", "-1", "501", "ten", "2.5", "²", "1e3"])
+def test_it_refuses_a_page_size_out_of_range_by_name(api_as, viewer, page_size):
+    for path in ("/api/jobs/", "/api/images/", "/api/albums/"):
+        response = api_as(viewer).get(f"{path}?page_size={page_size}")
+        assert response.status_code == 400, (path, page_size)
+        assert response.json() == {"page_size": ["A whole number from 1 to 500."]}
+
+
+@pytest.mark.django_db
+def test_it_pages_every_list_by_page_size(api_as, viewer, schema):
+    from albums.models import Album
+
+    for number in range(3):
+        Album.objects.create(name=f"album {number}", owner=viewer)
+    client = api_as(viewer)
+    first = client.get("/api/albums/?page_size=2").json()
+    assert first["count"] == 3 and len(first["results"]) == 2 and first["next"]
+    assert len(client.get("/api/albums/?page_size=500").json()["results"]) == 3
+    assert len(client.get("/api/albums/?page_size=").json()["results"]) == 3  # as if absent
+    lists = [item["get"] for path, item in schema["paths"].items()
+             if "Paginated" in str(item.get("get", {}).get("responses", {}).get("200"))]
+    assert len(lists) > 5
+    for operation in lists:
+        (size,) = [p for p in operation["parameters"] if p["name"] == "page_size"]
+        assert size["schema"] == {"type": "integer", "minimum": 1, "maximum": 500,
+                                  "default": 50}
+        assert "400" in operation["responses"], operation["operationId"]
+
+
+@pytest.mark.django_db
+def test_it_answers_json_400_and_500_under_the_api(client, settings, monkeypatch):
+    settings.DEBUG = False
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+    fields = {f"field{number}": "x" for number in range(11)}
+    response = client.post("/api/token/", fields)  # refused by Django before the view
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert "number of GET/POST parameters exceeded" in response.json()["detail"]
+    page = client.post("/accounts/login/", fields)
+    assert page.status_code == 400 and page["Content-Type"].startswith("text/html")
+
+    from imagineer import api
+
+    def broken(parts):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(api, "report", broken)
+    client.raise_request_exception = False  # answer as the server would
+    response = client.get("/api/health/")
+    assert response.status_code == 500 and response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Server error."}
