@@ -8,7 +8,9 @@ import csv
 import hashlib
 import io
 import string
+import tempfile
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import cache
@@ -151,8 +153,6 @@ class ModelVersion(models.Model):
     def from_source(cls, *, name, kind, source, family=Family.SD15, **fields):
         """A model by hub id or local path. A LoRA file must parse and fit its family;
         a local base model must be a diffusers folder."""
-        from pathlib import Path
-
         model = cls(name=name, kind=kind, source=source, family=family, **fields)
         path = Path(source)
         if kind == cls.Kind.LORA:
@@ -171,9 +171,6 @@ class ModelVersion(models.Model):
     @classmethod
     def from_upload(cls, uploaded, *, name, family=Family.SD15, **fields):
         """A LoRA from an uploaded .safetensors file, stored when the model is saved."""
-        import tempfile
-        from pathlib import Path
-
         from django.core.files.base import ContentFile
 
         data = uploaded.read()
@@ -220,8 +217,6 @@ def _check_lora(path, family, field="source"):
 def _default_base_dir(family):
     """The default base model's local folder, when it is one of `family`: a LoRA is
     checked against it (the demo model has no standard family width)."""
-    from pathlib import Path
-
     base = ModelVersion.objects.default_base()
     if base is None or base.family != family or base.file:
         return None
