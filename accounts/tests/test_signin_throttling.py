@@ -6,8 +6,6 @@ from datetime import timedelta
 import pytest
 from axes.models import AccessFailureLog
 from django.utils import timezone
-from rest_framework.authtoken.views import obtain_auth_token
-from rest_framework.test import APIRequestFactory
 
 from conftest import PASSWORD
 
@@ -56,6 +54,12 @@ def admin_sign_in(client, username, password, address="192.0.2.1"):
                        {"username": username, "password": password}, REMOTE_ADDR=address)
 
 
+def api_token(client, username, password, address):
+    """POST /api/token/, the API's password check."""
+    return client.post("/api/token/", {"username": username, "password": password},
+                       content_type="application/json", REMOTE_ADDR=address)
+
+
 def signed_in(response):
     return response.status_code == 302 and response.wsgi_request.user.is_authenticated
 
@@ -82,25 +86,16 @@ def test_it_locks_an_address_whatever_account_it_tries(client, viewer, make_user
 def test_it_counts_failures_from_every_form_that_checks_a_password(client, viewer, limit):
     for n in range(limit - 1):
         admin_sign_in(client, viewer.username, WRONG, address=f"198.51.100.{n}")
-    request = APIRequestFactory().post("/api/token/", {"username": viewer.username,
-                                                       "password": WRONG})
-    request.META["REMOTE_ADDR"] = "198.51.100.99"
-    assert obtain_auth_token(request).status_code == 400
+    assert api_token(client, viewer.username, WRONG, "198.51.100.99").status_code == 400
     assert sign_in(client, viewer.email, PASSWORD, address="203.0.113.9").status_code == 429
 
 
 def test_it_refuses_the_api_password_check_while_locked_out(client, viewer, limit):
-    def token(password):
-        request = APIRequestFactory().post("/api/token/", {"username": viewer.username,
-                                                           "password": password})
-        request.META["REMOTE_ADDR"] = "203.0.113.9"
-        return obtain_auth_token(request)
-
     for n in range(limit):
         sign_in(client, viewer.email, WRONG, address=f"198.51.100.{n}")
-    response = token(PASSWORD)
+    response = api_token(client, viewer.username, PASSWORD, "203.0.113.9")
     assert response.status_code == 400
-    assert "token" not in response.data
+    assert "token" not in response.json()
 
 
 def test_it_lets_the_account_in_again_after_the_cool_off(client, viewer, limit, clock,
