@@ -33,7 +33,7 @@ from . import api_examples as examples
 from .limits import LimitExceeded
 from .models import Batch, Job, ModelVersion, PromptSet, PromptSetItem, SiteSettings, Status
 from .submit import remix_job, submit_batch, submit_job
-from .validation import LORA_WEIGHT, SCHEDULERS, validate_generation
+from .validation import LORA_WEIGHT, SCHEDULERS
 
 
 def limit_response(exc):
@@ -86,12 +86,10 @@ class JobCreateSerializer(GenerationParamsSerializer):
     prompt = serializers.CharField(allow_blank=True, trim_whitespace=False)
 
     def validate(self, data):
+        """The types only: the rules are checked by submit_job, the one place."""
         data = dict(data)
-        loras = self.pop_loras(data) or []
-        try:
-            return validate_generation(data, loras=loras)
-        except DjangoValidationError as exc:
-            raise django_errors(exc) from exc
+        data["loras"] = self.pop_loras(data) or []
+        return data
 
 
 class JobImageSerializer(serializers.Serializer):
@@ -219,6 +217,8 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             job = submit_job(request.user, serializer.validated_data)
         except LimitExceeded as exc:
             return limit_response(exc)
+        except DjangoValidationError as exc:
+            raise django_errors(exc) from exc
         return Response(JobSerializer(job, context={"request": request}).data,
                         status=status.HTTP_201_CREATED)
 

@@ -1,8 +1,7 @@
 from django import forms
-from django.core.exceptions import ValidationError
 
 from .models import ModelVersion
-from .validation import LORA_WEIGHT, MAX_LORAS, SCHEDULERS, generation_defaults, validate_generation
+from .validation import LORA_WEIGHT, MAX_LORAS, SCHEDULERS, generation_defaults
 
 SIZE_PRESETS = [
     ("512x512", "512 × 512 (square)"),
@@ -50,23 +49,24 @@ class GenerateForm(forms.Form):
     def lora_rows(self):
         return [(self[f"lora_{n}"], self[f"weight_{n}"]) for n in range(1, MAX_LORAS + 1)]
 
-    def clean(self):
-        data = super().clean()
+    def generation_params(self):
+        """The parameters for submit_job, which checks them by generation.validation."""
+        data = self.cleaned_data
         width, _, height = (data.get("size") or "x").partition("x")
-        loras = [(data[f"lora_{n}"], 1.0 if data.get(f"weight_{n}") is None
-                  else data[f"weight_{n}"])
-                 for n in range(1, MAX_LORAS + 1) if data.get(f"lora_{n}")]
         params = {key: data.get(key) for key in
                   ["prompt", "negative_prompt", "model", "steps", "guidance_scale", "seed",
                    "scheduler"]}
         params.update(width=width, height=height)
-        try:
-            self.cleaned_generation = validate_generation(params, loras=loras)
-        except ValidationError as exc:
-            for field, messages in exc.message_dict.items():
-                target = {"width": "size", "height": "size", "loras": "lora_1"}.get(field, field)
-                self.add_error(target if target in self.fields else None, messages)
-        return data
+        params["loras"] = [(data[f"lora_{n}"], 1.0 if data.get(f"weight_{n}") is None
+                            else data[f"weight_{n}"])
+                           for n in range(1, MAX_LORAS + 1) if data.get(f"lora_{n}")]
+        return params
+
+    def add_generation_errors(self, error):
+        """Show the errors of a refused submission on the fields they name."""
+        for field, messages in error.message_dict.items():
+            target = {"width": "size", "height": "size", "loras": "lora_1"}.get(field, field)
+            self.add_error(target if target in self.fields else None, messages)
 
 
 class BatchForm(forms.Form):

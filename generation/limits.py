@@ -12,12 +12,18 @@ from django.utils import timezone
 
 from accounts.roles import ADMIN
 
+# Why a submission was refused, as /metrics counts it (imagineer_jobs_rejected_total):
+# its parameters broke a rule, or one of the limits below.
+REJECTION_REASONS = ["invalid", "rate_limited", "cap", "queue_full"]
+
 
 class LimitExceeded(Exception):
-    """A limit was hit: 429 (per user, with Retry-After) or 503 (the whole queue)."""
+    """A limit was hit: 429 (per user, with Retry-After) or 503 (the whole queue).
+    `reason`: which one, from REJECTION_REASONS."""
 
-    def __init__(self, message, *, status=429, retry_after=None):
+    def __init__(self, message, *, reason, status=429, retry_after=None):
         super().__init__(message)
+        self.reason = reason
         self.status = status
         self.retry_after = retry_after
 
@@ -52,7 +58,7 @@ def check_submission(user, *, batch=False, new_jobs=1):
             stamps = recent.order_by("queued_at").values_list("queued_at", flat=True)
             what = f"{limit} generation requests per minute"
         if recent.count() >= limit:
-            raise LimitExceeded(f"Rate limit: at most {what}.",
+            raise LimitExceeded(f"Rate limit: at most {what}.", reason="rate_limited",
                                 retry_after=_retry_after(stamps.first(), window))
         active = (Job.objects.filter(owner=user, batch=None, status__in=ACTIVE).count()
                   + Batch.objects.filter(owner=user, status__in=ACTIVE).count())
@@ -61,6 +67,7 @@ def check_submission(user, *, batch=False, new_jobs=1):
             raise LimitExceeded(
                 f"You have {active} active jobs (queued or running); the limit is {cap}. "
                 "Wait for some to finish or cancel them (a batch counts once).",
+                reason="cap",
                 retry_after=10,
             )
     queued = Job.objects.filter(status=Status.QUEUED).count()
@@ -68,6 +75,7 @@ def check_submission(user, *, batch=False, new_jobs=1):
         raise LimitExceeded(
             f"The queue is full: {queued} jobs are waiting and at most "
             f"{limits.max_queue} may. Try again later.",
+            reason="queue_full",
             status=503,
             retry_after=30,
         )

@@ -7,6 +7,7 @@ place and under a transaction; views, the API and tasks call them.
 import csv
 import hashlib
 import io
+import json
 import string
 import tempfile
 from datetime import timedelta
@@ -387,6 +388,56 @@ FINISHED = [Status.SUCCEEDED, Status.PARTIAL, Status.FAILED, Status.CANCELLED]
 ACTIVE = [Status.QUEUED, Status.RUNNING]
 # The error_type of a job failed because its worker died too often (no exception to name).
 WORKER_STOPPED = "WorkerStopped"
+# Upper bounds (seconds) of the job duration histogram's buckets (/metrics): a 64 px demo
+# job takes about a second, a 512 px job on a CPU minutes.
+DURATION_BUCKETS = [1, 2, 5, 10, 30, 60, 120, 300, 600, 1800]
+
+
+class Counter(models.Model):
+    """A total for /metrics that only goes up: jobs submitted, refused and ended, their
+    run time, the errors that failed them, training runs ended.
+
+    The totals live in the database, not in a process's memory, so that every web
+    process and worker adds to the same figures and any scrape reads them whole; and
+    apart from the rows they count, so that deleting old jobs lowers no total (Prometheus
+    would take that for a reset). One row per name and label values. `add` bumps it with
+    an F() update in the caller's transaction: a total moves when what it counts commits.
+    """
+
+    name = models.CharField(max_length=100)
+    labels = models.CharField(max_length=300, blank=True,
+                              help_text="The label values, as a JSON object.")
+    value = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["name", "labels"],
+                                               name="one_counter_per_labels")]
+
+    def __str__(self):
+        return f"{self.name}{self.labels} = {self.value}"
+
+    @classmethod
+    def add(cls, name, amount=1, **labels):
+        key = json.dumps(labels, sort_keys=True)
+        rows = cls.objects.filter(name=name, labels=key)
+        if not rows.update(value=F("value") + amount):
+            # The first of its kind. Two processes may get here at once: one row is made
+            # (the other insert waits for it, then does nothing) and both updates count.
+            cls.objects.bulk_create([cls(name=name, labels=key)], ignore_conflicts=True)
+            rows.update(value=F("value") + amount)
+
+    @classmethod
+    def totals(cls):
+        """{name: [(labels, value), ...]} of every counter, in one query."""
+        found = {}
+        for name, labels, value in cls.objects.values_list("name", "labels", "value"):
+            found.setdefault(name, []).append((json.loads(labels), value))
+        return found
+
+
+def duration_bucket(seconds):
+    """The `le` label of the histogram bucket a duration falls into (not cumulative)."""
+    return next((str(bound) for bound in DURATION_BUCKETS if seconds <= bound), "+Inf")
 
 
 class Batch(models.Model):
@@ -592,6 +643,8 @@ class Job(models.Model):
         JobLora.objects.bulk_create(
             JobLora(job=job, lora=lora, weight=weight) for lora, weight in cleaned["loras"]
         )
+        Counter.add("jobs_submitted", kind="single" if batch is None else "batch",
+                    role=job.owner_role or "none")
         return job
 
     def same_parameters(self):
@@ -614,7 +667,9 @@ class Job(models.Model):
     # cancel) can never both win: the row's status decides, and, after start(), the worker
     # the row names: a worker whose lease ran out (a machine cut off for a while) finds its
     # job given to another and changes nothing (`any_worker`: start and cancel only).
+    # The job's end is counted for /metrics in the same transaction.
 
+    @transaction.atomic
     def _transition(self, from_statuses, *, any_worker=False, **fields):
         rows = Job.objects.filter(pk=self.pk, status__in=from_statuses)
         if not any_worker:
@@ -624,8 +679,22 @@ class Job(models.Model):
             for key, value in fields.items():
                 if not hasattr(value, "resolve_expression"):
                     setattr(self, key, value)
-            self.refresh_from_db(fields=["attempts"])
+            self.refresh_from_db(fields=["attempts", "started_at"])
+            if fields.get("status") in FINISHED:
+                self._count_end()
         return bool(updated)
+
+    def _count_end(self):
+        """Count the end of the job: by status, its run time (when it ran) and, when it
+        failed, the class of the error."""
+        Counter.add("jobs_finished", status=self.status)
+        if self.status == Status.FAILED:
+            Counter.add("generation_errors", error_type=self.error_type or "unknown")
+        if self.started_at is not None:
+            seconds = max((self.finished_at - self.started_at).total_seconds(), 0.0)
+            Counter.add("job_duration_bucket", status=self.status,
+                        le=duration_bucket(seconds))
+            Counter.add("job_duration_milliseconds", round(seconds * 1000), status=self.status)
 
     def start(self, worker):
         now = timezone.now()

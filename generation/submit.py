@@ -1,18 +1,42 @@
-"""Submitting work: limits, the rows, and the queue tokens, in one transaction."""
+"""Submitting work: the parameters' rules, the limits, the rows and the queue tokens.
+
+The one place where a submission is accepted or refused, whatever sent it (the API, the
+pages, a batch, the admin's remix): a refusal is counted here by its reason, for
+/metrics, once its transaction has rolled back.
+"""
+
+from contextlib import contextmanager
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from albums.models import Album
 
-from .limits import check_submission, lock_user
-from .models import Batch, Job, PromptSetItem
+from .limits import LimitExceeded, check_submission, lock_user
+from .models import Batch, Counter, Job, PromptSetItem
 from .tasks import enqueue_job_token
 from .validation import draw_seed, validate_generation
 
 
-def submit_job(user, cleaned, *, remix_of=None):
-    """Queue one job from parameters cleaned by validate_generation."""
+@contextmanager
+def refusals_counted():
+    """Count a submission refused by a rule (imagineer_jobs_rejected_total{reason})."""
+    try:
+        yield
+    except ValidationError:
+        Counter.add("jobs_rejected", reason="invalid")
+        raise
+    except LimitExceeded as exc:
+        Counter.add("jobs_rejected", reason=exc.reason)
+        raise
+
+
+@refusals_counted()
+def submit_job(user, params, *, remix_of=None):
+    """Queue one job. `params`: the generation parameters as validate_generation takes
+    them, the LoRAs as "loras": [(ModelVersion, weight)]; checked here."""
+    params = dict(params)
+    cleaned = validate_generation(params, loras=params.pop("loras", None) or ())
     with transaction.atomic():
         lock_user(user)
         check_submission(user)
@@ -23,11 +47,10 @@ def submit_job(user, cleaned, *, remix_of=None):
 
 def remix_job(user, job):
     """Run a job again with the same seed, model, LoRAs and parameters."""
-    params = job.same_parameters()
-    loras = params.pop("loras")
-    return submit_job(user, validate_generation(params, loras=loras), remix_of=job)
+    return submit_job(user, job.same_parameters(), remix_of=job)
 
 
+@refusals_counted()
 def submit_batch(user, prompt_set, *, theme="", overrides=None):
     """One job per item of the set; the images are collected into an album."""
     overrides = dict(overrides or {})

@@ -40,10 +40,13 @@ def generate(request):
         form = GenerateForm(request.POST)
         if form.is_valid():
             try:
-                job = submit_job(request.user, form.cleaned_generation)
+                job = submit_job(request.user, form.generation_params())
             except LimitExceeded as exc:
                 return _error_page(request, exc, "generation/generate.html", {"form": form})
-            return redirect(job)
+            except ValidationError as exc:
+                form.add_generation_errors(exc)
+            else:
+                return redirect(job)
     else:
         form = GenerateForm(initial=request.GET.dict())
     return render(request, "generation/generate.html", {"form": form})

@@ -1,19 +1,22 @@
 """/metrics: Prometheus figures of jobs, training runs and workers.
 
-Workers are other processes (and other machines), so no figure is kept in memory: the
-collector reads them from the database at each scrape, with a few aggregate queries
-(the duration histogram is one query with a conditional count per bucket). Counters are
-counts of job rows, so deleting jobs lowers them, which Prometheus takes for a reset.
+Workers are other processes (and other machines), so no figure is kept in a process's
+memory: the collector reads them from the database at each scrape. The totals come from
+the Counter table (generation.models.Counter), which the submit rule and the jobs' and
+runs' state changes add to as they commit: they never go down, not even when old jobs
+are deleted, and reading them costs one query on a table of a few dozen rows. The
+gauges (queue depth, jobs running, workers alive) count the active rows, which indexes
+find without reading the finished ones: a scrape stays cheap with a million jobs
+(bench/metrics_scrape.py, docs/performance.md).
 
 The collector lives on its own registry, not prometheus_client's global one: /metrics
 shows these figures only, the same from every web process.
 """
 
 import hmac
-from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Case, Count, DurationField, ExpressionWrapper, F, Q, Sum, Value, When
+from django.db.models import Count
 from django.http import Http404, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
@@ -25,12 +28,11 @@ from prometheus_client.core import (
 )
 from prometheus_client.utils import floatToGoString
 
-from generation.models import Job, Status, WorkerHeartbeat
+from generation.limits import REJECTION_REASONS
+from generation.models import DURATION_BUCKETS, Counter, Job, Status, WorkerHeartbeat
 from training.models import TrainingRun
 
-# Upper bounds (seconds) of the job duration buckets: a 64 px demo job takes about a
-# second, a 512 px job on a CPU minutes.
-DURATION_BUCKETS = [1, 2, 5, 10, 30, 60, 120, 300, 600, 1800]
+ENDED = [Status.SUCCEEDED, Status.FAILED, Status.CANCELLED]
 
 
 def clusters():
@@ -58,48 +60,57 @@ def workers_alive():
     return {cluster: found.get(cluster, 0) for cluster in sorted({*clusters(), *found})}
 
 
-def submitted():
-    family = CounterMetricFamily(
-        "imagineer_jobs_submitted", "Generation jobs submitted, by kind (single or part of "
-        "a batch) and the submitter's role then.", labels=["kind", "role"])
-    kind = Case(When(batch__isnull=True, then=Value("single")), default=Value("batch"))
-    rows = (Job.objects.annotate(kind=kind).values_list("kind", "owner_role")
-            .annotate(n=Count("id")).order_by())
-    for job_kind, role, count in rows:
-        family.add_metric([job_kind, role or "none"], count)
+def counter(totals, name, metric, documentation, labels, always=()):
+    """A counter family from the Counter rows named `name`; `always`: label values
+    shown at 0 before anything was counted, so that dashboards find the series."""
+    family = CounterMetricFamily(metric, documentation, labels=labels)
+    found = {tuple(row[label] for label in labels): value
+             for row, value in totals.get(name, [])}
+    for values in always:
+        found.setdefault(values, 0)
+    for values, value in sorted(found.items()):
+        family.add_metric(list(values), value)
     return family
 
 
-def durations():
+def durations(totals):
     family = HistogramMetricFamily(
         "imagineer_job_duration_seconds", "Time from start to end of finished generation "
         "jobs (their last attempt), by how they ended.", labels=["status"])
-    buckets = {
-        f"le_{bound}": Count("id", filter=Q(duration__lte=timedelta(seconds=bound)))
-        for bound in DURATION_BUCKETS
-    }
-    rows = (Job.objects.filter(status__in=[Status.SUCCEEDED, Status.FAILED, Status.CANCELLED],
-                               started_at__isnull=False, finished_at__isnull=False)
-            .alias(duration=ExpressionWrapper(F("finished_at") - F("started_at"),
-                                              output_field=DurationField()))
-            .values("status").annotate(count=Count("id"), total=Sum("duration"), **buckets)
-            .order_by("status"))
-    for row in rows:
-        counts = [(floatToGoString(bound), row[f"le_{bound}"]) for bound in DURATION_BUCKETS]
-        family.add_metric([row["status"]], [*counts, ("+Inf", row["count"])],
-                          sum_value=row["total"].total_seconds())
+    counts = {}
+    for row, value in totals.get("job_duration_bucket", []):
+        counts.setdefault(row["status"], {})[row["le"]] = value
+    sums = {row["status"]: value / 1000 for row, value in
+            totals.get("job_duration_milliseconds", [])}
+    for status, by_bound in sorted(counts.items()):
+        cumulative, buckets = 0, []
+        for bound in DURATION_BUCKETS:
+            cumulative += by_bound.get(str(bound), 0)
+            buckets.append((floatToGoString(bound), cumulative))
+        buckets.append(("+Inf", cumulative + by_bound.get("+Inf", 0)))
+        family.add_metric([status], buckets, sum_value=sums.get(status, 0.0))
     return family
 
 
-def errors():
-    family = CounterMetricFamily(
-        "imagineer_generation_errors", "Failed generation jobs, by the class of the error "
-        "that failed them.", labels=["error_type"])
-    rows = (Job.objects.filter(status=Status.FAILED).values_list("error_type")
-            .annotate(n=Count("id")).order_by())
-    for error_type, count in rows:
-        family.add_metric([error_type or "unknown"], count)
-    return family
+def totals():
+    found = Counter.totals()
+    yield counter(found, "jobs_submitted", "imagineer_jobs_submitted",
+                  "Generation jobs submitted, by kind (single or part of a batch) and the "
+                  "submitter's role then.", ["kind", "role"])
+    yield counter(found, "jobs_rejected", "imagineer_jobs_rejected",
+                  "Submissions refused (a single job or a whole batch), by reason: invalid "
+                  "parameters, rate_limited, cap (the user's active jobs), queue_full.",
+                  ["reason"], always=[(reason,) for reason in REJECTION_REASONS])
+    yield counter(found, "jobs_finished", "imagineer_jobs_finished",
+                  "Generation jobs ended, by how they ended.", ["status"],
+                  always=[(status,) for status in ENDED])
+    yield durations(found)
+    yield counter(found, "generation_errors", "imagineer_generation_errors",
+                  "Failed generation jobs, by the class of the error that failed them.",
+                  ["error_type"])
+    yield counter(found, "training_runs_finished", "imagineer_training_runs_finished",
+                  "Training runs ended, by how they ended.", ["status"],
+                  always=[(status,) for status in ENDED])
 
 
 def gauges():
@@ -125,9 +136,7 @@ class DatabaseCollector:
     """Every figure, read from the database at scrape time."""
 
     def collect(self):
-        yield submitted()
-        yield durations()
-        yield errors()
+        yield from totals()
         yield from gauges()
 
 

@@ -36,6 +36,20 @@ def env_list(name, default=""):
     return [item.strip() for item in env(name, default).split(",") if item.strip()]
 
 
+def env_fraction(name, default):
+    """A number from 0 to 1; anything else stops the start with a message naming it."""
+    value = env(name).strip()
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    if number is None or not 0 <= number <= 1:
+        sys.exit(f"{name} must be a number from 0 to 1 (e.g. 0.1); got {value!r}.")
+    return number
+
+
 VAR_DIR = Path(env("IMAGINEER_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
@@ -80,6 +94,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "accounts.middleware.RequestIdMiddleware",
+    "accounts.middleware.AccessLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -376,6 +391,10 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    # /metrics answers plain HTTP too: Prometheus scrapes it on the private network
+    # (docker-compose.yml's monitoring profile), with no TLS proxy in between. Its bearer
+    # token is the scraper's own, not a user's.
+    SECURE_REDIRECT_EXEMPT = [r"^metrics$"]
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
 if env_bool("DJANGO_BEHIND_TLS_PROXY"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -397,7 +416,8 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # Logging: JSON lines with the request id. The `security` logger records sign-ins,
-# failed sign-ins, permission denials and role changes.
+# failed sign-ins, permission denials and role changes; the `access` logger one line per
+# request (accounts.middleware.AccessLogMiddleware), at INFO.
 LOG_LEVEL = env("IMAGINEER_LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
@@ -421,6 +441,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "security": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "access": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
     },
 }
 
@@ -466,6 +487,9 @@ IMAGINEER_HEALTH_MIN_FREE_MB = env_int("IMAGINEER_HEALTH_MIN_FREE_MB", 1024)
 # Sentry: errors of the web server and the workers (unhandled exceptions and error logs)
 # go to this DSN when it is set; no personal data (cookies, headers, user ids) is sent.
 SENTRY_DSN = env("SENTRY_DSN")
+# The share of requests and tasks whose timings (traces) go to Sentry's performance
+# monitoring: 0 (the default) sends none, 1 all of them.
+SENTRY_TRACES_SAMPLE_RATE = env_fraction("SENTRY_TRACES_SAMPLE_RATE", 0.0)
 if SENTRY_DSN:
     import sentry_sdk
     from sentry_sdk.integrations.django import DjangoIntegration
@@ -475,5 +499,6 @@ if SENTRY_DSN:
         integrations=[DjangoIntegration()],
         environment=env("SENTRY_ENVIRONMENT", "development" if DEBUG else "production"),
         release=env("SENTRY_RELEASE") or None,  # None: the SDK finds one (git, env)
+        traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
         send_default_pii=False,
     )

@@ -14,14 +14,14 @@ import shutil
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
 from albums.models import Album, Image
-from generation.models import ModelVersion
+from generation.models import Counter, ModelVersion
 
 from .validation import DEFAULTS
 
@@ -190,7 +190,9 @@ class TrainingRun(models.Model):
         shutil.rmtree(self.directory, ignore_errors=True)
 
     # State changes. Each is a conditional UPDATE: the row's status decides who wins.
+    # A run's end is counted for /metrics in the same transaction.
 
+    @transaction.atomic
     def _transition(self, from_statuses, *, held_by=None, **fields):
         """Update `fields` if the status is one of from_statuses (and, with held_by, the
         run is held by that worker). True when it was."""
@@ -206,6 +208,8 @@ class TrainingRun(models.Model):
                     setattr(self, key, value)
             if expressions:
                 self.refresh_from_db(fields=expressions)
+            if fields.get("status") in self.FINISHED:
+                Counter.add("training_runs_finished", status=fields["status"])
         return bool(updated)
 
     def start(self, worker):

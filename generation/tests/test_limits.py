@@ -5,7 +5,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from generation.models import Batch, Job, PromptSet, Status
+from generation.models import Batch, Counter, Job, PromptSet, Status
 from generation.tests.conftest import QUICK
 
 
@@ -127,3 +127,8 @@ def test_it_holds_the_limits_under_concurrent_requests(viewer, demo_base, settin
     assert codes.count(201) == accepted
     assert codes.count(429) == 20 - accepted
     assert Job.objects.filter(owner=viewer).count() == accepted
+    # Each refusal counted once for /metrics, however many connections counted at once.
+    reason = "cap" if max_active < per_minute else "rate_limited"
+    assert Counter.objects.get(name="jobs_rejected").labels == f'{{"reason": "{reason}"}}'
+    assert Counter.objects.get(name="jobs_rejected").value == 20 - accepted
+    assert Counter.objects.get(name="jobs_submitted").value == accepted

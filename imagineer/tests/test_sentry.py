@@ -87,3 +87,49 @@ def test_it_is_off_without_a_dsn():
     result = manage("shell", "-c", code, env=subprocess_env(SENTRY_DSN=""), timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def envelope_items(events, kind):
+    """The payloads of the envelope items of `kind` ("event", "transaction") received."""
+    found = []
+    for _, body in events:
+        lines = body.splitlines()
+        for header, payload in zip(lines[1::2], lines[2::2], strict=False):
+            if json.loads(header).get("type") == kind:
+                found.append(json.loads(payload))
+    return found
+
+
+# A request to /api/health/ through the WSGI application, then an error that ends the
+# command (an event that shows the process has sent what it had).
+TRACED_REQUEST = (
+    "from wsgiref.util import setup_testing_defaults;"
+    "from imagineer.wsgi import application;"
+    "environ={'PATH_INFO':'/api/health/','QUERY_STRING':'only=database','HTTP_HOST':'localhost'};"
+    "setup_testing_defaults(environ);"
+    "b''.join(application(environ,lambda status,headers:print(status)));"
+    "raise RuntimeError('done')"
+)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("rate, traced", [("1", True), ("0", False), ("", False)])
+def test_it_sends_traces_at_the_sample_rate(ingest, rate, traced):
+    dsn, received = ingest
+    result = manage("shell", "-c", TRACED_REQUEST, timeout=60,
+                    env=subprocess_env(SENTRY_DSN=dsn, SENTRY_TRACES_SAMPLE_RATE=rate))
+    assert result.stdout.strip().splitlines()[-1].startswith("200 "), result.stderr
+    wait_for(lambda: envelope_items(received, "event"), timeout=10, message="the error event")
+    transactions = envelope_items(received, "transaction")
+    if traced:
+        assert [item["transaction"] for item in transactions] == ["/api/health/"]
+    else:
+        assert transactions == []
+
+
+@pytest.mark.parametrize("rate", ["1.5", "-0.1", "ten percent", "nan"])
+def test_it_refuses_a_sample_rate_outside_0_to_1(rate):
+    result = manage("check", env=subprocess_env(SENTRY_TRACES_SAMPLE_RATE=rate), timeout=60)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        f"SENTRY_TRACES_SAMPLE_RATE must be a number from 0 to 1 (e.g. 0.1); got {rate!r}."]
