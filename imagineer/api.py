@@ -3,6 +3,8 @@
 import logging
 from collections import Counter
 
+from django.conf import settings
+from django.contrib.auth import get_user
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db.models import ProtectedError
 from django.http import JsonResponse
@@ -18,6 +20,7 @@ from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
 from rest_framework.schemas import DefaultSchema
 
+from . import metrics
 from .health import PARTS, report
 from .pagination import BAD_PAGE_SIZE
 
@@ -296,17 +299,24 @@ def exception_handler(exc, context):
 
 
 class HealthSerializer(serializers.Serializer):
+    """The status for everyone; the other fields for the metrics token or a staff session."""
+
     status = serializers.ChoiceField(choices=["ok", "unhealthy"])
     failing = serializers.ListField(child=serializers.ChoiceField(choices=PARTS),
+                                    required=False,
                                     help_text="The parts whose check is an error.")
-    database = serializers.CharField(help_text='"ok", or "error: " and what went wrong.')
+    database = serializers.CharField(
+        required=False, help_text='"ok", or "error: " and the kind of error (never the '
+                                  "driver's message: the server log has it).")
     queue_depth = serializers.DictField(
-        child=serializers.IntegerField(), allow_null=True,
+        child=serializers.IntegerField(), allow_null=True, required=False,
         help_text="Queued work per queue; null while the database is down.")
     workers = serializers.JSONField(
+        required=False,
         help_text="status, timeout_seconds, and each worker's name, cluster, started_at, "
                   "last_seen and seconds_ago.")
     disk = serializers.JSONField(
+        required=False,
         help_text="status, free_mb, free_percent and min_free_mb of the media disk.")
 
 
@@ -322,10 +332,14 @@ HEALTHY = {
 
 @extend_schema(
     summary="Check the service's health",
-    description="For load balancers and monitors: no authentication. Each part's check is "
-                '"ok", "skipped: ..." or "error: ..."; any error answers 503 and is named in '
-                '`failing`. `?only=database,disk` lets only those parts decide the status '
-                "(a web container's probe need not fail while no worker runs).",
+    description="For load balancers and monitors: no authentication for the status alone "
+                '(`{"status": "ok"}` or `{"status": "unhealthy"}`, 200 or 503). The report '
+                "(each part, queue depths, workers, disk) is for the metrics token "
+                "(`Authorization: Bearer <IMAGINEER_METRICS_TOKEN>`) or a staff session. "
+                'Each part\'s check is "ok", "skipped: ..." or "error: ..."; any error answers '
+                "503 and is named in `failing`. `?only=database,disk` lets only those parts "
+                "decide the status (a web container's probe need not fail while no worker "
+                "runs).",
     tags=["health"],
     parameters=[OpenApiParameter(
         "only", OpenApiTypes.STR, description="Comma-separated parts that decide the status: "
@@ -338,6 +352,8 @@ HEALTHY = {
                                                            "parts, and their checks say why."),
     },
     examples=[
+        example("Healthy, to anyone", {"status": "ok"}, status_codes=[200]),
+        example("Unhealthy, to anyone", {"status": "unhealthy"}, status_codes=[503]),
         example("Healthy", HEALTHY, status_codes=[200]),
         example("No worker", {
             **HEALTHY, "status": "unhealthy", "failing": ["workers"],
@@ -347,11 +363,12 @@ HEALTHY = {
     ],
 )
 @api_view(["GET"])
-@authentication_classes([])
+@authentication_classes([])  # see_health_report reads the credentials itself
 @permission_classes([AllowAny])
 def health(request):
     """The database, queue depth, workers' heartbeats and media disk (imagineer/health.py).
-    `?only=database,disk`: only those parts decide the status."""
+    `?only=database,disk`: only those parts decide the status. The report for the metrics
+    token or a staff session; the status alone for anyone else."""
     only = [part for part in request.query_params.get("only", "").split(",") if part]
     unknown = sorted(set(only) - set(PARTS))
     if unknown:
@@ -360,4 +377,16 @@ def health(request):
     healthy, body = report(only)
     if not healthy:
         log.error("health check failed", extra={"failing": body["failing"]})
+    if not see_health_report(request, database_up=body["database"] == "ok"):
+        body = {"status": body["status"]}
     return Response(body, status=200 if healthy else 503)
+
+
+def see_health_report(request, *, database_up):
+    """The metrics token (monitors), or a staff user's session (people). The session is
+    read here, not by DRF's authentication (which would need the database to answer even
+    the anonymous status), and only while the database answers: it lives there."""
+    token = settings.IMAGINEER_METRICS_TOKEN
+    if token and metrics.authorized(request, token):
+        return True
+    return database_up and get_user(request._request).is_staff
