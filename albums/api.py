@@ -25,7 +25,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
-from imagineer.api import (
+from core.api import (
     ActionPermission,
     boolean_param,
     choice_param,

@@ -18,7 +18,7 @@ from rest_framework.decorators import api_view
 from rest_framework.exceptions import APIException, PermissionDenied
 from rest_framework.response import Response
 
-from imagineer.api import errors, example
+from core.api import errors, example
 
 from . import api_examples as examples
 from .captioning import CaptioningUnavailable
