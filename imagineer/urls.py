@@ -22,7 +22,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api_schema"), name="api_docs"),
     path("api/config/", generation.api.site_settings, name="api_config"),
     path("metrics", metrics.metrics, name="metrics"),
-    path("", include("albums.page_urls")),
     path("api/", include(router.urls)),
     path("", include("albums.urls")),
     path("", include("generation.urls")),
