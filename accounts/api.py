@@ -20,7 +20,7 @@ from rest_framework.decorators import api_view, authentication_classes, permissi
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from imagineer.api import RejectUnknownFields, errors, example
+from core.api import RejectUnknownFields, errors, example
 
 from .middleware import client_address
 

@@ -188,7 +188,7 @@ def main():
     setup_django(args.database)
     from django.test import Client
 
-    from albums import pages
+    from albums import views as pages
 
     started = time.perf_counter()
     users = make_users()

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from albums import pages
+from albums import views as pages
 from albums.models import Album, Image, Label
 
 from .images import png_bytes
