@@ -13,7 +13,7 @@ from django.utils import timezone
 from generation.models import WorkerHeartbeat
 from imagineer.testing import manage, subprocess_env, wait_for
 
-TOKEN = "health-test-token"
+TOKEN = "health-test-token"  # noqa: S105 (a test's metrics token)
 
 
 @pytest.fixture
