@@ -19,13 +19,13 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
-from imagineer.api import (
+from core.api import (
     ActionPermission,
     boolean_param,
     choice_param,
@@ -39,6 +39,7 @@ from imagineer.api import (
 
 from . import api_examples as examples
 from .archive import ArchiveRejected, album_export_name, export_album, import_dataset
+from .captioning import CaptioningUnavailable
 from .ingest import (
     ImageRejected,
     atomic_ingest,
@@ -47,7 +48,8 @@ from .ingest import (
     read_upload,
     store_image,
 )
-from .models import Album, Image, Label
+from .models import Album, CaptionRun, Image, Label
+from .tasks import start_caption_run
 
 CAPTION_MAX_LENGTH = Label.MAX_LENGTH
 
@@ -375,6 +377,26 @@ class ImportResultSerializer(serializers.Serializer):
     )
 
 
+class CaptioningOff(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "captioning_off"
+
+
+class CaptionRunSerializer(serializers.ModelSerializer):
+    summary = serializers.CharField(read_only=True, help_text="One line for people.")
+    status_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = CaptionRun
+        fields = ["id", "album", "status", "total", "done", "empty", "error", "summary",
+                  "created_at", "started_at", "finished_at", "status_url"]
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_status_url(self, run):
+        return self.context["request"].build_absolute_uri(
+            reverse("captionrun-detail", args=[run.pk]))
+
+
 @extend_schema_view(
     list=extend_schema(
         summary="List albums",
@@ -443,6 +465,20 @@ class ImportResultSerializer(serializers.Serializer):
             400, 401, 403, 404, missing="Album", examples={400: examples.UPLOAD_REFUSED})},
         examples=[example("Imported", examples.IMPORTED)],
     ),
+    caption=extend_schema(
+        summary="Caption an album's images automatically",
+        description="Starts a caption run over the album (or answers the one already queued "
+                    "or running); poll `status_url`. Only the album's owner or a curator may.",
+        request=None,
+        responses={
+            202: CaptionRunSerializer,
+            **errors(401, 403, 404, 503, missing="Album",
+                     examples={503: examples.CAPTIONING_OFF}),
+        },
+        parameters=[OpenApiParameter("Location", OpenApiTypes.URI, OpenApiParameter.HEADER,
+                                     response=[202], description="The run's `status_url`.")],
+        examples=[example("Run", examples.CAPTION_RUN, status_codes=[202])],
+    ),
 )
 class AlbumViewSet(viewsets.ModelViewSet):
     """Albums the caller may see; the owner and curators change them.
@@ -510,6 +546,18 @@ class AlbumViewSet(viewsets.ModelViewSet):
         response["Content-Disposition"] = f'attachment; filename="{album_export_name(album)}"'
         return response
 
+    @action(detail=True, methods=["post"])
+    def caption(self, request, pk=None):
+        """Caption the album's uncaptioned images (the owner or a curator): 202 and the run."""
+        album = self.get_object()
+        try:
+            run = start_caption_run(album, by=request.user)
+        except CaptioningUnavailable as exc:
+            raise CaptioningOff(str(exc)) from exc
+        data = CaptionRunSerializer(run, context={"request": request}).data
+        return Response(data, status=status.HTTP_202_ACCEPTED,
+                        headers={"Location": data["status_url"]})
+
     @action(
         detail=True, methods=["post"], url_path="import",
         parser_classes=[MultiPartParser, FormParser],
@@ -527,5 +575,26 @@ class AlbumViewSet(viewsets.ModelViewSet):
         return uploaded_response(request, stored, status.HTTP_201_CREATED, skipped=skipped)
 
 
+@extend_schema_view(retrieve=extend_schema(
+    summary="Get a caption run",
+    tags=["albums"],
+    responses={200: CaptionRunSerializer, **errors(401, 404, missing="CaptionRun")},
+    examples=[example("Run", {**examples.CAPTION_RUN, "status": "succeeded", "done": 12,
+                              "summary": "Done: captioned 12 of 12 images.",
+                              "started_at": "2026-11-26T07:10:02.631002Z",
+                              "finished_at": "2026-11-26T07:10:09.204550Z"})],
+))
+class CaptionRunViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """A caption run's progress, for those who may curate its album (the album page polls
+    it with the session); runs started in the admin: curators only."""
+
+    serializer_class = CaptionRunSerializer
+    permission_classes = [ActionPermission]
+
+    def get_queryset(self):
+        return CaptionRun.objects.visible_to(self.request.user)
+
+
 router.register("images", ImageViewSet, basename="image")
 router.register("albums", AlbumViewSet, basename="album")
+router.register("caption-runs", CaptionRunViewSet, basename="captionrun")

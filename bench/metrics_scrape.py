@@ -43,6 +43,7 @@ def recreate_database(url):
 
 def setup_django(url):
     os.environ["DATABASE_URL"] = url
+    os.environ["DJANGO_DEBUG"] = os.environ.get("DJANGO_DEBUG") or "1"  # a development run
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "imagineer.settings")
     os.environ["IMAGINEER_LOG_LEVEL"] = "WARNING"
     os.environ["IMAGINEER_METRICS_TOKEN"] = TOKEN

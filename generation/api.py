@@ -3,7 +3,6 @@ settings (/api/config/)."""
 
 import re
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -18,11 +17,10 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from albums.api import file_urls
-from imagineer.api import (
+from core.api import (
     ActionPermission,
     RejectUnknownFields,
     choice_param,
-    django_errors,
     errors,
     example,
     integer_param,
@@ -30,16 +28,9 @@ from imagineer.api import (
 )
 
 from . import api_examples as examples
-from .limits import LimitExceeded
 from .models import Batch, Job, ModelVersion, PromptSet, PromptSetItem, SiteSettings, Status
 from .submit import remix_job, submit_batch, submit_job
 from .validation import LORA_WEIGHT, SCHEDULERS
-
-
-def limit_response(exc):
-    return Response({"detail": str(exc)}, status=exc.status,
-                    headers={"Retry-After": str(exc.retry_after or 60)})
-
 
 # What a submission may answer beyond 201: the limits of generation.limits.
 SUBMIT_ERRORS = (400, 401, 403, 429, 503)
@@ -213,12 +204,7 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     def create(self, request, *args, **kwargs):
         serializer = JobCreateSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
-        try:
-            job = submit_job(request.user, serializer.validated_data)
-        except LimitExceeded as exc:
-            return limit_response(exc)
-        except DjangoValidationError as exc:
-            raise django_errors(exc) from exc
+        job = submit_job(request.user, serializer.validated_data)
         return Response(JobSerializer(job, context={"request": request}).data,
                         status=status.HTTP_201_CREATED)
 
@@ -234,12 +220,7 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         """Run the job again: same seed, model, LoRAs and parameters (a remix)."""
-        try:
-            job = remix_job(request.user, self.get_object())
-        except LimitExceeded as exc:
-            return limit_response(exc)
-        except DjangoValidationError as exc:
-            raise django_errors(exc) from exc
+        job = remix_job(request.user, self.get_object())
         return Response(JobSerializer(job, context={"request": request}).data,
                         status=status.HTTP_201_CREATED)
 
@@ -338,12 +319,7 @@ class BatchViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         loras = serializer.pop_loras(data)
         if loras is not None:
             data["loras"] = loras
-        try:
-            batch = submit_batch(request.user, prompt_set, theme=theme, overrides=data)
-        except LimitExceeded as exc:
-            return limit_response(exc)
-        except DjangoValidationError as exc:
-            raise django_errors(exc) from exc
+        batch = submit_batch(request.user, prompt_set, theme=theme, overrides=data)
         return Response(BatchSerializer(batch).data, status=status.HTTP_201_CREATED)
 
     @action(detail=True, methods=["post"])
@@ -382,10 +358,7 @@ class PromptSetSerializer(RejectUnknownFields, serializers.ModelSerializer):
     def validate(self, data):
         instance = PromptSet(**{**self._current(), **data})
         instance.pk = self.instance.pk if self.instance else None
-        try:
-            instance.clean()
-        except DjangoValidationError as exc:
-            raise django_errors(exc) from exc
+        instance.clean()
         return data
 
     def _current(self):
@@ -482,10 +455,7 @@ class PromptSetViewSet(viewsets.ModelViewSet):
             raise ValidationError({"file": ["Upload a CSV file in the `file` field."]})
         if upload.size > 1_000_000:
             raise ValidationError({"file": ["The CSV file must be at most 1 MB."]})
-        try:
-            count = prompt_set.import_csv(upload.read())
-        except DjangoValidationError as exc:
-            raise django_errors(exc) from exc
+        count = prompt_set.import_csv(upload.read())
         prompt_set = self.get_queryset().get(pk=prompt_set.pk)
         prompt_set.imported = count
         return Response(PromptSetItemsSerializer(prompt_set).data, status=status.HTTP_201_CREATED)
@@ -612,23 +582,17 @@ class ModelVersionViewSet(viewsets.ModelViewSet):
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         upload = data.pop("file", None)
-        try:
-            if upload is not None:
-                model = ModelVersion.from_upload(upload, created_by=request.user, **data)
-            else:
-                model = ModelVersion.from_source(created_by=request.user, **data)
-        except DjangoValidationError as exc:
-            raise django_errors(exc) from exc
+        if upload is not None:
+            model = ModelVersion.from_upload(upload, created_by=request.user, **data)
+        else:
+            model = ModelVersion.from_source(created_by=request.user, **data)
         model.register()
         return Response(ModelVersionSerializer(model).data, status=status.HTTP_201_CREATED)
 
     @action(detail=True, methods=["post"], url_path="make-default")
     def make_default(self, request, pk=None):
         model = self.get_object()
-        try:
-            model.make_default()
-        except DjangoValidationError as exc:
-            raise django_errors(exc) from exc
+        model.make_default()
         return Response(ModelVersionSerializer(model).data)
 
 
@@ -650,10 +614,7 @@ class SiteSettingsSerializer(RejectUnknownFields, serializers.ModelSerializer):
     def validate(self, data):
         site = SiteSettings(**{**{name: getattr(self.instance, name)
                                   for name in SiteSettings.field_names()}, **data})
-        try:
-            site.clean()
-        except DjangoValidationError as exc:
-            raise django_errors(exc) from exc
+        site.clean()
         return {name: getattr(site, name) for name in data}
 
 

@@ -11,21 +11,11 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from accounts.roles import ADMIN
+from core.errors import LimitExceeded
 
 # Why a submission was refused, as /metrics counts it (imagineer_jobs_rejected_total):
-# its parameters broke a rule, or one of the limits below.
+# its parameters broke a rule (invalid), or one of the limits below (LimitExceeded.reason).
 REJECTION_REASONS = ["invalid", "rate_limited", "cap", "queue_full"]
-
-
-class LimitExceeded(Exception):
-    """A limit was hit: 429 (per user, with Retry-After) or 503 (the whole queue).
-    `reason`: which one, from REJECTION_REASONS."""
-
-    def __init__(self, message, *, reason, status=429, retry_after=None):
-        super().__init__(message)
-        self.reason = reason
-        self.status = status
-        self.retry_after = retry_after
 
 
 def is_exempt(user):

@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from albums.models import Album, Image, unique_slug
-from imagineer.storage import fetch
+from core.storage import fetch
 from imagineer.workers import died_here, worker_name
 
 from .validation import (

@@ -11,8 +11,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from albums.models import Album
+from core.errors import LimitExceeded
 
-from .limits import LimitExceeded, check_submission, lock_user
+from .limits import check_submission, lock_user
 from .models import Batch, Counter, Job, PromptSetItem
 from .tasks import enqueue_job_token
 from .validation import draw_seed, validate_generation

@@ -7,8 +7,9 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from core.errors import LimitExceeded
+
 from .forms import BatchForm, GenerateForm
-from .limits import LimitExceeded
 from .models import Batch, Job, PromptSet
 from .submit import remix_job, submit_batch, submit_job
 

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 import albums.api  # noqa: F401  (each app's api module registers its viewsets)
 import generation.api  # noqa: F401
 import training.api  # noqa: F401
+from core.api import router
 
 from . import api, metrics
 
@@ -21,8 +22,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api_schema"), name="api_docs"),
     path("api/config/", generation.api.site_settings, name="api_config"),
     path("metrics", metrics.metrics, name="metrics"),
-    path("", include("albums.page_urls")),
-    path("api/", include(api.router.urls)),
+    path("api/", include(router.urls)),
     path("", include("albums.urls")),
     path("", include("generation.urls")),
     path("", include("training.urls")),

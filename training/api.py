@@ -5,24 +5,22 @@ the runs they may see (editors and admins: all runs; viewers: their own, which t
 only if they once were editors), and cancels those. Another user's run answers 404.
 """
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from albums.models import Album
-from generation.api import JobImageSerializer
-from generation.models import ModelVersion
-from imagineer.api import (
+from core.api import (
     ActionPermission,
     RejectUnknownFields,
     choice_param,
-    django_errors,
     errors,
     example,
     router,
 )
+from generation.api import JobImageSerializer
+from generation.models import ModelVersion
 
 from . import api_examples as examples
 from .models import TrainingRun
@@ -55,10 +53,7 @@ class TrainingRunCreateSerializer(RejectUnknownFields, serializers.Serializer):
     validation_prompt = serializers.CharField(required=False, allow_blank=True)
 
     def validate(self, data):
-        try:
-            return validate_training(data, user=self.context["request"].user)
-        except DjangoValidationError as exc:
-            raise django_errors(exc) from exc
+        return validate_training(data, user=self.context["request"].user)
 
 
 class ValidationPairSerializer(serializers.Serializer):
@@ -177,10 +172,7 @@ class TrainingRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         """Queue a failed or cancelled run again; it resumes from its last checkpoint."""
-        try:
-            run = retry_run(self.get_object())
-        except DjangoValidationError as exc:
-            raise django_errors(exc) from exc
+        run = retry_run(self.get_object())
         return self._answer(run)
 
 

@@ -33,9 +33,9 @@ from django_q.tasks import async_task
 
 from albums.ingest import atomic_ingest, store_image
 from albums.models import Album, Image
+from core.storage import fetch
 from generation.models import ModelVersion
 from generation.validation import generation_defaults
-from imagineer.storage import fetch
 from imagineer.workers import Heartbeat, abandoned, reclaim_at_spawn, worker_name
 
 from .models import LOG_LINES, TrainingRun, with_loss
@@ -169,7 +169,7 @@ def _run(run, tracker, work):
 
 
 def fetch_examples(run, folder, on_log):
-    """Copy the album's images to a local folder through the storage (imagineer.storage);
+    """Copy the album's images to a local folder through the storage (core.storage);
     each becomes a trainer Example with the image's newest caption."""
     from .trainer import Example
 

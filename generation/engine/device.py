@@ -9,26 +9,31 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Device:
-    type: str  # "cuda" or "cpu"
+    type: str  # what torch's .to() takes: "cuda", "cuda:1" or "cpu"
     dtype: object  # a torch.dtype
 
     @property
     def is_cuda(self):
-        return self.type == "cuda"
+        return self.type.startswith("cuda")
 
 
-def pick_device(prefer=None):
-    """The device to run on: `prefer` ("cuda"/"cpu") when given, else CUDA if available.
+def pick_device(prefer=None, *, training=False):
+    """The device to run on (the engine's and the trainer's one rule): `prefer` ("cuda",
+    "cuda:1", "cpu") when given, else CUDA if available.
 
-    fp16 halves the memory of the weights and is what SD 1.5 is served in on GPUs; CPUs
-    have no fast fp16 kernels, so they stay in fp32.
+    On CUDA, inference runs in fp16, which halves the memory of the weights and is what
+    SD 1.5 is served in; training runs in bf16 where the GPU has it (its range keeps the
+    gradients from overflowing), else fp16 with a gradient scaler. CPUs have no fast
+    half-precision kernels, so they stay in fp32.
     """
     import torch
 
-    kind = prefer or ("cuda" if torch.cuda.is_available() else "cpu")
-    if kind == "cuda":
-        return Device("cuda", torch.float16)
-    return Device("cpu", torch.float32)
+    kind = str(prefer or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if kind.startswith("cuda"):
+        if training and torch.cuda.is_bf16_supported():
+            return Device(kind, torch.bfloat16)
+        return Device(kind, torch.float16)
+    return Device(kind, torch.float32)
 
 
 def prepare_pipeline(pipeline, device):

@@ -91,7 +91,8 @@ def test_it_serves_metrics_to_prometheus_as_its_config_scrapes_them(db, services
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         env=subprocess_env(DJANGO_DEBUG="0", DJANGO_SECRET_KEY=REQUIRED["DJANGO_SECRET_KEY"],
                            DJANGO_ALLOWED_HOSTS=web["DJANGO_ALLOWED_HOSTS"],
-                           DJANGO_BEHIND_TLS_PROXY="1", IMAGINEER_METRICS_TOKEN=TOKEN,
+                           DJANGO_BEHIND_TLS_PROXY="1", IMAGINEER_PROXY_COUNT="1",
+                           IMAGINEER_METRICS_TOKEN=TOKEN,
                            HOME=str(tmp_path)),
     )
     try:
