@@ -212,8 +212,6 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         job = self.get_object()
         job.cancel()
         job.refresh_from_db()
-        if job.batch_id:
-            job.batch.refresh_status()
         return Response(JobSerializer(job, context={"request": request}).data)
 
     @action(detail=True, methods=["post"])

@@ -18,11 +18,12 @@ from django_q.tasks import async_task
 
 from albums.ingest import atomic_ingest, store_image
 from albums.models import Image
-from imagineer.workers import Heartbeat, abandoned, reclaim_at_spawn, worker_name
+from workers.leases import Heartbeat, NoLongerOurs, at_spawn, lease_interval, reclaim, worker_name
+from workers.models import WorkerHeartbeat
 
 from .engine.metadata import parameters_text, png_bytes
 from .engine.pipelines import Cancelled, get_cache, image_seeds
-from .models import Job, SiteSettings, Status, WorkerHeartbeat
+from .models import Job, SiteSettings, Status
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +33,6 @@ PROGRESS_INTERVAL = 0.5
 # A task goes on with the next queued job until it has run this long (seconds): well
 # inside the cluster's task timeout, short enough for housekeeping to have its turn.
 DRAIN_SECONDS = 60
-
-
-class NoLongerOurs(Exception):
-    """The job was cancelled or given to another worker while this one saved its images."""
 
 
 def enqueue_job_token():
@@ -118,16 +115,12 @@ def take_next_jobs(worker):
 
 def job_heartbeat(jobs):
     """Renews the jobs' lease from a thread while the engine runs (loads can be long)."""
-    from django.utils import timezone
-
     job_ids, worker = [job.pk for job in jobs], jobs[0].worker
 
     def beat():
-        Job.objects.filter(pk__in=job_ids, status=Status.RUNNING, worker=worker).update(
-            heartbeat_at=timezone.now()
-        )
+        Job.objects.filter(pk__in=job_ids).renew(worker)
 
-    return Heartbeat(beat, max(settings.IMAGINEER_JOB_LEASE_SECONDS / 4, 0.5))
+    return Heartbeat(beat, lease_interval())
 
 
 def run_jobs(jobs):
@@ -245,15 +238,9 @@ def _after(jobs):
 
 def reclaim_stale_jobs():
     """Give back running jobs whose worker is gone: dead on this host, or silent too long."""
-    reclaimed = 0
-    for job in abandoned(Job.objects.filter(status=Status.RUNNING), Job.objects.stale()):
-        if job.requeue():
-            enqueue_job_token()
-            reclaimed += 1
-        _after([job])  # a job failed after too many attempts ends its batch too
-    if reclaimed:
-        log.warning("reclaimed jobs of dead workers", extra={"count": reclaimed})
-    return reclaimed
+    # A job failed after too many attempts ends its batch too: _after for each.
+    return reclaim(Job.objects.all(), requeued=lambda job: enqueue_job_token(),
+                   after=lambda job: _after([job]))
 
 
 def housekeeping():
@@ -267,5 +254,5 @@ def housekeeping():
 
 def on_worker_spawn(**kwargs):
     """A worker process starts: reclaim jobs of dead workers; unload the pipeline when idle."""
-    reclaim_at_spawn(reclaim_stale_jobs)
+    at_spawn(reclaim_stale_jobs)
     get_cache().start_idle_reaper(settings.IMAGINEER_IDLE_UNLOAD_SECONDS)

@@ -83,8 +83,6 @@ def job_cancel(request, pk):
     job = _visible_job(request, pk)
     if job.cancel():
         messages.success(request, f"Job {job.pk} was cancelled.")
-        if job.batch_id:
-            job.batch.refresh_status()
     return redirect(request.POST.get("next") or job.get_absolute_url())
 
 

@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "axes",
     # Ours last: their post_migrate handlers then run after contrib.auth's.
     "accounts",
+    "workers",
     "albums",
     "generation",
     "training",

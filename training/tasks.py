@@ -24,7 +24,6 @@ import threading
 import time
 from pathlib import Path
 
-from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.utils import timezone
@@ -36,7 +35,7 @@ from albums.models import Album, Image
 from core.storage import fetch
 from generation.models import ModelVersion
 from generation.validation import generation_defaults
-from imagineer.workers import Heartbeat, abandoned, reclaim_at_spawn, worker_name
+from workers.leases import Heartbeat, NoLongerOurs, at_spawn, lease_interval, reclaim, worker_name
 
 from .models import LOG_LINES, TrainingRun, with_loss
 
@@ -50,10 +49,6 @@ PROGRESS_INTERVAL = 1.0
 def enqueue_run(run):
     async_task("training.tasks.run_training", run.pk, cluster=CLUSTER,
                task_name=f"training run {run.pk}", group="training")
-
-
-class NoLongerOurs(Exception):
-    """The run was cancelled or given to another worker while this one finished it."""
 
 
 class Tracker:
@@ -124,11 +119,10 @@ def run_training(run_id):
     if run is None or not run.start(worker):
         return f"training run {run_id} is not queued"
     tracker = Tracker(run, worker)
-    interval = max(settings.IMAGINEER_JOB_LEASE_SECONDS / 4, 0.5)
     work = run.directory / "work"
     shutil.rmtree(work, ignore_errors=True)  # left by an attempt that died
     try:
-        with Heartbeat(tracker.beat, interval):
+        with Heartbeat(tracker.beat, lease_interval()):
             return _run(run, tracker, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -283,15 +277,7 @@ def store_validation_album(run, lora, pictures):
 def reclaim_stale_runs():
     """Give back running runs whose worker is gone: dead on this host, or silent too long.
     They resume from their last checkpoint; after too many attempts they fail."""
-    reclaimed = 0
-    running = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING)
-    for run in abandoned(running, TrainingRun.objects.stale()):
-        if run.requeue():
-            enqueue_run(run)
-            reclaimed += 1
-    if reclaimed:
-        log.warning("reclaimed training runs of dead workers", extra={"count": reclaimed})
-    return reclaimed
+    return reclaim(TrainingRun.objects.all(), requeued=enqueue_run)
 
 
 def housekeeping():
@@ -310,4 +296,4 @@ def housekeeping():
 
 def on_worker_spawn(**kwargs):
     """A worker process starts: reclaim the runs of dead workers."""
-    reclaim_at_spawn(reclaim_stale_runs)
+    at_spawn(reclaim_stale_runs)
