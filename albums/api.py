@@ -7,7 +7,6 @@ its `can_curate(user)`: a visible album you may not change answers 403.
 """
 
 from django.conf import settings
-from django.db.models import Q
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -27,19 +26,17 @@ from rest_framework.response import Response
 
 from core.api import (
     ActionPermission,
-    boolean_param,
-    choice_param,
     errors,
     example,
     integer_param,
-    is_id,
     router,
-    text_param,
 )
+from core.filters import FilterBackend, is_id
 
 from . import api_examples as examples
 from .archive import ArchiveRejected, album_export_name, export_album, import_dataset
 from .captioning import CaptioningUnavailable
+from .filters import ImageFilter
 from .ingest import (
     ImageRejected,
     atomic_ingest,
@@ -182,15 +179,6 @@ class ImageUploadSerializer(serializers.Serializer):
     )
 
 
-IMAGE_FILTERS = [
-    OpenApiParameter("album", int, description="Only this album's images, in its order."),
-    OpenApiParameter("source", str, enum=Image.Source.values),
-    OpenApiParameter("nsfw", bool),
-    OpenApiParameter("has_caption", bool),
-    OpenApiParameter("created_by", int, description="A user id."),
-    OpenApiParameter("search", str, description="Words in the prompt or the caption."),
-]
-
 
 @extend_schema_view(
     list=extend_schema(
@@ -198,7 +186,6 @@ IMAGE_FILTERS = [
         description="The images the caller may see, newest first (in the album's order "
                     "with `album`). Anonymous callers see public albums' images while the "
                     "public gallery is on.",
-        parameters=IMAGE_FILTERS,
         responses={200: ImageSerializer(many=True), **errors(400, 401, examples={
             400: {"nsfw": ["'maybe' is not a boolean: use true or false"]}})},
         examples=[example("Image", examples.IMAGE)],
@@ -259,6 +246,8 @@ class ImageViewSet(
 
     serializer_class = ImageSerializer
     permission_classes = [RolePermission]
+    filter_backends = [FilterBackend]
+    filterset_class = ImageFilter
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     action_permissions = {
         "create": ["albums.add_image"],
@@ -267,36 +256,7 @@ class ImageViewSet(
     }
 
     def get_queryset(self):
-        images = Image.objects.visible_to(self.request.user).with_caption()
-        if self.action == "list":
-            images = self.filter(images, self.request.query_params)
-        return images
-
-    def filter(self, images, params):
-        album_id = integer_param(params, "album")
-        if album_id is not None:
-            if not Album.objects.visible_to(self.request.user).filter(pk=album_id).exists():
-                raise ValidationError({"album": [f"No album with id {album_id}."]})
-            images = images.filter(album_entries__album_id=album_id).order_by(
-                "album_entries__position", "album_entries__id"
-            )
-        source = choice_param(params, "source", Image.Source.values)
-        if source:
-            images = images.filter(source=source)
-        nsfw = boolean_param(params, "nsfw")
-        if nsfw is not None:
-            images = images.filter(nsfw=nsfw)
-        has_caption = boolean_param(params, "has_caption")
-        if has_caption is not None:
-            captioned = Q(caption_text__isnull=False) & ~Q(caption_text="")
-            images = images.filter(captioned if has_caption else ~captioned)
-        created_by = integer_param(params, "created_by")
-        if created_by is not None:
-            images = images.filter(created_by_id=created_by)
-        search = text_param(params, "search")
-        if search:
-            images = images.filter(Q(prompt__icontains=search) | Q(caption_text__icontains=search))
-        return images
+        return Image.objects.visible_to(self.request.user).with_caption()
 
     def create(self, request):
         files = request.FILES.getlist("file")

@@ -16,6 +16,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.schemas import DefaultSchema
 
 from .errors import LimitExceeded
+from .filters import IdField
 from .pagination import BAD_PAGE_SIZE
 
 # The error format, as the schema (/api/schema/) describes it: one body for each kind of
@@ -186,56 +187,13 @@ class RejectUnknownFields:
         return super().to_internal_value(data)
 
 
-# Query parameters: a value that is not what the schema says is a 400 naming it, never
-# ignored and never a 500. Each returns None when the parameter is absent or empty.
-
-
-def is_id(number):
-    """An int that a database integer column holds: 64 bits. A larger one is no row's id,
-    and SQLite raises on it (OverflowError) rather than finding nothing."""
-    return (isinstance(number, int) and not isinstance(number, bool)
-            and -(2**63) <= number < 2**63)
-
-
 def integer_param(params, name):
-    value = params.get(name)
-    if value is None or value == "":
-        return None
+    """An integer id sent as a form field (a query parameter: core.filters), or None when
+    absent or empty; a 400 naming it when it is no id."""
     try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = None
-    if not is_id(number):
-        raise serializers.ValidationError({name: [f"{value!r} is not an integer id"]})
-    return number
-
-
-def boolean_param(params, name):
-    value = params.get(name)
-    if value is None or value == "":
-        return None
-    if value.lower() in ("1", "true", "yes"):
-        return True
-    if value.lower() in ("0", "false", "no"):
-        return False
-    raise serializers.ValidationError({name: [f"{value!r} is not a boolean: use true or false"]})
-
-
-def choice_param(params, name, choices):
-    value = params.get(name)
-    if value is None or value == "":
-        return None
-    if value not in choices:
-        raise serializers.ValidationError(
-            {name: [f"{value!r} is not one of {', '.join(choices)}"]})
-    return value
-
-
-def text_param(params, name):
-    value = params.get(name, "").strip()
-    if "\x00" in value:  # DRF's rule for text fields; PostgreSQL cannot compare with it
-        raise serializers.ValidationError({name: ["Null characters are not allowed."]})
-    return value or None
+        return IdField().clean(params.get(name))
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError({name: exc.messages}) from exc
 
 
 class InUse(APIException):

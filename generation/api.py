@@ -20,15 +20,15 @@ from albums.api import file_urls
 from core.api import (
     ActionPermission,
     RejectUnknownFields,
-    choice_param,
     errors,
     example,
-    integer_param,
     router,
 )
+from core.filters import FilterBackend
 
 from . import api_examples as examples
-from .models import Batch, Job, ModelVersion, PromptSet, PromptSetItem, SiteSettings, Status
+from .filters import JobFilter, ModelVersionFilter
+from .models import Batch, Job, ModelVersion, PromptSet, PromptSetItem, SiteSettings
 from .submit import remix_job, submit_batch, submit_job
 from .validation import LORA_WEIGHT, SCHEDULERS, validate_generation
 
@@ -132,11 +132,6 @@ REMIX = extend_schema(
     list=extend_schema(
         summary="List jobs",
         description="Viewers see their own jobs; editors and admins everyone's. Newest first.",
-        parameters=[
-            OpenApiParameter("status", str, enum=Status.values),
-            OpenApiParameter("batch", int, description="Only this batch's jobs."),
-            OpenApiParameter("owner", int, description="Only this user's jobs (a user id)."),
-        ],
         responses={200: JobSerializer(many=True), **errors(400, 401, examples={
             400: {"batch": ["'x' is not an integer id"]}})},
         examples=[example("Job", examples.JOB)],
@@ -179,23 +174,15 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
     queryset = Job.objects.none()  # the model, for the schema; get_queryset() picks the rows
     permission_classes = [ActionPermission]
+    filter_backends = [FilterBackend]
+    filterset_class = JobFilter
     action_permissions = {"create": ["generation.add_job"], "retry": ["generation.add_job"],
                           "remix": ["generation.add_job"]}
 
     def get_queryset(self):
-        jobs = (Job.objects.visible_to(self.request.user)
+        return (Job.objects.visible_to(self.request.user)
                 .select_related("owner", "model")
                 .prefetch_related("images", "joblora_set__lora"))
-        if self.action != "list":
-            return jobs
-        params = self.request.query_params
-        if (status_filter := choice_param(params, "status", Status.values)) is not None:
-            jobs = jobs.filter(status=status_filter)
-        if (batch := integer_param(params, "batch")) is not None:
-            jobs = jobs.filter(batch_id=batch)
-        if (owner := integer_param(params, "owner")) is not None:
-            jobs = jobs.filter(owner_id=owner)
-        return jobs
 
     def get_serializer_class(self):
         return JobCreateSerializer if self.action == "create" else JobSerializer
@@ -513,7 +500,6 @@ MODEL_CHANGE = extend_schema(
     list=extend_schema(
         summary="List models",
         description="Base models and LoRAs; inactive ones only for editors and admins.",
-        parameters=[OpenApiParameter("kind", str, enum=ModelVersion.Kind.values)],
         responses={200: ModelVersionSerializer(many=True), **errors(400, 401, examples={
             400: {"kind": ["'lorra' is not one of base, lora"]}})},
         examples=[example("Base model", examples.MODEL), example("LoRA", examples.LORA)],
@@ -556,6 +542,8 @@ MODEL_CHANGE = extend_schema(
 class ModelVersionViewSet(viewsets.ModelViewSet):
     serializer_class = ModelVersionSerializer
     permission_classes = [ActionPermission]
+    filter_backends = [FilterBackend]
+    filterset_class = ModelVersionFilter
     action_permissions = {
         "create": ["generation.add_modelversion"],
         "update": ["generation.change_modelversion"],
@@ -567,9 +555,6 @@ class ModelVersionViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self):
         models = ModelVersion.objects.all()
-        kind = choice_param(self.request.query_params, "kind", ModelVersion.Kind.values)
-        if kind:
-            models = models.filter(kind=kind)
         if not self.request.user.has_perm("generation.change_modelversion"):
             models = models.filter(is_active=True)
         return models

@@ -5,7 +5,8 @@ the runs they may see (editors and admins: all runs; viewers: their own, which t
 only if they once were editors), and cancels those. Another user's run answers 404.
 """
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+import django_filters
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -14,11 +15,11 @@ from albums.models import Album
 from core.api import (
     ActionPermission,
     RejectUnknownFields,
-    choice_param,
     errors,
     example,
     router,
 )
+from core.filters import FilterBackend, choice_filter
 from generation.api import JobImageSerializer
 from generation.models import ModelVersion
 
@@ -27,6 +28,14 @@ from .models import TrainingRun
 from .submit import CONFIG_FIELDS, retry_run, submit_run
 from .validation import DEFAULTS as TRAINING_DEFAULTS
 from .validation import validate_training
+
+
+class TrainingRunFilter(django_filters.FilterSet):
+    status = choice_filter(TrainingRun.Status.values)
+
+    class Meta:
+        model = TrainingRun
+        fields = []
 
 
 class TrainingRunCreateSerializer(RejectUnknownFields, serializers.Serializer):
@@ -89,7 +98,6 @@ class TrainingRunSerializer(serializers.ModelSerializer):
     list=extend_schema(
         summary="List training runs",
         description="Editors and admins see every run; viewers their own. Newest first.",
-        parameters=[OpenApiParameter("status", str, enum=TrainingRun.Status.values)],
         responses={200: TrainingRunSerializer(many=True), **errors(400, 401, examples={
             400: {"status": ["'done' is not one of queued, running, succeeded, failed, "
                              "cancelled"]}})},
@@ -134,18 +142,13 @@ class TrainingRunSerializer(serializers.ModelSerializer):
 class TrainingRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     queryset = TrainingRun.objects.none()  # the model, for the schema; get_queryset() picks rows
     permission_classes = [ActionPermission]
+    filter_backends = [FilterBackend]
+    filterset_class = TrainingRunFilter
     action_permissions = {"create": ["training.add_trainingrun"],
                           "retry": ["training.add_trainingrun"]}
 
     def get_queryset(self):
-        runs = TrainingRun.objects.visible_to(self.request.user).select_related("owner")
-        if self.action != "list":
-            return runs
-        status_filter = choice_param(self.request.query_params, "status",
-                                     TrainingRun.Status.values)
-        if status_filter:
-            runs = runs.filter(status=status_filter)
-        return runs
+        return TrainingRun.objects.visible_to(self.request.user).select_related("owner")
 
     def get_serializer_class(self):
         return TrainingRunCreateSerializer if self.action == "create" else TrainingRunSerializer
