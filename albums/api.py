@@ -37,14 +37,7 @@ from . import api_examples as examples
 from .archive import ArchiveRejected, album_export_name, export_album, import_dataset
 from .captioning import CaptioningUnavailable
 from .filters import ImageFilter
-from .ingest import (
-    ImageRejected,
-    atomic_ingest,
-    check_file_size,
-    inspect_image,
-    read_upload,
-    store_image,
-)
+from .ingest import ImageRejected, UploadRejected, store_uploads
 from .models import Album, CaptionRun, Image, Label
 from .tasks import start_caption_run
 
@@ -266,23 +259,10 @@ class ImageViewSet(
         album = None
         if album_id not in (None, ""):
             album = curated_album(request, integer_param(request.data, "album"))
-        errors = []
-        for upload in files:  # check all before storing any, holding one in memory at a time
-            try:
-                check_file_size(upload.size, upload.name)  # before reading it
-                inspect_image(read_upload(upload), upload.name)
-            except ImageRejected as exc:
-                errors.append(str(exc))
-        if errors:
-            raise ValidationError({"file": errors})
-        with atomic_ingest():
-            stored = [
-                store_image(read_upload(upload), filename=upload.name,
-                            source=Image.Source.UPLOAD, created_by=request.user)
-                for upload in files
-            ]
-            if album is not None:
-                album.add_images([image for image, _ in stored], by=request.user)
+        try:
+            stored = store_uploads(files, by=request.user, album=album)
+        except UploadRejected as exc:
+            raise ValidationError({"file": exc.errors}) from exc
         return uploaded_response(request, stored, status.HTTP_201_CREATED)
 
 

@@ -308,3 +308,34 @@ def save_file(name, data):
     if names is not None:
         names.append(saved)
     return saved
+
+
+class UploadRejected(ValueError):
+    """Uploads refused whole: `errors` names each bad file and its rule."""
+
+    def __init__(self, errors):
+        self.errors = errors
+        super().__init__("; ".join(errors))
+
+
+def store_uploads(uploads, *, by, album=None):
+    """The one upload path (the album page and POST /api/images/): check every file first,
+    holding one in memory at a time, and refuse them all (UploadRejected) if any is bad;
+    else store them all in one atomic_ingest and add them to `album`. Returns
+    [(image, created)]."""
+    errors = []
+    for upload in uploads:
+        try:
+            check_file_size(upload.size, upload.name)  # before reading it
+            inspect_image(read_upload(upload), upload.name)
+        except ImageRejected as exc:
+            errors.append(str(exc))
+    if errors:
+        raise UploadRejected(errors)
+    with atomic_ingest():
+        stored = [store_image(read_upload(upload), filename=upload.name,
+                              source=Image.Source.UPLOAD, created_by=by)
+                  for upload in uploads]
+        if album is not None:
+            album.add_images([image for image, _ in stored], by=by)
+    return stored

@@ -287,10 +287,7 @@ class BatchViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     action_permissions = {"create": ["generation.add_batch"]}
 
     def get_queryset(self):
-        batches = Batch.objects.select_related("prompt_set", "owner")
-        if not self.request.user.has_perm("generation.see_all_jobs"):
-            batches = batches.filter(owner=self.request.user)
-        return batches
+        return Batch.objects.visible_to(self.request.user).select_related("prompt_set", "owner")
 
     def get_serializer_class(self):
         return BatchCreateSerializer if self.action == "create" else BatchSerializer

@@ -31,6 +31,7 @@ from .validation import (
     SIZE,
     SIZE_MULTIPLE,
     STEPS,
+    validate_lora_choice,
     validate_site_settings,
 )
 
@@ -360,6 +361,10 @@ class PromptSetLora(WeightedLora):
     class Meta:
         unique_together = [("prompt_set", "lora")]
 
+    def clean(self):
+        if self.lora_id is not None:
+            validate_lora_choice(self.lora, self.weight)
+
 
 class PromptSetItem(models.Model):
     prompt_set = models.ForeignKey(PromptSet, on_delete=models.CASCADE, related_name="items")
@@ -388,6 +393,14 @@ ACTIVE = [Status.QUEUED, Status.RUNNING]
 WORKER_STOPPED = "WorkerStopped"
 
 
+class BatchQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Whoever sees every job (generation.see_all_jobs) sees every batch; others theirs."""
+        if user.has_perm("generation.see_all_jobs"):
+            return self
+        return self.filter(owner=user)
+
+
 class Batch(models.Model):
     """One job per item of a prompt set; its images are gathered into an album."""
 
@@ -402,6 +415,8 @@ class Batch(models.Model):
     album = models.ForeignKey(Album, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = BatchQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -140,6 +140,15 @@ def validate_generation(params, *, loras=(), require_prompt=True):
     return cleaned
 
 
+def validate_lora_choice(lora, weight):
+    """One LoRA and its weight as a prompt set keeps them, checked when saved by the rule
+    validate_generation applies to a job's (a batch then never meets a bad default)."""
+    errors = {}
+    _validate_loras(errors, [(lora, weight)], None)
+    if errors:
+        raise ValidationError(errors["loras"])
+
+
 def _validate_loras(errors, loras, model):
     from .models import ModelVersion
 

@@ -128,9 +128,7 @@ def set_detail(request, slug):
 
 
 def _visible_batch(request, pk):
-    batches = Batch.objects.select_related("prompt_set", "album")
-    if not request.user.has_perm("generation.see_all_jobs"):
-        batches = batches.filter(owner=request.user)
+    batches = Batch.objects.visible_to(request.user).select_related("prompt_set", "album")
     return get_object_or_404(batches, pk=pk)
 
 
