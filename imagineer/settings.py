@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dj_database_url
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -20,11 +21,22 @@ def env(name, default=""):
     return os.environ.get(name, default)
 
 
+TRUE = ("1", "true", "yes", "on")
+FALSE = ("0", "false", "no", "off")
+
+
 def env_bool(name, default=False):
+    """True or false by the usual spellings; any other value stops the start (a typo is
+    not read as false)."""
     value = os.environ.get(name)
-    if value is None or value == "":
+    if value is None or value.strip() == "":
         return default
-    return value.strip().lower() in ("1", "true", "yes", "on")
+    if value.strip().lower() in TRUE:
+        return True
+    if value.strip().lower() in FALSE:
+        return False
+    raise ImproperlyConfigured(
+        f"{name}={value!r}: use one of {', '.join(TRUE)} or {', '.join(FALSE)}.")
 
 
 def env_int(name, default):

@@ -15,9 +15,14 @@ import threading
 import time
 import traceback
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from .device import free_memory, pick_device, prepare_pipeline
+from .device import Device, free_memory, pick_device, prepare_pipeline
+
+# A LoRA for one call: (a stable key, e.g. its id; its file; its weight).
+LoraChoice = tuple[object, str | Path, float]
 
 
 class Cancelled(Exception):
@@ -36,7 +41,7 @@ SCHEDULERS = {
 }
 
 
-def scheduler_class(name):
+def scheduler_class(name: str) -> Any:
     import diffusers
 
     if name not in SCHEDULERS:
@@ -44,7 +49,7 @@ def scheduler_class(name):
     return getattr(diffusers, SCHEDULERS[name][0])
 
 
-def sampler_name(scheduler, pipeline_scheduler_class=None):
+def sampler_name(scheduler: str | None, pipeline_scheduler_class: str | None = None) -> str:
     """The A1111 sampler name for a scheduler name, or for the model's own scheduler class
     (its class name when A1111 has no name for it) when `scheduler` is None."""
     if scheduler is not None:
@@ -55,7 +60,7 @@ def sampler_name(scheduler, pipeline_scheduler_class=None):
     return pipeline_scheduler_class or "Default"
 
 
-def image_seeds(seeds, num_images):
+def image_seeds(seeds: Sequence[int], num_images: int) -> list[int]:
     """The seed of each output image, in output order.
 
     Image j of a prompt with seed s uses seed s + j (A1111's convention for a batch), so
@@ -65,7 +70,7 @@ def image_seeds(seeds, num_images):
     return [seed + j for seed in seeds for j in range(num_images)]
 
 
-def adapter_name(key):
+def adapter_name(key: object) -> str:
     """The peft adapter name for a LoRA's stable key (e.g. its database id): "lora_<key>".
 
     Adapter names become attribute keys in torch ModuleDicts, so anything but letters,
@@ -74,7 +79,7 @@ def adapter_name(key):
     return "lora_" + re.sub(r"\W", "_", str(key))
 
 
-def load_pipeline(source, device):
+def load_pipeline(source: str | Path, device: Device) -> Any:
     """Load a StableDiffusionPipeline from a hub id, a diffusers folder or a single file."""
     from diffusers import StableDiffusionPipeline
 
@@ -102,23 +107,25 @@ class PipelineCache:
     job thread never both touch the pipeline.
     """
 
-    def __init__(self, max_loras=8, device=None, clock=time.monotonic):
+    def __init__(self, max_loras: int = 8, device: Device | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.max_loras = max_loras
         self.device = device or pick_device()
         self.clock = clock
-        self.base_source = None
+        self.base_source: str | None = None
         self.load_count = 0  # base pipeline loads since the cache was made
-        self.last_used = None  # clock() at the end of the last use, None when empty
-        self._pipeline = None
-        self._scheduler = None  # the model's own scheduler, kept to build others from
-        self._loras = OrderedDict()  # adapter name -> LoRA file path, least recent first
+        self.last_used: float | None = None  # clock() at the end of the last use, or None
+        self._pipeline: Any = None
+        self._scheduler: Any = None  # the model's own scheduler, kept to build others from
+        # adapter name -> LoRA file path, least recent first
+        self._loras: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.RLock()
-        self._reaper = None
+        self._reaper: threading.Thread | None = None
         self._reaper_stop = threading.Event()
 
     # -- the base model --------------------------------------------------------------
 
-    def pipeline(self, base_source):
+    def pipeline(self, base_source: str | Path) -> Any:
         """The loaded pipeline for `base_source` (a hub id or local path), loading it if
         needed and releasing a different base first."""
         with self._lock:
@@ -133,10 +140,10 @@ class PipelineCache:
             return self._pipeline
 
     @property
-    def is_loaded(self):
+    def is_loaded(self) -> bool:
         return self._pipeline is not None
 
-    def release(self):
+    def release(self) -> None:
         """Drop the pipeline and its adapters and give the memory back."""
         with self._lock:
             self._pipeline = None
@@ -146,7 +153,7 @@ class PipelineCache:
             self.last_used = None
             free_memory(self.device)
 
-    def release_if_idle(self, idle_seconds):
+    def release_if_idle(self, idle_seconds: float) -> bool:
         """Release the pipeline when unused for `idle_seconds`; True when it did.
 
         A call that is running right now holds the lock, so the cache is not idle.
@@ -154,14 +161,15 @@ class PipelineCache:
         if not self._lock.acquire(blocking=False):
             return False
         try:
-            if self._pipeline is None or self.clock() - self.last_used < idle_seconds:
+            if (self._pipeline is None or self.last_used is None
+                    or self.clock() - self.last_used < idle_seconds):
                 return False
             self.release()
             return True
         finally:
             self._lock.release()
 
-    def start_idle_reaper(self, idle_seconds, interval=None):
+    def start_idle_reaper(self, idle_seconds: float, interval: float | None = None) -> None:
         """Check for idleness every `interval` seconds (default idle_seconds / 4, at least
         1) in a daemon thread, for worker processes that sit waiting for jobs. Idempotent."""
         if self._reaper is not None:
@@ -169,14 +177,14 @@ class PipelineCache:
         interval = interval or max(idle_seconds / 4, 1)
         self._reaper_stop.clear()
 
-        def reap():
+        def reap() -> None:
             while not self._reaper_stop.wait(interval):
                 self.release_if_idle(idle_seconds)
 
         self._reaper = threading.Thread(target=reap, name="pipeline-idle-reaper", daemon=True)
         self._reaper.start()
 
-    def stop_idle_reaper(self):
+    def stop_idle_reaper(self) -> None:
         if self._reaper is not None:
             self._reaper_stop.set()
             self._reaper.join()
@@ -185,11 +193,11 @@ class PipelineCache:
     # -- LoRA adapters ---------------------------------------------------------------
 
     @property
-    def loaded_loras(self):
+    def loaded_loras(self) -> list[str]:
         """Adapter names currently loaded, least recently used first."""
         return list(self._loras)
 
-    def use_loras(self, pipeline, loras):
+    def use_loras(self, pipeline: Any, loras: Sequence[LoraChoice]) -> None:
         """Make exactly `loras` [(key, path, weight)] active on `pipeline`.
 
         Loads each missing adapter once, evicting the least recently used ones beyond
@@ -208,7 +216,7 @@ class PipelineCache:
             pipeline.enable_lora()
             pipeline.set_adapters(names, adapter_weights=[float(w) for _, _, w in loras])
 
-    def _load_adapter(self, pipeline, name, path, keep):
+    def _load_adapter(self, pipeline: Any, name: str, path: str, keep: list[str]) -> None:
         if self._loras.get(name) == path:
             self._loras.move_to_end(name)
             return
@@ -230,7 +238,7 @@ class PipelineCache:
             raise
         self._loras[name] = path
 
-    def _delete_adapter(self, pipeline, name):
+    def _delete_adapter(self, pipeline: Any, name: str) -> None:
         pipeline.delete_adapters([name])
         del self._loras[name]
 
@@ -238,21 +246,21 @@ class PipelineCache:
 
     def generate(
         self,
-        base_source,
-        prompts,
+        base_source: str | Path,
+        prompts: Sequence[str],
         *,
-        seeds,
-        negative_prompts=None,
-        loras=(),
-        width=512,
-        height=512,
-        steps=20,
-        guidance=7.5,
-        scheduler=None,
-        num_images=1,
-        on_step=None,
-        should_cancel=None,
-    ):
+        seeds: Sequence[int],
+        negative_prompts: str | Sequence[str] | None = None,
+        loras: Sequence[LoraChoice] = (),
+        width: int = 512,
+        height: int = 512,
+        steps: int = 20,
+        guidance: float = 7.5,
+        scheduler: str | None = None,
+        num_images: int = 1,
+        on_step: Callable[[int, int], None] | None = None,
+        should_cancel: Callable[[], bool] | None = None,
+    ) -> list[Any]:
         """Run one pipeline call for `prompts` and return the PIL images in order.
 
         prompts: a list of strings; several prompts run as one batched call.
@@ -309,24 +317,25 @@ class PipelineCache:
                 if self._pipeline is not None:
                     self.last_used = self.clock()
 
-    def _make_scheduler(self, name):
+    def _make_scheduler(self, name: str | None) -> Any:
         """A fresh scheduler per call (schedulers keep per-run state), built from the
         model's own scheduler config."""
         cls = type(self._scheduler) if name is None else scheduler_class(name)
         return cls.from_config(self._scheduler.config)
 
-    def sampler_name(self, scheduler):
+    def sampler_name(self, scheduler: str | None) -> str:
         """The A1111 sampler name for a call with `scheduler` on the loaded model."""
         own = type(self._scheduler).__name__ if self._scheduler is not None else None
         return sampler_name(scheduler, own)
 
 
-def _adapter_names(pipeline):
+def _adapter_names(pipeline: Any) -> set[str]:
     return {name for names in pipeline.get_list_adapters().values() for name in names}
 
 
-def _step_callback(on_step, should_cancel):
-    def callback(pipeline, index, timestep, tensors):
+def _step_callback(on_step: Callable[[int, int], None] | None,
+                   should_cancel: Callable[[], bool] | None) -> Callable[..., dict]:
+    def callback(pipeline: Any, index: int, timestep: object, tensors: dict) -> dict:
         if on_step is not None:
             on_step(index + 1, pipeline.num_timesteps)
         if should_cancel is not None and should_cancel():
@@ -338,11 +347,11 @@ def _step_callback(on_step, should_cancel):
     return callback
 
 
-_cache = None
+_cache: PipelineCache | None = None
 _cache_lock = threading.Lock()
 
 
-def get_cache():
+def get_cache() -> PipelineCache:
     """The process's PipelineCache (created on first use; set `max_loras` on it)."""
     global _cache
     with _cache_lock:
