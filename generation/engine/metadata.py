@@ -75,7 +75,7 @@ def parameters_text(
     return "\n".join(lines)
 
 
-def png_bytes(image: PILImage, parameters: str) -> bytes:
+def png_bytes(image: "PILImage", parameters: str) -> bytes:
     """The image encoded as PNG with `parameters` in a text chunk (tEXt, or iTXt when the
     text is not Latin-1, as Pillow chooses)."""
     from PIL.PngImagePlugin import PngInfo
