@@ -101,6 +101,12 @@ class AutoSchema(openapi.AutoSchema):
     also answers 404 for a page that does not exist (DRF's paginator: `?page=0`, `?page=x`,
     a page past the last), and 400 for a page size out of range."""
 
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        """A field's schema, with the rule its validator checks (`with_rules`)."""
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        rule = getattr(field, "openapi_rule", None)
+        return {**schema, **rule} if rule else schema
+
     def _get_paginator(self):
         if getattr(self.view, "action", "list") != "list":
             return None
@@ -158,6 +164,16 @@ class Router(routers.DefaultRouter):
 
 
 router = Router()
+
+
+def with_rules(fields, rules):
+    """Give serializer fields the OpenAPI rules (ranges, multiples...) of the validator
+    that checks them, for the schema only: the validator stays the one that refuses, with
+    its own messages. Returns `fields` (a serializer's get_fields())."""
+    for name, rule in rules.items():
+        if name in fields:
+            fields[name].openapi_rule = rule
+    return fields
 
 
 class ActionPermission(BasePermission):

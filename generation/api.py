@@ -23,6 +23,7 @@ from core.api import (
     errors,
     example,
     router,
+    with_rules,
 )
 from core.filters import FilterBackend
 
@@ -30,7 +31,17 @@ from . import api_examples as examples
 from .filters import JobFilter, ModelVersionFilter
 from .models import Batch, Job, ModelVersion, PromptSet, PromptSetItem, SiteSettings
 from .submit import remix_job, submit_batch, submit_job
-from .validation import LORA_WEIGHT, SCHEDULERS, validate_generation
+from .validation import (
+    LORA_WEIGHT,
+    NUMBERS,
+    SCHEDULERS,
+    SIZE,
+    SIZE_MULTIPLE,
+    openapi_rule,
+    parameter_rule,
+    site_settings_rules,
+    validate_generation,
+)
 
 # What a submission may answer beyond 201: the limits of generation.limits.
 SUBMIT_ERRORS = (400, 401, 403, 429, 503)
@@ -64,6 +75,10 @@ class GenerationParamsSerializer(RejectUnknownFields, serializers.Serializer):
     seed = serializers.IntegerField(required=False, allow_null=True)
     scheduler = serializers.ChoiceField(choices=SCHEDULERS, required=False)
     num_images = serializers.IntegerField(required=False)
+
+    def get_fields(self):
+        return with_rules(super().get_fields(),
+                          {name: parameter_rule(name) for name in NUMBERS})
 
     @staticmethod
     def pop_loras(data):
@@ -331,6 +346,10 @@ class PromptSetSerializer(RejectUnknownFields, serializers.ModelSerializer):
         read_only_fields = ["id", "items"]
         extra_kwargs = {"slug": {"required": False}}
 
+    def get_fields(self):
+        size = openapi_rule(int, SIZE, SIZE_MULTIPLE)
+        return with_rules(super().get_fields(), {"width": size, "height": size})
+
     @extend_schema_field(LoraChoiceSerializer(many=True))
     def get_loras(self, prompt_set):
         return [{"id": link.lora_id, "weight": link.weight}
@@ -589,6 +608,9 @@ class SiteSettingsSerializer(RejectUnknownFields, serializers.ModelSerializer):
     class Meta:
         model = SiteSettings
         fields = [*SiteSettings.field_names(), "updated_at"]
+
+    def get_fields(self):
+        return with_rules(super().get_fields(), site_settings_rules())
 
     def validate(self, data):
         site = SiteSettings(**{**{name: getattr(self.instance, name)

@@ -23,6 +23,8 @@ from albums.models import Album, Image, unique_slug
 from core.storage import fetch
 from workers.models import LeasedWork, LeasedWorkQuerySet
 
+from .engine.params import FIELDS as PARAMETERS
+from .engine.params import GenerationParams
 from .validation import (
     GUIDANCE,
     LIMITS,
@@ -541,28 +543,24 @@ class Job(LeasedWork):
     def lora_weights(self):
         return [(jl.lora, jl.weight) for jl in self.joblora_set.select_related("lora")]
 
+    def generation_params(self):
+        """The engine's GenerationParams of this job (its stored fields, as they are)."""
+        return GenerationParams(**{name: getattr(self, name) for name in PARAMETERS})
+
     def batch_key(self):
         """Jobs with the same key can share one batched pipeline call."""
         loras = tuple(sorted((jl.lora_id, jl.weight) for jl in self.joblora_set.all()))
-        return (self.model_id, self.width, self.height, self.steps, self.guidance_scale,
-                self.scheduler, self.num_images, self.negative_prompt, loras)
+        return (self.model_id, self.generation_params().shape(), self.negative_prompt, loras)
 
     def params(self):
         """The parameters stored with each image (and shown as its metadata)."""
         return {
             "job": self.pk,
-            "prompt": self.prompt,
-            "negative_prompt": self.negative_prompt,
+            **{name: getattr(self, name) for name in PARAMETERS if name != "num_images"},
             "model": self.model.name,
             "model_hash": self.model.short_hash,
             "loras": [{"name": lora.name, "hash": lora.short_hash, "weight": weight}
                       for lora, weight in self.lora_weights()],
-            "width": self.width,
-            "height": self.height,
-            "steps": self.steps,
-            "guidance_scale": self.guidance_scale,
-            "seed": self.seed,
-            "scheduler": self.scheduler,
         }
 
     @classmethod
@@ -578,16 +576,8 @@ class Job(LeasedWork):
             batch=batch,
             batch_position=batch_position,
             remix_of=remix_of,
-            prompt=cleaned["prompt"],
-            negative_prompt=cleaned["negative_prompt"],
             model=cleaned["model"],
-            width=cleaned["width"],
-            height=cleaned["height"],
-            steps=cleaned["steps"],
-            guidance_scale=cleaned["guidance_scale"],
-            seed=cleaned["seed"],
-            scheduler=cleaned["scheduler"],
-            num_images=cleaned["num_images"],
+            **{name: cleaned[name] for name in PARAMETERS},
         )
         JobLora.objects.bulk_create(
             JobLora(job=job, lora=lora, weight=weight) for lora, weight in cleaned["loras"]
@@ -596,19 +586,8 @@ class Job(LeasedWork):
 
     def same_parameters(self):
         """This job's parameters, for a remix: same seed, model, LoRAs and settings."""
-        return {
-            "prompt": self.prompt,
-            "negative_prompt": self.negative_prompt,
-            "model": self.model,
-            "width": self.width,
-            "height": self.height,
-            "steps": self.steps,
-            "guidance_scale": self.guidance_scale,
-            "seed": self.seed,
-            "scheduler": self.scheduler,
-            "num_images": self.num_images,
-            "loras": self.lora_weights(),
-        }
+        return {**{name: getattr(self, name) for name in PARAMETERS}, "model": self.model,
+                "loras": self.lora_weights()}
 
     # State changes beyond LeasedWork's (beat, requeue): each a conditional UPDATE that
     # the row's status, and the worker holding it, decide.

@@ -21,8 +21,8 @@ from albums.models import Image
 from workers.leases import Heartbeat, NoLongerOurs, at_spawn, lease_interval, reclaim, worker_name
 from workers.models import WorkerHeartbeat
 
-from .engine.metadata import parameters_text, png_bytes
-from .engine.pipelines import Cancelled, get_cache, image_seeds
+from .engine.metadata import png_bytes
+from .engine.pipelines import Cancelled, get_cache
 from .models import Job, SiteSettings, Status
 
 log = logging.getLogger(__name__)
@@ -147,19 +147,11 @@ def run_jobs(jobs):
     loras = first.lora_weights()
     try:
         with job_heartbeat(jobs):
-            images = cache.generate(
+            generated = cache.generate(
                 first.model.engine_source(),
-                [job.prompt for job in jobs],
-                seeds=[job.seed for job in jobs],
-                negative_prompts=[job.negative_prompt for job in jobs],
+                [job.generation_params() for job in jobs],
                 loras=[(lora.adapter_name, lora.engine_source(), weight)
                        for lora, weight in loras],
-                width=first.width,
-                height=first.height,
-                steps=first.steps,
-                guidance=first.guidance_scale,
-                scheduler=first.scheduler,
-                num_images=first.num_images,
                 on_step=on_step,
                 should_cancel=should_cancel,
             )
@@ -180,13 +172,12 @@ def run_jobs(jobs):
         return
     log.info("generated", extra={"jobs": [job.pk for job in jobs],
                                  "pipeline_loads": cache.load_count})
-    sampler = cache.sampler_name(first.scheduler)
     per_job = first.num_images
     for index, job in enumerate(jobs):
         try:
             with atomic_ingest():  # all of a job's images and its end, or none of them
-                saved = save_images(job, images[index * per_job:(index + 1) * per_job],
-                                    sampler)
+                numbers = range(index * per_job, (index + 1) * per_job)
+                saved = save_images(job, generated, numbers)
                 if not job.finish(saved):
                     raise NoLongerOurs
         except NoLongerOurs:  # cancelled, or given to another worker, meanwhile
@@ -197,32 +188,21 @@ def run_jobs(jobs):
     _after(jobs)
 
 
-def save_images(job, images, sampler):
-    """Store each image as a PNG with the A1111 `parameters` chunk, through albums."""
+def save_images(job, generated, numbers):
+    """Store the images `numbers` of a call's results (the engine's Generated, which knows
+    each image's seed and the sampler) as PNGs with the A1111 `parameters` chunk."""
     params = job.params()
+    model = {"model_name": job.model.name, "model_sha256": job.model.sha256,
+             "loras": [(lora.name, lora.sha256) for lora, _ in job.lora_weights()]}
     saved = []
-    seeds = image_seeds([job.seed], job.num_images)
-    for number, (image, seed) in enumerate(zip(images, seeds, strict=True)):
-        text = parameters_text(
-            prompt=job.prompt,
-            negative_prompt=job.negative_prompt,
-            steps=job.steps,
-            sampler=sampler,
-            cfg_scale=job.guidance_scale,
-            seed=seed,
-            width=job.width,
-            height=job.height,
-            model_name=job.model.name,
-            model_sha256=job.model.sha256,
-            loras=[(lora.name, lora.sha256) for lora, _ in job.lora_weights()],
-        )
+    for number, index in enumerate(numbers):
         stored, _ = store_image(
-            png_bytes(image, text),
+            png_bytes(generated[index], generated.parameters_text(index, **model)),
             filename=f"job-{job.pk}-{number}.png",
             source=Image.Source.GENERATED,
             created_by=job.owner,
             prompt=job.prompt,
-            params={**params, "seed": seed},
+            params={**params, "seed": generated.params[index].seed},
         )
         saved.append(stored)
     return saved

@@ -23,6 +23,18 @@ MAX_LORAS = 5
 # Scheduler names accepted by the engine (generation/engine/pipelines.py maps them).
 SCHEDULERS = ["pndm", "ddim", "euler", "euler_a", "dpmpp_2m", "lms"]
 
+# The numeric generation parameters (fields of the engine's GenerationParams): kind,
+# range and, for sizes, the multiple. The validator below checks them; the API states them
+# in its schema (`openapi_rule`), so that clients and the server agree.
+NUMBERS = {
+    "width": (int, SIZE, SIZE_MULTIPLE),
+    "height": (int, SIZE, SIZE_MULTIPLE),
+    "steps": (int, STEPS, None),
+    "guidance_scale": (float, GUIDANCE, None),
+    "seed": (int, SEED, None),
+    "num_images": (int, NUM_IMAGES, None),
+}
+
 # The limits of generation/limits.py (and the worker's batch size), as site settings.
 LIMITS = {
     "jobs_per_minute": (1, 10_000),
@@ -31,6 +43,31 @@ LIMITS = {
     "max_queue": (1, 1_000_000),
     "max_batch": (1, 64),
 }
+
+
+def openapi_rule(kind, limits, multiple=None):
+    """A number's rule as OpenAPI says it: type, minimum, maximum, multipleOf."""
+    rule = {"type": "integer" if kind is int else "number",
+            "minimum": limits[0], "maximum": limits[1]}
+    if multiple:
+        rule["multipleOf"] = multiple
+    return rule
+
+
+def parameter_rule(name):
+    """The OpenAPI rule of the numeric generation parameter `name` (NUMBERS)."""
+    kind, limits, multiple = NUMBERS[name]
+    return openapi_rule(kind, limits, multiple)
+
+
+def site_settings_rules():
+    """The OpenAPI rule of each numeric site setting: a default by its parameter's rule,
+    a limit by its range."""
+    rules = {f"default_{name}": parameter_rule(name)
+             for name in ("width", "height", "steps", "guidance_scale")}
+    rules["default_scheduler"] = {"type": "string", "enum": SCHEDULERS}
+    rules.update({name: openapi_rule(int, limits) for name, limits in LIMITS.items()})
+    return rules
 
 
 def draw_seed():
@@ -70,18 +107,14 @@ def _check_parameters(errors, values, prefix=""):
         errors[field] = f"{field} must be at most {PROMPT_MAX} characters; got {len(negative)}."
     values[field] = negative
 
-    field = f"{prefix}steps"
-    values[field] = _number(errors, values, field, int, *STEPS)
-    for field in (f"{prefix}width", f"{prefix}height"):
-        value = _number(errors, values, field, int, *SIZE)
-        if value is not None and value % SIZE_MULTIPLE:
-            errors[field] = (
-                f"{field} must be a multiple of {SIZE_MULTIPLE} between {SIZE[0]} and "
-                f"{SIZE[1]}; got {value}."
-            )
+    for name in ("steps", "width", "height", "guidance_scale"):
+        field = f"{prefix}{name}"
+        kind, (low, high), multiple = NUMBERS[name]
+        value = _number(errors, values, field, kind, low, high)
+        if value is not None and multiple and value % multiple:
+            errors[field] = (f"{field} must be a multiple of {multiple} between {low} and "
+                             f"{high}; got {value}.")
         values[field] = value
-    field = f"{prefix}guidance_scale"
-    values[field] = _number(errors, values, field, float, *GUIDANCE)
     field = f"{prefix}scheduler"
     if values.get(field) not in SCHEDULERS:
         errors[field] = f"{field} must be one of {', '.join(SCHEDULERS)}."
@@ -121,11 +154,12 @@ def validate_generation(params, *, loras=(), require_prompt=True):
         errors["prompt"] = f"prompt must be 1 to {PROMPT_MAX} characters; got {len(prompt)}."
     cleaned["prompt"] = prompt
     _check_parameters(errors, cleaned)
-    cleaned["num_images"] = _number(errors, cleaned, "num_images", int, *NUM_IMAGES)
+    cleaned["num_images"] = _number(errors, cleaned, "num_images", int,
+                                    *NUMBERS["num_images"][1])
     if cleaned.get("seed") in (None, ""):
         cleaned["seed"] = draw_seed()
     else:
-        cleaned["seed"] = _number(errors, cleaned, "seed", int, *SEED)
+        cleaned["seed"] = _number(errors, cleaned, "seed", int, *NUMBERS["seed"][1])
 
     model = cleaned.get("model") or ModelVersion.objects.default_base()
     if model is None:

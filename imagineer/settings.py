@@ -327,6 +327,7 @@ SPECTACULAR_SETTINGS = {
         "GenerationStatusEnum": "generation.models.Status",
         "TrainingStatusEnum": "training.models.TrainingRun.Status",
         "CaptionRunStatusEnum": "albums.models.CaptionRun.Status",
+        "SchedulerEnum": "generation.validation.SCHEDULERS",
     },
 }
 

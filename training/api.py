@@ -18,6 +18,7 @@ from core.api import (
     errors,
     example,
     router,
+    with_rules,
 )
 from core.filters import FilterBackend, choice_filter
 from generation.api import JobImageSerializer
@@ -27,7 +28,7 @@ from . import api_examples as examples
 from .models import TrainingRun
 from .submit import CONFIG_FIELDS, retry_run, submit_run
 from .validation import DEFAULTS as TRAINING_DEFAULTS
-from .validation import validate_training
+from .validation import openapi_rules, validate_training
 
 
 class TrainingRunFilter(django_filters.FilterSet):
@@ -60,6 +61,9 @@ class TrainingRunCreateSerializer(RejectUnknownFields, serializers.Serializer):
     random_flip = serializers.BooleanField(default=TRAINING_DEFAULTS["random_flip"])
     checkpoint_every = serializers.IntegerField(required=False)
     validation_prompt = serializers.CharField(required=False, allow_blank=True)
+
+    def get_fields(self):
+        return with_rules(super().get_fields(), openapi_rules())
 
     def validate(self, data):
         return validate_training(data, user=self.context["request"].user)

@@ -246,7 +246,8 @@ def register_lora(run, result):
 
 def store_validation_album(run, lora, pictures):
     """A new album holding the validation images: without the LoRA, then with it."""
-    from generation.engine.metadata import parameters_text, png_bytes
+    from generation.engine.metadata import png_bytes
+    from generation.engine.params import GenerationParams
 
     prompt, without_lora, with_lora = pictures
     defaults = generation_defaults()
@@ -257,11 +258,11 @@ def store_validation_album(run, lora, pictures):
     )
     images = []
     for picture, loras in ((without_lora, []), (with_lora, [(lora.name, lora.sha256)])):
-        text = parameters_text(prompt=prompt, steps=defaults["steps"], sampler="Default",
-                               cfg_scale=defaults["guidance_scale"], seed=run.seed,
-                               width=picture.width, height=picture.height,
-                               model_name=run.base_model.name,
-                               model_sha256=run.base_model.sha256, loras=loras)
+        drawn = GenerationParams(prompt, width=picture.width, height=picture.height,
+                                 steps=defaults["steps"],
+                                 guidance_scale=defaults["guidance_scale"], seed=run.seed)
+        text = drawn.parameters_text(sampler="Default", model_name=run.base_model.name,
+                                     model_sha256=run.base_model.sha256, loras=loras)
         image, _ = store_image(
             png_bytes(picture, text),
             filename=f"run-{run.pk}-{'with' if loras else 'without'}-lora.png",

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .device import Device, free_memory, pick_device, prepare_pipeline
+from .params import GenerationParams
 
 # A LoRA for one call: (a stable key, e.g. its id; its file; its weight).
 LoraChoice = tuple[object, str | Path, float]
@@ -27,6 +28,22 @@ LoraChoice = tuple[object, str | Path, float]
 
 class Cancelled(Exception):
     """Raised out of `generate` when `should_cancel()` said yes between two steps."""
+
+
+class Generated(list):
+    """The images of one `generate` call in output order (prompt 0's, then prompt 1's...),
+    with what they were drawn with, worked out once, here: `params[i]`, the parameters of
+    image i (its own seed, one image), and `sampler`, the A1111 sampler name of the call."""
+
+    def __init__(self, images: Sequence[Any], params: Sequence[GenerationParams],
+                 sampler: str) -> None:
+        super().__init__(images)
+        self.params = list(params)
+        self.sampler = sampler
+
+    def parameters_text(self, index: int, **model: Any) -> str:
+        """The A1111 `parameters` text of image `index` (model_name, model_sha256, loras)."""
+        return self.params[index].parameters_text(sampler=self.sampler, **model)
 
 
 # Scheduler name (what jobs store) -> (diffusers scheduler class, Automatic1111 sampler
@@ -61,13 +78,9 @@ def sampler_name(scheduler: str | None, pipeline_scheduler_class: str | None = N
 
 
 def image_seeds(seeds: Sequence[int], num_images: int) -> list[int]:
-    """The seed of each output image, in output order.
-
-    Image j of a prompt with seed s uses seed s + j (A1111's convention for a batch), so
-    a prompt gives the same images alone or in a batch, and any one image can be redone
-    alone with its own seed and num_images=1.
-    """
-    return [seed + j for seed in seeds for j in range(num_images)]
+    """The seed of each output image of prompts with `seeds` (GenerationParams.image_seeds)."""
+    return [seed for s in seeds
+            for seed in GenerationParams("", seed=s, num_images=num_images).image_seeds()]
 
 
 def adapter_name(key: object) -> str:
@@ -247,30 +260,21 @@ class PipelineCache:
     def generate(
         self,
         base_source: str | Path,
-        prompts: Sequence[str],
+        params: GenerationParams | Sequence[GenerationParams],
         *,
-        seeds: Sequence[int],
-        negative_prompts: str | Sequence[str] | None = None,
         loras: Sequence[LoraChoice] = (),
-        width: int = 512,
-        height: int = 512,
-        steps: int = 20,
-        guidance: float = 7.5,
-        scheduler: str | None = None,
-        num_images: int = 1,
         on_step: Callable[[int, int], None] | None = None,
         should_cancel: Callable[[], bool] | None = None,
-    ) -> list[Any]:
-        """Run one pipeline call for `prompts` and return the PIL images in order.
+    ) -> "Generated":
+        """Run one pipeline call and return the images in order, with the parameters each
+        was drawn with (`Generated`).
 
-        prompts: a list of strings; several prompts run as one batched call.
-        seeds: one int per prompt. Each image gets its own CPU torch.Generator seeded with
-            `image_seeds(seeds, num_images)`, so its pixels do not depend on the batch it
-            ran in, and CPU-seeded noise is the same on any device.
-        negative_prompts: None, one string for all prompts, or one string per prompt.
+        params: one GenerationParams, or one per prompt: several prompts run as one
+            batched call, and must share their shape (size, steps, guidance, scheduler,
+            number of images). Each image gets its own CPU torch.Generator seeded with its
+            own seed (GenerationParams.image_seeds), so its pixels do not depend on the
+            batch it ran in, and CPU-seeded noise is the same on any device.
         loras: [(key, path, weight)]; key is stable per LoRA (e.g. its id).
-        scheduler: a key of SCHEDULERS, or None for the model's own scheduler.
-        num_images: images per prompt; the result is prompt 0's images, then prompt 1's...
         on_step(step, total): called after each denoising step, step counting from 1 to
             total, the number of steps the scheduler runs (PNDM runs steps + 1).
         should_cancel(): checked before the run and after each step; True raises Cancelled.
@@ -279,34 +283,33 @@ class PipelineCache:
         """
         import torch
 
-        prompts = list(prompts)
-        if len(seeds) != len(prompts):
-            raise ValueError(f"seeds: one per prompt, got {len(seeds)} for {len(prompts)}")
-        if negative_prompts is None or isinstance(negative_prompts, str):
-            negative_prompts = [negative_prompts or ""] * len(prompts)
+        batch = [params] if isinstance(params, GenerationParams) else list(params)
+        if not batch:
+            raise ValueError("params: at least one prompt")
+        first = batch[0]
+        if any(item.shape() != first.shape() for item in batch):
+            raise ValueError("params: the prompts of one call share width, height, steps, "
+                             "guidance_scale, scheduler and num_images")
         with self._lock:
             try:
                 if should_cancel is not None and should_cancel():
                     raise Cancelled()
                 pipeline = self.pipeline(base_source)
                 self.use_loras(pipeline, list(loras))
-                pipeline.scheduler = self._make_scheduler(scheduler)
-                generators = [
-                    torch.Generator("cpu").manual_seed(seed)
-                    for seed in image_seeds(seeds, num_images)
-                ]
+                pipeline.scheduler = self._make_scheduler(first.scheduler)
+                drawn = [item.for_image(seed) for item in batch for seed in item.image_seeds()]
                 result = pipeline(
-                    prompt=prompts,
-                    negative_prompt=list(negative_prompts),
-                    width=width,
-                    height=height,
-                    num_inference_steps=steps,
-                    guidance_scale=guidance,
-                    num_images_per_prompt=num_images,
-                    generator=generators,
+                    prompt=[item.prompt for item in batch],
+                    negative_prompt=[item.negative_prompt for item in batch],
+                    width=first.width,
+                    height=first.height,
+                    num_inference_steps=first.steps,
+                    guidance_scale=first.guidance_scale,
+                    num_images_per_prompt=first.num_images,
+                    generator=[torch.Generator("cpu").manual_seed(item.seed) for item in drawn],
                     callback_on_step_end=_step_callback(on_step, should_cancel),
                 )
-                return result.images
+                return Generated(result.images, drawn, self.sampler_name(first.scheduler))
             except BaseException as error:
                 # The traceback keeps the failed frames' locals (latents, activations)
                 # alive; clear them so the memory can really be given back.
