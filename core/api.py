@@ -8,8 +8,13 @@ from collections import Counter
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError
 from drf_spectacular import openapi
-from drf_spectacular.extensions import OpenApiSerializerExtension
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiViewExtension
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import routers, serializers, status, views
 from rest_framework.exceptions import APIException
 from rest_framework.permissions import BasePermission
@@ -93,6 +98,24 @@ def example(name, value, **kwargs):
     if kwargs.pop("request", False):
         return OpenApiExample(name, value=value, request_only=True, **kwargs)
     return OpenApiExample(name, value=value, response_only=True, **kwargs)
+
+
+def document(view, **operations):
+    """Declare the OpenAPI schema of a view's operations from the app's schema.py, so that
+    api.py reads as views: `document(JobViewSet, list=extend_schema(...), ...)` is
+    `@extend_schema_view(list=...)` on the view, applied by drf-spectacular when it builds
+    the schema. `view` is a view class or an @api_view function; `operations` are named by
+    action (list, create, cancel...) or, for a function view, by HTTP method (get, post)."""
+    target = getattr(view, "cls", view)
+
+    class Declarations(OpenApiViewExtension):
+        target_class = target
+
+        def view_replacement(self):
+            return extend_schema_view(**operations)(type(target.__name__, (target,), {}))
+
+    Declarations.__name__ = f"{target.__name__}Schema"
+    return Declarations
 
 
 class AutoSchema(openapi.AutoSchema):
