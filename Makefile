@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# Debug is off unless DJANGO_DEBUG says otherwise (imagineer/settings.py): the targets here
+# are for development, so they turn it on unless the environment already decides.
+export DJANGO_DEBUG ?= 1
 STAMP := $(VENV)/.installed
 
 .PHONY: run test install migrate lint clean system-packages soak fuzz

@@ -2,11 +2,16 @@
 
 The token page (/account/token/) does the same for a signed-in browser. Credentials go
 through django.contrib.auth.authenticate with the request, so every authentication
-backend, sign-in throttling included, sees this sign-in like any other.
+backend, sign-in throttling included, sees this sign-in like any other. With email
+verification mandatory (IMAGINEER_EMAIL_VERIFICATION), an account without a verified
+address gets no token, as it could not sign in on the site: anyone can sign up with
+somebody else's address.
 """
 
 import logging
 
+from allauth.account import app_settings as allauth_settings
+from allauth.account.utils import has_verified_email
 from django.contrib.auth import authenticate
 from rest_framework import serializers
 from rest_framework.authtoken.models import Token
@@ -21,6 +26,8 @@ from .middleware import client_address
 security_log = logging.getLogger("security")
 
 BAD_CREDENTIALS = "Unable to sign in with that username or email and password."
+UNVERIFIED = ("This account's email address is not verified yet: follow the link in the "
+              "email sent to it (signing in on the site sends a new one).")
 
 
 class TokenRequestSerializer(RejectUnknownFields, serializers.Serializer):
@@ -43,6 +50,9 @@ def obtain_token(request):
     user = authenticate(request=request, **credentials.validated_data)
     if user is None:
         raise serializers.ValidationError({"non_field_errors": [BAD_CREDENTIALS]})
+    if (allauth_settings.EMAIL_VERIFICATION == allauth_settings.EmailVerificationMethod.MANDATORY
+            and not has_verified_email(user)):
+        raise serializers.ValidationError({"non_field_errors": [UNVERIFIED]})
     token, _ = Token.objects.get_or_create(user=user)
     security_log.info(
         "api token obtained",

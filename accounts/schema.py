@@ -13,6 +13,8 @@ document(obtain_token, post=extend_schema(
     request=TokenRequestSerializer,
     responses={200: TokenSerializer,
                **errors(400, examples={400: {"non_field_errors": [BAD_CREDENTIALS]}})},
+    description="With email verification mandatory, an account whose email address is not "
+                "verified gets a 400 saying so, and no token.",
     examples=[
         example("Credentials", {"username": "edith@example.com", "password": "a-long-password"},
                 request=True),

@@ -33,6 +33,7 @@ def setup_django(database):
         path.unlink()
     os.environ["DATABASE_URL"] = f"sqlite:///{database}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "imagineer.settings")
+    os.environ["DJANGO_DEBUG"] = os.environ.get("DJANGO_DEBUG") or "1"  # a development run
     os.environ["IMAGINEER_LOG_LEVEL"] = "WARNING"
     import django
 

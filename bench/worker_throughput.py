@@ -44,6 +44,7 @@ def main():
         "IMAGINEER_MEDIA_ROOT": str(workdir / "media"),
         "IMAGINEER_MAX_QUEUE": str(jobs + 10),
         "DJANGO_SETTINGS_MODULE": "imagineer.settings",
+        "DJANGO_DEBUG": os.environ.get("DJANGO_DEBUG") or "1",  # a development run
         # The same CPU threads on both sides: the worker reads OMP_NUM_THREADS.
         "OMP_NUM_THREADS": str(args.threads),
     }

@@ -20,10 +20,14 @@ HEALTHY = {
 
 document(health, get=extend_schema(
     summary="Check the service's health",
-    description="For load balancers and monitors: no authentication. Each part's check is "
-                '"ok", "skipped: ..." or "error: ..."; any error answers 503 and is named in '
-                '`failing`. `?only=database,disk` lets only those parts decide the status '
-                "(a web container's probe need not fail while no worker runs).",
+    description="For load balancers and monitors: no authentication for the status alone "
+                '(`{"status": "ok"}` or `{"status": "unhealthy"}`, 200 or 503). The report '
+                "(each part, queue depths, workers, disk) is for the metrics token "
+                "(`Authorization: Bearer <IMAGINEER_METRICS_TOKEN>`) or a staff session. "
+                'Each part\'s check is "ok", "skipped: ..." or "error: ..."; any error answers '
+                "503 and is named in `failing`. `?only=database,disk` lets only those parts "
+                "decide the status (a web container's probe need not fail while no worker "
+                "runs).",
     tags=["health"],
     parameters=[OpenApiParameter(
         "only", OpenApiTypes.STR, description="Comma-separated parts that decide the status: "
@@ -36,6 +40,8 @@ document(health, get=extend_schema(
                                                            "parts, and their checks say why."),
     },
     examples=[
+        example("Healthy, to anyone", {"status": "ok"}, status_codes=[200]),
+        example("Unhealthy, to anyone", {"status": "unhealthy"}, status_codes=[503]),
         example("Healthy", HEALTHY, status_codes=[200]),
         example("No worker", {
             **HEALTHY, "status": "unhealthy", "failing": ["workers"],

@@ -1,8 +1,11 @@
 """Imagineer settings: one module, read from the environment.
 
-Every setting has a safe development default, so a fresh clone runs with no
+Every setting but one has a development default, so a fresh clone runs with no
 configuration (SQLite, the ORM broker, local media). `.env.example` lists them all.
-Production (DJANGO_DEBUG=0) refuses to start without DJANGO_SECRET_KEY.
+The exception is debug: it is off unless DJANGO_DEBUG says otherwise, so a process started
+without configuration (the Docker image run on its own, a forgotten variable) runs as
+production, and production refuses to start without DJANGO_SECRET_KEY. `make run` and the
+test suite turn debug on themselves.
 """
 
 import os
@@ -50,7 +53,9 @@ def env_list(name, default=""):
 
 VAR_DIR = Path(env("IMAGINEER_VAR_DIR", str(BASE_DIR / "var")))
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
+# Off unless asked for: `make run` and the tests (imagineer/tests/development.py) set
+# DJANGO_DEBUG=1; production needs nothing, and cannot forget it.
+DEBUG = env_bool("DJANGO_DEBUG", False)
 
 SECRET_KEY = env("DJANGO_SECRET_KEY")
 if not SECRET_KEY:
@@ -391,8 +396,14 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
-# Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto. Every connection then comes
+# from the proxy: without IMAGINEER_PROXY_COUNT every client would share its address, and
+# five wrong passwords from anyone would lock the whole site out (sign-in throttling).
 if env_bool("DJANGO_BEHIND_TLS_PROXY"):
+    if IMAGINEER_PROXY_COUNT < 1:
+        sys.exit("DJANGO_BEHIND_TLS_PROXY=1 needs IMAGINEER_PROXY_COUNT, the number of proxies "
+                 "that append to X-Forwarded-For (1 for one nginx or Caddy): with 0, every "
+                 "client shares the proxy's address and sign-in throttling locks them all out.")
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # Content-Security-Policy (django-csp): our pages need no inline scripts or styles.
