@@ -16,8 +16,7 @@ from django.db.models import Max
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
-from albums.ingest import atomic_ingest, store_image
-from albums.models import Image
+from albums.ingest import atomic_ingest, store_generated
 from workers.leases import Heartbeat, NoLongerOurs, at_spawn, lease_interval, reclaim, worker_name
 from workers.models import WorkerHeartbeat
 
@@ -196,10 +195,10 @@ def save_images(job, generated, numbers):
              "loras": [(lora.name, lora.sha256) for lora, _ in job.lora_weights()]}
     saved = []
     for number, index in enumerate(numbers):
-        stored, _ = store_image(
-            png_bytes(generated[index], generated.parameters_text(index, **model)),
+        picture = generated[index]
+        stored, _ = store_generated(
+            png_bytes(picture, generated.parameters_text(index, **model)), picture,
             filename=f"job-{job.pk}-{number}.png",
-            source=Image.Source.GENERATED,
             created_by=job.owner,
             prompt=job.prompt,
             params={**params, "seed": generated.params[index].seed},

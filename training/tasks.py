@@ -30,8 +30,8 @@ from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
-from albums.ingest import atomic_ingest, store_image
-from albums.models import Album, Image
+from albums.ingest import atomic_ingest, store_generated
+from albums.models import Album
 from core.storage import fetch
 from generation.models import ModelVersion
 from generation.validation import generation_defaults
@@ -263,10 +263,10 @@ def store_validation_album(run, lora, pictures):
                                  guidance_scale=defaults["guidance_scale"], seed=run.seed)
         text = drawn.parameters_text(sampler="Default", model_name=run.base_model.name,
                                      model_sha256=run.base_model.sha256, loras=loras)
-        image, _ = store_image(
-            png_bytes(picture, text),
+        image, _ = store_generated(
+            png_bytes(picture, text), picture,
             filename=f"run-{run.pk}-{'with' if loras else 'without'}-lora.png",
-            source=Image.Source.GENERATED, created_by=run.owner, prompt=prompt,
+            created_by=run.owner, prompt=prompt,
             params={"training_run": run.pk, "lora": lora.pk if loras else None,
                     "seed": run.seed},
         )
