@@ -12,7 +12,8 @@ byte. It raises ImageRejected naming the file and the rule.
 `store_generated` stores the PNG bytes of a generated image without those checks (they
 are the platform's own, not an upload). `store_image` dedups by sha256 (the same bytes
 return the existing image), then writes the original, exactly as given, and a WebP
-thumbnail through default_storage under names made from the hash, and creates the row. If anything fails, what it wrote is removed.
+thumbnail through default_storage under names made from the hash, and creates the row.
+If anything fails, what it wrote is removed.
 
 To store several images as one unit, all or none, wrap the calls in `atomic_ingest()`:
 a transaction that also removes the files written inside it when it fails.
