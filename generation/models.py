@@ -25,7 +25,7 @@ from workers.models import LeasedWork, LeasedWorkQuerySet
 
 from .engine.params import FIELDS as PARAMETERS
 from .engine.params import GenerationParams
-from .validation import (
+from .rules import (
     GUIDANCE,
     LIMITS,
     PROMPT_MAX,

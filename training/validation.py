@@ -7,8 +7,8 @@ range (or what is wrong with the album or the base model).
 
 from django.core.exceptions import ValidationError
 
-from generation.validation import SEED, draw_seed, openapi_rule
-from generation.validation import _number as number  # the same rule and wording
+from generation.rules import SEED, draw_seed, openapi_rule
+from generation.rules import _number as number  # the same rule and wording
 
 RANK = (1, 128)
 ALPHA = (0.1, 1024.0)

@@ -7,7 +7,8 @@ class WorkersConfig(AppConfig):
     def ready(self):
         from django_q.signals import post_spawn
 
-        from .leases import start_worker_heartbeat
+        from .models import WorkerHeartbeat
 
         # Every worker process of every cluster (training's too) records its heartbeat.
-        post_spawn.connect(start_worker_heartbeat, dispatch_uid="workers.worker_heartbeat")
+        post_spawn.connect(WorkerHeartbeat.start_beating,
+                           dispatch_uid="workers.worker_heartbeat")

@@ -1,6 +1,6 @@
 """What every worker task shares: who this worker is, whether another one is dead, a
 heartbeat thread that renews a lease while a long call runs (or, for the whole life of a
-worker process, its WorkerHeartbeat row: see start_worker_heartbeat), and the reclaim of
+worker process, its WorkerHeartbeat row: WorkerHeartbeat.start_beating), and the reclaim of
 the work of dead workers.
 
 Rows that a worker runs (LeasedWork: generation jobs, training runs) record
@@ -104,26 +104,6 @@ def lease_interval():
     from django.conf import settings
 
     return max(settings.IMAGINEER_JOB_LEASE_SECONDS / 4, 0.5)
-
-
-def start_worker_heartbeat(**kwargs):
-    """As a worker process of any cluster starts (django-q2's post_spawn): record it in
-    WorkerHeartbeat now and every heartbeat_interval() from a daemon thread, for the health
-    check and the metrics, and forget the workers that are gone."""
-    from django_q.conf import Conf
-
-    from .models import WorkerHeartbeat
-
-    def record_worker():
-        WorkerHeartbeat.forget_gone()
-        WorkerHeartbeat.beat(Conf.CLUSTER_NAME)
-
-    def beat():
-        close_old_connections()  # reopens a connection that a database restart broke
-        WorkerHeartbeat.beat(Conf.CLUSTER_NAME)
-
-    at_spawn(record_worker)
-    Heartbeat(beat, heartbeat_interval()).start()
 
 
 class Heartbeat:

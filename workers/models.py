@@ -13,11 +13,11 @@ out (a machine cut off for a while) finds its row given to another and changes n
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import models
+from django.db import close_old_connections, models
 from django.db.models import F
 from django.utils import timezone
 
-from .leases import died_here, worker_name
+from .leases import Heartbeat, at_spawn, died_here, heartbeat_interval, worker_name
 
 
 class Status(models.TextChoices):
@@ -152,7 +152,7 @@ class WorkerHeartbeat(models.Model):
     """A qcluster worker process, of any cluster, and when it was last seen alive.
 
     Each worker process records itself as it starts and every few seconds after
-    (workers.leases.start_worker_heartbeat); the health check and the metrics read it.
+    (start_beating); the health check and the metrics read it.
     Rows of workers long gone are forgotten, so the list does not grow with each restart.
     """
 
@@ -189,6 +189,24 @@ class WorkerHeartbeat(models.Model):
             create_defaults={"cluster": cluster, "host": host, "pid": int(pid),
                              "started_at": now, "last_seen": now},
         )
+
+    @classmethod
+    def start_beating(cls, **kwargs):
+        """As a worker process of any cluster starts (django-q2's post_spawn): record it
+        now and every heartbeat_interval() from a daemon thread, for the health check and
+        the metrics, and forget the workers that are gone."""
+        from django_q.conf import Conf
+
+        def record_worker():
+            cls.forget_gone()
+            cls.beat(Conf.CLUSTER_NAME)
+
+        def beat():
+            close_old_connections()  # reopens a connection that a database restart broke
+            cls.beat(Conf.CLUSTER_NAME)
+
+        at_spawn(record_worker)
+        Heartbeat(beat, heartbeat_interval()).start()
 
     @classmethod
     def forget_gone(cls):
