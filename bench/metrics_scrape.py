@@ -70,8 +70,9 @@ def seed(jobs):
 
     from accounts.roles import set_role
     from albums.models import Album
-    from generation.models import Batch, ModelVersion, PromptSet, WorkerHeartbeat
+    from generation.models import Batch, ModelVersion, PromptSet
     from training.models import TrainingRun
+    from workers.models import WorkerHeartbeat
 
     started = time.perf_counter()
     users = []
@@ -132,7 +133,7 @@ def seed(jobs):
 
     from django.apps import apps
 
-    migration = importlib.import_module("generation.migrations.0005_counter")
+    migration = importlib.import_module("generation.migrations.0006_counter")
     began = time.perf_counter()
     migration.count_existing_jobs(apps, None)
     importlib.import_module("training.migrations.0003_count_finished_runs") \

@@ -29,8 +29,9 @@ from prometheus_client.core import (
 from prometheus_client.utils import floatToGoString
 
 from generation.limits import REJECTION_REASONS
-from generation.models import DURATION_BUCKETS, Counter, Job, Status, WorkerHeartbeat
+from generation.models import DURATION_BUCKETS, Counter, Job, Status
 from training.models import TrainingRun
+from workers.models import WorkerHeartbeat
 
 ENDED = [Status.SUCCEEDED, Status.FAILED, Status.CANCELLED]
 

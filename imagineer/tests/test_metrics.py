@@ -244,7 +244,7 @@ def test_it_starts_the_totals_from_the_jobs_there_were_before_the_counters(viewe
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 
-    before = [("generation", "0004_worker_heartbeat_job_error_type"),
+    before = [("generation", "0005_move_workerheartbeat"),
               ("training", "0002_housekeeping_schedule")]
     executor = MigrationExecutor(connection)
     latest = executor.loader.graph.leaf_nodes()

@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("training", "0002_housekeeping_schedule"),
-        ("generation", "0005_counter"),
+        ("generation", "0006_counter"),
     ]
 
     operations = [migrations.RunPython(count_existing_runs, migrations.RunPython.noop)]

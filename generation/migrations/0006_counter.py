@@ -59,7 +59,7 @@ def count_existing_jobs(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('generation', '0004_worker_heartbeat_job_error_type'),
+        ('generation', '0005_move_workerheartbeat'),
     ]
 
     operations = [
