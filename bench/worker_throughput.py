@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from benchlib import ROOT, demo_model, machine, print_table
+from benchlib import VAR as BENCH_VAR
 
 
 def options():
@@ -45,6 +46,7 @@ def main():
         "IMAGINEER_MAX_QUEUE": str(jobs + 10),
         "DJANGO_SETTINGS_MODULE": "imagineer.settings",
         "DJANGO_DEBUG": os.environ.get("DJANGO_DEBUG") or "1",  # a development run
+        "IMAGINEER_MODEL_ROOTS": str(BENCH_VAR),  # the demo model is built there
         # The same CPU threads on both sides: the worker reads OMP_NUM_THREADS.
         "OMP_NUM_THREADS": str(args.threads),
     }

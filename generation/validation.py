@@ -4,10 +4,20 @@ The API serializers, the generate form, prompt sets and the admin all call
 `validate_generation`; the site settings (the defaults and limits admins change)
 call `validate_site_settings`, which checks each default by the same rule as the
 parameter it fills. An error names the field and the allowed range.
+
+Prompt templates (a prompt set's "the {rank} of {suit}") hold placeholders and nothing
+else: `template_columns` refuses format specs, conversions, attributes and indexes, and
+`fill_template` fills the placeholders by hand, never building more than the prompt limit.
+str.format would run a spec such as {a:>2000000000} and build a 2 GB string in the web
+process.
 """
 
+import re
 import secrets
+import string
+from pathlib import Path
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 PROMPT_MAX = 500
@@ -31,6 +41,87 @@ LIMITS = {
     "max_queue": (1, 1_000_000),
     "max_batch": (1, 64),
 }
+
+
+def template_columns(template):
+    """The columns a prompt template's {column} placeholders name, in order. Raises
+    ValidationError on `prompt_template` for anything else between braces."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ValidationError(
+            {"prompt_template": f"prompt_template is malformed: {exc}."}) from exc
+    columns = []
+    for _, column, spec, conversion in parsed:
+        if column is None:
+            continue
+        if not column or spec or conversion or any(char in column for char in ".[]"):
+            shown = column + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec
+                                                                          else "")
+            raise ValidationError({"prompt_template": (
+                f"prompt_template may hold only {{column}} placeholders (no format spec, "
+                f"conversion, attribute or index); {{{shown}}} is not one. Write {{{{ and "
+                f"}}}} for braces.")})
+        columns.append(column)
+    return columns
+
+
+def fill_template(template, values, limit=PROMPT_MAX):
+    """The template with each {column} replaced by values[column]. Raises ValidationError
+    on `prompt` as soon as the text would pass `limit` characters (nothing longer is built)."""
+    template_columns(template)  # placeholders only
+    parts, length = [], 0
+    for literal, column, _, _ in string.Formatter().parse(template):
+        for part in (literal, None if column is None else str(values.get(column, ""))):
+            if not part:
+                continue
+            length += len(part)
+            if length > limit:
+                item = ", ".join(f"{key}={value}" for key, value in values.items())
+                item = item if len(item) <= 100 else item[:99] + "…"
+                raise ValidationError({"prompt": (
+                    f"prompt must be 1 to {limit} characters; the prompt template filled "
+                    f"with the item {item} makes more.")})
+            parts.append(part)
+    return "".join(parts)
+
+
+# A Hugging Face hub repository id: owner/name, letters, digits, "-", "_" and ".".
+HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
+
+
+def check_model_source(source):
+    """Where a model may be loaded from, the one rule for registering (API, admin, the
+    command) and loading (the workers): an absolute path inside IMAGINEER_MODEL_ROOTS,
+    symbolic links resolved, or a hub id while IMAGINEER_HUB_DOWNLOADS is on. Returns the
+    path, or None for a hub id; raises ValidationError on `source`."""
+    if not source or "\0" in source:
+        raise ValidationError({"source": "Give a hub id or an absolute local path."})
+    path = Path(source)
+    if path.is_absolute():
+        resolved = path.resolve()
+        roots = [Path(root).resolve() for root in settings.IMAGINEER_MODEL_ROOTS]
+        if not any(resolved.is_relative_to(root) for root in roots):
+            raise ValidationError({"source": (
+                f"{source} is outside the model folders: local models must be inside "
+                f"IMAGINEER_MODEL_ROOTS ({', '.join(str(root) for root in roots)}).")})
+        return path
+    if not HUB_ID.fullmatch(source) or _exists(path):  # a relative path, not a hub id
+        raise ValidationError({"source": (
+            f"{source} is neither an absolute path nor a Hugging Face hub id (owner/name).")})
+    if not settings.IMAGINEER_HUB_DOWNLOADS:
+        raise ValidationError({"source": (
+            f"{source}: models from the Hugging Face hub are off. The operator allows them "
+            f"with IMAGINEER_HUB_DOWNLOADS=1; or register a folder inside "
+            f"IMAGINEER_MODEL_ROOTS.")})
+    return None
+
+
+def _exists(path):
+    try:
+        return path.exists()
+    except OSError:  # a name the system will not look up
+        return False
 
 
 def draw_seed():
@@ -130,7 +221,9 @@ def validate_generation(params, *, loras=(), require_prompt=True):
     model = cleaned.get("model") or ModelVersion.objects.default_base()
     if model is None:
         errors["model"] = "no base model is registered; run `manage.py create_demo_model`."
-    elif model.kind != ModelVersion.Kind.BASE or not model.is_active:
+    elif not model.is_active:  # retired: named by id only (its name may be unknown here)
+        errors["model"] = f"model must be an active base model; model {model.pk} is retired."
+    elif model.kind != ModelVersion.Kind.BASE:
         errors["model"] = f"model must be an active base model; {model} is not."
     cleaned["model"] = model
 
@@ -158,7 +251,9 @@ def _validate_loras(errors, loras, model):
                 f"LoRA weight must be between {LORA_WEIGHT[0]} and {LORA_WEIGHT[1]}; "
                 f"{lora} has {weight}."
             )
-        elif lora.kind != ModelVersion.Kind.LORA or not lora.is_active:
+        elif not lora.is_active:  # retired: named by id only
+            errors["loras"] = f"LoRA {lora.pk} is retired."
+        elif lora.kind != ModelVersion.Kind.LORA:
             errors["loras"] = f"{lora} is not an active LoRA."
         elif model is not None and lora.family != model.family:
             errors["loras"] = (
