@@ -47,8 +47,10 @@ soak: install
 fuzz: install
 	$(PY) bench/fuzz.py
 
+# ruff, then the type check of the code without Django (the engine, the trainer: [tool.mypy]).
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) var .coverage .coverage.* .pytest_cache

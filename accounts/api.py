@@ -13,14 +13,13 @@ import logging
 from allauth.account import app_settings as allauth_settings
 from allauth.account.utils import has_verified_email
 from django.contrib.auth import authenticate
-from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.authtoken.models import Token
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from core.api import RejectUnknownFields, errors, example
+from core.api import RejectUnknownFields
 
 from .middleware import client_address
 
@@ -40,20 +39,6 @@ class TokenSerializer(serializers.Serializer):
     token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`.")
 
 
-@extend_schema(
-    summary="Get an API token with a password",
-    tags=["token"],
-    request=TokenRequestSerializer,
-    responses={200: TokenSerializer,
-               **errors(400, examples={400: {"non_field_errors": [BAD_CREDENTIALS]}})},
-    description="With email verification mandatory, an account whose email address is not "
-                "verified gets a 400 saying so, and no token.",
-    examples=[
-        example("Credentials", {"username": "edith@example.com", "password": "a-long-password"},
-                request=True),
-        example("Token", {"token": "35e45ee73c1a7e234c4e2cbf6a2a87a7563c4bce"}),
-    ],
-)
 @api_view(["POST"])
 @authentication_classes([])  # a stale token or a session must not stand in for a password
 @permission_classes([AllowAny])

@@ -9,6 +9,9 @@ so a decompression bomb is never decoded), whole and with nothing after the imag
 (a polyglot: an image with a zip, HTML or script appended), and decodable to the last
 byte. It raises ImageRejected naming the file and the rule.
 
+`store_generated` stores the PNG bytes of a generated image without those checks (they
+are the platform's own, not an upload), through store_image.
+
 `store_image` gives the uploader their own image, always. Bytes they stored before return
 that image of theirs (`created` False); otherwise a new row of theirs is made, even when
 somebody else stored the very same bytes: an upload must look exactly the same to the
@@ -291,10 +294,13 @@ def own_image(owner, sha256):
 
 
 def store_image(data, *, filename, source, created_by=None, prompt="", params=None,
-                nsfw=False):
+                nsfw=False, checked=None):
     """Store image bytes as `created_by`'s image (see the module docstring). Returns
-    (image, created): created is False when they had stored these bytes before."""
-    checked = inspect_image(data, filename)
+    (image, created): created is False when they had stored these bytes before.
+
+    `checked`: what inspect_image would learn, when the bytes are the platform's own
+    (store_generated); else the bytes are inspected as untrusted input."""
+    checked = checked or inspect_image(data, filename)
     existing = own_image(created_by, checked.sha256)
     if existing is not None:
         return existing, False
@@ -346,3 +352,47 @@ def save_file(name, data, sha256):
     if written is not None:
         written.append((sha256, saved))
     return saved
+
+
+class UploadRejected(ValueError):
+    """Uploads refused whole: `errors` names each bad file and its rule."""
+
+    def __init__(self, errors):
+        self.errors = errors
+        super().__init__("; ".join(errors))
+
+
+def store_uploads(uploads, *, by, album=None):
+    """The one upload path (the album page and POST /api/images/): check every file first,
+    holding one in memory at a time, and refuse them all (UploadRejected) if any is bad;
+    else store them all in one atomic_ingest and add them to `album`. Returns
+    [(image, created)]."""
+    errors = []
+    for upload in uploads:
+        try:
+            check_file_size(upload.size, upload.name)  # before reading it
+            inspect_image(read_upload(upload), upload.name)
+        except ImageRejected as exc:
+            errors.append(str(exc))
+    if errors:
+        raise UploadRejected(errors)
+    with atomic_ingest():
+        stored = [store_image(read_upload(upload), filename=upload.name,
+                              source=Image.Source.UPLOAD, created_by=by)
+                  for upload in uploads]
+        if album is not None:
+            album.add_images([image for image, _ in stored], by=by)
+    return stored
+
+
+def store_generated(data, picture, *, filename, created_by=None, prompt="", params=None):
+    """Store a generated image: PNG bytes the platform encoded itself from `picture` (a PIL
+    image). They are not an upload: no upload size limit (an operator who lowers it must not
+    make finished GPU work fail) and no second decode; the thumbnail is made from `picture`.
+    Returns (image, created), as store_image."""
+    checked = CheckedImage(data=data, filename=filename,
+                           sha256=hashlib.sha256(data).hexdigest(), width=picture.width,
+                           height=picture.height, format="PNG",
+                           thumbnail=make_thumbnail(picture))
+    return store_image(data, filename=filename, source=Image.Source.GENERATED,
+                       created_by=created_by, prompt=prompt, params=params, checked=checked)

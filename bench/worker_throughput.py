@@ -73,14 +73,16 @@ def main():
               "guidance_scale": 7.0, "scheduler": "pndm", "model": model}
 
     # Direct: the same calls in this process, after one warm-up.
+    from generation.engine.params import GenerationParams
     from generation.engine.pipelines import PipelineCache
 
     cache = PipelineCache()
     source = model.engine_source()
 
     def direct_call(seed):
-        cache.generate(source, [f"prompt {seed}"], seeds=[seed], width=args.size,
-                       height=args.size, steps=args.steps, guidance=7.0, scheduler="pndm")
+        cache.generate(source, GenerationParams(
+            f"prompt {seed}", seed=seed, width=args.size, height=args.size, steps=args.steps,
+            guidance_scale=7.0, scheduler="pndm"))
 
     direct_call(0)
     start = time.perf_counter()

@@ -8,14 +8,20 @@ from collections import Counter
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError
 from drf_spectacular import openapi
-from drf_spectacular.extensions import OpenApiSerializerExtension
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiViewExtension
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import routers, serializers, status, views
 from rest_framework.exceptions import APIException
 from rest_framework.permissions import BasePermission
 from rest_framework.schemas import DefaultSchema
 
 from .errors import LimitExceeded
+from .filters import IdField
 from .pagination import BAD_PAGE_SIZE
 
 # The error format, as the schema (/api/schema/) describes it: one body for each kind of
@@ -94,11 +100,35 @@ def example(name, value, **kwargs):
     return OpenApiExample(name, value=value, response_only=True, **kwargs)
 
 
+def document(view, **operations):
+    """Declare the OpenAPI schema of a view's operations from the app's schema.py, so that
+    api.py reads as views: `document(JobViewSet, list=extend_schema(...), ...)` is
+    `@extend_schema_view(list=...)` on the view, applied by drf-spectacular when it builds
+    the schema. `view` is a view class or an @api_view function; `operations` are named by
+    action (list, create, cancel...) or, for a function view, by HTTP method (get, post)."""
+    target = getattr(view, "cls", view)
+
+    class Declarations(OpenApiViewExtension):
+        target_class = target
+
+        def view_replacement(self):
+            return extend_schema_view(**operations)(type(target.__name__, (target,), {}))
+
+    Declarations.__name__ = f"{target.__name__}Schema"
+    return Declarations
+
+
 class AutoSchema(openapi.AutoSchema):
     """drf-spectacular's, but only a list is paginated: an upload that answers a plain list
     (POST /api/images/) would otherwise be described as a page of results. A paginated list
     also answers 404 for a page that does not exist (DRF's paginator: `?page=0`, `?page=x`,
     a page past the last), and 400 for a page size out of range."""
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        """A field's schema, with the rule its validator checks (`with_rules`)."""
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        rule = getattr(field, "openapi_rule", None)
+        return {**schema, **rule} if rule else schema
 
     def _get_paginator(self):
         if getattr(self.view, "action", "list") != "list":
@@ -159,6 +189,16 @@ class Router(routers.DefaultRouter):
 router = Router()
 
 
+def with_rules(fields, rules):
+    """Give serializer fields the OpenAPI rules (ranges, multiples...) of the validator
+    that checks them, for the schema only: the validator stays the one that refuses, with
+    its own messages. Returns `fields` (a serializer's get_fields())."""
+    for name, rule in rules.items():
+        if name in fields:
+            fields[name].openapi_rule = rule
+    return fields
+
+
 class ActionPermission(BasePermission):
     """Signed-in users only; each action needs the permissions the view lists for it in
     `action_permissions` (actions it does not list need none beyond signing in)."""
@@ -186,56 +226,13 @@ class RejectUnknownFields:
         return super().to_internal_value(data)
 
 
-# Query parameters: a value that is not what the schema says is a 400 naming it, never
-# ignored and never a 500. Each returns None when the parameter is absent or empty.
-
-
-def is_id(number):
-    """An int that a database integer column holds: 64 bits. A larger one is no row's id,
-    and SQLite raises on it (OverflowError) rather than finding nothing."""
-    return (isinstance(number, int) and not isinstance(number, bool)
-            and -(2**63) <= number < 2**63)
-
-
 def integer_param(params, name):
-    value = params.get(name)
-    if value is None or value == "":
-        return None
+    """An integer id sent as a form field (a query parameter: core.filters), or None when
+    absent or empty; a 400 naming it when it is no id."""
     try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = None
-    if not is_id(number):
-        raise serializers.ValidationError({name: [f"{value!r} is not an integer id"]})
-    return number
-
-
-def boolean_param(params, name):
-    value = params.get(name)
-    if value is None or value == "":
-        return None
-    if value.lower() in ("1", "true", "yes"):
-        return True
-    if value.lower() in ("0", "false", "no"):
-        return False
-    raise serializers.ValidationError({name: [f"{value!r} is not a boolean: use true or false"]})
-
-
-def choice_param(params, name, choices):
-    value = params.get(name)
-    if value is None or value == "":
-        return None
-    if value not in choices:
-        raise serializers.ValidationError(
-            {name: [f"{value!r} is not one of {', '.join(choices)}"]})
-    return value
-
-
-def text_param(params, name):
-    value = params.get(name, "").strip()
-    if "\x00" in value:  # DRF's rule for text fields; PostgreSQL cannot compare with it
-        raise serializers.ValidationError({name: ["Null characters are not allowed."]})
-    return value or None
+        return IdField().clean(params.get(name))
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError({name: exc.messages}) from exc
 
 
 class InUse(APIException):

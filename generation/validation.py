@@ -1,131 +1,40 @@
-"""Generation parameters and site settings: the one place their rules live.
+"""Generation parameters: the one place their rules are applied to a request.
 
 The API serializers, the generate form, prompt sets and the admin all call
 `validate_generation`; the site settings (the defaults and limits admins change)
 call `validate_site_settings`, which checks each default by the same rule as the
-parameter it fills. An error names the field and the allowed range.
-
-Prompt templates (a prompt set's "the {rank} of {suit}") hold placeholders and nothing
-else: `template_columns` refuses format specs, conversions, attributes and indexes, and
-`fill_template` fills the placeholders by hand, never building more than the prompt limit.
-str.format would run a spec such as {a:>2000000000} and build a 2 GB string in the web
-process.
+parameter it fills. An error names the field and the allowed range. The rules
+themselves (ranges, choices, the schema's view of them) are in generation/rules.py.
 """
 
-import re
-import secrets
-import string
-from pathlib import Path
-
-from django.conf import settings
 from django.core.exceptions import ValidationError
 
-PROMPT_MAX = 500
-STEPS = (1, 150)
-SIZE = (64, 2048)
-SIZE_MULTIPLE = 8
-GUIDANCE = (1.0, 30.0)
-SEED = (0, 2**31 - 1)
-NUM_IMAGES = (1, 8)
-LORA_WEIGHT = (-2.0, 2.0)
-MAX_LORAS = 5
-
-# Scheduler names accepted by the engine (generation/engine/pipelines.py maps them).
-SCHEDULERS = ["pndm", "ddim", "euler", "euler_a", "dpmpp_2m", "lms"]
-
-# The limits of generation/limits.py (and the worker's batch size), as site settings.
-LIMITS = {
-    "jobs_per_minute": (1, 10_000),
-    "batches_per_hour": (1, 10_000),
-    "max_active_jobs": (1, 10_000),
-    "max_queue": (1, 1_000_000),
-    "max_batch": (1, 64),
-}
-
-
-def template_columns(template):
-    """The columns a prompt template's {column} placeholders name, in order. Raises
-    ValidationError on `prompt_template` for anything else between braces."""
-    try:
-        parsed = list(string.Formatter().parse(template))
-    except ValueError as exc:
-        raise ValidationError(
-            {"prompt_template": f"prompt_template is malformed: {exc}."}) from exc
-    columns = []
-    for _, column, spec, conversion in parsed:
-        if column is None:
-            continue
-        if not column or spec or conversion or any(char in column for char in ".[]"):
-            shown = column + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec
-                                                                          else "")
-            raise ValidationError({"prompt_template": (
-                f"prompt_template may hold only {{column}} placeholders (no format spec, "
-                f"conversion, attribute or index); {{{shown}}} is not one. Write {{{{ and "
-                f"}}}} for braces.")})
-        columns.append(column)
-    return columns
-
-
-def fill_template(template, values, limit=PROMPT_MAX):
-    """The template with each {column} replaced by values[column]. Raises ValidationError
-    on `prompt` as soon as the text would pass `limit` characters (nothing longer is built)."""
-    template_columns(template)  # placeholders only
-    parts, length = [], 0
-    for literal, column, _, _ in string.Formatter().parse(template):
-        for part in (literal, None if column is None else str(values.get(column, ""))):
-            if not part:
-                continue
-            length += len(part)
-            if length > limit:
-                item = ", ".join(f"{key}={value}" for key, value in values.items())
-                item = item if len(item) <= 100 else item[:99] + "…"
-                raise ValidationError({"prompt": (
-                    f"prompt must be 1 to {limit} characters; the prompt template filled "
-                    f"with the item {item} makes more.")})
-            parts.append(part)
-    return "".join(parts)
-
-
-# A Hugging Face hub repository id: owner/name, letters, digits, "-", "_" and ".".
-HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
-
-
-def check_model_source(source):
-    """Where a model may be loaded from, the one rule for registering (API, admin, the
-    command) and loading (the workers): an absolute path inside IMAGINEER_MODEL_ROOTS,
-    symbolic links resolved, or a hub id while IMAGINEER_HUB_DOWNLOADS is on. Returns the
-    path, or None for a hub id; raises ValidationError on `source`."""
-    if not source or "\0" in source:
-        raise ValidationError({"source": "Give a hub id or an absolute local path."})
-    path = Path(source)
-    if path.is_absolute():
-        resolved = path.resolve()
-        roots = [Path(root).resolve() for root in settings.IMAGINEER_MODEL_ROOTS]
-        if not any(resolved.is_relative_to(root) for root in roots):
-            raise ValidationError({"source": (
-                f"{source} is outside the model folders: local models must be inside "
-                f"IMAGINEER_MODEL_ROOTS ({', '.join(str(root) for root in roots)}).")})
-        return path
-    if not HUB_ID.fullmatch(source) or _exists(path):  # a relative path, not a hub id
-        raise ValidationError({"source": (
-            f"{source} is neither an absolute path nor a Hugging Face hub id (owner/name).")})
-    if not settings.IMAGINEER_HUB_DOWNLOADS:
-        raise ValidationError({"source": (
-            f"{source}: models from the Hugging Face hub are off. The operator allows them "
-            f"with IMAGINEER_HUB_DOWNLOADS=1; or register a folder inside "
-            f"IMAGINEER_MODEL_ROOTS.")})
-    return None
-
-
-def _exists(path):
-    try:
-        return path.exists()
-    except OSError:  # a name the system will not look up
-        return False
-
-
-def draw_seed():
-    return secrets.randbelow(SEED[1] + 1)
+from .rules import (  # noqa: F401  (the rules, for callers that check a request)
+    GUIDANCE,
+    LIMITS,
+    LORA_WEIGHT,
+    MAX_LORAS,
+    NUM_IMAGES,
+    NUMBERS,
+    PROMPT_MAX,
+    SCHEDULERS,
+    SEED,
+    SIZE,
+    SIZE_MULTIPLE,
+    STEPS,
+    _check_parameters,
+    _number,
+    _validate_loras,
+    check_model_source,
+    draw_seed,
+    fill_template,
+    openapi_rule,
+    parameter_rule,
+    site_settings_rules,
+    template_columns,
+    validate_lora_choice,
+    validate_site_settings,
+)
 
 
 def generation_defaults():
@@ -133,62 +42,6 @@ def generation_defaults():
     from .models import SiteSettings
 
     return SiteSettings.current().generation_defaults()
-
-
-def _number(errors, params, field, kind, low, high):
-    value = params.get(field)
-    try:
-        if isinstance(value, bool) or (kind is int and isinstance(value, float)
-                                       and not value.is_integer()):
-            raise ValueError
-        value = kind(value)
-    except (TypeError, ValueError):
-        errors[field] = f"{field} must be {'a whole number' if kind is int else 'a number'} " \
-                        f"between {low} and {high}."
-        return None
-    if not low <= value <= high:
-        errors[field] = f"{field} must be between {low} and {high}; got {value}."
-        return None
-    return value
-
-
-def _check_parameters(errors, values, prefix=""):
-    """The rules of the parameters a site setting gives the default of; `prefix` names
-    the site setting ("default_") so that an error names the field that was sent."""
-    field = f"{prefix}negative_prompt"
-    negative = str(values.get(field) or "").strip()
-    if len(negative) > PROMPT_MAX:
-        errors[field] = f"{field} must be at most {PROMPT_MAX} characters; got {len(negative)}."
-    values[field] = negative
-
-    field = f"{prefix}steps"
-    values[field] = _number(errors, values, field, int, *STEPS)
-    for field in (f"{prefix}width", f"{prefix}height"):
-        value = _number(errors, values, field, int, *SIZE)
-        if value is not None and value % SIZE_MULTIPLE:
-            errors[field] = (
-                f"{field} must be a multiple of {SIZE_MULTIPLE} between {SIZE[0]} and "
-                f"{SIZE[1]}; got {value}."
-            )
-        values[field] = value
-    field = f"{prefix}guidance_scale"
-    values[field] = _number(errors, values, field, float, *GUIDANCE)
-    field = f"{prefix}scheduler"
-    if values.get(field) not in SCHEDULERS:
-        errors[field] = f"{field} must be one of {', '.join(SCHEDULERS)}."
-
-
-def validate_site_settings(values):
-    """Check the site settings: each default by its parameter's rule, each limit by its
-    range. Returns the cleaned dict; raises ValidationError({field: message})."""
-    cleaned = dict(values)
-    errors = {}
-    _check_parameters(errors, cleaned, prefix="default_")
-    for field, (low, high) in LIMITS.items():
-        cleaned[field] = _number(errors, cleaned, field, int, low, high)
-    if errors:
-        raise ValidationError(errors)
-    return cleaned
 
 
 def validate_generation(params, *, loras=(), require_prompt=True):
@@ -212,11 +65,12 @@ def validate_generation(params, *, loras=(), require_prompt=True):
         errors["prompt"] = f"prompt must be 1 to {PROMPT_MAX} characters; got {len(prompt)}."
     cleaned["prompt"] = prompt
     _check_parameters(errors, cleaned)
-    cleaned["num_images"] = _number(errors, cleaned, "num_images", int, *NUM_IMAGES)
+    cleaned["num_images"] = _number(errors, cleaned, "num_images", int,
+                                    *NUMBERS["num_images"][1])
     if cleaned.get("seed") in (None, ""):
         cleaned["seed"] = draw_seed()
     else:
-        cleaned["seed"] = _number(errors, cleaned, "seed", int, *SEED)
+        cleaned["seed"] = _number(errors, cleaned, "seed", int, *NUMBERS["seed"][1])
 
     model = cleaned.get("model") or ModelVersion.objects.default_base()
     if model is None:
@@ -231,37 +85,3 @@ def validate_generation(params, *, loras=(), require_prompt=True):
     if errors:
         raise ValidationError(errors)
     return cleaned
-
-
-def _validate_loras(errors, loras, model):
-    from .models import ModelVersion
-
-    loras = list(loras)
-    if len(loras) > MAX_LORAS:
-        errors["loras"] = f"at most {MAX_LORAS} LoRAs; got {len(loras)}."
-        return loras
-    seen = set()
-    for lora, weight in loras:
-        try:
-            weight = float(weight)
-        except (TypeError, ValueError):
-            weight = None
-        if weight is None or not LORA_WEIGHT[0] <= weight <= LORA_WEIGHT[1]:
-            errors["loras"] = (
-                f"LoRA weight must be between {LORA_WEIGHT[0]} and {LORA_WEIGHT[1]}; "
-                f"{lora} has {weight}."
-            )
-        elif not lora.is_active:  # retired: named by id only
-            errors["loras"] = f"LoRA {lora.pk} is retired."
-        elif lora.kind != ModelVersion.Kind.LORA:
-            errors["loras"] = f"{lora} is not an active LoRA."
-        elif model is not None and lora.family != model.family:
-            errors["loras"] = (
-                f"{lora} is a {lora.family} LoRA; the base model {model} is {model.family}."
-            )
-        elif lora.pk in seen:
-            errors["loras"] = f"{lora} is listed twice."
-        seen.add(lora.pk)
-    if "loras" in errors:
-        return loras
-    return [(lora, float(weight)) for lora, weight in loras]

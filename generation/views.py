@@ -84,8 +84,6 @@ def job_cancel(request, pk):
     job = _visible_job(request, pk)
     if job.cancel():
         messages.success(request, f"Job {job.pk} was cancelled.")
-        if job.batch_id:
-            job.batch.refresh_status()
     return redirect(safe_next(request) or job.get_absolute_url())
 
 
@@ -141,9 +139,7 @@ def set_detail(request, slug):
 
 
 def _visible_batch(request, pk):
-    batches = Batch.objects.select_related("prompt_set", "album")
-    if not request.user.has_perm("generation.see_all_jobs"):
-        batches = batches.filter(owner=request.user)
+    batches = Batch.objects.visible_to(request.user).select_related("prompt_set", "album")
     return get_object_or_404(batches, pk=pk)
 
 

@@ -5,7 +5,7 @@ fails (503) when one is an error, and names it in "failing". `?only=database,dis
 only those parts decide the answer: a probe of the web container need not fail, and have
 the container restarted, because no worker runs.
 
-Workers: every qcluster worker process records a heartbeat (generation.WorkerHeartbeat).
+Workers: every qcluster worker process records a heartbeat (workers.WorkerHeartbeat).
 Each cluster the settings define (the default one and "training") needs at least one
 worker seen within IMAGINEER_HEALTH_WORKER_TIMEOUT: without one its queue does not move.
 That holds on a fresh install too, until the first workers start (seconds with
@@ -27,7 +27,7 @@ from django.core.files.storage import default_storage
 from django.db import connection
 from django.utils import timezone
 
-from generation.models import WorkerHeartbeat
+from workers.models import WorkerHeartbeat
 
 from .metrics import clusters, work_in_progress, workers_alive
 

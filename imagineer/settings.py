@@ -15,6 +15,7 @@ from pathlib import Path
 
 import dj_database_url
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -23,11 +24,22 @@ def env(name, default=""):
     return os.environ.get(name, default)
 
 
+TRUE = ("1", "true", "yes", "on")
+FALSE = ("0", "false", "no", "off")
+
+
 def env_bool(name, default=False):
+    """True or false by the usual spellings; any other value stops the start (a typo is
+    not read as false)."""
     value = os.environ.get(name)
-    if value is None or value == "":
+    if value is None or value.strip() == "":
         return default
-    return value.strip().lower() in ("1", "true", "yes", "on")
+    if value.strip().lower() in TRUE:
+        return True
+    if value.strip().lower() in FALSE:
+        return False
+    raise ImproperlyConfigured(
+        f"{name}={value!r}: use one of {', '.join(TRUE)} or {', '.join(FALSE)}.")
 
 
 def env_int(name, default):
@@ -71,6 +83,7 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.google",
     "rest_framework",
     "rest_framework.authtoken",
+    "django_filters",
     "corsheaders",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served from here: no CDN
@@ -78,6 +91,7 @@ INSTALLED_APPS = [
     "axes",
     # Ours last: their post_migrate handlers then run after contrib.auth's.
     "accounts",
+    "workers",
     "albums",
     "generation",
     "training",
@@ -318,6 +332,7 @@ SPECTACULAR_SETTINGS = {
         "GenerationStatusEnum": "generation.models.Status",
         "TrainingStatusEnum": "training.models.TrainingRun.Status",
         "CaptionRunStatusEnum": "albums.models.CaptionRun.Status",
+        "SchedulerEnum": "generation.validation.SCHEDULERS",
     },
 }
 

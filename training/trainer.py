@@ -132,8 +132,8 @@ def open_rgb(path):
     import numpy as np
     from PIL import Image, ImageOps
 
-    with Image.open(path) as image:
-        image = ImageOps.exif_transpose(image)
+    with Image.open(path) as opened:
+        image = ImageOps.exif_transpose(opened)
         if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
             # Pillow's own conversion clips these to 255: scale the range down instead.
             pixels = np.asarray(image, dtype=np.float64)
@@ -554,8 +554,8 @@ def save_lora(output_dir, lora_state, lora_config, metadata):
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     lora_state = {key: value.detach().cpu().contiguous() for key, value in lora_state.items()}
-    with tempfile.TemporaryDirectory(prefix=".tmp-", dir=output_dir) as temporary:
-        temporary = Path(temporary)
+    with tempfile.TemporaryDirectory(prefix=".tmp-", dir=output_dir) as folder:
+        temporary = Path(folder)
         StableDiffusionPipeline.save_lora_weights(
             temporary,
             unet_lora_layers=convert_state_dict_to_diffusers(lora_state),

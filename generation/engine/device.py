@@ -5,6 +5,7 @@ memory-efficient kernels on CUDA) by default, so nothing has to be switched on f
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -13,11 +14,11 @@ class Device:
     dtype: object  # a torch.dtype
 
     @property
-    def is_cuda(self):
+    def is_cuda(self) -> bool:
         return self.type.startswith("cuda")
 
 
-def pick_device(prefer=None, *, training=False):
+def pick_device(prefer: object = None, *, training: bool = False) -> Device:
     """The device to run on (the engine's and the trainer's one rule): `prefer` ("cuda",
     "cuda:1", "cpu") when given, else CUDA if available.
 
@@ -36,7 +37,7 @@ def pick_device(prefer=None, *, training=False):
     return Device(kind, torch.float32)
 
 
-def prepare_pipeline(pipeline, device):
+def prepare_pipeline(pipeline: Any, device: Device) -> Any:
     """Move a loaded pipeline to `device` and turn on the memory-friendly options."""
     pipeline.to(device.type)
     pipeline.set_progress_bar_config(disable=True)
@@ -50,7 +51,7 @@ def prepare_pipeline(pipeline, device):
     return pipeline
 
 
-def free_memory(device=None):
+def free_memory(device: Device | None = None) -> None:
     """Give back what Python and the CUDA caching allocator hold but no longer use."""
     import gc
 

@@ -10,8 +10,8 @@ import pytest
 from django.core.files.storage import InMemoryStorage
 from django.utils import timezone
 
-from generation.models import WorkerHeartbeat
 from imagineer.testing import manage, subprocess_env, wait_for
+from workers.models import WorkerHeartbeat
 
 TOKEN = "health-test-token"  # noqa: S105 (a test's metrics token)
 

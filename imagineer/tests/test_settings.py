@@ -51,6 +51,21 @@ def test_it_allows_only_configured_cors_origins(client, db):
     assert "Access-Control-Allow-Origin" not in response
 
 
+@pytest.mark.parametrize("value, expected", [("yes", True), ("On", True), ("0", False),
+                                             ("off", False), ("", False)])
+def test_it_reads_the_usual_true_and_false_spellings(monkeypatch, value, expected):
+    from imagineer.settings import env_bool
+
+    monkeypatch.setenv("IMAGINEER_PUBLIC_GALLERY", value)
+    assert env_bool("IMAGINEER_PUBLIC_GALLERY") is expected
+
+
+def test_it_refuses_to_start_on_a_boolean_it_cannot_read(db):
+    result = manage("check", env=subprocess_env(IMAGINEER_PUBLIC_GALLERY="ture"))
+    assert result.returncode != 0
+    assert "IMAGINEER_PUBLIC_GALLERY='ture': use one of 1, true, yes, on" in result.stderr
+
+
 def test_debug_is_off_when_DJANGO_DEBUG_is_unset(db):
     # The Docker image run on its own, or a service that forgot the variable: production.
     env = subprocess_env(DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
