@@ -78,7 +78,7 @@ class ModelVersion(models.Model):
     """A base model or a LoRA that generation can use.
 
     Registration checks the weights (from_source, from_upload): where they come from
-    (validation.check_model_source: IMAGINEER_MODEL_ROOTS, IMAGINEER_HUB_DOWNLOADS), their
+    (rules.check_model_source: IMAGINEER_MODEL_ROOTS, IMAGINEER_HUB_DOWNLOADS), their
     kind and family, and their hash, which every PNG made with them carries. So what was
     checked stays: FIXED_FIELDS never change once registered (clean(), for the admin and
     the API alike); other weights are another model version.
@@ -310,7 +310,7 @@ class PromptSet(models.Model):
         super().save(*args, **kwargs)
 
     def columns(self):
-        """The {column} fields the template names (placeholders only: validation.py)."""
+        """The {column} fields the template names (placeholders only: rules.py)."""
         return template_columns(self.prompt_template)
 
     def item_columns(self):

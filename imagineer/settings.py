@@ -474,7 +474,7 @@ IMAGINEER_JOB_LEASE_SECONDS = env_int("IMAGINEER_JOB_LEASE_SECONDS", 120)
 IMAGINEER_JOB_MAX_ATTEMPTS = env_int("IMAGINEER_JOB_MAX_ATTEMPTS", 3)
 IMAGINEER_MODEL_DIR = Path(env("IMAGINEER_MODEL_DIR", str(VAR_DIR / "models")))
 IMAGINEER_MODEL_CACHE = Path(env("IMAGINEER_MODEL_CACHE", str(VAR_DIR / "model-cache")))
-# Where registered models may be loaded from (generation.validation.check_model_source).
+# Where registered models may be loaded from (generation.rules.check_model_source).
 # Local folders and files only inside IMAGINEER_MODEL_DIR and these folders (comma-
 # separated); symbolic links count by where they lead. Hugging Face hub ids only with
 # IMAGINEER_HUB_DOWNLOADS=1: the workers download what an editor names, from anyone's
