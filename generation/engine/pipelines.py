@@ -6,6 +6,8 @@ old one first (one base at a time: two SD pipelines rarely fit one GPU). Each Lo
 once, as a peft adapter named after the caller's stable key, and later calls switch
 between loaded adapters with `set_adapters`, which costs milliseconds instead of a reload.
 At most `max_loras` adapters stay loaded; the least recently used one is deleted first.
+With `compile` (a torch.compile mode, IMAGINEER_COMPILE), the base's UNet is compiled as
+it loads (device.compile_unet).
 
 No Django here: sources are hub ids or local paths, results are PIL images.
 """
@@ -17,7 +19,7 @@ import traceback
 from collections import OrderedDict
 from pathlib import Path
 
-from .device import free_memory, pick_device, prepare_pipeline
+from .device import forget_compiled, free_memory, pick_device, prepare_pipeline
 
 
 class Cancelled(Exception):
@@ -74,8 +76,9 @@ def adapter_name(key):
     return "lora_" + re.sub(r"\W", "_", str(key))
 
 
-def load_pipeline(source, device):
-    """Load a StableDiffusionPipeline from a hub id, a diffusers folder or a single file."""
+def load_pipeline(source, device, compile=None, compile_backend="inductor"):
+    """Load a StableDiffusionPipeline from a hub id, a diffusers folder or a single file;
+    `compile`: a torch.compile mode for its UNet, None for eager (see prepare_pipeline)."""
     from diffusers import StableDiffusionPipeline
 
     options = {
@@ -92,7 +95,7 @@ def load_pipeline(source, device):
         pipeline = StableDiffusionPipeline.from_single_file(str(path), **options)
     else:
         pipeline = StableDiffusionPipeline.from_pretrained(str(source), **options)
-    return prepare_pipeline(pipeline, device)
+    return prepare_pipeline(pipeline, device, compile, compile_backend)
 
 
 class PipelineCache:
@@ -102,14 +105,20 @@ class PipelineCache:
     job thread never both touch the pipeline.
     """
 
-    def __init__(self, max_loras=8, device=None, clock=time.monotonic):
+    def __init__(self, max_loras=8, device=None, clock=time.monotonic, compile=None,
+                 compile_backend="inductor"):
         self.max_loras = max_loras
         self.device = device or pick_device()
+        # A torch.compile mode (device.COMPILE_MODES) for the UNet of the next base
+        # loaded, None for eager; the backend is torch.compile's.
+        self.compile = compile
+        self.compile_backend = compile_backend
         self.clock = clock
         self.base_source = None
         self.load_count = 0  # base pipeline loads since the cache was made
         self.last_used = None  # clock() at the end of the last use, None when empty
         self._pipeline = None
+        self._compiled = False  # whether the loaded pipeline's UNet is compiled
         self._scheduler = None  # the model's own scheduler, kept to build others from
         self._loras = OrderedDict()  # adapter name -> LoRA file path, least recent first
         self._lock = threading.RLock()
@@ -125,8 +134,11 @@ class PipelineCache:
             if self._pipeline is not None and self.base_source != str(base_source):
                 self.release()
             if self._pipeline is None:
-                self._pipeline = load_pipeline(base_source, self.device)
+                self._pipeline = load_pipeline(
+                    base_source, self.device, self.compile, self.compile_backend
+                )
                 self._scheduler = self._pipeline.scheduler
+                self._compiled = self.compile is not None
                 self.base_source = str(base_source)
                 self.load_count += 1
             self.last_used = self.clock()
@@ -139,11 +151,14 @@ class PipelineCache:
     def release(self):
         """Drop the pipeline and its adapters and give the memory back."""
         with self._lock:
+            compiled, self._compiled = self._compiled, False
             self._pipeline = None
             self._scheduler = None
             self._loras.clear()
             self.base_source = None
             self.last_used = None
+            if compiled:
+                forget_compiled()
             free_memory(self.device)
 
     def release_if_idle(self, idle_seconds):
