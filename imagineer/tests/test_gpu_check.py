@@ -2,6 +2,7 @@
 every part on the demo model, it refuses GPU figures without a GPU, and it installs what a
 CUDA box lacks from the wheels folder, offline. So the check still runs when a GPU comes."""
 
+import re
 import subprocess
 import sys
 import zipfile
@@ -34,11 +35,12 @@ def test_it_runs_every_part_of_the_gpu_check_on_the_cpu(tmp_path):
                     "### 4. Training", "### Goals"):
         assert heading in report
     assert "FAILED" not in report and "failed" not in report
+    lines = report.splitlines()
     for check in ("every image finite and not constant", "the same seed twice",
                   "a batch of 4 equals the 4 singles", "a LoRA switch (set_adapters)",
                   "LoRAs off: the plain image back", "VAE decode in float32: no NaN"):
-        assert f"| {check}" in report
-    assert report.count("| ok ") == 6 + 2  # the six checks, eager and compiled
+        [row] = [line for line in lines if line.startswith(f"| {check}")]
+        assert row.split("|")[2].strip() == "ok", row
     assert "| raw diffusers StableDiffusionPipeline |" in report
     assert "| engine PipelineCache.generate" in report
     assert "| default (eager)" in report  # compiled mode, traced by torch.compile
@@ -47,7 +49,7 @@ def test_it_runs_every_part_of_the_gpu_check_on_the_cpu(tmp_path):
     assert "| qcluster worker (ORM broker) | 3 " in report
     assert "| batch 4 " in report
     assert "Checkpoint written and resumed: **ok**" in report
-    assert "every correctness check passes | 6 of 6" in report.replace("  ", "")
+    assert re.search(r"\| every correctness check passes +\| 6 of 6 +\| met", report)
 
 
 def test_it_refuses_to_report_gpu_figures_without_a_gpu(tmp_path):
