@@ -9,7 +9,7 @@ import pytest
 # beside it from the test are still synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-PASSWORD = "a-long-test-password-42"
+PASSWORD = "a-long-test-password-42"  # noqa: S105 (the test users' password, a test database only)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -56,7 +56,7 @@ def options():
 
 
 def manage(*args, env):
-    done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env,
+    done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env,  # noqa: S603 (our manage.py, an argument list: no shell)
                           capture_output=True, text=True)
     if done.returncode:
         sys.exit(f"manage.py {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
@@ -106,7 +106,7 @@ def main():
     if args.database:
         server, name = args.database.rsplit("/", 1)
         for sql in (f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}"):
-            subprocess.run(["psql", f"{server}/postgres", "-qc", sql], check=True,
+            subprocess.run(["psql", f"{server}/postgres", "-qc", sql], check=True,  # noqa: S603, S607 (psql from PATH with the operator's --database; no shell)
                            capture_output=True)
     env = {
         **os.environ,

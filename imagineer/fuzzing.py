@@ -96,7 +96,7 @@ class WebServer:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.access_log.write_text("")
         self.error_log = open(self.log_dir / "web.log", "ab")  # noqa: SIM115 (closed in stop)
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: S603 (gunicorn from this interpreter, fixed arguments)
             [sys.executable, "-m", "gunicorn", "imagineer.wsgi", "-b", f"127.0.0.1:{self.port}",
              "-w", str(self.workers), "--timeout", "120",
              "--limit-request-line", "0", "--limit-request-field_size", "0",
@@ -309,7 +309,7 @@ def fuzz(server, token, *, label, out_dir, max_examples, phases=None, workers=1,
     started = time.monotonic()
     # Run from the output folder: nothing of this run (hypothesis' folders) should land in
     # the repository.
-    run = subprocess.run(command, cwd=out_dir, capture_output=True, text=True,
+    run = subprocess.run(command, cwd=out_dir, capture_output=True, text=True,  # noqa: S603 (schemathesis from this interpreter, our arguments)
                          env={**os.environ, "COLUMNS": "120"})
     result = Result(label=label, seconds=time.monotonic() - started,
                     output=run.stdout + run.stderr)

@@ -58,7 +58,7 @@ def manage(*args, env=None, **kwargs):
     """Run a manage.py command in a child process."""
     import subprocess
 
-    return subprocess.run(
+    return subprocess.run(  # noqa: S603 (our manage.py, an argument list: no shell)
         [sys.executable, str(BASE_DIR / "manage.py"), *args],
         cwd=BASE_DIR,
         env=env if env is not None else subprocess_env(),
@@ -118,7 +118,7 @@ class WorkerProcess:
         import subprocess
 
         self.log_file = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: S603 (our manage.py qcluster, fixed arguments)
             [sys.executable, str(BASE_DIR / "manage.py"), "qcluster"],
             cwd=BASE_DIR,
             env=subprocess_env(**self.env),

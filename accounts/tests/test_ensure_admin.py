@@ -19,7 +19,7 @@ def test_it_creates_an_admin_once_and_prints_the_password_once():
 
 def test_it_takes_the_admin_credentials_from_the_environment(client):
     env = subprocess_env(IMAGINEER_ADMIN_EMAIL="boss@example.com",
-                         IMAGINEER_ADMIN_PASSWORD="from-the-env-123")
+                         IMAGINEER_ADMIN_PASSWORD="from-the-env-123")  # noqa: S106 (a test's password)
     result = manage("ensure_admin", env=env)
     assert result.returncode == 0, result.stderr
     assert "from-the-env-123" not in result.stdout

@@ -139,7 +139,7 @@ def test_it_drops_the_cache_of_every_process_on_change(api_as, admin_user, setti
         settings.CACHES = {**settings.CACHES, "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL, "KEY_PREFIX": "imagineer"}}
-    reader = subprocess.Popen(
+    reader = subprocess.Popen(  # noqa: S603 (our manage.py, fixed arguments)
         [sys.executable, str(BASE_DIR / "manage.py"), "shell", "--no-imports", "-c", READER],
         cwd=BASE_DIR, env=subprocess_env(**env), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,

@@ -44,8 +44,8 @@ def compose_config(project, *overrides, **env):
     files = ["-f", "docker-compose.yml"]
     for name in overrides:
         files += ["-f", name]
-    return subprocess.run(
-        ["docker-compose", *files, "config"], cwd=project, capture_output=True, text=True,
+    return subprocess.run(  # noqa: S603 (docker-compose config, an argument list)
+        ["docker-compose", *files, "config"], cwd=project, capture_output=True, text=True,  # noqa: S607 (Debian's docker-compose from PATH)
         env={"PATH": os.environ["PATH"], "HOME": str(project), **env}, timeout=60,
     )
 
@@ -73,13 +73,13 @@ def test_it_hardens_every_service_built_from_the_dockerfile(services):
         assert "no-new-privileges:true" in service["security_opt"], name
         assert service["cap_drop"] == ["ALL"], name
         assert service["read_only"] is True, name
-        assert "/tmp" in service["tmpfs"], name
+        assert "/tmp" in service["tmpfs"], name  # noqa: S108 (the container's tmpfs mount, no file)
         assert "container_name" not in service, name  # --scale needs the names free
         env = service["environment"]
         assert env["DJANGO_DEBUG"] == "0", name
         assert env["DJANGO_SECRET_KEY"] == REQUIRED["DJANGO_SECRET_KEY"], name
         # Everything the app writes lands in a volume or the tmpfs, never the read-only root.
-        writable = mounts(service) | {"/tmp"}
+        writable = mounts(service) | {"/tmp"}  # noqa: S108 (the container's tmpfs mount, no file)
         for setting in ("IMAGINEER_MEDIA_ROOT", "IMAGINEER_MODEL_DIR", "IMAGINEER_MODEL_CACHE",
                         "HF_HOME", "IMAGINEER_VAR_DIR"):
             assert any(Path(env[setting]).is_relative_to(folder) for folder in writable), \
@@ -210,7 +210,7 @@ def test_it_reports_health_from_api_health_as_the_image_healthcheck_runs_it(db, 
     port = free_port()
     code = code.replace("8000", str(port))
     # Production settings behind the TLS proxy, as docker-compose.yml and docs/deploy.md run it.
-    server = subprocess.Popen(
+    server = subprocess.Popen(  # noqa: S603 (gunicorn from this interpreter)
         [sys.executable, "-m", "gunicorn", "imagineer.wsgi", "--bind", f"127.0.0.1:{port}"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         env=subprocess_env(DJANGO_DEBUG="0", DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
@@ -223,7 +223,7 @@ def test_it_reports_health_from_api_health_as_the_image_healthcheck_runs_it(db, 
         assert server.poll() is None, server.stderr.read()
 
         def check(allowed_hosts):
-            return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+            return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,  # noqa: S603 (this interpreter on the test's code)
                                   env={"PATH": os.environ["PATH"],
                                        "DJANGO_ALLOWED_HOSTS": allowed_hosts}, timeout=30)
 

@@ -12,7 +12,7 @@ from imagineer.testing import wait_for
 
 pytestmark = pytest.mark.django_db
 
-TOKEN = "a-metrics-token-for-tests"
+TOKEN = "a-metrics-token-for-tests"  # noqa: S105 (a test's metrics token)
 
 
 def scrape(client):

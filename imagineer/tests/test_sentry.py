@@ -10,7 +10,7 @@ import pytest
 
 from imagineer.testing import manage, subprocess_env, wait_for
 
-TOKEN = "metrics-token-that-must-not-leave"
+TOKEN = "metrics-token-that-must-not-leave"  # noqa: S105 (a test's metrics token)
 
 
 @pytest.fixture

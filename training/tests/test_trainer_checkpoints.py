@@ -28,7 +28,7 @@ WRITER = textwrap.dedent(
 def test_it_survives_a_kill_during_a_checkpoint_write(tmp_path):
     from imagineer.testing import BASE_DIR
 
-    writer = subprocess.Popen(
+    writer = subprocess.Popen(  # noqa: S603 (this interpreter on the test's code)
         [sys.executable, "-c", WRITER, str(tmp_path)],
         cwd=BASE_DIR, stdout=subprocess.PIPE, text=True,
     )
