@@ -189,7 +189,7 @@ def ensure_packages(wheels, site):
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps",
                "--no-compile", "--disable-pip-version-check", "--target", str(staging),
                *[str(available[name][1]) for name in sorted(names)]]
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, text=True)  # noqa: S603 (pip of this interpreter, an argument list)
     if result.returncode:
         raise SystemExit(f"gpu_check: pip could not install the wheels of {wheels}: "
                          + (result.stderr.strip().splitlines() or ["(no message)"])[-1])
@@ -551,7 +551,7 @@ def spawn_part(name, profile, model, loras, timeout, log):
     log.write(f"\n===== part {name} (limit {timeout:.0f} s)\n")
     log.flush()
     offset = log.tell()
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=log,
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=log,  # noqa: S603 (this script)
                                text=True, start_new_session=True)
     try:
         output, _ = process.communicate(timeout=timeout)
@@ -594,7 +594,7 @@ def machine_lines(profile):
         driver = "unknown"
         try:
             driver = subprocess.run(
-                ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],  # noqa: S607 (the driver's tool from PATH)
                 capture_output=True, text=True, timeout=20).stdout.strip() or driver
         except (OSError, subprocess.SubprocessError):
             pass

@@ -61,7 +61,7 @@ def download(dest, python_version=BOX_PYTHON, max_bytes=MAX_BYTES):
                "--implementation", "cp", "--abi", f"cp{tag}", "--abi", "abi3", "--abi", "none",
                *[option for platform in PLATFORMS for option in ("--platform", platform)],
                "--dest", str(staging), *pinned()]
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, text=True)  # noqa: S603 (pip of this interpreter)
     if result.returncode:
         shutil.rmtree(staging, ignore_errors=True)
         raise SystemExit(f"gpu_wheels: pip download failed:\n{result.stderr.strip()}")
@@ -121,7 +121,8 @@ def verify():
     try:
         link_box_packages(work / "box")
         python = getattr(sys, "_base_executable", sys.executable)
-        subprocess.run([python, "-m", "venv", "--without-pip", str(work / "venv")], check=True)
+        venv = [python, "-m", "venv", "--without-pip", str(work / "venv")]
+        subprocess.run(venv, check=True)  # noqa: S603 (this Python's venv module)
         site_packages = work / "venv" / "lib" / f"python{version}" / "site-packages"
         (site_packages / "box.pth").write_text(f"{work / 'box'}\n")
         size = download(work / "wheels", python_version=version)
@@ -131,7 +132,7 @@ def verify():
         env = {key: value for key, value in os.environ.items()
                if key not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
         env["PYTHONNOUSERSITE"] = "1"
-        result = subprocess.run(
+        result = subprocess.run(  # noqa: S603 (gpu_check.py in the environment made here)
             [str(work / "venv" / "bin" / "python"), str(ROOT / "bench" / "gpu_check.py"),
              "--cpu-smoke", "--wheels", str(work / "wheels"), "--site", str(work / "site"),
              "--out", str(work / "out")], cwd=ROOT, env=env)

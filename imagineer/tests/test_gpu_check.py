@@ -17,7 +17,7 @@ SCRIPT = ROOT / "bench" / "gpu_check.py"
 def run_check(*args, **env):
     import os
 
-    return subprocess.run(
+    return subprocess.run(  # noqa: S603 (this interpreter on bench/gpu_check.py)
         [sys.executable, str(SCRIPT), *map(str, args)], cwd=ROOT, capture_output=True,
         text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1", **env},
     )
