@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# Debug is off unless DJANGO_DEBUG says otherwise (imagineer/settings.py): the targets here
+# are for development, so they turn it on unless the environment already decides.
+export DJANGO_DEBUG ?= 1
 STAMP := $(VENV)/.installed
 
 .PHONY: run test install migrate lint clean system-packages soak fuzz gpu-check gpu-wheels \
@@ -69,8 +72,10 @@ gpu-wheels: install
 gpu-wheels-verify: install
 	$(PY) bench/gpu_wheels.py verify
 
+# ruff, then the type check of the code without Django (the engine, the trainer: [tool.mypy]).
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) var .coverage .coverage.* .pytest_cache .gpu-site

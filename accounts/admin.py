@@ -1,7 +1,25 @@
+"""The admin of users and roles, and what in the admin only superusers may do.
+
+The admin role holds every permission (roles.py), user and group management included, so
+a permission cannot keep anything from it: it could grant itself that permission. What must
+stay with superusers is checked against `is_superuser` here:
+
+- django-q2's models (schedules, queued, successful and failed tasks). A schedule names
+  any importable function and its arguments, and a worker runs it: code execution on the
+  workers. Resubmitting a task, or editing a queued one, is the same. Admins may look.
+- Making a superuser, and changing or deleting one (its password, its email): else an
+  admin could make itself one, or take over one's account.
+"""
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django_q import models as django_q_models
 
 from .models import RoleChange, User
+
+
+def is_superuser(request):
+    return request.user.is_active and request.user.is_superuser
 
 
 class RoleChangeInline(admin.TabularInline):
@@ -26,6 +44,20 @@ class UserAdmin(BaseUserAdmin):
     def role(self, obj):
         return obj.role or "-"
 
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return fields if is_superuser(request) else [*fields, "is_superuser"]
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.is_superuser and not is_superuser(request):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.is_superuser and not is_superuser(request):
+            return False
+        return super().has_delete_permission(request, obj)
+
 
 @admin.register(RoleChange)
 class RoleChangeAdmin(admin.ModelAdmin):
@@ -44,3 +76,30 @@ class RoleChangeAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class SuperuserChangesOnly:
+    """A ModelAdmin mixin: adding, changing, deleting and actions for superusers only."""
+
+    def has_add_permission(self, request, *args):
+        return is_superuser(request) and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request, obj=None):
+        return is_superuser(request) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return is_superuser(request) and super().has_delete_permission(request, obj)
+
+    def get_actions(self, request):
+        return super().get_actions(request) if is_superuser(request) else {}
+
+
+# django_q's own admin classes, registered by its admin module (before ours: INSTALLED_APPS
+# order), registered again with the mixin.
+for model in (django_q_models.Schedule, django_q_models.Success, django_q_models.Failure,
+              django_q_models.OrmQ):
+    if admin.site.is_registered(model):
+        model_admin = type(admin.site.get_model_admin(model))
+        admin.site.unregister(model)
+        admin.site.register(model, type(model_admin.__name__, (SuperuserChangesOnly, model_admin),
+                                        {"__module__": __name__}))

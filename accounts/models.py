@@ -1,3 +1,6 @@
+"""The user model: a username, an email address (private to the user and admins) and
+roles as groups."""
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
@@ -17,7 +20,9 @@ class User(AbstractUser):
 
     @property
     def display_name(self):
-        return self.get_full_name() or self.email or self.username
+        """How pages name the user to others: the full name, else the username. Never the
+        email address: that is shown only to its owner and to admins (the admin)."""
+        return self.get_full_name() or self.username
 
 
 class RoleChange(models.Model):

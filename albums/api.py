@@ -7,47 +7,33 @@ its `can_curate(user)`: a visible album you may not change answers 403.
 """
 
 from django.conf import settings
-from django.db.models import Q
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
-    OpenApiParameter,
-    extend_schema,
     extend_schema_field,
-    extend_schema_view,
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
-from imagineer.api import (
+from core.api import (
     ActionPermission,
-    boolean_param,
-    choice_param,
-    errors,
-    example,
     integer_param,
-    is_id,
     router,
-    text_param,
 )
+from core.filters import FilterBackend, is_id
 
-from . import api_examples as examples
 from .archive import ArchiveRejected, album_export_name, export_album, import_dataset
-from .ingest import (
-    ImageRejected,
-    atomic_ingest,
-    check_file_size,
-    inspect_image,
-    read_upload,
-    store_image,
-)
-from .models import Album, Image, Label
+from .captioning import CaptioningUnavailable
+from .filters import ImageFilter
+from .ingest import ImageRejected, UploadRejected, store_uploads
+from .models import Album, CaptionRun, Image, Label
+from .tasks import start_caption_run
 
 CAPTION_MAX_LENGTH = Label.MAX_LENGTH
 
@@ -180,59 +166,6 @@ class ImageUploadSerializer(serializers.Serializer):
     )
 
 
-IMAGE_FILTERS = [
-    OpenApiParameter("album", int, description="Only this album's images, in its order."),
-    OpenApiParameter("source", str, enum=Image.Source.values),
-    OpenApiParameter("nsfw", bool),
-    OpenApiParameter("has_caption", bool),
-    OpenApiParameter("created_by", int, description="A user id."),
-    OpenApiParameter("search", str, description="Words in the prompt or the caption."),
-]
-
-
-@extend_schema_view(
-    list=extend_schema(
-        summary="List images",
-        description="The images the caller may see, newest first (in the album's order "
-                    "with `album`). Anonymous callers see public albums' images while the "
-                    "public gallery is on.",
-        parameters=IMAGE_FILTERS,
-        responses={200: ImageSerializer(many=True), **errors(400, 401, examples={
-            400: {"nsfw": ["'maybe' is not a boolean: use true or false"]}})},
-        examples=[example("Image", examples.IMAGE)],
-    ),
-    retrieve=extend_schema(
-        summary="Get an image",
-        responses={200: ImageSerializer, **errors(401, 404, missing="Image")},
-        examples=[example("Image", examples.IMAGE)],
-    ),
-    partial_update=extend_schema(
-        summary="Caption an image or mark it NSFW",
-        description="`caption` becomes the image's manual caption (the text its training "
-                    "uses); `nsfw` flags it.",
-        responses={200: ImageSerializer, **errors(400, 401, 403, 404, missing="Image", examples={
-            400: {"caption": [f"Ensure this field has no more than {CAPTION_MAX_LENGTH} "
-                              "characters."]}})},
-        examples=[example("New caption", examples.IMAGE_CHANGE, request=True),
-                  example("Image", examples.IMAGE)],
-    ),
-    destroy=extend_schema(
-        summary="Delete an image",
-        description="Removes the image, its file and its thumbnail, and takes it out of "
-                    "every album.",
-        responses={204: None, **errors(401, 403, 404, missing="Image")},
-    ),
-    create=extend_schema(
-        summary="Upload images",
-        description="Every file is checked first: if any is refused, the whole request is "
-                    "(each bad file named with its reason) and nothing is stored. A file "
-                    "whose bytes are already stored answers that image, `duplicate: true`.",
-        request={"multipart/form-data": ImageUploadSerializer},
-        responses={201: UploadedImageSerializer(many=True),
-                   **errors(400, 401, 403, examples={400: examples.UPLOAD_REFUSED})},
-        examples=[example("Stored", examples.UPLOADED)],
-    ),
-)
 class ImageViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -257,6 +190,8 @@ class ImageViewSet(
 
     serializer_class = ImageSerializer
     permission_classes = [RolePermission]
+    filter_backends = [FilterBackend]
+    filterset_class = ImageFilter
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     action_permissions = {
         "create": ["albums.add_image"],
@@ -265,36 +200,7 @@ class ImageViewSet(
     }
 
     def get_queryset(self):
-        images = Image.objects.visible_to(self.request.user).with_caption()
-        if self.action == "list":
-            images = self.filter(images, self.request.query_params)
-        return images
-
-    def filter(self, images, params):
-        album_id = integer_param(params, "album")
-        if album_id is not None:
-            if not Album.objects.visible_to(self.request.user).filter(pk=album_id).exists():
-                raise ValidationError({"album": [f"No album with id {album_id}."]})
-            images = images.filter(album_entries__album_id=album_id).order_by(
-                "album_entries__position", "album_entries__id"
-            )
-        source = choice_param(params, "source", Image.Source.values)
-        if source:
-            images = images.filter(source=source)
-        nsfw = boolean_param(params, "nsfw")
-        if nsfw is not None:
-            images = images.filter(nsfw=nsfw)
-        has_caption = boolean_param(params, "has_caption")
-        if has_caption is not None:
-            captioned = Q(caption_text__isnull=False) & ~Q(caption_text="")
-            images = images.filter(captioned if has_caption else ~captioned)
-        created_by = integer_param(params, "created_by")
-        if created_by is not None:
-            images = images.filter(created_by_id=created_by)
-        search = text_param(params, "search")
-        if search:
-            images = images.filter(Q(prompt__icontains=search) | Q(caption_text__icontains=search))
-        return images
+        return Image.objects.visible_to(self.request.user).with_caption()
 
     def create(self, request):
         files = request.FILES.getlist("file")
@@ -304,23 +210,10 @@ class ImageViewSet(
         album = None
         if album_id not in (None, ""):
             album = curated_album(request, integer_param(request.data, "album"))
-        errors = []
-        for upload in files:  # check all before storing any, holding one in memory at a time
-            try:
-                check_file_size(upload.size, upload.name)  # before reading it
-                inspect_image(read_upload(upload), upload.name)
-            except ImageRejected as exc:
-                errors.append(str(exc))
-        if errors:
-            raise ValidationError({"file": errors})
-        with atomic_ingest():
-            stored = [
-                store_image(read_upload(upload), filename=upload.name,
-                            source=Image.Source.UPLOAD, created_by=request.user)
-                for upload in files
-            ]
-            if album is not None:
-                album.add_images([image for image, _ in stored], by=request.user)
+        try:
+            stored = store_uploads(files, by=request.user, album=album)
+        except UploadRejected as exc:
+            raise ValidationError({"file": exc.errors}) from exc
         return uploaded_response(request, stored, status.HTTP_201_CREATED)
 
 
@@ -375,75 +268,26 @@ class ImportResultSerializer(serializers.Serializer):
     )
 
 
-@extend_schema_view(
-    list=extend_schema(
-        summary="List albums",
-        description="The albums the caller may see: their own, public ones, and for editors "
-                    "and admins every album.",
-        responses={200: AlbumSerializer(many=True), **errors(401)},
-        examples=[example("Album", examples.ALBUM)],
-    ),
-    create=extend_schema(
-        summary="Create an album",
-        responses={201: AlbumSerializer, **errors(400, 401, 403)},
-        examples=[example("New album", examples.ALBUM_CREATE, request=True),
-                  example("Album", {**examples.ALBUM, "image_count": 0,
-                                    "cover_thumbnail_url": None})],
-    ),
-    retrieve=extend_schema(
-        summary="Get an album",
-        responses={200: AlbumSerializer, **errors(401, 404, missing="Album")},
-        examples=[example("Album", examples.ALBUM)],
-    ),
-    partial_update=extend_schema(
-        summary="Change an album",
-        description="`cover` must be one of the album's images.",
-        responses={200: AlbumSerializer, **errors(400, 401, 403, 404, missing="Album", examples={
-            400: {"cover": ['Invalid pk "42" - object does not exist.']}})},
-        examples=[example("Make it public", {"visibility": "public"}, request=True),
-                  example("Album", {**examples.ALBUM, "visibility": "public"})],
-    ),
-    destroy=extend_schema(
-        summary="Delete an album",
-        description="Its images stay.",
-        responses={204: None, **errors(401, 403, 404, missing="Album")},
-    ),
-    images=extend_schema(
-        summary="Add or remove images",
-        description="POST appends the images, in the order given, that the album lacks; "
-                    "DELETE takes them out (the images stay). Answers the album.",
-        request=ImageIdsSerializer,
-        responses={200: AlbumSerializer, **errors(400, 401, 403, 404, missing="Album", examples={
-            400: examples.NO_SUCH_IMAGES})},
-        examples=[example("Images", examples.IMAGE_IDS, request=True),
-                  example("Album", examples.ALBUM)],
-    ),
-    order=extend_schema(
-        summary="Reorder the images",
-        description="These images first, in this order; the others after them.",
-        request=ImageIdsSerializer,
-        responses={200: AlbumSerializer, **errors(400, 401, 403, 404, missing="Album", examples={
-            400: {"image_ids": ["ids not in this album [42]"]}})},
-        examples=[example("Order", {"image_ids": [7, 3, 1]}, request=True),
-                  example("Album", examples.ALBUM)],
-    ),
-    export=extend_schema(
-        summary="Download the album as a zip dataset",
-        description="Each image with its caption in a .txt file of the same name, and "
-                    "`metadata.jsonl` (the layout Hugging Face datasets and kohya read).",
-        responses={(200, "application/zip"): OpenApiTypes.BINARY,
-                   **errors(401, 404, missing="Album")},
-    ),
-    import_dataset=extend_schema(
-        summary="Import a dataset",
-        description="A zip dataset (as export makes) or loose images and .txt captions. "
-                    "Refused whole (400) when any entry is, with nothing stored.",
-        request={"multipart/form-data": DatasetUploadSerializer},
-        responses={201: ImportResultSerializer, **errors(
-            400, 401, 403, 404, missing="Album", examples={400: examples.UPLOAD_REFUSED})},
-        examples=[example("Imported", examples.IMPORTED)],
-    ),
-)
+class CaptioningOff(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "captioning_off"
+
+
+class CaptionRunSerializer(serializers.ModelSerializer):
+    summary = serializers.CharField(read_only=True, help_text="One line for people.")
+    status_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = CaptionRun
+        fields = ["id", "album", "status", "total", "done", "empty", "error", "summary",
+                  "created_at", "started_at", "finished_at", "status_url"]
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_status_url(self, run):
+        return self.context["request"].build_absolute_uri(
+            reverse("captionrun-detail", args=[run.pk]))
+
+
 class AlbumViewSet(viewsets.ModelViewSet):
     """Albums the caller may see; the owner and curators change them.
 
@@ -510,6 +354,18 @@ class AlbumViewSet(viewsets.ModelViewSet):
         response["Content-Disposition"] = f'attachment; filename="{album_export_name(album)}"'
         return response
 
+    @action(detail=True, methods=["post"])
+    def caption(self, request, pk=None):
+        """Caption the album's uncaptioned images (the owner or a curator): 202 and the run."""
+        album = self.get_object()
+        try:
+            run = start_caption_run(album, by=request.user)
+        except CaptioningUnavailable as exc:
+            raise CaptioningOff(str(exc)) from exc
+        data = CaptionRunSerializer(run, context={"request": request}).data
+        return Response(data, status=status.HTTP_202_ACCEPTED,
+                        headers={"Location": data["status_url"]})
+
     @action(
         detail=True, methods=["post"], url_path="import",
         parser_classes=[MultiPartParser, FormParser],
@@ -527,5 +383,17 @@ class AlbumViewSet(viewsets.ModelViewSet):
         return uploaded_response(request, stored, status.HTTP_201_CREATED, skipped=skipped)
 
 
+class CaptionRunViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """A caption run's progress, for those who may curate its album (the album page polls
+    it with the session); runs started in the admin: curators only."""
+
+    serializer_class = CaptionRunSerializer
+    permission_classes = [ActionPermission]
+
+    def get_queryset(self):
+        return CaptionRun.objects.visible_to(self.request.user)
+
+
 router.register("images", ImageViewSet, basename="image")
 router.register("albums", AlbumViewSet, basename="album")
+router.register("caption-runs", CaptionRunViewSet, basename="captionrun")

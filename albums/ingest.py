@@ -9,9 +9,11 @@ so a decompression bomb is never decoded), whole and with nothing after the imag
 (a polyglot: an image with a zip, HTML or script appended), and decodable to the last
 byte. It raises ImageRejected naming the file and the rule.
 
-`store_image` dedups by sha256 (the same bytes return the existing image), then writes
-the original, exactly as given, and a WebP thumbnail through default_storage under names
-made from the hash, and creates the row. If anything fails, what it wrote is removed.
+`store_generated` stores the PNG bytes of a generated image without those checks (they
+are the platform's own, not an upload). `store_image` dedups by sha256 (the same bytes
+return the existing image), then writes the original, exactly as given, and a WebP
+thumbnail through default_storage under names made from the hash, and creates the row.
+If anything fails, what it wrote is removed.
 
 To store several images as one unit, all or none, wrap the calls in `atomic_ingest()`:
 a transaction that also removes the files written inside it when it fails.
@@ -257,9 +259,12 @@ def delete_files(names):
 
 
 def store_image(data, *, filename, source, created_by=None, prompt="", params=None,
-                nsfw=False):
-    """Store image bytes (see the module docstring). Returns (image, created)."""
-    checked = inspect_image(data, filename)
+                nsfw=False, checked=None):
+    """Store image bytes (see the module docstring). Returns (image, created).
+
+    `checked`: what inspect_image would learn, when the bytes are the platform's own
+    (store_generated); else the bytes are inspected as untrusted input."""
+    checked = checked or inspect_image(data, filename)
     existing = Image.objects.filter(sha256=checked.sha256).first()
     if existing is not None:
         return existing, False
@@ -308,3 +313,47 @@ def save_file(name, data):
     if names is not None:
         names.append(saved)
     return saved
+
+
+class UploadRejected(ValueError):
+    """Uploads refused whole: `errors` names each bad file and its rule."""
+
+    def __init__(self, errors):
+        self.errors = errors
+        super().__init__("; ".join(errors))
+
+
+def store_uploads(uploads, *, by, album=None):
+    """The one upload path (the album page and POST /api/images/): check every file first,
+    holding one in memory at a time, and refuse them all (UploadRejected) if any is bad;
+    else store them all in one atomic_ingest and add them to `album`. Returns
+    [(image, created)]."""
+    errors = []
+    for upload in uploads:
+        try:
+            check_file_size(upload.size, upload.name)  # before reading it
+            inspect_image(read_upload(upload), upload.name)
+        except ImageRejected as exc:
+            errors.append(str(exc))
+    if errors:
+        raise UploadRejected(errors)
+    with atomic_ingest():
+        stored = [store_image(read_upload(upload), filename=upload.name,
+                              source=Image.Source.UPLOAD, created_by=by)
+                  for upload in uploads]
+        if album is not None:
+            album.add_images([image for image, _ in stored], by=by)
+    return stored
+
+
+def store_generated(data, picture, *, filename, created_by=None, prompt="", params=None):
+    """Store a generated image: PNG bytes the platform encoded itself from `picture` (a PIL
+    image). They are not an upload: no upload size limit (an operator who lowers it must not
+    make finished GPU work fail) and no second decode; the thumbnail is made from `picture`.
+    Returns (image, created), as store_image."""
+    checked = CheckedImage(data=data, filename=filename,
+                           sha256=hashlib.sha256(data).hexdigest(), width=picture.width,
+                           height=picture.height, format="PNG",
+                           thumbnail=make_thumbnail(picture))
+    return store_image(data, filename=filename, source=Image.Source.GENERATED,
+                       created_by=created_by, prompt=prompt, params=params, checked=checked)

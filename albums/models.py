@@ -71,6 +71,8 @@ class ImageQuerySet(models.QuerySet):
 
     def with_caption(self):
         """Annotate `caption_text`, the newest caption, in the same query (no N+1)."""
+        if "caption_text" in self.query.annotations:
+            return self
         newest = Label.objects.filter(image=OuterRef("pk"), kind=Label.Kind.CAPTION).order_by(
             "-created_at", "-id"
         )

@@ -33,6 +33,7 @@ def setup_django(database):
         path.unlink()
     os.environ["DATABASE_URL"] = f"sqlite:///{database}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "imagineer.settings")
+    os.environ["DJANGO_DEBUG"] = os.environ.get("DJANGO_DEBUG") or "1"  # a development run
     os.environ["IMAGINEER_LOG_LEVEL"] = "WARNING"
     import django
 
@@ -187,7 +188,7 @@ def main():
     setup_django(args.database)
     from django.test import Client
 
-    from albums import pages
+    from albums import views as pages
 
     started = time.perf_counter()
     users = make_users()

@@ -16,8 +16,12 @@ PROMPTS = [
 
 
 def compare(cache, model, steps, repeats):
+    from generation.engine.params import GenerationParams
+
     def call(prompts, seeds):
-        return cache.generate(model, prompts, seeds=seeds, width=64, height=64, steps=steps)
+        return cache.generate(model, [GenerationParams(prompt, seed=seed, width=64, height=64,
+                                                       steps=steps)
+                                      for prompt, seed in zip(prompts, seeds, strict=True)])
 
     call(PROMPTS[:1], [0])  # warm-up: load and first call
     sequential, batched = [], []

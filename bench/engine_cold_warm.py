@@ -19,6 +19,7 @@ def main():
     import diffusers  # noqa: F401
     import torch  # noqa: F401
 
+    from generation.engine.params import GenerationParams
     from generation.engine.pipelines import PipelineCache
 
     import_seconds = time.perf_counter() - started
@@ -28,9 +29,8 @@ def main():
     cache = PipelineCache()
 
     def job(seed):
-        return cache.generate(
-            model, ["a lighthouse at dusk"], seeds=[seed], width=SIZE, height=SIZE, steps=STEPS
-        )
+        return cache.generate(model, GenerationParams("a lighthouse at dusk", seed=seed,
+                                                     width=SIZE, height=SIZE, steps=STEPS))
 
     load_seconds, _ = benchlib.timed(cache.pipeline, model)
     first_seconds, _ = benchlib.timed(job, 0)

@@ -12,6 +12,7 @@ SIZE, STEPS = 64, 2
 
 def main():
     args = benchlib.arguments(__doc__.splitlines()[0])
+    from generation.engine.params import GenerationParams
     from generation.engine.pipelines import PipelineCache
 
     model = benchlib.sd15_shaped_model()
@@ -34,9 +35,8 @@ def main():
     disable = [benchlib.timed(cache.use_loras, pipeline, [])[0] for _ in range(repeats * 5)]
 
     def job(lora):
-        return cache.generate(
-            model, ["a cat"], seeds=[1], loras=[lora], width=SIZE, height=SIZE, steps=STEPS
-        )
+        return cache.generate(model, GenerationParams("a cat", seed=1, width=SIZE, height=SIZE,
+                                                     steps=STEPS), loras=[lora])
 
     job(first)
     switching_jobs = [benchlib.timed(job, lora)[0] for lora in (second, first) * repeats]

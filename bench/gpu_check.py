@@ -242,11 +242,13 @@ def median_time(function, repeats):
 
 def generate(cache, model, prompts, seeds, profile, steps=None, loras=()):
     """One PipelineCache.generate call: the engine's public entry point, as the worker
-    makes it (generation/tasks.py)."""
-    return cache.generate(
-        str(model), list(prompts), seeds=list(seeds), loras=list(loras), width=profile.size,
-        height=profile.size, steps=steps or profile.steps, guidance=GUIDANCE,
-    )
+    makes it (generation/tasks.py); one GenerationParams per prompt."""
+    from generation.engine.params import GenerationParams
+
+    params = [GenerationParams(prompt, seed=seed, width=profile.size, height=profile.size,
+                               steps=steps or profile.steps, guidance_scale=GUIDANCE)
+              for prompt, seed in zip(prompts, seeds, strict=True)]
+    return cache.generate(str(model), params, loras=list(loras))
 
 
 def pixels(image):

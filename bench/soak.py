@@ -138,6 +138,7 @@ def main():
         **os.environ,
         "DATABASE_URL": args.database,
         "DJANGO_SETTINGS_MODULE": "imagineer.settings",
+        "DJANGO_DEBUG": os.environ.get("DJANGO_DEBUG") or "1",  # a development run
         "IMAGINEER_VAR_DIR": str(VAR),
         "IMAGINEER_MEDIA_ROOT": str(VAR / "media"),
         "IMAGINEER_MAX_QUEUE": str(args.jobs + 50),

@@ -52,6 +52,7 @@ def compare(model_dir, *, jobs, size, steps, guidance=7.0, threads=None, workdir
         "IMAGINEER_MEDIA_ROOT": str(workdir / "media"),
         "IMAGINEER_MAX_QUEUE": str(jobs + 10),
         "DJANGO_SETTINGS_MODULE": "imagineer.settings",
+        "DJANGO_DEBUG": os.environ.get("DJANGO_DEBUG") or "1",  # a development run
     }
     if threads:
         # The same CPU threads on both sides: the worker reads OMP_NUM_THREADS.
@@ -80,14 +81,16 @@ def compare(model_dir, *, jobs, size, steps, guidance=7.0, threads=None, workdir
               "scheduler": "pndm", "model": model}
 
     # Direct: the same calls in this process, after one warm-up.
+    from generation.engine.params import GenerationParams
     from generation.engine.pipelines import PipelineCache
 
     cache = PipelineCache()
     source = model.engine_source()
 
     def direct_call(seed):
-        cache.generate(source, [f"prompt {seed}"], seeds=[seed], width=size, height=size,
-                       steps=steps, guidance=guidance, scheduler="pndm")
+        cache.generate(source, GenerationParams(
+            f"prompt {seed}", seed=seed, width=size, height=size, steps=steps,
+            guidance_scale=guidance, scheduler="pndm"))
 
     direct_call(0)
     start = time.perf_counter()

@@ -14,7 +14,6 @@ from .models import (
     PromptSetItem,
     PromptSetLora,
     SiteSettings,
-    WorkerHeartbeat,
 )
 from .submit import remix_job
 from .validation import SCHEDULERS
@@ -77,8 +76,6 @@ class JobAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel the selected jobs", permissions=["view"])
     def cancel_jobs(self, request, queryset):
         cancelled = sum(job.cancel() for job in queryset.visible_to(request.user))
-        for batch in {job.batch for job in queryset if job.batch_id}:
-            batch.refresh_status()
         self.message_user(request, f"Cancelled {cancelled} jobs.")
 
     @admin.action(description="Retry the selected jobs (same seed and parameters)",
@@ -271,17 +268,3 @@ class SiteSettingsAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         return redirect("admin:generation_sitesettings_change", SiteSettings.load().pk)
-
-
-@admin.register(WorkerHeartbeat)
-class WorkerHeartbeatAdmin(admin.ModelAdmin):
-    """The workers' heartbeats, as the health check sees them; read-only (workers write)."""
-
-    list_display = ["name", "cluster", "started_at", "last_seen"]
-    list_filter = ["cluster"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

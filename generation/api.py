@@ -3,13 +3,9 @@ settings (/api/config/)."""
 
 import re
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
-    OpenApiParameter,
-    extend_schema,
     extend_schema_field,
-    extend_schema_view,
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -18,35 +14,29 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from albums.api import file_urls
-from imagineer.api import (
+from core.api import (
     ActionPermission,
     RejectUnknownFields,
-    choice_param,
-    django_errors,
-    errors,
-    example,
-    integer_param,
     router,
+    with_rules,
 )
+from core.filters import FilterBackend
 
-from . import api_examples as examples
-from .limits import LimitExceeded
-from .models import Batch, Job, ModelVersion, PromptSet, PromptSetItem, SiteSettings, Status
+from .engine.params import FIELDS as PARAMETERS
+from .filters import JobFilter, ModelVersionFilter
+from .models import Batch, Job, ModelVersion, PromptSet, PromptSetItem, SiteSettings
 from .submit import remix_job, submit_batch, submit_job
-from .validation import LORA_WEIGHT, SCHEDULERS, validate_generation
-
-
-def limit_response(exc):
-    return Response({"detail": str(exc)}, status=exc.status,
-                    headers={"Retry-After": str(exc.retry_after or 60)})
-
-
-# What a submission may answer beyond 201: the limits of generation.limits.
-SUBMIT_ERRORS = (400, 401, 403, 429, 503)
-LIMIT_EXAMPLES = {429: examples.RATE_LIMITED, 503: examples.QUEUE_FULL}
-RETRY_AFTER = OpenApiParameter("Retry-After", int, OpenApiParameter.HEADER, response=[429, 503],
-                               description="Seconds to wait before trying again.")
-
+from .validation import (
+    LORA_WEIGHT,
+    NUMBERS,
+    SCHEDULERS,
+    SIZE,
+    SIZE_MULTIPLE,
+    openapi_rule,
+    parameter_rule,
+    site_settings_rules,
+    validate_generation,
+)
 
 # Jobs
 
@@ -58,21 +48,21 @@ class LoraChoiceSerializer(serializers.Serializer):
 
 
 class GenerationParamsSerializer(RejectUnknownFields, serializers.Serializer):
-    """The optional generation parameters shared by jobs and batches. Names as in
-    diffusers; what is left out defaults from the site settings. The ranges are checked
-    by generation.validation, the one place for them."""
+    """The optional generation parameters shared by jobs and batches: the fields of the
+    engine's GenerationParams (names as in diffusers), the model and the LoRAs. What is
+    left out defaults from the site settings. generation.validation checks them, the one
+    place for their rules, which the schema states (parameter_rule)."""
 
-    negative_prompt = serializers.CharField(required=False, allow_blank=True)
     model = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.bases(),
                                                required=False, allow_null=True)
     loras = LoraChoiceSerializer(many=True, required=False)
-    width = serializers.IntegerField(required=False)
-    height = serializers.IntegerField(required=False)
-    steps = serializers.IntegerField(required=False)
-    guidance_scale = serializers.FloatField(required=False)
-    seed = serializers.IntegerField(required=False, allow_null=True)
-    scheduler = serializers.ChoiceField(choices=SCHEDULERS, required=False)
-    num_images = serializers.IntegerField(required=False)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for name in PARAMETERS:
+            if name not in fields and name != "prompt":  # a job's own field, not a batch's
+                fields[name] = parameter_field(name)
+        return fields
 
     @staticmethod
     def pop_loras(data):
@@ -82,16 +72,26 @@ class GenerationParamsSerializer(RejectUnknownFields, serializers.Serializer):
         return [(choice["id"], choice["weight"]) for choice in data.pop("loras")]
 
 
+def parameter_field(name):
+    """The serializer field of the generation parameter `name`, from its rule."""
+    if name in NUMBERS:
+        kind = NUMBERS[name][0]
+        field = (serializers.IntegerField if kind is int else serializers.FloatField)(
+            required=False, allow_null=name == "seed")
+        field.openapi_rule = parameter_rule(name)
+        return field
+    if name == "scheduler":
+        return serializers.ChoiceField(choices=SCHEDULERS, required=False)
+    return serializers.CharField(required=False, allow_blank=True)
+
+
 class JobCreateSerializer(GenerationParamsSerializer):
     prompt = serializers.CharField(allow_blank=True, trim_whitespace=False)
 
     def validate(self, data):
         data = dict(data)
         loras = self.pop_loras(data) or []
-        try:
-            return validate_generation(data, loras=loras)
-        except DjangoValidationError as exc:
-            raise django_errors(exc) from exc
+        return validate_generation(data, loras=loras)
 
 
 class JobImageSerializer(serializers.Serializer):
@@ -121,93 +121,27 @@ class JobSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Job
-        fields = ["id", "status", "progress", "error", "owner", "batch", "prompt",
-                  "negative_prompt", "model", "loras", "width", "height", "steps",
-                  "guidance_scale", "seed", "scheduler", "num_images", "images",
-                  "queued_at", "started_at", "finished_at", "worker", "remix_of"]
+        fields = ["id", "status", "progress", "error", "owner", "batch", *PARAMETERS,
+                  "model", "loras", "images", "queued_at", "started_at", "finished_at",
+                  "worker", "remix_of"]
         read_only_fields = fields
 
 
-REMIX = extend_schema(
-    summary="Run a job again",
-    description="A new job with the same seed, model, LoRAs and parameters (`remix_of` "
-                "names the first). Limits apply as to any submission.",
-    request=None,
-    parameters=[RETRY_AFTER],
-    responses={201: JobSerializer, **errors(*SUBMIT_ERRORS, 404, missing="Job", examples={
-        **LIMIT_EXAMPLES, 400: {"model": ["model must be an active base model; demo 1 is not."]}})},
-    examples=[example("Job", examples.JOB_REMIX)],
-)
-
-
-@extend_schema_view(
-    list=extend_schema(
-        summary="List jobs",
-        description="Viewers see their own jobs; editors and admins everyone's. Newest first.",
-        parameters=[
-            OpenApiParameter("status", str, enum=Status.values),
-            OpenApiParameter("batch", int, description="Only this batch's jobs."),
-            OpenApiParameter("owner", int, description="Only this user's jobs (a user id)."),
-        ],
-        responses={200: JobSerializer(many=True), **errors(400, 401, examples={
-            400: {"batch": ["'x' is not an integer id"]}})},
-        examples=[example("Job", examples.JOB)],
-    ),
-    create=extend_schema(
-        summary="Generate images (submit a job)",
-        description="Only `prompt` is required; every other parameter defaults from the site "
-                    "settings. The job is queued: poll it until `status` is `succeeded` "
-                    "(`images` then lists the results), `failed` (`error` says why) or "
-                    "`cancelled`.",
-        request=JobCreateSerializer,
-        parameters=[RETRY_AFTER],
-        responses={201: JobSerializer, **errors(*SUBMIT_ERRORS, examples={
-            **LIMIT_EXAMPLES, 400: examples.JOB_REFUSED})},
-        examples=[example("Prompt", examples.JOB_CREATE, request=True),
-                  example("With a LoRA", examples.JOB_WITH_LORA, request=True),
-                  example("Job", examples.JOB_QUEUED)],
-    ),
-    retrieve=extend_schema(
-        summary="Get a job",
-        description="Its status, progress (0 to 1) and, once it succeeded, its images.",
-        responses={200: JobSerializer, **errors(401, 404, missing="Job")},
-        examples=[example("Job", examples.JOB)],
-    ),
-    cancel=extend_schema(
-        summary="Cancel a job",
-        description="A queued job never runs; a running one stops before its next step. A "
-                    "finished job stays as it is.",
-        request=None,
-        responses={200: JobSerializer, **errors(401, 404, missing="Job")},
-        examples=[example("Job", {**examples.JOB_QUEUED, "status": "cancelled",
-                                  "finished_at": "2026-11-26T07:03:11.020331Z"})],
-    ),
-    retry=REMIX,
-    remix=REMIX,
-)
 class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Viewers see and cancel their own jobs; editors and admins see all.
     Another user's job answers 404."""
 
     queryset = Job.objects.none()  # the model, for the schema; get_queryset() picks the rows
     permission_classes = [ActionPermission]
+    filter_backends = [FilterBackend]
+    filterset_class = JobFilter
     action_permissions = {"create": ["generation.add_job"], "retry": ["generation.add_job"],
                           "remix": ["generation.add_job"]}
 
     def get_queryset(self):
-        jobs = (Job.objects.visible_to(self.request.user)
+        return (Job.objects.visible_to(self.request.user)
                 .select_related("owner", "model")
                 .prefetch_related("images", "joblora_set__lora"))
-        if self.action != "list":
-            return jobs
-        params = self.request.query_params
-        if (status_filter := choice_param(params, "status", Status.values)) is not None:
-            jobs = jobs.filter(status=status_filter)
-        if (batch := integer_param(params, "batch")) is not None:
-            jobs = jobs.filter(batch_id=batch)
-        if (owner := integer_param(params, "owner")) is not None:
-            jobs = jobs.filter(owner_id=owner)
-        return jobs
 
     def get_serializer_class(self):
         return JobCreateSerializer if self.action == "create" else JobSerializer
@@ -215,10 +149,7 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     def create(self, request, *args, **kwargs):
         serializer = JobCreateSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
-        try:
-            job = submit_job(request.user, serializer.validated_data)
-        except LimitExceeded as exc:
-            return limit_response(exc)
+        job = submit_job(request.user, serializer.validated_data)
         return Response(JobSerializer(job, context={"request": request}).data,
                         status=status.HTTP_201_CREATED)
 
@@ -227,19 +158,12 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         job = self.get_object()
         job.cancel()
         job.refresh_from_db()
-        if job.batch_id:
-            job.batch.refresh_status()
         return Response(JobSerializer(job, context={"request": request}).data)
 
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         """Run the job again: same seed, model, LoRAs and parameters (a remix)."""
-        try:
-            job = remix_job(request.user, self.get_object())
-        except LimitExceeded as exc:
-            return limit_response(exc)
-        except DjangoValidationError as exc:
-            raise django_errors(exc) from exc
+        job = remix_job(request.user, self.get_object())
         return Response(JobSerializer(job, context={"request": request}).data,
                         status=status.HTTP_201_CREATED)
 
@@ -280,40 +204,6 @@ class BatchSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-@extend_schema_view(
-    list=extend_schema(
-        summary="List batches",
-        description="Viewers see their own batches; editors and admins everyone's.",
-        responses={200: BatchSerializer(many=True), **errors(401)},
-        examples=[example("Batch", examples.BATCH)],
-    ),
-    create=extend_schema(
-        summary="Start a batch from a prompt set",
-        description="One job per item of the set (its prompt made from the set's template, "
-                    "the item and the `theme`), one seed for all unless given; the images "
-                    "are collected into a new album (`album`). Generation parameters "
-                    "override the set's.",
-        request=BatchCreateSerializer,
-        parameters=[RETRY_AFTER],
-        responses={201: BatchSerializer, **errors(*SUBMIT_ERRORS, examples={
-            **LIMIT_EXAMPLES, 400: {"set": ["the prompt set seaside has no items."]}})},
-        examples=[example("Set and theme", examples.BATCH_CREATE, request=True),
-                  example("Batch", examples.BATCH_QUEUED)],
-    ),
-    retrieve=extend_schema(
-        summary="Get a batch",
-        responses={200: BatchSerializer, **errors(401, 404, missing="Batch")},
-        examples=[example("Batch", examples.BATCH)],
-    ),
-    cancel=extend_schema(
-        summary="Cancel a batch",
-        description="Its queued jobs never run; running ones stop before their next step.",
-        request=None,
-        responses={200: BatchSerializer, **errors(401, 403, 404, missing="Batch")},
-        examples=[example("Batch", {**examples.BATCH_QUEUED, "status": "cancelled",
-                                    "finished_at": "2026-11-26T07:04:08.902141Z"})],
-    ),
-)
 class BatchViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Batch.objects.none()  # the model, for the schema; get_queryset() picks the rows
     permission_classes = [ActionPermission]
@@ -322,10 +212,7 @@ class BatchViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     action_permissions = {"create": ["generation.add_batch"]}
 
     def get_queryset(self):
-        batches = Batch.objects.select_related("prompt_set", "owner")
-        if not self.request.user.has_perm("generation.see_all_jobs"):
-            batches = batches.filter(owner=self.request.user)
-        return batches
+        return Batch.objects.visible_to(self.request.user).select_related("prompt_set", "owner")
 
     def get_serializer_class(self):
         return BatchCreateSerializer if self.action == "create" else BatchSerializer
@@ -338,12 +225,7 @@ class BatchViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         loras = serializer.pop_loras(data)
         if loras is not None:
             data["loras"] = loras
-        try:
-            batch = submit_batch(request.user, prompt_set, theme=theme, overrides=data)
-        except LimitExceeded as exc:
-            return limit_response(exc)
-        except DjangoValidationError as exc:
-            raise django_errors(exc) from exc
+        batch = submit_batch(request.user, prompt_set, theme=theme, overrides=data)
         return Response(BatchSerializer(batch).data, status=status.HTTP_201_CREATED)
 
     @action(detail=True, methods=["post"])
@@ -374,6 +256,10 @@ class PromptSetSerializer(RejectUnknownFields, serializers.ModelSerializer):
         read_only_fields = ["id", "items"]
         extra_kwargs = {"slug": {"required": False}}
 
+    def get_fields(self):
+        size = openapi_rule(int, SIZE, SIZE_MULTIPLE)
+        return with_rules(super().get_fields(), {"width": size, "height": size})
+
     @extend_schema_field(LoraChoiceSerializer(many=True))
     def get_loras(self, prompt_set):
         return [{"id": link.lora_id, "weight": link.weight}
@@ -382,10 +268,7 @@ class PromptSetSerializer(RejectUnknownFields, serializers.ModelSerializer):
     def validate(self, data):
         instance = PromptSet(**{**self._current(), **data})
         instance.pk = self.instance.pk if self.instance else None
-        try:
-            instance.clean()
-        except DjangoValidationError as exc:
-            raise django_errors(exc) from exc
+        instance.clean()
         return data
 
     def _current(self):
@@ -409,50 +292,6 @@ class CsvUploadSerializer(serializers.Serializer):
                                            "the columns, then one item a row.")
 
 
-SET_CHANGE = extend_schema(
-    summary="Change a prompt set",
-    responses={200: PromptSetSerializer, **errors(
-        400, 401, 403, 404, missing="PromptSet", examples={400: examples.PROMPT_SET_REFUSED})},
-    examples=[example("Template", {"prompt_template": "{subject} on a {place}"}, request=True),
-              example("Set", examples.PROMPT_SET)],
-)
-
-
-@extend_schema_view(
-    list=extend_schema(
-        summary="List prompt sets",
-        responses={200: PromptSetSerializer(many=True), **errors(401)},
-        examples=[example("Set", examples.PROMPT_SET)],
-    ),
-    create=extend_schema(
-        summary="Create a prompt set",
-        description="`prompt_template` names the items' columns in braces, e.g. "
-                    "`{subject} on a {place}`; upload the items with the items action.",
-        responses={201: PromptSetSerializer, **errors(400, 401, 403)},
-        examples=[example("Set", examples.PROMPT_SET_CREATE, request=True),
-                  example("Created", {**examples.PROMPT_SET, "items": []})],
-    ),
-    retrieve=extend_schema(
-        summary="Get a prompt set",
-        responses={200: PromptSetSerializer, **errors(401, 404, missing="PromptSet")},
-        examples=[example("Set", examples.PROMPT_SET)],
-    ),
-    update=SET_CHANGE,
-    partial_update=SET_CHANGE,
-    destroy=extend_schema(
-        summary="Delete a prompt set",
-        description="A set that batches were started from cannot be deleted (409).",
-        responses={204: None, **errors(401, 403, 404, 409, missing="PromptSet", examples={
-            409: {"detail": "Cannot delete it: it is still used by 2 batches."}})},
-    ),
-    items=extend_schema(
-        summary="Upload a prompt set's items",
-        request={"multipart/form-data": CsvUploadSerializer},
-        responses={201: PromptSetItemsSerializer, **errors(
-            400, 401, 403, 404, missing="PromptSet", examples={400: examples.PROMPT_SET_REFUSED})},
-        examples=[example("Imported", {"imported": 2, **examples.PROMPT_SET})],
-    ),
-)
 class PromptSetViewSet(viewsets.ModelViewSet):
     """Everyone signed in reads; editors create, change, delete and upload items."""
 
@@ -482,10 +321,7 @@ class PromptSetViewSet(viewsets.ModelViewSet):
             raise ValidationError({"file": ["Upload a CSV file in the `file` field."]})
         if upload.size > 1_000_000:
             raise ValidationError({"file": ["The CSV file must be at most 1 MB."]})
-        try:
-            count = prompt_set.import_csv(upload.read())
-        except DjangoValidationError as exc:
-            raise django_errors(exc) from exc
+        count = prompt_set.import_csv(upload.read())
         prompt_set = self.get_queryset().get(pk=prompt_set.pk)
         prompt_set.imported = count
         return Response(PromptSetItemsSerializer(prompt_set).data, status=status.HTTP_201_CREATED)
@@ -529,66 +365,11 @@ class ModelVersionSerializer(RejectUnknownFields, serializers.ModelSerializer):
         return data
 
 
-MODEL_CHANGE = extend_schema(
-    summary="Change a model",
-    description="Its name, description, version, trigger words, and whether it is active. "
-                "`kind`, `source`, `file` and `family` are set when it is registered: sent "
-                "with another value they are refused (400).",
-    responses={200: ModelVersionSerializer, **errors(
-        400, 401, 403, 404, missing="ModelVersion", examples={400: {"kind": [
-            "Fixed once registered: register a new model version instead."]}})},
-    examples=[example("Retire", {"is_active": False}, request=True),
-              example("Model", {**examples.LORA, "is_active": False})],
-)
-
-
-@extend_schema_view(
-    list=extend_schema(
-        summary="List models",
-        description="Base models and LoRAs; inactive ones only for editors and admins.",
-        parameters=[OpenApiParameter("kind", str, enum=ModelVersion.Kind.values)],
-        responses={200: ModelVersionSerializer(many=True), **errors(400, 401, examples={
-            400: {"kind": ["'lorra' is not one of base, lora"]}})},
-        examples=[example("Base model", examples.MODEL), example("LoRA", examples.LORA)],
-    ),
-    create=extend_schema(
-        summary="Register a model",
-        description="A base model by hub id or local folder (`source`), or a LoRA by "
-                    "`source` or by uploading its .safetensors `file` (multipart). A LoRA is "
-                    "checked: a readable safetensors file whose layers fit its family.",
-        responses={201: ModelVersionSerializer, **errors(400, 401, 403, examples={
-            400: examples.MODEL_REFUSED})},
-        examples=[example("Hub id", examples.MODEL_CREATE, request=True),
-                  example("Model", {**examples.MODEL, "id": 3, "name": "SD 1.5",
-                                    "source": examples.MODEL_CREATE["source"],
-                                    "is_default": False})],
-    ),
-    retrieve=extend_schema(
-        summary="Get a model",
-        responses={200: ModelVersionSerializer, **errors(401, 404, missing="ModelVersion")},
-        examples=[example("LoRA", examples.LORA)],
-    ),
-    update=MODEL_CHANGE,
-    partial_update=MODEL_CHANGE,
-    destroy=extend_schema(
-        summary="Delete a model",
-        description="A model that jobs, prompt sets or training runs use cannot be deleted "
-                    "(409): retire it instead (`is_active: false`).",
-        responses={204: None, **errors(401, 403, 404, 409, missing="ModelVersion", examples={
-            409: {"detail": "Cannot delete it: it is still used by 12 jobs, 1 training run."}})},
-    ),
-    make_default=extend_schema(
-        summary="Make a base model the default",
-        request=None,
-        responses={200: ModelVersionSerializer, **errors(
-            400, 401, 403, 404, missing="ModelVersion",
-            examples={400: {"is_default": ["Only a base model can be the default."]}})},
-        examples=[example("Model", examples.MODEL)],
-    ),
-)
 class ModelVersionViewSet(viewsets.ModelViewSet):
     serializer_class = ModelVersionSerializer
     permission_classes = [ActionPermission]
+    filter_backends = [FilterBackend]
+    filterset_class = ModelVersionFilter
     action_permissions = {
         "create": ["generation.add_modelversion"],
         "update": ["generation.change_modelversion"],
@@ -600,9 +381,6 @@ class ModelVersionViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self):
         models = ModelVersion.objects.all()
-        kind = choice_param(self.request.query_params, "kind", ModelVersion.Kind.values)
-        if kind:
-            models = models.filter(kind=kind)
         if not self.request.user.has_perm("generation.change_modelversion"):
             models = models.filter(is_active=True)
         return models
@@ -612,23 +390,17 @@ class ModelVersionViewSet(viewsets.ModelViewSet):
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         upload = data.pop("file", None)
-        try:
-            if upload is not None:
-                model = ModelVersion.from_upload(upload, created_by=request.user, **data)
-            else:
-                model = ModelVersion.from_source(created_by=request.user, **data)
-        except DjangoValidationError as exc:
-            raise django_errors(exc) from exc
+        if upload is not None:
+            model = ModelVersion.from_upload(upload, created_by=request.user, **data)
+        else:
+            model = ModelVersion.from_source(created_by=request.user, **data)
         model.register()
         return Response(ModelVersionSerializer(model).data, status=status.HTTP_201_CREATED)
 
     @action(detail=True, methods=["post"], url_path="make-default")
     def make_default(self, request, pk=None):
         model = self.get_object()
-        try:
-            model.make_default()
-        except DjangoValidationError as exc:
-            raise django_errors(exc) from exc
+        model.make_default()
         return Response(ModelVersionSerializer(model).data)
 
 
@@ -647,13 +419,13 @@ class SiteSettingsSerializer(RejectUnknownFields, serializers.ModelSerializer):
         model = SiteSettings
         fields = [*SiteSettings.field_names(), "updated_at"]
 
+    def get_fields(self):
+        return with_rules(super().get_fields(), site_settings_rules())
+
     def validate(self, data):
         site = SiteSettings(**{**{name: getattr(self.instance, name)
                                   for name in SiteSettings.field_names()}, **data})
-        try:
-            site.clean()
-        except DjangoValidationError as exc:
-            raise django_errors(exc) from exc
+        site.clean()
         return {name: getattr(site, name) for name in data}
 
 
@@ -665,30 +437,9 @@ class SiteSettingsViewSet(viewsets.GenericViewSet):
     action_permissions = {"partial_update": ["generation.change_sitesettings"]}
     serializer_class = SiteSettingsSerializer
 
-    @extend_schema(
-        operation_id="config_retrieve",
-        summary="The site settings in force: generation defaults and limits",
-        tags=["config"],
-        responses={200: SiteSettingsSerializer, **errors(401)},
-        examples=[example("Site settings", examples.SITE_SETTINGS)],
-    )
     def retrieve(self, request):
         return Response(SiteSettingsSerializer(SiteSettings.current()).data)
 
-    @extend_schema(
-        operation_id="config_partial_update",
-        summary="Change site settings (admins)",
-        description="Send only the fields to change. Nothing is saved when a field is "
-                    "unknown or out of range.",
-        tags=["config"],
-        responses={200: SiteSettingsSerializer, **errors(400, 401, 403, examples={
-            400: {"default_steps": ["default_steps must be between 1 and 150; got 500."]}})},
-        examples=[
-            example("Fewer active jobs per user, more steps by default",
-                    {"max_active_jobs": 5, "default_steps": 30}, request=True),
-            example("Site settings", examples.SITE_SETTINGS),
-        ],
-    )
     def partial_update(self, request):
         serializer = SiteSettingsSerializer(SiteSettings.load(), data=request.data,
                                             partial=True)

@@ -26,10 +26,6 @@ class GenerationConfig(AppConfig):
         from django.db.models.signals import post_migrate
         from django_q.signals import post_spawn
 
-        from imagineer.workers import start_worker_heartbeat
-
-        # Every worker process of every cluster (training's too) records its heartbeat.
-        post_spawn.connect(start_worker_heartbeat, dispatch_uid="generation.worker_heartbeat")
         post_spawn.connect(_on_worker_spawn, dispatch_uid="generation.on_worker_spawn")
         post_migrate.connect(_drop_site_settings_cache, sender=self,
                              dispatch_uid="generation.drop_site_settings_cache")

@@ -1,8 +1,16 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
+from .engine.params import FIELDS as PARAMETERS
 from .models import ModelVersion
-from .validation import LORA_WEIGHT, MAX_LORAS, SCHEDULERS, generation_defaults, validate_generation
+from .validation import (
+    LORA_WEIGHT,
+    MAX_LORAS,
+    NUMBERS,
+    SCHEDULERS,
+    generation_defaults,
+    validate_generation,
+)
 
 SIZE_PRESETS = [
     ("512x512", "512 × 512 (square)"),
@@ -21,14 +29,19 @@ class GenerateForm(forms.Form):
     negative_prompt = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
     model = forms.ModelChoiceField(queryset=ModelVersion.objects.bases().active(),
                                    required=False, empty_label="Default model")
-    size = forms.ChoiceField(choices=SIZE_PRESETS)
-    steps = forms.IntegerField(required=False)
-    guidance_scale = forms.FloatField(required=False, label="Guidance")
-    seed = forms.IntegerField(required=False, help_text="Empty: a random seed.")
+    size = forms.ChoiceField(choices=SIZE_PRESETS)  # width and height
     scheduler = forms.ChoiceField(choices=[(s, s) for s in SCHEDULERS])
+    # The other numbers of the engine's GenerationParams, one field each (num_images: one
+    # image a job on this page), their kinds from generation.validation's rules.
+    NUMBERS_ASKED = ["steps", "guidance_scale", "seed"]
+    HELP = {"seed": "Empty: a random seed."}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        for name in self.NUMBERS_ASKED:
+            kind = forms.IntegerField if NUMBERS[name][0] is int else forms.FloatField
+            self.fields[name] = kind(required=False, help_text=self.HELP.get(name, ""),
+                                     label=name.replace("_scale", "").capitalize())
         defaults = generation_defaults()
         size = f"{defaults['width']}x{defaults['height']}"
         if size not in dict(SIZE_PRESETS):
@@ -56,9 +69,7 @@ class GenerateForm(forms.Form):
         loras = [(data[f"lora_{n}"], 1.0 if data.get(f"weight_{n}") is None
                   else data[f"weight_{n}"])
                  for n in range(1, MAX_LORAS + 1) if data.get(f"lora_{n}")]
-        params = {key: data.get(key) for key in
-                  ["prompt", "negative_prompt", "model", "steps", "guidance_scale", "seed",
-                   "scheduler"]}
+        params = {key: data.get(key) for key in [*PARAMETERS, "model"] if key in self.fields}
         params.update(width=width, height=height)
         try:
             self.cleaned_generation = validate_generation(params, loras=loras)

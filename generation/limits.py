@@ -11,15 +11,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from accounts.roles import ADMIN
-
-
-class LimitExceeded(Exception):
-    """A limit was hit: 429 (per user, with Retry-After) or 503 (the whole queue)."""
-
-    def __init__(self, message, *, status=429, retry_after=None):
-        super().__init__(message)
-        self.status = status
-        self.retry_after = retry_after
+from core.errors import LimitExceeded
 
 
 def is_exempt(user):

@@ -9,22 +9,23 @@ import hashlib
 import io
 import string
 import tempfile
-from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
 from albums.models import Album, Image, unique_slug
-from imagineer.storage import fetch
-from imagineer.workers import died_here, worker_name
+from core.storage import fetch
+from workers.models import LeasedWork, LeasedWorkQuerySet
 
-from .validation import (
+from .engine.params import FIELDS as PARAMETERS
+from .engine.params import GenerationParams
+from .rules import (
     GUIDANCE,
     LIMITS,
     PROMPT_MAX,
@@ -32,6 +33,7 @@ from .validation import (
     SIZE,
     SIZE_MULTIPLE,
     STEPS,
+    validate_lora_choice,
     validate_site_settings,
 )
 
@@ -361,6 +363,10 @@ class PromptSetLora(WeightedLora):
     class Meta:
         unique_together = [("prompt_set", "lora")]
 
+    def clean(self):
+        if self.lora_id is not None:
+            validate_lora_choice(self.lora, self.weight)
+
 
 class PromptSetItem(models.Model):
     prompt_set = models.ForeignKey(PromptSet, on_delete=models.CASCADE, related_name="items")
@@ -389,6 +395,14 @@ ACTIVE = [Status.QUEUED, Status.RUNNING]
 WORKER_STOPPED = "WorkerStopped"
 
 
+class BatchQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Whoever sees every job (generation.see_all_jobs) sees every batch; others theirs."""
+        if user.has_perm("generation.see_all_jobs"):
+            return self
+        return self.filter(owner=user)
+
+
 class Batch(models.Model):
     """One job per item of a prompt set; its images are gathered into an album."""
 
@@ -403,6 +417,8 @@ class Batch(models.Model):
     album = models.ForeignKey(Album, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = BatchQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -456,30 +472,26 @@ class Batch(models.Model):
     @transaction.atomic
     def cancel(self):
         for job in self.jobs.filter(status__in=ACTIVE):
-            job.cancel()
+            job.cancel(recount=False)
         Batch.objects.filter(pk=self.pk, status__in=ACTIVE).update(
             status=Status.CANCELLED, finished_at=timezone.now()
         )
         self.refresh_from_db()
 
 
-class JobQuerySet(models.QuerySet):
+class JobQuerySet(LeasedWorkQuerySet):
     def visible_to(self, user):
         if user.has_perm("generation.see_all_jobs"):
             return self
         return self.filter(owner=user)
 
-    def active(self):
-        return self.filter(status__in=ACTIVE)
 
-    def stale(self):
-        """Running jobs whose worker stopped sending heartbeats (killed, crashed)."""
-        cutoff = timezone.now() - timedelta(seconds=settings.IMAGINEER_JOB_LEASE_SECONDS)
-        return self.filter(status=Status.RUNNING, heartbeat_at__lt=cutoff)
+class Job(LeasedWork):
+    """One generation request: a prompt and parameters, run by a worker. Its status,
+    worker, lease and attempts are LeasedWork's (workers/models.py)."""
 
-
-class Job(models.Model):
-    """One generation request: a prompt and parameters, run by a worker."""
+    noun = "job"
+    worker_stopped = {"error_type": WORKER_STOPPED}
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                               related_name="jobs")
@@ -500,20 +512,14 @@ class Job(models.Model):
     scheduler = models.CharField(max_length=20)
     num_images = models.PositiveSmallIntegerField(default=1)
 
+    # LeasedWork's, with the batches' `partial` among the choices (a job is never partial).
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED,
                               db_index=True)
-    progress = models.FloatField(default=0.0)
     queued_at = models.DateTimeField(default=timezone.now, db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    error = models.TextField(blank=True)
     error_type = models.CharField(max_length=100, blank=True,
                                   help_text="The class of the exception that failed the job.")
     owner_role = models.CharField(max_length=10, blank=True,
                                   help_text="The owner's role when the job was submitted.")
-    worker = models.CharField(max_length=200, blank=True)
     images = models.ManyToManyField(Image, blank=True, related_name="jobs")
     remix_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
 
@@ -530,10 +536,6 @@ class Job(models.Model):
     def get_absolute_url(self):
         return reverse("job_detail", args=[self.pk])
 
-    @property
-    def is_finished(self):
-        return self.status in FINISHED
-
     def result_images(self):
         """The images in the order they were made (uses a prefetch when there is one)."""
         return sorted(self.images.all(), key=lambda image: image.pk)
@@ -541,28 +543,24 @@ class Job(models.Model):
     def lora_weights(self):
         return [(jl.lora, jl.weight) for jl in self.joblora_set.select_related("lora")]
 
+    def generation_params(self):
+        """The engine's GenerationParams of this job (its stored fields, as they are)."""
+        return GenerationParams(**{name: getattr(self, name) for name in PARAMETERS})
+
     def batch_key(self):
         """Jobs with the same key can share one batched pipeline call."""
         loras = tuple(sorted((jl.lora_id, jl.weight) for jl in self.joblora_set.all()))
-        return (self.model_id, self.width, self.height, self.steps, self.guidance_scale,
-                self.scheduler, self.num_images, self.negative_prompt, loras)
+        return (self.model_id, self.generation_params().shape(), self.negative_prompt, loras)
 
     def params(self):
         """The parameters stored with each image (and shown as its metadata)."""
         return {
             "job": self.pk,
-            "prompt": self.prompt,
-            "negative_prompt": self.negative_prompt,
+            **{name: getattr(self, name) for name in PARAMETERS if name != "num_images"},
             "model": self.model.name,
             "model_hash": self.model.short_hash,
             "loras": [{"name": lora.name, "hash": lora.short_hash, "weight": weight}
                       for lora, weight in self.lora_weights()],
-            "width": self.width,
-            "height": self.height,
-            "steps": self.steps,
-            "guidance_scale": self.guidance_scale,
-            "seed": self.seed,
-            "scheduler": self.scheduler,
         }
 
     @classmethod
@@ -578,16 +576,8 @@ class Job(models.Model):
             batch=batch,
             batch_position=batch_position,
             remix_of=remix_of,
-            prompt=cleaned["prompt"],
-            negative_prompt=cleaned["negative_prompt"],
             model=cleaned["model"],
-            width=cleaned["width"],
-            height=cleaned["height"],
-            steps=cleaned["steps"],
-            guidance_scale=cleaned["guidance_scale"],
-            seed=cleaned["seed"],
-            scheduler=cleaned["scheduler"],
-            num_images=cleaned["num_images"],
+            **{name: cleaned[name] for name in PARAMETERS},
         )
         JobLora.objects.bulk_create(
             JobLora(job=job, lora=lora, weight=weight) for lora, weight in cleaned["loras"]
@@ -596,43 +586,14 @@ class Job(models.Model):
 
     def same_parameters(self):
         """This job's parameters, for a remix: same seed, model, LoRAs and settings."""
-        return {
-            "prompt": self.prompt,
-            "negative_prompt": self.negative_prompt,
-            "model": self.model,
-            "width": self.width,
-            "height": self.height,
-            "steps": self.steps,
-            "guidance_scale": self.guidance_scale,
-            "seed": self.seed,
-            "scheduler": self.scheduler,
-            "num_images": self.num_images,
-            "loras": self.lora_weights(),
-        }
+        return {**{name: getattr(self, name) for name in PARAMETERS}, "model": self.model,
+                "loras": self.lora_weights()}
 
-    # State changes. Each is a conditional UPDATE, so two workers (or a worker and a
-    # cancel) can never both win: the row's status decides, and, after start(), the worker
-    # the row names: a worker whose lease ran out (a machine cut off for a while) finds its
-    # job given to another and changes nothing (`any_worker`: start and cancel only).
-
-    def _transition(self, from_statuses, *, any_worker=False, **fields):
-        rows = Job.objects.filter(pk=self.pk, status__in=from_statuses)
-        if not any_worker:
-            rows = rows.filter(worker=self.worker)
-        updated = rows.update(**fields)
-        if updated:
-            for key, value in fields.items():
-                if not hasattr(value, "resolve_expression"):
-                    setattr(self, key, value)
-            self.refresh_from_db(fields=["attempts"])
-        return bool(updated)
+    # State changes beyond LeasedWork's (beat, requeue): each a conditional UPDATE that
+    # the row's status, and the worker holding it, decide.
 
     def start(self, worker):
-        now = timezone.now()
-        return self._transition([Status.QUEUED], any_worker=True, status=Status.RUNNING,
-                                started_at=now, heartbeat_at=now, worker=worker,
-                                progress=0.0, attempts=F("attempts") + 1, error="",
-                                error_type="")
+        return super().start(worker, progress=0.0, error_type="")
 
     def set_progress(self, progress):
         """Record progress (0..1) and renew the lease; False once the job was cancelled
@@ -655,25 +616,20 @@ class Job(models.Model):
         text = f"{error_type}: {error}" if error_type else str(error)
         if context:
             text = f"{context}: {text}"
-        return self._transition([Status.RUNNING, Status.QUEUED], status=Status.FAILED,
-                                error=text[:5000], error_type=error_type,
-                                finished_at=timezone.now())
+        return super().fail(text, error_type=error_type)
 
-    def cancel(self):
-        """Cancel a queued job, or ask a running one to stop at its next step."""
-        return self._transition(ACTIVE, any_worker=True, status=Status.CANCELLED,
-                                finished_at=timezone.now())
+    def cancel(self, recount=True):
+        """Cancel a queued job, or ask a running one to stop at its next step; its batch
+        recounts (`recount`: False when the batch itself is being cancelled)."""
+        cancelled = super().cancel()
+        if cancelled and recount and self.batch_id:
+            self.batch.refresh_status()
+        return cancelled
 
     def requeue(self):
-        """Give a job whose worker died back to the queue (or fail it after max attempts)."""
-        if self.attempts >= settings.IMAGINEER_JOB_MAX_ATTEMPTS:
-            return not self._transition(
-                [Status.RUNNING], status=Status.FAILED, finished_at=timezone.now(),
-                error=f"the worker stopped {self.attempts} times while running this job",
-                error_type=WORKER_STOPPED,
-            )
-        return self._transition([Status.RUNNING], status=Status.QUEUED, progress=0.0,
-                                worker="", heartbeat_at=None)
+        """Give a job whose worker died back to the queue (or fail it after
+        IMAGINEER_JOB_MAX_ATTEMPTS starts)."""
+        return super().requeue(progress=0.0)
 
 
 class JobLora(WeightedLora):
@@ -808,59 +764,3 @@ class SiteSettings(models.Model):
         return {**settings.IMAGINEER_GENERATION_DEFAULTS,
                 **{name.removeprefix("default_"): getattr(self, name)
                    for name in self.field_names() if name.startswith("default_")}}
-
-
-class WorkerHeartbeatQuerySet(models.QuerySet):
-    def alive(self):
-        """Workers seen within IMAGINEER_HEALTH_WORKER_TIMEOUT."""
-        return self.filter(last_seen__gte=timezone.now() - WorkerHeartbeat.timeout())
-
-
-class WorkerHeartbeat(models.Model):
-    """A qcluster worker process, of any cluster, and when it was last seen alive.
-
-    Each worker process records itself as it starts and every few seconds after
-    (imagineer.workers.start_worker_heartbeat); the health check and the metrics read it.
-    Rows of workers long gone are forgotten, so the list does not grow with each restart.
-    """
-
-    # A worker not seen for this long is forgotten (a process of this host, as soon as a
-    # new worker here sees it is gone).
-    FORGET_AFTER = timedelta(days=1)
-
-    name = models.CharField(max_length=200, unique=True, help_text="host:pid")
-    cluster = models.CharField(max_length=100, help_text="The django-q2 cluster it serves.")
-    host = models.CharField(max_length=200)
-    pid = models.PositiveIntegerField()
-    started_at = models.DateTimeField(default=timezone.now)
-    last_seen = models.DateTimeField(default=timezone.now, db_index=True)
-
-    objects = WorkerHeartbeatQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["cluster", "name"]
-
-    def __str__(self):
-        return f"{self.cluster} worker {self.name}"
-
-    @staticmethod
-    def timeout():
-        return timedelta(seconds=settings.IMAGINEER_HEALTH_WORKER_TIMEOUT)
-
-    @classmethod
-    def beat(cls, cluster):
-        """This process is alive (and serves `cluster`)."""
-        name, now = worker_name(), timezone.now()
-        host, _, pid = name.rpartition(":")
-        cls.objects.update_or_create(
-            name=name, defaults={"last_seen": now, "cluster": cluster},
-            create_defaults={"cluster": cluster, "host": host, "pid": int(pid),
-                             "started_at": now, "last_seen": now},
-        )
-
-    @classmethod
-    def forget_gone(cls):
-        """Delete the rows of workers long silent, and of this host's dead processes."""
-        cls.objects.filter(last_seen__lt=timezone.now() - cls.FORGET_AFTER).delete()
-        dead = [row.pk for row in cls.objects.only("name") if died_here(row.name)]
-        cls.objects.filter(pk__in=dead).delete()

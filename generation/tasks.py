@@ -16,13 +16,13 @@ from django.db.models import Max
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
-from albums.ingest import atomic_ingest, store_image
-from albums.models import Image
-from imagineer.workers import Heartbeat, abandoned, reclaim_at_spawn, worker_name
+from albums.ingest import atomic_ingest, store_generated
+from workers.leases import Heartbeat, NoLongerOurs, at_spawn, lease_interval, reclaim, worker_name
+from workers.models import WorkerHeartbeat
 
-from .engine.metadata import parameters_text, png_bytes
-from .engine.pipelines import Cancelled, get_cache, image_seeds
-from .models import Job, SiteSettings, Status, WorkerHeartbeat
+from .engine.metadata import png_bytes
+from .engine.pipelines import Cancelled, get_cache
+from .models import Job, SiteSettings, Status
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +32,6 @@ PROGRESS_INTERVAL = 0.5
 # A task goes on with the next queued job until it has run this long (seconds): well
 # inside the cluster's task timeout, short enough for housekeeping to have its turn.
 DRAIN_SECONDS = 60
-
-
-class NoLongerOurs(Exception):
-    """The job was cancelled or given to another worker while this one saved its images."""
 
 
 def enqueue_job_token():
@@ -118,16 +114,12 @@ def take_next_jobs(worker):
 
 def job_heartbeat(jobs):
     """Renews the jobs' lease from a thread while the engine runs (loads can be long)."""
-    from django.utils import timezone
-
     job_ids, worker = [job.pk for job in jobs], jobs[0].worker
 
     def beat():
-        Job.objects.filter(pk__in=job_ids, status=Status.RUNNING, worker=worker).update(
-            heartbeat_at=timezone.now()
-        )
+        Job.objects.filter(pk__in=job_ids).renew(worker)
 
-    return Heartbeat(beat, max(settings.IMAGINEER_JOB_LEASE_SECONDS / 4, 0.5))
+    return Heartbeat(beat, lease_interval())
 
 
 def run_jobs(jobs):
@@ -155,19 +147,11 @@ def run_jobs(jobs):
     loras = first.lora_weights()
     try:
         with job_heartbeat(jobs):
-            images = cache.generate(
+            generated = cache.generate(
                 first.model.engine_source(),
-                [job.prompt for job in jobs],
-                seeds=[job.seed for job in jobs],
-                negative_prompts=[job.negative_prompt for job in jobs],
+                [job.generation_params() for job in jobs],
                 loras=[(lora.adapter_name, lora.engine_source(), weight)
                        for lora, weight in loras],
-                width=first.width,
-                height=first.height,
-                steps=first.steps,
-                guidance=first.guidance_scale,
-                scheduler=first.scheduler,
-                num_images=first.num_images,
                 on_step=on_step,
                 should_cancel=should_cancel,
             )
@@ -188,13 +172,12 @@ def run_jobs(jobs):
         return
     log.info("generated", extra={"jobs": [job.pk for job in jobs],
                                  "pipeline_loads": cache.load_count})
-    sampler = cache.sampler_name(first.scheduler)
     per_job = first.num_images
     for index, job in enumerate(jobs):
         try:
             with atomic_ingest():  # all of a job's images and its end, or none of them
-                saved = save_images(job, images[index * per_job:(index + 1) * per_job],
-                                    sampler)
+                numbers = range(index * per_job, (index + 1) * per_job)
+                saved = save_images(job, generated, numbers)
                 if not job.finish(saved):
                     raise NoLongerOurs
         except NoLongerOurs:  # cancelled, or given to another worker, meanwhile
@@ -205,32 +188,21 @@ def run_jobs(jobs):
     _after(jobs)
 
 
-def save_images(job, images, sampler):
-    """Store each image as a PNG with the A1111 `parameters` chunk, through albums."""
+def save_images(job, generated, numbers):
+    """Store the images `numbers` of a call's results (the engine's Generated, which knows
+    each image's seed and the sampler) as PNGs with the A1111 `parameters` chunk."""
     params = job.params()
+    model = {"model_name": job.model.name, "model_sha256": job.model.sha256,
+             "loras": [(lora.name, lora.sha256) for lora, _ in job.lora_weights()]}
     saved = []
-    seeds = image_seeds([job.seed], job.num_images)
-    for number, (image, seed) in enumerate(zip(images, seeds, strict=True)):
-        text = parameters_text(
-            prompt=job.prompt,
-            negative_prompt=job.negative_prompt,
-            steps=job.steps,
-            sampler=sampler,
-            cfg_scale=job.guidance_scale,
-            seed=seed,
-            width=job.width,
-            height=job.height,
-            model_name=job.model.name,
-            model_sha256=job.model.sha256,
-            loras=[(lora.name, lora.sha256) for lora, _ in job.lora_weights()],
-        )
-        stored, _ = store_image(
-            png_bytes(image, text),
+    for number, index in enumerate(numbers):
+        picture = generated[index]
+        stored, _ = store_generated(
+            png_bytes(picture, generated.parameters_text(index, **model)), picture,
             filename=f"job-{job.pk}-{number}.png",
-            source=Image.Source.GENERATED,
             created_by=job.owner,
             prompt=job.prompt,
-            params={**params, "seed": seed},
+            params={**params, "seed": generated.params[index].seed},
         )
         saved.append(stored)
     return saved
@@ -246,15 +218,9 @@ def _after(jobs):
 
 def reclaim_stale_jobs():
     """Give back running jobs whose worker is gone: dead on this host, or silent too long."""
-    reclaimed = 0
-    for job in abandoned(Job.objects.filter(status=Status.RUNNING), Job.objects.stale()):
-        if job.requeue():
-            enqueue_job_token()
-            reclaimed += 1
-        _after([job])  # a job failed after too many attempts ends its batch too
-    if reclaimed:
-        log.warning("reclaimed jobs of dead workers", extra={"count": reclaimed})
-    return reclaimed
+    # A job failed after too many attempts ends its batch too: _after for each.
+    return reclaim(Job.objects.all(), requeued=lambda job: enqueue_job_token(),
+                   after=lambda job: _after([job]))
 
 
 def housekeeping():
@@ -268,5 +234,5 @@ def housekeeping():
 
 def on_worker_spawn(**kwargs):
     """A worker process starts: reclaim jobs of dead workers; unload the pipeline when idle."""
-    reclaim_at_spawn(reclaim_stale_jobs)
+    at_spawn(reclaim_stale_jobs)
     get_cache().start_idle_reaper(settings.IMAGINEER_IDLE_UNLOAD_SECONDS)

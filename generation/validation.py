@@ -1,40 +1,37 @@
-"""Generation parameters and site settings: the one place their rules live.
+"""Generation parameters: the one place their rules are applied to a request.
 
 The API serializers, the generate form, prompt sets and the admin all call
 `validate_generation`; the site settings (the defaults and limits admins change)
 call `validate_site_settings`, which checks each default by the same rule as the
-parameter it fills. An error names the field and the allowed range.
+parameter it fills. An error names the field and the allowed range. The rules
+themselves (ranges, choices, the schema's view of them) are in generation/rules.py.
 """
-
-import secrets
 
 from django.core.exceptions import ValidationError
 
-PROMPT_MAX = 500
-STEPS = (1, 150)
-SIZE = (64, 2048)
-SIZE_MULTIPLE = 8
-GUIDANCE = (1.0, 30.0)
-SEED = (0, 2**31 - 1)
-NUM_IMAGES = (1, 8)
-LORA_WEIGHT = (-2.0, 2.0)
-MAX_LORAS = 5
-
-# Scheduler names accepted by the engine (generation/engine/pipelines.py maps them).
-SCHEDULERS = ["pndm", "ddim", "euler", "euler_a", "dpmpp_2m", "lms"]
-
-# The limits of generation/limits.py (and the worker's batch size), as site settings.
-LIMITS = {
-    "jobs_per_minute": (1, 10_000),
-    "batches_per_hour": (1, 10_000),
-    "max_active_jobs": (1, 10_000),
-    "max_queue": (1, 1_000_000),
-    "max_batch": (1, 64),
-}
-
-
-def draw_seed():
-    return secrets.randbelow(SEED[1] + 1)
+from .rules import (  # noqa: F401  (the rules, for callers that check a request)
+    GUIDANCE,
+    LIMITS,
+    LORA_WEIGHT,
+    MAX_LORAS,
+    NUM_IMAGES,
+    NUMBERS,
+    PROMPT_MAX,
+    SCHEDULERS,
+    SEED,
+    SIZE,
+    SIZE_MULTIPLE,
+    STEPS,
+    _check_parameters,
+    _number,
+    _validate_loras,
+    draw_seed,
+    openapi_rule,
+    parameter_rule,
+    site_settings_rules,
+    validate_lora_choice,
+    validate_site_settings,
+)
 
 
 def generation_defaults():
@@ -42,62 +39,6 @@ def generation_defaults():
     from .models import SiteSettings
 
     return SiteSettings.current().generation_defaults()
-
-
-def _number(errors, params, field, kind, low, high):
-    value = params.get(field)
-    try:
-        if isinstance(value, bool) or (kind is int and isinstance(value, float)
-                                       and not value.is_integer()):
-            raise ValueError
-        value = kind(value)
-    except (TypeError, ValueError):
-        errors[field] = f"{field} must be {'a whole number' if kind is int else 'a number'} " \
-                        f"between {low} and {high}."
-        return None
-    if not low <= value <= high:
-        errors[field] = f"{field} must be between {low} and {high}; got {value}."
-        return None
-    return value
-
-
-def _check_parameters(errors, values, prefix=""):
-    """The rules of the parameters a site setting gives the default of; `prefix` names
-    the site setting ("default_") so that an error names the field that was sent."""
-    field = f"{prefix}negative_prompt"
-    negative = str(values.get(field) or "").strip()
-    if len(negative) > PROMPT_MAX:
-        errors[field] = f"{field} must be at most {PROMPT_MAX} characters; got {len(negative)}."
-    values[field] = negative
-
-    field = f"{prefix}steps"
-    values[field] = _number(errors, values, field, int, *STEPS)
-    for field in (f"{prefix}width", f"{prefix}height"):
-        value = _number(errors, values, field, int, *SIZE)
-        if value is not None and value % SIZE_MULTIPLE:
-            errors[field] = (
-                f"{field} must be a multiple of {SIZE_MULTIPLE} between {SIZE[0]} and "
-                f"{SIZE[1]}; got {value}."
-            )
-        values[field] = value
-    field = f"{prefix}guidance_scale"
-    values[field] = _number(errors, values, field, float, *GUIDANCE)
-    field = f"{prefix}scheduler"
-    if values.get(field) not in SCHEDULERS:
-        errors[field] = f"{field} must be one of {', '.join(SCHEDULERS)}."
-
-
-def validate_site_settings(values):
-    """Check the site settings: each default by its parameter's rule, each limit by its
-    range. Returns the cleaned dict; raises ValidationError({field: message})."""
-    cleaned = dict(values)
-    errors = {}
-    _check_parameters(errors, cleaned, prefix="default_")
-    for field, (low, high) in LIMITS.items():
-        cleaned[field] = _number(errors, cleaned, field, int, low, high)
-    if errors:
-        raise ValidationError(errors)
-    return cleaned
 
 
 def validate_generation(params, *, loras=(), require_prompt=True):
@@ -121,11 +62,12 @@ def validate_generation(params, *, loras=(), require_prompt=True):
         errors["prompt"] = f"prompt must be 1 to {PROMPT_MAX} characters; got {len(prompt)}."
     cleaned["prompt"] = prompt
     _check_parameters(errors, cleaned)
-    cleaned["num_images"] = _number(errors, cleaned, "num_images", int, *NUM_IMAGES)
+    cleaned["num_images"] = _number(errors, cleaned, "num_images", int,
+                                    *NUMBERS["num_images"][1])
     if cleaned.get("seed") in (None, ""):
         cleaned["seed"] = draw_seed()
     else:
-        cleaned["seed"] = _number(errors, cleaned, "seed", int, *SEED)
+        cleaned["seed"] = _number(errors, cleaned, "seed", int, *NUMBERS["seed"][1])
 
     model = cleaned.get("model") or ModelVersion.objects.default_base()
     if model is None:
@@ -138,35 +80,3 @@ def validate_generation(params, *, loras=(), require_prompt=True):
     if errors:
         raise ValidationError(errors)
     return cleaned
-
-
-def _validate_loras(errors, loras, model):
-    from .models import ModelVersion
-
-    loras = list(loras)
-    if len(loras) > MAX_LORAS:
-        errors["loras"] = f"at most {MAX_LORAS} LoRAs; got {len(loras)}."
-        return loras
-    seen = set()
-    for lora, weight in loras:
-        try:
-            weight = float(weight)
-        except (TypeError, ValueError):
-            weight = None
-        if weight is None or not LORA_WEIGHT[0] <= weight <= LORA_WEIGHT[1]:
-            errors["loras"] = (
-                f"LoRA weight must be between {LORA_WEIGHT[0]} and {LORA_WEIGHT[1]}; "
-                f"{lora} has {weight}."
-            )
-        elif lora.kind != ModelVersion.Kind.LORA or not lora.is_active:
-            errors["loras"] = f"{lora} is not an active LoRA."
-        elif model is not None and lora.family != model.family:
-            errors["loras"] = (
-                f"{lora} is a {lora.family} LoRA; the base model {model} is {model.family}."
-            )
-        elif lora.pk in seen:
-            errors["loras"] = f"{lora} is listed twice."
-        seen.add(lora.pk)
-    if "loras" in errors:
-        return loras
-    return [(lora, float(weight)) for lora, weight in loras]

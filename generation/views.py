@@ -7,8 +7,9 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from core.errors import LimitExceeded
+
 from .forms import BatchForm, GenerateForm
-from .limits import LimitExceeded
 from .models import Batch, Job, PromptSet
 from .submit import remix_job, submit_batch, submit_job
 
@@ -82,8 +83,6 @@ def job_cancel(request, pk):
     job = _visible_job(request, pk)
     if job.cancel():
         messages.success(request, f"Job {job.pk} was cancelled.")
-        if job.batch_id:
-            job.batch.refresh_status()
     return redirect(request.POST.get("next") or job.get_absolute_url())
 
 
@@ -129,9 +128,7 @@ def set_detail(request, slug):
 
 
 def _visible_batch(request, pk):
-    batches = Batch.objects.select_related("prompt_set", "album")
-    if not request.user.has_perm("generation.see_all_jobs"):
-        batches = batches.filter(owner=request.user)
+    batches = Batch.objects.visible_to(request.user).select_related("prompt_set", "album")
     return get_object_or_404(batches, pk=pk)
 
 

@@ -5,14 +5,20 @@ fails (503) when one is an error, and names it in "failing". `?only=database,dis
 only those parts decide the answer: a probe of the web container need not fail, and have
 the container restarted, because no worker runs.
 
-Workers: every qcluster worker process records a heartbeat (generation.WorkerHeartbeat).
+Workers: every qcluster worker process records a heartbeat (workers.WorkerHeartbeat).
 Each cluster the settings define (the default one and "training") needs at least one
 worker seen within IMAGINEER_HEALTH_WORKER_TIMEOUT: without one its queue does not move.
 That holds on a fresh install too, until the first workers start (seconds with
 `make run`): give a health probe a start period. Rows of workers long gone are forgotten
 (WorkerHeartbeat.forget_gone), so the list shows the live workers and those recently lost.
+
+Who sees what (api.health): anyone gets the status; the report (host names and pids of
+workers, queue depths, disk space) needs the metrics token or a staff session. The
+database check never shows the driver's message, which can name the database's host and
+user: the report says the kind of error, the log says the rest.
 """
 
+import logging
 import shutil
 from pathlib import Path
 
@@ -21,9 +27,11 @@ from django.core.files.storage import default_storage
 from django.db import connection
 from django.utils import timezone
 
-from generation.models import WorkerHeartbeat
+from workers.models import WorkerHeartbeat
 
 from .metrics import clusters, work_in_progress, workers_alive
+
+log = logging.getLogger(__name__)
 
 
 def check_database():
@@ -33,7 +41,9 @@ def check_database():
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except Exception as exc:  # any failure to reach the database is "unhealthy"
-        return f"error: {exc.__class__.__name__}: {str(exc).strip()[:200]}"
+        log.error("health check: the database cannot be reached: %s: %s",
+                  exc.__class__.__name__, exc)
+        return f"error: the database cannot be reached ({exc.__class__.__name__}; see the log)"
     return "ok"
 
 

@@ -25,8 +25,9 @@ from prometheus_client.core import (
 )
 from prometheus_client.utils import floatToGoString
 
-from generation.models import Job, Status, WorkerHeartbeat
+from generation.models import Job, Status
 from training.models import TrainingRun
+from workers.models import WorkerHeartbeat
 
 # Upper bounds (seconds) of the job duration buckets: a 64 px demo job takes about a
 # second, a 512 px job on a CPU minutes.

@@ -1,8 +1,11 @@
 """Imagineer settings: one module, read from the environment.
 
-Every setting has a safe development default, so a fresh clone runs with no
+Every setting but one has a development default, so a fresh clone runs with no
 configuration (SQLite, the ORM broker, local media). `.env.example` lists them all.
-Production (DJANGO_DEBUG=0) refuses to start without DJANGO_SECRET_KEY.
+The exception is debug: it is off unless DJANGO_DEBUG says otherwise, so a process started
+without configuration (the Docker image run on its own, a forgotten variable) runs as
+production, and production refuses to start without DJANGO_SECRET_KEY. `make run` and the
+test suite turn debug on themselves.
 """
 
 import os
@@ -12,6 +15,7 @@ from pathlib import Path
 
 import dj_database_url
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 from generation.engine.device import compile_mode
 
@@ -22,11 +26,22 @@ def env(name, default=""):
     return os.environ.get(name, default)
 
 
+TRUE = ("1", "true", "yes", "on")
+FALSE = ("0", "false", "no", "off")
+
+
 def env_bool(name, default=False):
+    """True or false by the usual spellings; any other value stops the start (a typo is
+    not read as false)."""
     value = os.environ.get(name)
-    if value is None or value == "":
+    if value is None or value.strip() == "":
         return default
-    return value.strip().lower() in ("1", "true", "yes", "on")
+    if value.strip().lower() in TRUE:
+        return True
+    if value.strip().lower() in FALSE:
+        return False
+    raise ImproperlyConfigured(
+        f"{name}={value!r}: use one of {', '.join(TRUE)} or {', '.join(FALSE)}.")
 
 
 def env_int(name, default):
@@ -40,7 +55,9 @@ def env_list(name, default=""):
 
 VAR_DIR = Path(env("IMAGINEER_VAR_DIR", str(BASE_DIR / "var")))
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
+# Off unless asked for: `make run` and the tests (imagineer/tests/development.py) set
+# DJANGO_DEBUG=1; production needs nothing, and cannot forget it.
+DEBUG = env_bool("DJANGO_DEBUG", False)
 
 SECRET_KEY = env("DJANGO_SECRET_KEY")
 if not SECRET_KEY:
@@ -68,6 +85,7 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.google",
     "rest_framework",
     "rest_framework.authtoken",
+    "django_filters",
     "corsheaders",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served from here: no CDN
@@ -75,6 +93,7 @@ INSTALLED_APPS = [
     "axes",
     # Ours last: their post_migrate handlers then run after contrib.auth's.
     "accounts",
+    "workers",
     "albums",
     "generation",
     "training",
@@ -283,10 +302,10 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "imagineer.pagination.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.Pagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "imagineer.api.AutoSchema",
-    "EXCEPTION_HANDLER": "imagineer.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "core.api.AutoSchema",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
 }
 
 # The API's documentation (drf-spectacular): the OpenAPI schema at /api/schema/ and Swagger
@@ -315,6 +334,7 @@ SPECTACULAR_SETTINGS = {
         "GenerationStatusEnum": "generation.models.Status",
         "TrainingStatusEnum": "training.models.TrainingRun.Status",
         "CaptionRunStatusEnum": "albums.models.CaptionRun.Status",
+        "SchedulerEnum": "generation.validation.SCHEDULERS",
     },
 }
 
@@ -378,8 +398,14 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
-# Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto. Every connection then comes
+# from the proxy: without IMAGINEER_PROXY_COUNT every client would share its address, and
+# five wrong passwords from anyone would lock the whole site out (sign-in throttling).
 if env_bool("DJANGO_BEHIND_TLS_PROXY"):
+    if IMAGINEER_PROXY_COUNT < 1:
+        sys.exit("DJANGO_BEHIND_TLS_PROXY=1 needs IMAGINEER_PROXY_COUNT, the number of proxies "
+                 "that append to X-Forwarded-For (1 for one nginx or Caddy): with 0, every "
+                 "client shares the proxy's address and sign-in throttling locks them all out.")
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # Content-Security-Policy (django-csp): our pages need no inline scripts or styles.

@@ -5,30 +5,34 @@ the runs they may see (editors and admins: all runs; viewers: their own, which t
 only if they once were editors), and cancels those. Another user's run answers 404.
 """
 
-from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+import django_filters
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from albums.models import Album
-from generation.api import JobImageSerializer
-from generation.models import ModelVersion
-from imagineer.api import (
+from core.api import (
     ActionPermission,
     RejectUnknownFields,
-    choice_param,
-    django_errors,
-    errors,
-    example,
     router,
+    with_rules,
 )
+from core.filters import FilterBackend, choice_filter
+from generation.api import JobImageSerializer
+from generation.models import ModelVersion
 
-from . import api_examples as examples
 from .models import TrainingRun
 from .submit import CONFIG_FIELDS, retry_run, submit_run
 from .validation import DEFAULTS as TRAINING_DEFAULTS
-from .validation import validate_training
+from .validation import openapi_rules, validate_training
+
+
+class TrainingRunFilter(django_filters.FilterSet):
+    status = choice_filter(TrainingRun.Status.values)
+
+    class Meta:
+        model = TrainingRun
+        fields = []
 
 
 class TrainingRunCreateSerializer(RejectUnknownFields, serializers.Serializer):
@@ -54,11 +58,11 @@ class TrainingRunCreateSerializer(RejectUnknownFields, serializers.Serializer):
     checkpoint_every = serializers.IntegerField(required=False)
     validation_prompt = serializers.CharField(required=False, allow_blank=True)
 
+    def get_fields(self):
+        return with_rules(super().get_fields(), openapi_rules())
+
     def validate(self, data):
-        try:
-            return validate_training(data, user=self.context["request"].user)
-        except DjangoValidationError as exc:
-            raise django_errors(exc) from exc
+        return validate_training(data, user=self.context["request"].user)
 
 
 class ValidationPairSerializer(serializers.Serializer):
@@ -90,67 +94,16 @@ class TrainingRunSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-@extend_schema_view(
-    list=extend_schema(
-        summary="List training runs",
-        description="Editors and admins see every run; viewers their own. Newest first.",
-        parameters=[OpenApiParameter("status", str, enum=TrainingRun.Status.values)],
-        responses={200: TrainingRunSerializer(many=True), **errors(400, 401, examples={
-            400: {"status": ["'done' is not one of queued, running, succeeded, failed, "
-                             "cancelled"]}})},
-        examples=[example("Run", examples.RUN)],
-    ),
-    create=extend_schema(
-        summary="Train a LoRA from an album",
-        description="`album` and `name` are required; every other setting has a default. "
-                    "The run is queued on the training worker: poll it until `status` is "
-                    "`succeeded` (`lora` is then the registered LoRA's model id), `failed` "
-                    "or `cancelled`.",
-        request=TrainingRunCreateSerializer,
-        responses={201: TrainingRunSerializer, **errors(400, 401, 403, examples={
-            400: examples.RUN_REFUSED})},
-        examples=[example("Settings", examples.RUN_CREATE, request=True),
-                  example("Run", examples.RUN_QUEUED)],
-    ),
-    retrieve=extend_schema(
-        summary="Get a training run",
-        description="Status, progress (0 to 1), step, the loss at each step `[step, loss]`, "
-                    "the end of the log and, once it succeeded, the LoRA and the validation "
-                    "images drawn without and with it at the same seed.",
-        responses={200: TrainingRunSerializer, **errors(401, 404, missing="TrainingRun")},
-        examples=[example("Run", examples.RUN)],
-    ),
-    cancel=extend_schema(
-        summary="Cancel a training run",
-        request=None,
-        responses={200: TrainingRunSerializer, **errors(401, 404, missing="TrainingRun")},
-        examples=[example("Run", {**examples.RUN_QUEUED, "status": "cancelled",
-                                  "finished_at": "2026-11-26T07:03:22.114170Z"})],
-    ),
-    retry=extend_schema(
-        summary="Retry a failed or cancelled run",
-        request=None,
-        responses={200: TrainingRunSerializer, **errors(
-            400, 401, 403, 404, missing="TrainingRun", examples={400: {"status": [
-                "only a failed or cancelled run can be retried; this one is succeeded."]}})},
-        examples=[example("Run", {**examples.RUN_QUEUED, "attempts": 1})],
-    ),
-)
 class TrainingRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     queryset = TrainingRun.objects.none()  # the model, for the schema; get_queryset() picks rows
     permission_classes = [ActionPermission]
+    filter_backends = [FilterBackend]
+    filterset_class = TrainingRunFilter
     action_permissions = {"create": ["training.add_trainingrun"],
                           "retry": ["training.add_trainingrun"]}
 
     def get_queryset(self):
-        runs = TrainingRun.objects.visible_to(self.request.user).select_related("owner")
-        if self.action != "list":
-            return runs
-        status_filter = choice_param(self.request.query_params, "status",
-                                     TrainingRun.Status.values)
-        if status_filter:
-            runs = runs.filter(status=status_filter)
-        return runs
+        return TrainingRun.objects.visible_to(self.request.user).select_related("owner")
 
     def get_serializer_class(self):
         return TrainingRunCreateSerializer if self.action == "create" else TrainingRunSerializer
@@ -177,10 +130,7 @@ class TrainingRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         """Queue a failed or cancelled run again; it resumes from its last checkpoint."""
-        try:
-            run = retry_run(self.get_object())
-        except DjangoValidationError as exc:
-            raise django_errors(exc) from exc
+        run = retry_run(self.get_object())
         return self._answer(run)
 
 

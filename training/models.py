@@ -11,7 +11,6 @@ checkpoints/ (kept until the run succeeds, so that a retry resumes from them) an
 """
 
 import shutil
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -22,6 +21,7 @@ from django.utils import timezone
 
 from albums.models import Album, Image
 from generation.models import ModelVersion
+from workers.models import LeasedWork, LeasedWorkQuerySet
 
 from .validation import DEFAULTS
 
@@ -32,31 +32,20 @@ MAX_LOSS_POINTS = 500
 LOG_LINES = 60
 
 
-class TrainingRunQuerySet(models.QuerySet):
+class TrainingRunQuerySet(LeasedWorkQuerySet):
     def visible_to(self, user):
         """Editors and admins (training.see_all_runs) see every run; others their own."""
         if user.has_perm("training.see_all_runs"):
             return self
         return self.filter(owner=user)
 
-    def stale(self):
-        """Running runs whose worker stopped sending heartbeats (killed, crashed)."""
-        cutoff = timezone.now() - timedelta(seconds=settings.IMAGINEER_JOB_LEASE_SECONDS)
-        return self.filter(status=TrainingRun.Status.RUNNING, heartbeat_at__lt=cutoff)
 
+class TrainingRun(LeasedWork):
+    """One LoRA trained from an album on a base model, run by a training worker. Its
+    status, worker, lease and attempts are LeasedWork's (workers/models.py)."""
 
-class TrainingRun(models.Model):
-    """One LoRA trained from an album on a base model, run by a training worker."""
-
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
-        CANCELLED = "cancelled"
-
-    ACTIVE = [Status.QUEUED, Status.RUNNING]
-    FINISHED = [Status.SUCCEEDED, Status.FAILED, Status.CANCELLED]
+    max_attempts_setting = "IMAGINEER_TRAINING_MAX_ATTEMPTS"
+    noun = "training"
 
     name = models.CharField(max_length=200)
     album = models.ForeignKey(Album, null=True, on_delete=models.SET_NULL,
@@ -86,22 +75,13 @@ class TrainingRun(models.Model):
         max_length=500, blank=True,
         help_text="Empty: the trigger word and the first image's caption.")
 
-    # Where it stands.
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED,
-                              db_index=True)
-    progress = models.FloatField(default=0.0)
+    # Where it stands (and LeasedWork's status, progress, worker, attempts, error...).
     current_step = models.PositiveIntegerField(default=0)
     losses = models.JSONField(default=list, blank=True,
                               help_text="[[step, mean loss], ...], one point per step or "
                                         "per N steps for long runs.")
     log_tail = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    worker = models.CharField(max_length=200, blank=True)
-    error = models.TextField(blank=True)
 
     # The output.
     lora = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL,
@@ -122,10 +102,6 @@ class TrainingRun(models.Model):
 
     def get_absolute_url(self):
         return reverse("training_detail", args=[self.pk])
-
-    @property
-    def is_finished(self):
-        return self.status in self.FINISHED
 
     def trainer_config(self):
         """The trainer's TrainingConfig for this run."""
@@ -189,31 +165,12 @@ class TrainingRun(models.Model):
         """Remove the run's folder (checkpoints, working files) from this machine."""
         shutil.rmtree(self.directory, ignore_errors=True)
 
-    # State changes. Each is a conditional UPDATE: the row's status decides who wins.
-
-    def _transition(self, from_statuses, *, held_by=None, **fields):
-        """Update `fields` if the status is one of from_statuses (and, with held_by, the
-        run is held by that worker). True when it was."""
-        runs = TrainingRun.objects.filter(pk=self.pk, status__in=from_statuses)
-        if held_by is not None:
-            runs = runs.filter(worker=held_by)
-        updated = runs.update(**fields)
-        if updated:
-            expressions = [key for key, value in fields.items()
-                           if hasattr(value, "resolve_expression")]
-            for key, value in fields.items():
-                if key not in expressions:
-                    setattr(self, key, value)
-            if expressions:
-                self.refresh_from_db(fields=expressions)
-        return bool(updated)
+    # State changes beyond LeasedWork's (start, beat, fail, cancel, requeue): each a
+    # conditional UPDATE that the row's status, and the worker holding it, decide.
 
     def start(self, worker):
-        """A worker takes a queued run; False when it is not queued (taken, cancelled)."""
-        now = timezone.now()
-        return self._transition([self.Status.QUEUED], status=self.Status.RUNNING,
-                                started_at=Coalesce(F("started_at"), now), heartbeat_at=now,
-                                worker=worker, attempts=F("attempts") + 1, error="")
+        """A worker takes a queued run; a second attempt keeps the time it first started."""
+        return super().start(worker, started_at=Coalesce(F("started_at"), timezone.now()))
 
     def record_progress(self, worker, *, current_step, losses, log_tail, finishing=False):
         """Save the training state and renew the lease. False once the run is no longer
@@ -229,46 +186,18 @@ class TrainingRun(models.Model):
                                 losses=losses, log_tail=log_tail,
                                 heartbeat_at=timezone.now())
 
-    def beat(self, worker):
-        """Renew the lease; False once the run is no longer this worker's."""
-        return self._transition([self.Status.RUNNING], held_by=worker,
-                                heartbeat_at=timezone.now())
-
     def finish(self, worker, *, lora, kohya_file, validation_album, log_tail):
         return self._transition([self.Status.RUNNING], held_by=worker,
                                 status=self.Status.SUCCEEDED, progress=1.0,
                                 finished_at=timezone.now(), lora=lora, kohya_file=kohya_file,
                                 validation_album=validation_album, log_tail=log_tail)
 
-    def fail(self, error, worker=None):
-        return self._transition([self.Status.RUNNING, self.Status.QUEUED], held_by=worker,
-                                status=self.Status.FAILED, error=str(error)[:5000],
-                                finished_at=timezone.now())
-
-    def cancel(self):
-        """Cancel a queued run, or ask a running one to stop before its next step."""
-        return self._transition(self.ACTIVE, status=self.Status.CANCELLED,
-                                finished_at=timezone.now())
-
-    def requeue(self):
-        """Give a run whose worker died back to the queue; it resumes from its last
-        checkpoint. After IMAGINEER_TRAINING_MAX_ATTEMPTS starts it fails instead.
-        True when the run is queued again."""
-        if self.attempts >= settings.IMAGINEER_TRAINING_MAX_ATTEMPTS:
-            self._transition(
-                [self.Status.RUNNING], status=self.Status.FAILED, finished_at=timezone.now(),
-                error=f"the worker stopped {self.attempts} times while running this training",
-            )
-            return False
-        return self._transition([self.Status.RUNNING], status=self.Status.QUEUED, worker="",
-                                heartbeat_at=None)
-
     def retry(self):
         """Queue a failed or cancelled run again, with a fresh budget of attempts. It
         resumes from its last checkpoint when it has one."""
         return self._transition([self.Status.FAILED, self.Status.CANCELLED],
-                                status=self.Status.QUEUED, worker="", heartbeat_at=None,
-                                finished_at=None, error="", attempts=0)
+                                any_worker=True, status=self.Status.QUEUED, worker="",
+                                heartbeat_at=None, finished_at=None, error="", attempts=0)
 
 
 def with_loss(losses, step, loss):

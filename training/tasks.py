@@ -24,19 +24,18 @@ import threading
 import time
 from pathlib import Path
 
-from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
-from albums.ingest import atomic_ingest, store_image
-from albums.models import Album, Image
+from albums.ingest import atomic_ingest, store_generated
+from albums.models import Album
+from core.storage import fetch
 from generation.models import ModelVersion
 from generation.validation import generation_defaults
-from imagineer.storage import fetch
-from imagineer.workers import Heartbeat, abandoned, reclaim_at_spawn, worker_name
+from workers.leases import Heartbeat, NoLongerOurs, at_spawn, lease_interval, reclaim, worker_name
 
 from .models import LOG_LINES, TrainingRun, with_loss
 
@@ -50,10 +49,6 @@ PROGRESS_INTERVAL = 1.0
 def enqueue_run(run):
     async_task("training.tasks.run_training", run.pk, cluster=CLUSTER,
                task_name=f"training run {run.pk}", group="training")
-
-
-class NoLongerOurs(Exception):
-    """The run was cancelled or given to another worker while this one finished it."""
 
 
 class Tracker:
@@ -124,11 +119,10 @@ def run_training(run_id):
     if run is None or not run.start(worker):
         return f"training run {run_id} is not queued"
     tracker = Tracker(run, worker)
-    interval = max(settings.IMAGINEER_JOB_LEASE_SECONDS / 4, 0.5)
     work = run.directory / "work"
     shutil.rmtree(work, ignore_errors=True)  # left by an attempt that died
     try:
-        with Heartbeat(tracker.beat, interval):
+        with Heartbeat(tracker.beat, lease_interval()):
             return _run(run, tracker, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -169,7 +163,7 @@ def _run(run, tracker, work):
 
 
 def fetch_examples(run, folder, on_log):
-    """Copy the album's images to a local folder through the storage (imagineer.storage);
+    """Copy the album's images to a local folder through the storage (core.storage);
     each becomes a trainer Example with the image's newest caption."""
     from .trainer import Example
 
@@ -252,7 +246,8 @@ def register_lora(run, result):
 
 def store_validation_album(run, lora, pictures):
     """A new album holding the validation images: without the LoRA, then with it."""
-    from generation.engine.metadata import parameters_text, png_bytes
+    from generation.engine.metadata import png_bytes
+    from generation.engine.params import GenerationParams
 
     prompt, without_lora, with_lora = pictures
     defaults = generation_defaults()
@@ -263,15 +258,15 @@ def store_validation_album(run, lora, pictures):
     )
     images = []
     for picture, loras in ((without_lora, []), (with_lora, [(lora.name, lora.sha256)])):
-        text = parameters_text(prompt=prompt, steps=defaults["steps"], sampler="Default",
-                               cfg_scale=defaults["guidance_scale"], seed=run.seed,
-                               width=picture.width, height=picture.height,
-                               model_name=run.base_model.name,
-                               model_sha256=run.base_model.sha256, loras=loras)
-        image, _ = store_image(
-            png_bytes(picture, text),
+        drawn = GenerationParams(prompt, width=picture.width, height=picture.height,
+                                 steps=defaults["steps"],
+                                 guidance_scale=defaults["guidance_scale"], seed=run.seed)
+        text = drawn.parameters_text(sampler="Default", model_name=run.base_model.name,
+                                     model_sha256=run.base_model.sha256, loras=loras)
+        image, _ = store_generated(
+            png_bytes(picture, text), picture,
             filename=f"run-{run.pk}-{'with' if loras else 'without'}-lora.png",
-            source=Image.Source.GENERATED, created_by=run.owner, prompt=prompt,
+            created_by=run.owner, prompt=prompt,
             params={"training_run": run.pk, "lora": lora.pk if loras else None,
                     "seed": run.seed},
         )
@@ -283,15 +278,7 @@ def store_validation_album(run, lora, pictures):
 def reclaim_stale_runs():
     """Give back running runs whose worker is gone: dead on this host, or silent too long.
     They resume from their last checkpoint; after too many attempts they fail."""
-    reclaimed = 0
-    running = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING)
-    for run in abandoned(running, TrainingRun.objects.stale()):
-        if run.requeue():
-            enqueue_run(run)
-            reclaimed += 1
-    if reclaimed:
-        log.warning("reclaimed training runs of dead workers", extra={"count": reclaimed})
-    return reclaimed
+    return reclaim(TrainingRun.objects.all(), requeued=enqueue_run)
 
 
 def housekeeping():
@@ -310,4 +297,4 @@ def housekeeping():
 
 def on_worker_spawn(**kwargs):
     """A worker process starts: reclaim the runs of dead workers."""
-    reclaim_at_spawn(reclaim_stale_runs)
+    at_spawn(reclaim_stale_runs)

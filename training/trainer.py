@@ -132,8 +132,8 @@ def open_rgb(path):
     import numpy as np
     from PIL import Image, ImageOps
 
-    with Image.open(path) as image:
-        image = ImageOps.exif_transpose(image)
+    with Image.open(path) as opened:
+        image = ImageOps.exif_transpose(opened)
         if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
             # Pillow's own conversion clips these to 255: scale the range down instead.
             pixels = np.asarray(image, dtype=np.float64)
@@ -296,14 +296,14 @@ def load_latest_checkpoint(checkpoint_dir, on_log=_ignore):
 # --- Models -------------------------------------------------------------------------------
 
 
-def pick_device(device=None):
-    """(torch device, weight dtype): bf16 (or fp16) on CUDA, fp32 on the CPU."""
+def torch_device(device=None):
+    """(torch device, weight dtype) for training, by the engine's rule (pick_device)."""
     import torch
 
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if device.type == "cuda":
-        return device, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return device, torch.float32
+    from generation.engine.device import pick_device
+
+    picked = pick_device(device, training=True)
+    return torch.device(picked.type), picked.dtype
 
 
 def _load_models(base_model_dir, config, device, weight_dtype):
@@ -405,7 +405,7 @@ def train_lora(
         raise ValueError("examples: there is no image to train on")
     captions = build_captions(examples, config.trigger_word, on_log)
     images = TrainingImages(examples, captions, config, on_log)
-    device, weight_dtype = pick_device(device)
+    device, weight_dtype = torch_device(device)
     torch.manual_seed(config.seed)  # the LoRA's initial weights
     tokenizer, text_encoder, vae, unet, noise_scheduler = _load_models(
         base_model_dir, config, device, weight_dtype
@@ -554,8 +554,8 @@ def save_lora(output_dir, lora_state, lora_config, metadata):
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     lora_state = {key: value.detach().cpu().contiguous() for key, value in lora_state.items()}
-    with tempfile.TemporaryDirectory(prefix=".tmp-", dir=output_dir) as temporary:
-        temporary = Path(temporary)
+    with tempfile.TemporaryDirectory(prefix=".tmp-", dir=output_dir) as folder:
+        temporary = Path(folder)
         StableDiffusionPipeline.save_lora_weights(
             temporary,
             unet_lora_layers=convert_state_dict_to_diffusers(lora_state),
@@ -592,7 +592,7 @@ def generate_validation_images(
     import torch
     from diffusers import StableDiffusionPipeline
 
-    device, dtype = pick_device(device)
+    device, dtype = torch_device(device)
     pipeline = StableDiffusionPipeline.from_pretrained(
         base_model_dir, dtype=dtype, safety_checker=None, requires_safety_checker=False
     ).to(device)

@@ -7,8 +7,8 @@ range (or what is wrong with the album or the base model).
 
 from django.core.exceptions import ValidationError
 
-from generation.validation import SEED, draw_seed
-from generation.validation import _number as number  # the same rule and wording
+from generation.rules import SEED, draw_seed, openapi_rule
+from generation.rules import _number as number  # the same rule and wording
 
 RANK = (1, 128)
 ALPHA = (0.1, 1024.0)
@@ -52,6 +52,13 @@ NUMBERS = {
     "checkpoint_every": (int, CHECKPOINT_EVERY),
 }
 TEXTS = {"name": NAME_MAX, "trigger_word": TRIGGER_WORD_MAX, "validation_prompt": PROMPT_MAX}
+
+
+def openapi_rules():
+    """The OpenAPI rule of each numeric field, from NUMBERS (the API's schema states them)."""
+    return {field: openapi_rule(kind, limits, RESOLUTION_MULTIPLE if field == "resolution"
+                                else None)
+            for field, (kind, limits) in NUMBERS.items()}
 
 
 def validate_training(params, *, user):

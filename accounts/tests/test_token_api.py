@@ -3,7 +3,7 @@
 import pytest
 from rest_framework.authtoken.models import Token
 
-from accounts.api import BAD_CREDENTIALS
+from accounts.api import BAD_CREDENTIALS, UNVERIFIED
 from conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -84,3 +84,25 @@ def test_it_signs_in_through_authenticate_with_the_request(api_client, viewer, c
     issued = [r for r in caplog.records if getattr(r, "event", "") == "api_token"]
     assert [(r.user_id, r.address) for r in issued] == [(viewer.pk, "203.0.113.9")]
     assert "wrong-secret-xyz" not in caplog.text
+
+
+def test_it_refuses_an_unverified_email_address_when_verification_is_mandatory(
+        api_client, viewer, settings):
+    # Anyone may sign up with somebody else's address: it proves nothing until verified.
+    from allauth.account.models import EmailAddress
+
+    settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+    address = EmailAddress.objects.create(user=viewer, email=viewer.email, primary=True,
+                                          verified=False)
+    credentials = {"username": viewer.email, "password": PASSWORD}
+    response = api_client.post(URL, credentials, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"non_field_errors": [UNVERIFIED]}
+    assert not Token.objects.exists()
+
+    address.verified = True
+    address.save()
+    assert api_client.post(URL, credentials, format="json").status_code == 200
+    settings.ACCOUNT_EMAIL_VERIFICATION = "optional"  # then a password is enough, as before
+    EmailAddress.objects.all().delete()
+    assert api_client.post(URL, credentials, format="json").status_code == 200

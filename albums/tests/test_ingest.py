@@ -179,3 +179,24 @@ def test_it_keeps_the_winners_files_when_the_loser_wrote_the_same_names(settings
     second, created = store_image(png_bytes(), filename="b.png", source=Image.Source.UPLOAD)
     assert missed and not created and second.pk == first.pk
     assert stored_state() == before
+
+
+def test_it_stores_a_generated_image_whatever_the_upload_limit(settings, viewer):
+    # Generated PNGs are the platform's own bytes: an operator who lowers the upload limit
+    # must not make finished GPU work fail.
+    from albums.ingest import store_generated
+
+    settings.IMAGINEER_MAX_UPLOAD_BYTES = 10
+    picture = PILImage.new("RGB", (600, 300), (200, 30, 30))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    data = buffer.getvalue()
+    with pytest.raises(ImageRejected, match="at most 10 bytes"):
+        store_image(data, filename="upload.png", source=Image.Source.UPLOAD)
+    image, created = store_generated(data, picture, filename="job-1-0.png", created_by=viewer,
+                                     prompt="a red wall", params={"seed": 1})
+    assert created
+    assert (image.source, image.width, image.height, image.format, image.size_bytes) == (
+        "generated", 600, 300, "PNG", len(data))
+    with default_storage.open(image.thumbnail.name) as f:
+        assert PILImage.open(io.BytesIO(f.read())).size == (384, 192)

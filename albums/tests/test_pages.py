@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from albums import pages
+from albums import views as pages
 from albums.models import Album, Image, Label
 
 from .images import png_bytes
@@ -296,3 +296,19 @@ def test_it_lets_only_curators_upload(as_, world, stored_state):
     assert upload(as_("otto"), world["private"], named(RED, "a.png")
                   ).status_code == 404
     assert stored_state() == before
+
+
+@pytest.mark.parametrize("who", ["gallery", "otto", "editor"])
+def test_it_names_people_by_name_never_by_email(as_, world, who):
+    vera = world["users"]["vera"]
+    urls = ["/albums/", f"/albums/{world['public'].slug}/",
+            f"/images/{world['image_in_public'].pk}/"]
+    for url in urls:
+        page = as_(who).get(url).content.decode()
+        assert vera.email not in page, url
+        assert "vera" in page.replace("Vera public", ""), url  # the username instead
+    vera.first_name, vera.last_name = "Vera", "Lynn"
+    vera.save()
+    for url in urls:
+        page = as_(who).get(url).content.decode()
+        assert "Vera Lynn" in page and vera.email not in page, url

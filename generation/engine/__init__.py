@@ -1,8 +1,11 @@
 """The diffusers side of Imagineer. It imports no Django code: plain parameters and
 paths go in; images, bytes and numbers come out.
 
-- pipelines: `get_cache()` -> the process's PipelineCache; `generate(...)`, LoRA hot-swap,
-  idle release, `Cancelled`, the scheduler map (SCHEDULERS, sampler_name, image_seeds).
+- params: GenerationParams, the frozen dataclass of one prompt's parameters, which
+  `generate` takes whole (a Job stores its fields; the PNG text is written from it).
+- pipelines: `get_cache()` -> the process's PipelineCache; `generate(source, params)`,
+  which returns the images with each one's parameters and the sampler (`Generated`), LoRA
+  hot-swap, idle release, `Cancelled`, the scheduler map (SCHEDULERS, sampler_name).
 - device: CUDA in fp16 when present, else the CPU in fp32; compiled mode (compile_unet,
   IMAGINEER_COMPILE).
 - metadata: the A1111 `parameters` text and `png_bytes(image, parameters)`.

@@ -19,7 +19,7 @@ def write_char_tokenizer(directory):
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    vocab = {}
+    vocab: dict[str, int] = {}
     for suffix in ("", "</w>"):
         for char in _CHARS:
             vocab[char + suffix] = len(vocab)
@@ -162,5 +162,5 @@ def build_random_pipeline(directory, *, seed, unet_config, vae_config, text_enco
         feature_extractor=None,
         requires_safety_checker=False,
     )
-    pipeline.save_pretrained(directory)
+    pipeline.save_pretrained(directory)  # type: ignore[attr-defined]
     return pipeline

@@ -12,30 +12,36 @@ So it pays off for a worker that serves many jobs of few shapes and few LoRAs.
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
 class Device:
-    type: str  # "cuda" or "cpu"
+    type: str  # what torch's .to() takes: "cuda", "cuda:1" or "cpu"
     dtype: object  # a torch.dtype
 
     @property
-    def is_cuda(self):
-        return self.type == "cuda"
+    def is_cuda(self) -> bool:
+        return self.type.startswith("cuda")
 
 
-def pick_device(prefer=None):
-    """The device to run on: `prefer` ("cuda"/"cpu") when given, else CUDA if available.
+def pick_device(prefer: object = None, *, training: bool = False) -> Device:
+    """The device to run on (the engine's and the trainer's one rule): `prefer` ("cuda",
+    "cuda:1", "cpu") when given, else CUDA if available.
 
-    fp16 halves the memory of the weights and is what SD 1.5 is served in on GPUs; CPUs
-    have no fast fp16 kernels, so they stay in fp32.
+    On CUDA, inference runs in fp16, which halves the memory of the weights and is what
+    SD 1.5 is served in; training runs in bf16 where the GPU has it (its range keeps the
+    gradients from overflowing), else fp16 with a gradient scaler. CPUs have no fast
+    half-precision kernels, so they stay in fp32.
     """
     import torch
 
-    kind = prefer or ("cuda" if torch.cuda.is_available() else "cpu")
-    if kind == "cuda":
-        return Device("cuda", torch.float16)
-    return Device("cpu", torch.float32)
+    kind = str(prefer or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if kind.startswith("cuda"):
+        if training and torch.cuda.is_bf16_supported():
+            return Device(kind, torch.bfloat16)
+        return Device(kind, torch.float16)
+    return Device(kind, torch.float32)
 
 
 # torch.compile modes a worker may run in; "default" is what IMAGINEER_COMPILE=1 means.
@@ -59,7 +65,7 @@ def compile_mode(value: str | None) -> str | None:
     )
 
 
-def compile_unet(pipeline, mode: str = "default", backend: str = "inductor"):
+def compile_unet(pipeline: Any, mode: str = "default", backend: str = "inductor") -> Any:
     """Compile the pipeline's UNet in place (`nn.Module.compile`), in channels_last layout.
 
     In place, the UNet stays the same module: LoRA loading and `set_adapters` work on it
@@ -71,7 +77,7 @@ def compile_unet(pipeline, mode: str = "default", backend: str = "inductor"):
     if mode not in COMPILE_MODES:
         raise ValueError(f"compile mode: {mode!r} is not one of {', '.join(COMPILE_MODES)}")
     pipeline.unet.to(memory_format=torch.channels_last)
-    options = {"backend": backend}
+    options: dict[str, Any] = {"backend": backend}
     if backend == "inductor":
         options["mode"] = mode
     pipeline.unet.compile(**options)
@@ -79,8 +85,8 @@ def compile_unet(pipeline, mode: str = "default", backend: str = "inductor"):
 
 
 def prepare_pipeline(
-    pipeline, device: Device, compile: str | None = None, compile_backend: str = "inductor"
-):
+    pipeline: Any, device: Device, compile: str | None = None, compile_backend: str = "inductor"
+) -> Any:
     """Move a loaded pipeline to `device` and turn on the memory-friendly options; with
     `compile` (a mode of COMPILE_MODES), compile its UNet (see compile_unet)."""
     pipeline.to(device.type)
@@ -97,7 +103,7 @@ def prepare_pipeline(
     return pipeline
 
 
-def free_memory(device=None):
+def free_memory(device: Device | None = None) -> None:
     """Give back what Python and the CUDA caching allocator hold but no longer use."""
     import gc
 

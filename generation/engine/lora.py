@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,14 +62,14 @@ class LoraInfo:
     metadata: dict = field(default_factory=dict)  # the file's string metadata
 
 
-def family_for_dim(dim):
+def family_for_dim(dim: int) -> str | None:
     for family, family_dim in FAMILY_CROSS_ATTENTION_DIMS.items():
         if family_dim == dim:
             return family
     return None
 
 
-def _metadata_family(metadata):
+def _metadata_family(metadata: Mapping[str, str]) -> str | None:
     for key in ("ss_base_model_version", "modelspec.architecture"):
         value = metadata.get(key, "").lower()
         for prefix, family in _METADATA_FAMILIES:
@@ -77,7 +78,7 @@ def _metadata_family(metadata):
     return None
 
 
-def inspect_lora(path):
+def inspect_lora(path: str | Path) -> LoraInfo:
     """Read a LoRA file's header (not its weights) and describe it; raise InvalidLora."""
     from safetensors import SafetensorError, safe_open
 
@@ -117,13 +118,14 @@ def inspect_lora(path):
     )
 
 
-def unet_cross_attention_dim(base_dir):
+def unet_cross_attention_dim(base_dir: str | Path) -> int:
     """The cross-attention width of a diffusers base model folder's UNet."""
     config = json.loads((Path(base_dir) / "unet" / "config.json").read_text())
     return config["cross_attention_dim"]
 
 
-def check_lora_family(path, family, base_dir=None):
+def check_lora_family(path: str | Path, family: str,
+                      base_dir: str | Path | None = None) -> LoraInfo:
     """Check that the LoRA at `path` fits `family` (and the base model in `base_dir`, a
     diffusers folder, when given); return its LoraInfo or raise InvalidLora."""
     if family not in FAMILY_CROSS_ATTENTION_DIMS:
@@ -158,7 +160,7 @@ def check_lora_family(path, family, base_dir=None):
     return info
 
 
-def file_sha256(path, chunk_size=1 << 20):
+def file_sha256(path: str | Path, chunk_size: int = 1 << 20) -> str:
     """The sha256 hex digest of a file, read in chunks (model files are gigabytes)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -170,7 +172,8 @@ def file_sha256(path, chunk_size=1 << 20):
 lora_sha256 = file_sha256
 
 
-def make_random_lora(base_dir, out_path, rank=4, seed=0, scale=1.0):
+def make_random_lora(base_dir: str | Path, out_path: str | Path, rank: int = 4, seed: int = 0,
+                     scale: float = 1.0) -> Path:
     """Write a LoRA with random, non-zero weights for the UNet in `base_dir` to `out_path`.
 
     For tests and benchmarks: a peft LoraConfig on to_q/to_k/to_v/to_out.0, saved the way

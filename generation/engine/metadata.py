@@ -12,15 +12,20 @@ A1111 writes for models and Civitai looks both models and LoRAs up by.
 
 import io
 import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
 SHORT_HASH_LENGTH = 10
 
 
-def short_hash(sha256):
+def short_hash(sha256: str) -> str:
     return sha256[:SHORT_HASH_LENGTH]
 
 
-def _quote(value):
+def _quote(value: object) -> str:
     """Quote a value the way A1111 does when it would break the `key: value, ...` line."""
     value = str(value)
     if "," not in value and "\n" not in value and ":" not in value:
@@ -30,18 +35,18 @@ def _quote(value):
 
 def parameters_text(
     *,
-    prompt,
-    negative_prompt="",
-    steps,
-    sampler,
-    cfg_scale,
-    seed,
-    width,
-    height,
-    model_name=None,
-    model_sha256=None,
-    loras=(),
-):
+    prompt: str,
+    negative_prompt: str = "",
+    steps: int,
+    sampler: str,
+    cfg_scale: float,
+    seed: int,
+    width: int,
+    height: int,
+    model_name: str | None = None,
+    model_sha256: str | None = None,
+    loras: Sequence[tuple[str, str]] = (),
+) -> str:
     """The A1111 `parameters` text for one image.
 
     sampler: the A1111 name (see pipelines.sampler_name). loras: [(name, sha256)] of the
@@ -70,7 +75,7 @@ def parameters_text(
     return "\n".join(lines)
 
 
-def png_bytes(image, parameters):
+def png_bytes(image: "PILImage", parameters: str) -> bytes:
     """The image encoded as PNG with `parameters` in a text chunk (tEXt, or iTXt when the
     text is not Latin-1, as Pillow chooses)."""
     from PIL.PngImagePlugin import PngInfo

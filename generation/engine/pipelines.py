@@ -17,13 +17,35 @@ import threading
 import time
 import traceback
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from .device import forget_compiled, free_memory, pick_device, prepare_pipeline
+from .device import Device, forget_compiled, free_memory, pick_device, prepare_pipeline
+from .params import GenerationParams
+
+# A LoRA for one call: (a stable key, e.g. its id; its file; its weight).
+LoraChoice = tuple[object, str | Path, float]
 
 
 class Cancelled(Exception):
     """Raised out of `generate` when `should_cancel()` said yes between two steps."""
+
+
+class Generated(list):
+    """The images of one `generate` call in output order (prompt 0's, then prompt 1's...),
+    with what they were drawn with, worked out once, here: `params[i]`, the parameters of
+    image i (its own seed, one image), and `sampler`, the A1111 sampler name of the call."""
+
+    def __init__(self, images: Sequence[Any], params: Sequence[GenerationParams],
+                 sampler: str) -> None:
+        super().__init__(images)
+        self.params = list(params)
+        self.sampler = sampler
+
+    def parameters_text(self, index: int, **model: Any) -> str:
+        """The A1111 `parameters` text of image `index` (model_name, model_sha256, loras)."""
+        return self.params[index].parameters_text(sampler=self.sampler, **model)
 
 
 # Scheduler name (what jobs store) -> (diffusers scheduler class, Automatic1111 sampler
@@ -38,7 +60,7 @@ SCHEDULERS = {
 }
 
 
-def scheduler_class(name):
+def scheduler_class(name: str) -> Any:
     import diffusers
 
     if name not in SCHEDULERS:
@@ -46,7 +68,7 @@ def scheduler_class(name):
     return getattr(diffusers, SCHEDULERS[name][0])
 
 
-def sampler_name(scheduler, pipeline_scheduler_class=None):
+def sampler_name(scheduler: str | None, pipeline_scheduler_class: str | None = None) -> str:
     """The A1111 sampler name for a scheduler name, or for the model's own scheduler class
     (its class name when A1111 has no name for it) when `scheduler` is None."""
     if scheduler is not None:
@@ -57,17 +79,13 @@ def sampler_name(scheduler, pipeline_scheduler_class=None):
     return pipeline_scheduler_class or "Default"
 
 
-def image_seeds(seeds, num_images):
-    """The seed of each output image, in output order.
-
-    Image j of a prompt with seed s uses seed s + j (A1111's convention for a batch), so
-    a prompt gives the same images alone or in a batch, and any one image can be redone
-    alone with its own seed and num_images=1.
-    """
-    return [seed + j for seed in seeds for j in range(num_images)]
+def image_seeds(seeds: Sequence[int], num_images: int) -> list[int]:
+    """The seed of each output image of prompts with `seeds` (GenerationParams.image_seeds)."""
+    return [seed for s in seeds
+            for seed in GenerationParams("", seed=s, num_images=num_images).image_seeds()]
 
 
-def adapter_name(key):
+def adapter_name(key: object) -> str:
     """The peft adapter name for a LoRA's stable key (e.g. its database id): "lora_<key>".
 
     Adapter names become attribute keys in torch ModuleDicts, so anything but letters,
@@ -76,7 +94,8 @@ def adapter_name(key):
     return "lora_" + re.sub(r"\W", "_", str(key))
 
 
-def load_pipeline(source, device, compile=None, compile_backend="inductor"):
+def load_pipeline(source: str | Path, device: Device, compile: str | None = None,
+                  compile_backend: str = "inductor") -> Any:
     """Load a StableDiffusionPipeline from a hub id, a diffusers folder or a single file;
     `compile`: a torch.compile mode for its UNet, None for eager (see prepare_pipeline)."""
     from diffusers import StableDiffusionPipeline
@@ -105,8 +124,9 @@ class PipelineCache:
     job thread never both touch the pipeline.
     """
 
-    def __init__(self, max_loras=8, device=None, clock=time.monotonic, compile=None,
-                 compile_backend="inductor"):
+    def __init__(self, max_loras: int = 8, device: Device | None = None,
+                 clock: Callable[[], float] = time.monotonic, compile: str | None = None,
+                 compile_backend: str = "inductor") -> None:
         self.max_loras = max_loras
         self.device = device or pick_device()
         # A torch.compile mode (device.COMPILE_MODES) for the UNet of the next base
@@ -114,20 +134,21 @@ class PipelineCache:
         self.compile = compile
         self.compile_backend = compile_backend
         self.clock = clock
-        self.base_source = None
+        self.base_source: str | None = None
         self.load_count = 0  # base pipeline loads since the cache was made
-        self.last_used = None  # clock() at the end of the last use, None when empty
-        self._pipeline = None
+        self.last_used: float | None = None  # clock() at the end of the last use, or None
+        self._pipeline: Any = None
         self._compiled = False  # whether the loaded pipeline's UNet is compiled
-        self._scheduler = None  # the model's own scheduler, kept to build others from
-        self._loras = OrderedDict()  # adapter name -> LoRA file path, least recent first
+        self._scheduler: Any = None  # the model's own scheduler, kept to build others from
+        # adapter name -> LoRA file path, least recent first
+        self._loras: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.RLock()
-        self._reaper = None
+        self._reaper: threading.Thread | None = None
         self._reaper_stop = threading.Event()
 
     # -- the base model --------------------------------------------------------------
 
-    def pipeline(self, base_source):
+    def pipeline(self, base_source: str | Path) -> Any:
         """The loaded pipeline for `base_source` (a hub id or local path), loading it if
         needed and releasing a different base first."""
         with self._lock:
@@ -145,10 +166,10 @@ class PipelineCache:
             return self._pipeline
 
     @property
-    def is_loaded(self):
+    def is_loaded(self) -> bool:
         return self._pipeline is not None
 
-    def release(self):
+    def release(self) -> None:
         """Drop the pipeline and its adapters and give the memory back."""
         with self._lock:
             compiled, self._compiled = self._compiled, False
@@ -161,7 +182,7 @@ class PipelineCache:
                 forget_compiled()
             free_memory(self.device)
 
-    def release_if_idle(self, idle_seconds):
+    def release_if_idle(self, idle_seconds: float) -> bool:
         """Release the pipeline when unused for `idle_seconds`; True when it did.
 
         A call that is running right now holds the lock, so the cache is not idle.
@@ -169,14 +190,15 @@ class PipelineCache:
         if not self._lock.acquire(blocking=False):
             return False
         try:
-            if self._pipeline is None or self.clock() - self.last_used < idle_seconds:
+            if (self._pipeline is None or self.last_used is None
+                    or self.clock() - self.last_used < idle_seconds):
                 return False
             self.release()
             return True
         finally:
             self._lock.release()
 
-    def start_idle_reaper(self, idle_seconds, interval=None):
+    def start_idle_reaper(self, idle_seconds: float, interval: float | None = None) -> None:
         """Check for idleness every `interval` seconds (default idle_seconds / 4, at least
         1) in a daemon thread, for worker processes that sit waiting for jobs. Idempotent."""
         if self._reaper is not None:
@@ -184,14 +206,14 @@ class PipelineCache:
         interval = interval or max(idle_seconds / 4, 1)
         self._reaper_stop.clear()
 
-        def reap():
+        def reap() -> None:
             while not self._reaper_stop.wait(interval):
                 self.release_if_idle(idle_seconds)
 
         self._reaper = threading.Thread(target=reap, name="pipeline-idle-reaper", daemon=True)
         self._reaper.start()
 
-    def stop_idle_reaper(self):
+    def stop_idle_reaper(self) -> None:
         if self._reaper is not None:
             self._reaper_stop.set()
             self._reaper.join()
@@ -200,11 +222,11 @@ class PipelineCache:
     # -- LoRA adapters ---------------------------------------------------------------
 
     @property
-    def loaded_loras(self):
+    def loaded_loras(self) -> list[str]:
         """Adapter names currently loaded, least recently used first."""
         return list(self._loras)
 
-    def use_loras(self, pipeline, loras):
+    def use_loras(self, pipeline: Any, loras: Sequence[LoraChoice]) -> None:
         """Make exactly `loras` [(key, path, weight)] active on `pipeline`.
 
         Loads each missing adapter once, evicting the least recently used ones beyond
@@ -223,7 +245,7 @@ class PipelineCache:
             pipeline.enable_lora()
             pipeline.set_adapters(names, adapter_weights=[float(w) for _, _, w in loras])
 
-    def _load_adapter(self, pipeline, name, path, keep):
+    def _load_adapter(self, pipeline: Any, name: str, path: str, keep: list[str]) -> None:
         if self._loras.get(name) == path:
             self._loras.move_to_end(name)
             return
@@ -245,7 +267,7 @@ class PipelineCache:
             raise
         self._loras[name] = path
 
-    def _delete_adapter(self, pipeline, name):
+    def _delete_adapter(self, pipeline: Any, name: str) -> None:
         pipeline.delete_adapters([name])
         del self._loras[name]
 
@@ -253,31 +275,22 @@ class PipelineCache:
 
     def generate(
         self,
-        base_source,
-        prompts,
+        base_source: str | Path,
+        params: GenerationParams | Sequence[GenerationParams],
         *,
-        seeds,
-        negative_prompts=None,
-        loras=(),
-        width=512,
-        height=512,
-        steps=20,
-        guidance=7.5,
-        scheduler=None,
-        num_images=1,
-        on_step=None,
-        should_cancel=None,
-    ):
-        """Run one pipeline call for `prompts` and return the PIL images in order.
+        loras: Sequence[LoraChoice] = (),
+        on_step: Callable[[int, int], None] | None = None,
+        should_cancel: Callable[[], bool] | None = None,
+    ) -> "Generated":
+        """Run one pipeline call and return the images in order, with the parameters each
+        was drawn with (`Generated`).
 
-        prompts: a list of strings; several prompts run as one batched call.
-        seeds: one int per prompt. Each image gets its own CPU torch.Generator seeded with
-            `image_seeds(seeds, num_images)`, so its pixels do not depend on the batch it
-            ran in, and CPU-seeded noise is the same on any device.
-        negative_prompts: None, one string for all prompts, or one string per prompt.
+        params: one GenerationParams, or one per prompt: several prompts run as one
+            batched call, and must share their shape (size, steps, guidance, scheduler,
+            number of images). Each image gets its own CPU torch.Generator seeded with its
+            own seed (GenerationParams.image_seeds), so its pixels do not depend on the
+            batch it ran in, and CPU-seeded noise is the same on any device.
         loras: [(key, path, weight)]; key is stable per LoRA (e.g. its id).
-        scheduler: a key of SCHEDULERS, or None for the model's own scheduler.
-        num_images: images per prompt; the result is prompt 0's images, then prompt 1's...
         on_step(step, total): called after each denoising step, step counting from 1 to
             total, the number of steps the scheduler runs (PNDM runs steps + 1).
         should_cancel(): checked before the run and after each step; True raises Cancelled.
@@ -286,34 +299,33 @@ class PipelineCache:
         """
         import torch
 
-        prompts = list(prompts)
-        if len(seeds) != len(prompts):
-            raise ValueError(f"seeds: one per prompt, got {len(seeds)} for {len(prompts)}")
-        if negative_prompts is None or isinstance(negative_prompts, str):
-            negative_prompts = [negative_prompts or ""] * len(prompts)
+        batch = [params] if isinstance(params, GenerationParams) else list(params)
+        if not batch:
+            raise ValueError("params: at least one prompt")
+        first = batch[0]
+        if any(item.shape() != first.shape() for item in batch):
+            raise ValueError("params: the prompts of one call share width, height, steps, "
+                             "guidance_scale, scheduler and num_images")
         with self._lock:
             try:
                 if should_cancel is not None and should_cancel():
                     raise Cancelled()
                 pipeline = self.pipeline(base_source)
                 self.use_loras(pipeline, list(loras))
-                pipeline.scheduler = self._make_scheduler(scheduler)
-                generators = [
-                    torch.Generator("cpu").manual_seed(seed)
-                    for seed in image_seeds(seeds, num_images)
-                ]
+                pipeline.scheduler = self._make_scheduler(first.scheduler)
+                drawn = [item.for_image(seed) for item in batch for seed in item.image_seeds()]
                 result = pipeline(
-                    prompt=prompts,
-                    negative_prompt=list(negative_prompts),
-                    width=width,
-                    height=height,
-                    num_inference_steps=steps,
-                    guidance_scale=guidance,
-                    num_images_per_prompt=num_images,
-                    generator=generators,
+                    prompt=[item.prompt for item in batch],
+                    negative_prompt=[item.negative_prompt for item in batch],
+                    width=first.width,
+                    height=first.height,
+                    num_inference_steps=first.steps,
+                    guidance_scale=first.guidance_scale,
+                    num_images_per_prompt=first.num_images,
+                    generator=[torch.Generator("cpu").manual_seed(item.seed) for item in drawn],
                     callback_on_step_end=_step_callback(on_step, should_cancel),
                 )
-                return result.images
+                return Generated(result.images, drawn, self.sampler_name(first.scheduler))
             except BaseException as error:
                 # The traceback keeps the failed frames' locals (latents, activations)
                 # alive; clear them so the memory can really be given back.
@@ -324,24 +336,25 @@ class PipelineCache:
                 if self._pipeline is not None:
                     self.last_used = self.clock()
 
-    def _make_scheduler(self, name):
+    def _make_scheduler(self, name: str | None) -> Any:
         """A fresh scheduler per call (schedulers keep per-run state), built from the
         model's own scheduler config."""
         cls = type(self._scheduler) if name is None else scheduler_class(name)
         return cls.from_config(self._scheduler.config)
 
-    def sampler_name(self, scheduler):
+    def sampler_name(self, scheduler: str | None) -> str:
         """The A1111 sampler name for a call with `scheduler` on the loaded model."""
         own = type(self._scheduler).__name__ if self._scheduler is not None else None
         return sampler_name(scheduler, own)
 
 
-def _adapter_names(pipeline):
+def _adapter_names(pipeline: Any) -> set[str]:
     return {name for names in pipeline.get_list_adapters().values() for name in names}
 
 
-def _step_callback(on_step, should_cancel):
-    def callback(pipeline, index, timestep, tensors):
+def _step_callback(on_step: Callable[[int, int], None] | None,
+                   should_cancel: Callable[[], bool] | None) -> Callable[..., dict]:
+    def callback(pipeline: Any, index: int, timestep: object, tensors: dict) -> dict:
         if on_step is not None:
             on_step(index + 1, pipeline.num_timesteps)
         if should_cancel is not None and should_cancel():
@@ -353,11 +366,11 @@ def _step_callback(on_step, should_cancel):
     return callback
 
 
-_cache = None
+_cache: PipelineCache | None = None
 _cache_lock = threading.Lock()
 
 
-def get_cache():
+def get_cache() -> PipelineCache:
     """The process's PipelineCache (created on first use; set `max_loras` on it)."""
     global _cache
     with _cache_lock:

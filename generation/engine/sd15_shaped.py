@@ -10,6 +10,8 @@ other than its vocabulary embedding are SD 1.5's.
 Too big for the tests; `bench/` builds it once under var/.
 """
 
+from pathlib import Path
+
 from .demo import build_random_pipeline
 
 UNET_CONFIG = {
@@ -68,7 +70,7 @@ TEXT_ENCODER_CONFIG = {
 }
 
 
-def build_sd15_shaped_pipeline(directory, seed=0):
+def build_sd15_shaped_pipeline(directory: str | Path, seed: int = 0) -> Path:
     """Build the SD1.5-shaped pipeline with random weights (seeded); save it to `directory`."""
     return build_random_pipeline(
         directory,

@@ -25,3 +25,11 @@ class FakeClock:
 
     def __call__(self):
         return self.now
+
+
+def params(prompts, seeds, **fields):
+    """One GenerationParams per prompt, each with its seed and the same other fields."""
+    from generation.engine.params import GenerationParams
+
+    return [GenerationParams(prompt, seed=seed, **fields)
+            for prompt, seed in zip(prompts, seeds, strict=True)]

@@ -4,7 +4,7 @@ import pytest
 
 from generation.engine.device import pick_device
 from generation.engine.pipelines import SCHEDULERS, Cancelled, PipelineCache, image_seeds
-from generation.tests.engine_helpers import SMALL, FakeClock, max_difference, same_pixels
+from generation.tests.engine_helpers import SMALL, FakeClock, max_difference, params, same_pixels
 
 
 @pytest.fixture
@@ -20,9 +20,9 @@ def test_it_runs_on_the_cpu_in_fp32_without_a_gpu():
 
 
 def test_it_gives_the_same_pixels_for_the_same_seed(cache, demo_model_dir):
-    first = cache.generate(demo_model_dir, ["a red fox"], seeds=[7], **SMALL)
-    again = cache.generate(demo_model_dir, ["a red fox"], seeds=[7], **SMALL)
-    other_seed = cache.generate(demo_model_dir, ["a red fox"], seeds=[8], **SMALL)
+    first = cache.generate(demo_model_dir, params(["a red fox"], [7], **SMALL))
+    again = cache.generate(demo_model_dir, params(["a red fox"], [7], **SMALL))
+    other_seed = cache.generate(demo_model_dir, params(["a red fox"], [8], **SMALL))
 
     assert len(first) == 1 and first[0].size == (64, 64)
     assert same_pixels(first[0], again[0])
@@ -33,9 +33,9 @@ def test_it_gives_the_same_pixels_for_the_same_seed(cache, demo_model_dir):
 @pytest.mark.parametrize("scheduler", [None, "euler_a"])
 def test_it_gives_a_prompt_the_same_pixels_alone_or_in_a_batch(cache, demo_model_dir, scheduler):
     prompts, seeds = ["a red fox", "a blue owl", "a green frog"], [11, 22, 33]
-    batch = cache.generate(demo_model_dir, prompts, seeds=seeds, scheduler=scheduler, **SMALL)
+    batch = cache.generate(demo_model_dir, params(prompts, seeds, scheduler=scheduler, **SMALL))
     alone = [
-        cache.generate(demo_model_dir, [prompt], seeds=[seed], scheduler=scheduler, **SMALL)[0]
+        cache.generate(demo_model_dir, params([prompt], [seed], scheduler=scheduler, **SMALL))[0]
         for prompt, seed in zip(prompts, seeds, strict=True)
     ]
 
@@ -48,11 +48,10 @@ def test_it_gives_a_prompt_the_same_pixels_alone_or_in_a_batch(cache, demo_model
 
 
 def test_it_gives_each_image_of_a_prompt_the_next_seed(cache, demo_model_dir):
-    images = cache.generate(
-        demo_model_dir, ["a cat", "a dog"], seeds=[5, 50], num_images=2, **SMALL
-    )
-    second_cat = cache.generate(demo_model_dir, ["a cat"], seeds=[6], **SMALL)[0]
-    second_dog = cache.generate(demo_model_dir, ["a dog"], seeds=[51], **SMALL)[0]
+    images = cache.generate(demo_model_dir,
+                            params(["a cat", "a dog"], [5, 50], num_images=2, **SMALL))
+    second_cat = cache.generate(demo_model_dir, params(["a cat"], [6], **SMALL))[0]
+    second_dog = cache.generate(demo_model_dir, params(["a dog"], [51], **SMALL))[0]
 
     assert image_seeds([5, 50], 2) == [5, 6, 50, 51]
     assert len(images) == 4
@@ -61,10 +60,9 @@ def test_it_gives_each_image_of_a_prompt_the_next_seed(cache, demo_model_dir):
 
 
 def test_it_uses_a_negative_prompt(cache, demo_model_dir):
-    plain = cache.generate(demo_model_dir, ["a cat"], seeds=[3], **SMALL)[0]
+    plain = cache.generate(demo_model_dir, params(["a cat"], [3], **SMALL))[0]
     negative = cache.generate(
-        demo_model_dir, ["a cat"], seeds=[3], negative_prompts="blurry", **SMALL
-    )[0]
+        demo_model_dir, params(["a cat"], [3], negative_prompt="blurry", **SMALL))[0]
 
     assert not same_pixels(plain, negative)
 
@@ -74,11 +72,8 @@ def test_it_runs_each_scheduler(cache, demo_model_dir, scheduler):
     steps = []
     images = cache.generate(
         demo_model_dir,
-        ["a lighthouse"],
-        seeds=[1],
-        scheduler=scheduler,
+        params(["a lighthouse"], [1], scheduler=scheduler, **SMALL),
         on_step=lambda step, total: steps.append((step, total)),
-        **SMALL,
     )
 
     assert images[0].size == (64, 64)
@@ -89,12 +84,14 @@ def test_it_runs_each_scheduler(cache, demo_model_dir, scheduler):
 
 def test_it_refuses_an_unknown_scheduler(cache, demo_model_dir):
     with pytest.raises(ValueError, match="scheduler: 'k_heun' is not one of pndm"):
-        cache.generate(demo_model_dir, ["a cat"], seeds=[1], scheduler="k_heun", **SMALL)
+        cache.generate(demo_model_dir, params(["a cat"], [1], scheduler="k_heun", **SMALL))
 
 
-def test_it_needs_one_seed_per_prompt(cache, demo_model_dir):
-    with pytest.raises(ValueError, match="seeds: one per prompt, got 1 for 2"):
-        cache.generate(demo_model_dir, ["a cat", "a dog"], seeds=[1], **SMALL)
+def test_it_needs_the_prompts_of_one_call_to_share_their_shape(cache, demo_model_dir):
+    batch = [*params(["a cat"], [1], **SMALL), *params(["a dog"], [2], width=128, height=64,
+                                                        steps=2)]
+    with pytest.raises(ValueError, match="params: the prompts of one call share width"):
+        cache.generate(demo_model_dir, batch)
 
 
 def test_it_stops_a_cancelled_run_between_steps(cache, demo_model_dir):
@@ -103,35 +100,32 @@ def test_it_stops_a_cancelled_run_between_steps(cache, demo_model_dir):
     with pytest.raises(Cancelled):
         cache.generate(
             demo_model_dir,
-            ["a cat"],
-            seeds=[1],
-            width=64,
-            height=64,
-            steps=6,
+            params(["a cat"], [1], width=64, height=64, steps=6),
             on_step=lambda step, total: steps.append(step),
             should_cancel=lambda: len(steps) >= 2,
         )
 
     assert steps == [1, 2]
-    assert cache.generate(demo_model_dir, ["a cat"], seeds=[1], **SMALL)[0].size == (64, 64)
+    assert cache.generate(demo_model_dir, params(["a cat"], [1], **SMALL))[0].size == (64, 64)
 
 
 def test_it_cancels_before_loading_when_already_cancelled(cache, demo_model_dir):
     with pytest.raises(Cancelled):
-        cache.generate(demo_model_dir, ["a cat"], seeds=[1], should_cancel=lambda: True, **SMALL)
+        cache.generate(demo_model_dir, params(["a cat"], [1], **SMALL), should_cancel=lambda: True)
 
     assert cache.load_count == 0
 
 
 def test_it_keeps_working_after_a_failed_call(cache, demo_model_dir, demo_loras, tmp_path):
-    before = cache.generate(demo_model_dir, ["a cat"], seeds=[4], **SMALL)[0]
+    before = cache.generate(demo_model_dir, params(["a cat"], [4], **SMALL))[0]
     corrupt = tmp_path / "corrupt.safetensors"
     corrupt.write_bytes(demo_loras[0].read_bytes()[:500])
 
     with pytest.raises(OSError, match="Unable to load weights"):
-        cache.generate(demo_model_dir, ["a cat"], seeds=[4], loras=[("bad", corrupt, 1.0)], **SMALL)
+        cache.generate(demo_model_dir, params(["a cat"], [4], **SMALL),
+                       loras=[("bad", corrupt, 1.0)])
 
-    after = cache.generate(demo_model_dir, ["a cat"], seeds=[4], **SMALL)[0]
+    after = cache.generate(demo_model_dir, params(["a cat"], [4], **SMALL))[0]
     assert same_pixels(before, after)
     assert cache.loaded_loras == []
     assert cache.load_count == 1
@@ -141,9 +135,8 @@ def test_it_says_when_a_lora_file_is_missing(cache, demo_model_dir, tmp_path):
     missing = tmp_path / "gone.safetensors"
 
     with pytest.raises(FileNotFoundError, match="LoRA file not found: .*gone.safetensors"):
-        cache.generate(
-            demo_model_dir, ["a cat"], seeds=[4], loras=[("gone", missing, 1.0)], **SMALL
-        )
+        cache.generate(demo_model_dir, params(["a cat"], [4], **SMALL),
+                       loras=[("gone", missing, 1.0)])
 
 
 def test_it_releases_a_different_base_before_loading_it(cache, demo_model_dir, tmp_path):
@@ -151,8 +144,8 @@ def test_it_releases_a_different_base_before_loading_it(cache, demo_model_dir, t
 
     other_dir = tmp_path / "other"
     build_demo_pipeline(other_dir, seed=1)
-    first = cache.generate(demo_model_dir, ["a cat"], seeds=[2], **SMALL)[0]
-    other = cache.generate(other_dir, ["a cat"], seeds=[2], **SMALL)[0]
+    first = cache.generate(demo_model_dir, params(["a cat"], [2], **SMALL))[0]
+    other = cache.generate(other_dir, params(["a cat"], [2], **SMALL))[0]
 
     assert cache.base_source == str(other_dir)
     assert cache.load_count == 2
@@ -162,7 +155,7 @@ def test_it_releases_a_different_base_before_loading_it(cache, demo_model_dir, t
 def test_it_releases_the_pipeline_after_the_idle_time(demo_model_dir):
     clock = FakeClock()
     cache = PipelineCache(device=pick_device("cpu"), clock=clock)
-    cache.generate(demo_model_dir, ["a cat"], seeds=[1], **SMALL)
+    cache.generate(demo_model_dir, params(["a cat"], [1], **SMALL))
 
     clock.now += 59
     assert cache.release_if_idle(60) is False
@@ -172,7 +165,7 @@ def test_it_releases_the_pipeline_after_the_idle_time(demo_model_dir):
     assert cache.release_if_idle(60) is True
     assert not cache.is_loaded and cache.base_source is None
 
-    cache.generate(demo_model_dir, ["a cat"], seeds=[1], **SMALL)
+    cache.generate(demo_model_dir, params(["a cat"], [1], **SMALL))
     assert cache.load_count == 2
 
 
@@ -209,9 +202,9 @@ def test_it_compiles_the_unet_in_compiled_mode(cache, demo_model_dir, demo_loras
     lora = [("a", demo_loras[0], 1.0)]
     images = []
     for loras in ((), lora, ()):
-        eager_image = cache.generate(demo_model_dir, ["a cat"], seeds=[4], loras=loras, **SMALL)
-        images.append(compiled.generate(demo_model_dir, ["a cat"], seeds=[4], loras=loras,
-                                        **SMALL)[0])
+        request = params(["a cat"], [4], **SMALL)
+        eager_image = cache.generate(demo_model_dir, request, loras=loras)
+        images.append(compiled.generate(demo_model_dir, request, loras=loras)[0])
         # channels_last convolutions round differently: a few levels at most.
         assert max_difference(eager_image[0], images[-1]) <= 3
     assert max_difference(images[0], images[1]) > 10

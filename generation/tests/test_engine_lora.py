@@ -11,7 +11,7 @@ from generation.engine.lora import (
     make_random_lora,
 )
 from generation.engine.pipelines import PipelineCache, adapter_name
-from generation.tests.engine_helpers import SMALL, max_difference, same_pixels
+from generation.tests.engine_helpers import SMALL, max_difference, params, same_pixels
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def cache():
 
 def test_it_hot_swaps_loras_without_reloading_the_base(cache, demo_model_dir, demo_loras):
     def run(loras=()):
-        return cache.generate(demo_model_dir, ["a cat"], seeds=[9], loras=loras, **SMALL)[0]
+        return cache.generate(demo_model_dir, params(["a cat"], [9], **SMALL), loras=loras)[0]
 
     base = run()
     first = run([(1, demo_loras[0], 1.0)])
@@ -40,7 +40,7 @@ def test_it_hot_swaps_loras_without_reloading_the_base(cache, demo_model_dir, de
 
 def test_it_weighs_and_combines_loras(cache, demo_model_dir, demo_loras):
     def run(loras):
-        return cache.generate(demo_model_dir, ["a cat"], seeds=[9], loras=loras, **SMALL)[0]
+        return cache.generate(demo_model_dir, params(["a cat"], [9], **SMALL), loras=loras)[0]
 
     full = run([(1, demo_loras[0], 1.0)])
     half = run([(1, demo_loras[0], 0.5)])
@@ -70,7 +70,7 @@ def test_it_gives_the_same_pixels_after_reloading_an_evicted_lora(
     cache, demo_model_dir, demo_loras
 ):
     def run(loras):
-        return cache.generate(demo_model_dir, ["a cat"], seeds=[9], loras=loras, **SMALL)[0]
+        return cache.generate(demo_model_dir, params(["a cat"], [9], **SMALL), loras=loras)[0]
 
     before = run([(2, demo_loras[1], 1.0)])
     run([(1, demo_loras[0], 1.0)])
@@ -84,7 +84,7 @@ def test_it_refuses_more_loras_than_it_may_hold(cache, demo_model_dir, demo_lora
     loras = [(n, path, 1.0) for n, path in enumerate(demo_loras)]
 
     with pytest.raises(ValueError, match="loras: at most 2 at once, got 3"):
-        cache.generate(demo_model_dir, ["a cat"], seeds=[1], loras=loras, **SMALL)
+        cache.generate(demo_model_dir, params(["a cat"], [1], **SMALL), loras=loras)
 
 
 def test_it_names_adapters_after_the_key():
@@ -211,11 +211,11 @@ def test_it_leaves_no_adapter_behind_when_a_lora_does_not_fit(cache, demo_model_
         tmp_path / "sd15.safetensors",
         {f"{key}.lora.down.weight": (4, 768), f"{key}.lora.up.weight": (32, 4)},
     )
-    base = cache.generate(demo_model_dir, ["a cat"], seeds=[9], **SMALL)[0]
+    base = cache.generate(demo_model_dir, params(["a cat"], [9], **SMALL))[0]
 
     with pytest.raises(Exception, match="size mismatch"):
-        cache.generate(demo_model_dir, ["a cat"], seeds=[9], loras=[(7, sd15, 1.0)], **SMALL)
+        cache.generate(demo_model_dir, params(["a cat"], [9], **SMALL), loras=[(7, sd15, 1.0)])
 
     assert cache.loaded_loras == []
     assert cache.pipeline(demo_model_dir).get_list_adapters() == {"unet": []}
-    assert same_pixels(cache.generate(demo_model_dir, ["a cat"], seeds=[9], **SMALL)[0], base)
+    assert same_pixels(cache.generate(demo_model_dir, params(["a cat"], [9], **SMALL))[0], base)

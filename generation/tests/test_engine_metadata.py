@@ -7,7 +7,7 @@ from PIL import Image
 
 from generation.engine.metadata import parameters_text, png_bytes
 from generation.engine.pipelines import PipelineCache
-from generation.tests.engine_helpers import SMALL, same_pixels
+from generation.tests.engine_helpers import SMALL, params, same_pixels
 
 MODEL_SHA = "0123456789abcdef" * 4
 LORA_SHA = "fedcba9876543210" * 4
@@ -15,7 +15,7 @@ LORA_SHA = "fedcba9876543210" * 4
 
 @pytest.fixture(scope="module")
 def image(demo_model_dir):
-    return PipelineCache().generate(demo_model_dir, ["a cat"], seeds=[1], **SMALL)[0]
+    return PipelineCache().generate(demo_model_dir, params(["a cat"], [1], **SMALL))[0]
 
 
 def parse(data):

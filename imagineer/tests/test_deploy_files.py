@@ -215,7 +215,8 @@ def test_it_reports_health_from_api_health_as_the_image_healthcheck_runs_it(db, 
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         env=subprocess_env(DJANGO_DEBUG="0", DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
                            DJANGO_ALLOWED_HOSTS="imagineer.example.com,localhost",
-                           DJANGO_BEHIND_TLS_PROXY="1", HOME=str(tmp_path)),
+                           DJANGO_BEHIND_TLS_PROXY="1", IMAGINEER_PROXY_COUNT="1",
+                           HOME=str(tmp_path)),
     )
     try:
         wait_for(lambda: answers(port) or server.poll() is not None, timeout=30,

@@ -10,8 +10,19 @@ import pytest
 from django.core.files.storage import InMemoryStorage
 from django.utils import timezone
 
-from generation.models import WorkerHeartbeat
 from imagineer.testing import manage, subprocess_env, wait_for
+from workers.models import WorkerHeartbeat
+
+TOKEN = "health-test-token"  # noqa: S105 (a test's metrics token)
+
+
+@pytest.fixture
+def client(client, settings):
+    """A monitor: the metrics token shows it the whole report (anonymous callers get the
+    status alone: test_it_tells_anonymous_callers_the_status_alone)."""
+    settings.IMAGINEER_METRICS_TOKEN = TOKEN
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {TOKEN}"
+    return client
 
 
 def heartbeat(cluster, name=None, seconds_ago=0):
@@ -24,7 +35,7 @@ def heartbeat(cluster, name=None, seconds_ago=0):
 
 
 @pytest.mark.django_db
-def test_it_answers_without_auth_and_names_the_missing_workers(client):
+def test_it_names_the_missing_workers(client):
     # A fresh install: no worker has ever started.
     response = client.get("/api/health/")
     assert response.status_code == 503
@@ -117,17 +128,25 @@ def test_it_answers_503_and_names_the_database_when_it_is_down():
     # A real web process whose database cannot be reached.
     code = (
         "from django.test import Client;import json;"
-        "r=Client(HTTP_HOST='localhost').get('/api/health/');print(r.status_code);print(r.content.decode())"
+        "r=Client(HTTP_HOST='localhost').get('/api/health/');print(r.status_code);print(r.content.decode());"
+        f"r=Client(HTTP_HOST='localhost',HTTP_AUTHORIZATION='Bearer {TOKEN}').get('/api/health/');"
+        "print(r.status_code);print(r.content.decode())"
     )
-    env = subprocess_env(DATABASE_URL="postgres://postgres@127.0.0.1:1/unreachable")
+    env = subprocess_env(DATABASE_URL="postgres://postgres@127.0.0.1:1/unreachable",
+                         IMAGINEER_METRICS_TOKEN=TOKEN)
     result = manage("shell", "-c", code, env=env)
     assert result.returncode == 0, result.stderr
-    status, body = result.stdout.strip().splitlines()[-2:]
-    assert status == "503"
+    status, anonymous, status_with_token, body = result.stdout.strip().splitlines()[-4:]
+    assert status == status_with_token == "503"
+    assert json.loads(anonymous) == {"status": "unhealthy"}
     body = json.loads(body)
     assert body["status"] == "unhealthy"
     assert body["failing"] == ["database"]
-    assert body["database"].startswith("error:")
+    # The kind of error, never the driver's message: it names the database's host and user.
+    assert body["database"] == ("error: the database cannot be reached (OperationalError; "
+                                "see the log)")
+    assert "127.0.0.1" not in json.dumps(body)
+    assert "127.0.0.1" in result.stderr  # the log has it
     assert body["workers"] == {"status": "skipped: the database is down"}
 
 
@@ -162,3 +181,31 @@ def test_it_is_healthy_with_a_live_worker_in_each_cluster(client, start_worker, 
     assert response.status_code == 503
     assert response.json()["failing"] == ["workers"]
     assert "training" in response.json()["workers"]["status"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("healthy", [True, False])
+def test_it_tells_anonymous_callers_the_status_alone(healthy, client, settings, viewer,
+                                                     editor):
+    # Host names and pids of the workers, queue depths and disk space are for monitors.
+    if healthy:
+        heartbeat("imagineer", "gpu-1:10")
+        heartbeat("training", "gpu-1:20")
+    status = 200 if healthy else 503
+    expected = {"status": "ok" if healthy else "unhealthy"}
+    del client.defaults["HTTP_AUTHORIZATION"]
+    for credentials in ({}, {"HTTP_AUTHORIZATION": "Bearer wrong-token"}):
+        response = client.get("/api/health/", **credentials)
+        assert (response.status_code, response.json()) == (status, expected)
+    client.force_login(viewer)  # signed in, but no staff
+    response = client.get("/api/health/")
+    assert (response.status_code, response.json()) == (status, expected)
+    assert client.get("/api/health/?only=database").json() == {"status": "ok"}
+
+    client.force_login(editor)  # staff: the report
+    body = client.get("/api/health/").json()
+    assert body["status"] == expected["status"]
+    assert set(body) == {"status", "failing", "database", "queue_depth", "workers", "disk"}
+    client.logout()
+    body = client.get("/api/health/", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").json()
+    assert set(body) == {"status", "failing", "database", "queue_depth", "workers", "disk"}

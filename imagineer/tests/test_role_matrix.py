@@ -128,9 +128,9 @@ ROWS = [
     ("DELETE", "album-images",            "album",       image_ids,  401, 200, 404, 200, 200),
     ("PATCH",  "album-order",             "album",       image_ids,  401, 200, 404, 200, 200),
     ("POST",   "album-import-dataset",    "album",       upload,     401, 201, 404, 201, 201),
-    ("POST",   "api_album_caption",       "album",       None,       401, 202, 404, 202, 202),
-    ("POST",   "api_album_caption",       "public_album", None,      401, 202, 403, 202, 202),
-    ("GET",    "api_caption_run",         "caption_run", None,       401, 200, 404, 200, 200),
+    ("POST",   "album-caption",           "album",       None,       401, 202, 404, 202, 202),
+    ("POST",   "album-caption",           "public_album", None,      401, 202, 403, 202, 202),
+    ("GET",    "captionrun-detail",       "caption_run", None,       401, 200, 404, 200, 200),
     # jobs and batches
     ("GET",    "job-list",                None,          None,       401, 200, 200, 200, 200),
     ("POST",   "job-list",                None,          JOB,        401, 201, 201, 201, 201),

@@ -156,3 +156,12 @@ def test_it_serves_the_kohya_file_of_a_finished_run_only(signed_in, editor, make
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == b"weights"
     assert response["Content-Disposition"].startswith("attachment;")
+
+
+def test_it_names_the_runs_owner_by_name_never_by_email(signed_in, editor, make_user,
+                                                        make_album, start_run):
+    run = start_run(make_album())
+    other_editor = make_user("eddie", "editor")
+    page = signed_in(other_editor).get(f"/training/{run['id']}/").content.decode()
+    assert f"by {editor.username} on" in page
+    assert editor.email not in page

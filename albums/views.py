@@ -23,7 +23,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from .captioning import CaptioningUnavailable
 from .forms import AlbumChoiceForm, AlbumForm, CaptionForm, UploadForm
-from .ingest import ImageRejected, atomic_ingest, check_file_size, store_image
+from .ingest import UploadRejected, store_uploads
 from .models import Album, Image, Label
 from .tasks import start_caption_run
 
@@ -119,17 +119,10 @@ def album_upload(request, slug):
         messages.error(request, f"Images: {' '.join(form.errors['file'])}")
         return album_page(request, album, status=400)
     try:
-        with atomic_ingest():
-            stored = []
-            for upload in form.cleaned_data["file"]:
-                check_file_size(upload.size, upload.name)  # before reading it
-                stored.append(store_image(
-                    upload.read(), filename=upload.name, source=Image.Source.UPLOAD,
-                    created_by=request.user,
-                ))
-            album.add_images([image for image, _ in stored], by=request.user)
-    except ImageRejected as exc:
-        messages.error(request, f"Nothing was uploaded: {exc}")
+        stored = store_uploads(form.cleaned_data["file"], by=request.user, album=album)
+    except UploadRejected as exc:
+        for error in exc.errors:
+            messages.error(request, f"Nothing was uploaded: {error}")
         return album_page(request, album, status=400)
     duplicates = sum(1 for _, created in stored if not created)
     note = f" ({duplicates} already stored: the existing image was used)" if duplicates else ""

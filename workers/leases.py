@@ -1,11 +1,13 @@
-"""What every worker task shares: who this worker is, whether another one is dead, and a
+"""What every worker task shares: who this worker is, whether another one is dead, a
 heartbeat thread that renews a lease while a long call runs (or, for the whole life of a
-worker process, its WorkerHeartbeat row: see start_worker_heartbeat).
+worker process, its WorkerHeartbeat row: WorkerHeartbeat.start_beating), and the reclaim of
+the work of dead workers.
 
-Rows that a worker runs (generation jobs, training runs) record `worker_name()`. When that
-worker dies (kill -9, out of memory), a later worker on the same host sees its process gone
-(`died_here`) and gives the row back to the queue; rows of other hosts are given back when
-their heartbeat is older than the lease.
+Rows that a worker runs (LeasedWork: generation jobs, training runs) record
+`worker_name()`. When that worker dies (kill -9, out of memory), a later worker on the
+same host sees its process gone (`died_here`) and gives the row back to the queue
+(`reclaim`); rows of other hosts are given back when their heartbeat is older than the
+lease (IMAGINEER_JOB_LEASE_SECONDS).
 """
 
 import logging
@@ -18,6 +20,11 @@ from django.db import close_old_connections, connection
 log = logging.getLogger(__name__)
 
 
+class NoLongerOurs(Exception):
+    """The row was cancelled, or given to another worker, while this one worked on it: its
+    results are not kept."""
+
+
 def worker_name():
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -28,11 +35,29 @@ def died_here(worker):
     return host == socket.gethostname() and pid.isdigit() and not process_alive(int(pid))
 
 
-def abandoned(running, stale):
-    """The rows of `running` whose worker is gone: dead on this host, or silent past the
-    lease (`stale`: the queryset of those; asked once, not once per row)."""
-    stale_ids = set(stale.values_list("pk", flat=True))
-    return [row for row in running if row.pk in stale_ids or died_here(row.worker)]
+def abandoned(rows):
+    """The running rows of `rows` (a LeasedWork queryset) whose worker is gone: dead on
+    this host, or silent past the lease (asked once, not once per row)."""
+    stale_ids = set(rows.stale().values_list("pk", flat=True))
+    return [row for row in rows.running() if row.pk in stale_ids or died_here(row.worker)]
+
+
+def reclaim(rows, *, requeued, after=None):
+    """Give back the running rows whose worker is gone (LeasedWork.requeue: queued again,
+    or failed after too many attempts). `requeued(row)` is called for each row queued
+    again (it queues a task for it), `after(row)` for every row given back. Returns how
+    many were queued again."""
+    count = 0
+    for row in abandoned(rows):
+        if row.requeue():
+            requeued(row)
+            count += 1
+        if after is not None:
+            after(row)
+    if count:
+        log.warning("reclaimed work of dead workers",
+                    extra={"model": rows.model._meta.label, "count": count})
+    return count
 
 
 def process_alive(pid):
@@ -55,14 +80,14 @@ def process_alive(pid):
         return True
 
 
-def reclaim_at_spawn(reclaim):
-    """Call reclaim() as a worker process starts (django-q2's post_spawn), on a fresh
+def at_spawn(task):
+    """Call task() as a worker process starts (django-q2's post_spawn), on a fresh
     database connection that is closed after: the forked process must not share one."""
     close_old_connections()
     try:
-        reclaim()
+        task()
     except Exception:  # the database may be starting; the schedule (or next beat) tries again
-        log.exception("%s at worker start failed", reclaim.__name__)
+        log.exception("%s at worker start failed", task.__name__)
     finally:
         connection.close()
 
@@ -74,24 +99,11 @@ def heartbeat_interval():
     return max(settings.IMAGINEER_HEALTH_WORKER_TIMEOUT / 4, 0.5)
 
 
-def start_worker_heartbeat(**kwargs):
-    """As a worker process of any cluster starts (django-q2's post_spawn): record it in
-    WorkerHeartbeat now and every heartbeat_interval() from a daemon thread, for the health
-    check and the metrics, and forget the workers that are gone."""
-    from django_q.conf import Conf
+def lease_interval():
+    """Seconds between two renewals of a lease: a few within IMAGINEER_JOB_LEASE_SECONDS."""
+    from django.conf import settings
 
-    from generation.models import WorkerHeartbeat
-
-    def record_worker():
-        WorkerHeartbeat.forget_gone()
-        WorkerHeartbeat.beat(Conf.CLUSTER_NAME)
-
-    def beat():
-        close_old_connections()  # reopens a connection that a database restart broke
-        WorkerHeartbeat.beat(Conf.CLUSTER_NAME)
-
-    reclaim_at_spawn(record_worker)
-    Heartbeat(beat, heartbeat_interval()).start()
+    return max(settings.IMAGINEER_JOB_LEASE_SECONDS / 4, 0.5)
 
 
 class Heartbeat:

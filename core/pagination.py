@@ -1,5 +1,5 @@
 """The API's pages (DRF's DEFAULT_PAGINATION_CLASS). Its own module: the settings import
-it while DRF starts, before imagineer.api's views can be imported."""
+it while DRF starts, before core.api can be imported."""
 
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination

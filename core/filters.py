@@ -1,0 +1,78 @@
+"""The API's query filters (django-filter, which drf-spectacular documents by itself).
+
+A value that is not what the schema says is a 400 naming the parameter, never ignored and
+never a 500; an empty value filters nothing. The field types below say the rule once:
+an id is an integer a database column holds (64 bits: SQLite raises on a larger one rather
+than finding nothing), a boolean is true or false, a choice one of the listed values, and
+a text holds no NUL (PostgreSQL cannot compare with one: forms.CharField refuses it).
+"""
+
+import django_filters
+from django import forms
+from django.core.exceptions import ValidationError
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+
+TRUE, FALSE = ("1", "true", "yes"), ("0", "false", "no")
+
+
+def is_id(number):
+    """An int that a database integer column holds: 64 bits."""
+    return (isinstance(number, int) and not isinstance(number, bool)
+            and -(2**63) <= number < 2**63)
+
+
+class IdField(forms.IntegerField):
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            number = None
+        if not is_id(number):
+            raise ValidationError(f"{value!r} is not an integer id", code="invalid")
+        return number
+
+
+class BooleanField(forms.NullBooleanField):
+    widget = forms.TextInput  # NullBooleanSelect reads any other word as "unknown"
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if str(value).lower() in TRUE:
+            return True
+        if str(value).lower() in FALSE:
+            return False
+        raise ValidationError(f"{value!r} is not a boolean: use true or false", code="invalid")
+
+    def validate(self, value):
+        pass
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class IdFilter(django_filters.NumberFilter):
+    field_class = IdField
+
+
+class BooleanFilter(django_filters.BooleanFilter):
+    field_class = BooleanField
+
+
+def choice_filter(choices, **kwargs):
+    """One of `choices` (values), refused by name otherwise."""
+    return django_filters.ChoiceFilter(
+        choices=[(value, value) for value in choices],
+        error_messages={"invalid_choice": "%(value)r is not one of " + ", ".join(choices)},
+        **kwargs)
+
+
+class FilterBackend(DjangoFilterBackend):
+    """django-filter's, filtering the list only (an object's own URL is never narrowed)."""
+
+    def filter_queryset(self, request, queryset, view):
+        if getattr(view, "action", "list") != "list":
+            return queryset
+        return super().filter_queryset(request, queryset, view)
