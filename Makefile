@@ -7,7 +7,8 @@ PY := $(VENV)/bin/python
 export DJANGO_DEBUG ?= 1
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install migrate lint clean system-packages soak fuzz
+.PHONY: run test install migrate lint clean system-packages soak fuzz gpu-check gpu-wheels \
+	gpu-wheels-verify
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,10 +48,34 @@ soak: install
 fuzz: install
 	$(PY) bench/fuzz.py
 
+# The GPU check (docs/performance.md, "GPU"): on a CUDA box with no network, from the
+# repository root with .gpu-wheels/ beside it, `make gpu-check OUT=<folder>`. It installs
+# what the box lacks from the wheels (into .gpu-site/) and writes <folder>/gpu-check.md.
+# Without a GPU it says so in one line and runs the CPU smoke check instead.
+GPU_WHEELS ?= .gpu-wheels
+GPU_SITE ?= .gpu-site
+OUT ?= var/gpu-check
+# The project's .venv where there is one; on a CUDA box, the python3 that has torch.
+GPU_PYTHON ?= $(if $(wildcard $(PY)),$(PY),python3)
+GPU_CHECK = $(GPU_PYTHON) bench/gpu_check.py --out $(OUT) --wheels $(GPU_WHEELS) --site $(GPU_SITE)
+
+gpu-check:
+	@$(GPU_CHECK); status=$$?; \
+	if [ $$status -eq 3 ]; then $(GPU_CHECK) --cpu-smoke; else exit $$status; fi
+
+# Where there is network: the wheels gpu-check needs, for Python 3.12 (about 28 MB).
+gpu-wheels: install
+	$(PY) bench/gpu_wheels.py download --dest $(GPU_WHEELS)
+
+# Checks that bench/gpu-wheels.txt is complete: the smoke check with only the packages a
+# CUDA box has and those wheels (a few minutes).
+gpu-wheels-verify: install
+	$(PY) bench/gpu_wheels.py verify
+
 # ruff, then the type check of the code without Django (the engine, the trainer: [tool.mypy]).
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf $(VENV) var .coverage .coverage.* .pytest_cache
+	rm -rf $(VENV) var .coverage .coverage.* .pytest_cache .gpu-site

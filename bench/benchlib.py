@@ -66,14 +66,16 @@ def sd15_shaped_model():
     return built("sd15-shaped", build_sd15_shaped_pipeline)
 
 
-def random_lora(base_dir, seed):
-    """A random LoRA for the base in `base_dir`, cached as var/bench/<base>-lora<seed>."""
+def random_lora(base_dir, seed, scale=1.0):
+    """A random LoRA for the base in `base_dir`, cached as var/bench/<base>-lora<seed>
+    (make_random_lora's `scale`: the standard deviation of its "up" weights)."""
     from generation.engine.lora import make_random_lora
 
     def build(folder):
-        make_random_lora(base_dir, folder / "lora.safetensors", seed=seed)
+        make_random_lora(base_dir, folder / "lora.safetensors", seed=seed, scale=scale)
 
-    return built(f"{Path(base_dir).name}-lora{seed}", build) / "lora.safetensors"
+    name = f"{Path(base_dir).name}-lora{seed}" + (f"-scale{scale:g}" if scale != 1.0 else "")
+    return built(name, build) / "lora.safetensors"
 
 
 def timed(function, *args, **kwargs):

@@ -1,9 +1,10 @@
-"""Worker throughput: N queued tiny-model jobs run by a real qcluster, against the same
-N pipeline calls made directly in one process.
+"""Worker throughput: N queued jobs run by a real qcluster, against the same N pipeline
+calls made directly in one process.
 
 The worker's figure is the steady state: from the first job's start to the last job's
 end (the model load of a cold worker is measured by engine_cold_warm.py). Both sides
 run the same parameters; the worker also saves each PNG with its thumbnail and rows.
+`make gpu-check` (bench/gpu_check.py) runs the same comparison on a GPU.
 
     .venv/bin/python bench/worker_throughput.py [--quick] [--jobs 50] [--steps 20]
 """
@@ -17,6 +18,8 @@ import time
 from pathlib import Path
 
 from benchlib import ROOT, demo_model, machine, print_table
+
+HEADERS = ["path", "jobs", "seconds", "jobs/s", "of direct"]
 
 
 def options():
@@ -33,26 +36,33 @@ def options():
     return parser.parse_args()
 
 
-def main():
-    args = options()
-    jobs = 10 if args.quick else args.jobs
-    model_dir = demo_model()
-    workdir = Path(tempfile.mkdtemp(prefix="imagineer-bench-"))
+def compare(model_dir, *, jobs, size, steps, guidance=7.0, threads=None, workdir=None):
+    """Time `jobs` direct PipelineCache calls, then the same jobs submitted through
+    generation.submit and run by a real `manage.py qcluster` (SQLite, ORM broker).
+
+    Sets up Django in this process on a fresh database under `workdir`, so call it once
+    per process. threads: torch CPU threads on both sides (None: torch's default).
+    Returns {"jobs", "direct_seconds", "worker_seconds", "failed"}.
+    """
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="imagineer-bench-"))
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{workdir}/bench.sqlite3",
+        "IMAGINEER_VAR_DIR": str(workdir / "var"),
         "IMAGINEER_MEDIA_ROOT": str(workdir / "media"),
         "IMAGINEER_MAX_QUEUE": str(jobs + 10),
         "DJANGO_SETTINGS_MODULE": "imagineer.settings",
         "DJANGO_DEBUG": os.environ.get("DJANGO_DEBUG") or "1",  # a development run
-        # The same CPU threads on both sides: the worker reads OMP_NUM_THREADS.
-        "OMP_NUM_THREADS": str(args.threads),
     }
+    if threads:
+        # The same CPU threads on both sides: the worker reads OMP_NUM_THREADS.
+        env["OMP_NUM_THREADS"] = str(threads)
     os.environ.update(env)
     import django
     import torch
 
-    torch.set_num_threads(args.threads)
+    if threads:
+        torch.set_num_threads(threads)
     django.setup()
     from django.core.management import call_command
 
@@ -64,11 +74,11 @@ def main():
     from generation.submit import submit_job
     from generation.validation import validate_generation
 
-    model = ModelVersion.from_source(name="demo", kind="base", source=str(model_dir)).register()
+    model = ModelVersion.from_source(name="bench", kind="base", source=str(model_dir)).register()
     user = get_user_model().objects.create_user("bench", "bench@example.com", "x" * 12)
     set_role(user, ADMIN)  # exempt from the per-user rate limits
-    params = {"width": args.size, "height": args.size, "steps": args.steps,
-              "guidance_scale": 7.0, "scheduler": "pndm", "model": model}
+    params = {"width": size, "height": size, "steps": steps, "guidance_scale": guidance,
+              "scheduler": "pndm", "model": model}
 
     # Direct: the same calls in this process, after one warm-up.
     from generation.engine.params import GenerationParams
@@ -79,8 +89,8 @@ def main():
 
     def direct_call(seed):
         cache.generate(source, GenerationParams(
-            f"prompt {seed}", seed=seed, width=args.size, height=args.size, steps=args.steps,
-            guidance_scale=7.0, scheduler="pndm"))
+            f"prompt {seed}", seed=seed, width=size, height=size, steps=steps,
+            guidance_scale=guidance, scheduler="pndm"))
 
     direct_call(0)
     start = time.perf_counter()
@@ -95,12 +105,14 @@ def main():
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
     try:
-        while Job.objects.get(pk=warm.pk).status != Status.SUCCEEDED:
+        while Job.objects.get(pk=warm.pk).status in (Status.QUEUED, Status.RUNNING):
             time.sleep(0.2)
         ids = [submit_job(user, validate_generation(
             {**params, "prompt": f"prompt {seed}", "seed": seed})).pk
             for seed in range(1, jobs + 1)]
         while Job.objects.filter(pk__in=ids, status__in=[Status.QUEUED, Status.RUNNING]).exists():
+            if worker.poll() is not None:
+                raise RuntimeError(f"the qcluster exited with {worker.returncode}")
             time.sleep(0.2)
     finally:
         os.killpg(worker.pid, signal.SIGKILL)  # its jobs are done; no need to wait for it
@@ -109,19 +121,31 @@ def main():
     failed = done.exclude(status=Status.SUCCEEDED).count()
     first = min(job.started_at for job in done)
     last = max(job.finished_at for job in done)
-    worker_seconds = (last - first).total_seconds()
+    return {"jobs": jobs, "direct_seconds": direct_seconds,
+            "worker_seconds": (last - first).total_seconds(), "failed": failed}
 
-    rows = [
-        ["direct pipeline calls", jobs, f"{direct_seconds:.1f}",
-         f"{jobs / direct_seconds:.2f}", "1.00"],
-        ["qcluster worker (ORM broker)", jobs, f"{worker_seconds:.1f}",
-         f"{jobs / worker_seconds:.2f}", f"{direct_seconds / worker_seconds:.2f}"],
+
+def rows(figures):
+    """The table's rows (HEADERS) for compare()'s figures."""
+    jobs, direct, worker = figures["jobs"], figures["direct_seconds"], figures["worker_seconds"]
+    return [
+        ["direct pipeline calls", jobs, f"{direct:.1f}", f"{jobs / direct:.2f}", "1.00"],
+        ["qcluster worker (ORM broker)", jobs, f"{worker:.1f}", f"{jobs / worker:.2f}",
+         f"{direct / worker:.2f}"],
     ]
+
+
+def main():
+    args = options()
+    jobs = 10 if args.quick else args.jobs
+    figures = compare(demo_model(), jobs=jobs, size=args.size, steps=args.steps,
+                      threads=args.threads)
+    failed = figures["failed"]
     print_table(
         f"Worker throughput: {jobs} jobs, {args.size}x{args.size}, {args.steps} steps"
         + (f" ({failed} failed)" if failed else ""),
-        ["path", "jobs", "seconds", "jobs/s", "of direct"],
-        rows,
+        HEADERS,
+        rows(figures),
     )
     print(f"\n{machine()}")
 

@@ -143,6 +143,7 @@ def run_jobs(jobs):
 
     cache = get_cache()
     cache.max_loras = settings.IMAGINEER_MAX_LOADED_LORAS
+    cache.compile = settings.IMAGINEER_COMPILE
     loras = first.lora_weights()
     try:
         with job_heartbeat(jobs):

@@ -17,6 +17,8 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from generation.engine.device import compile_mode
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -469,6 +471,14 @@ IMAGINEER_MAX_QUEUE = env_int("IMAGINEER_MAX_QUEUE", 100)
 IMAGINEER_MAX_BATCH = env_int("IMAGINEER_MAX_BATCH", 4)
 IMAGINEER_IDLE_UNLOAD_SECONDS = env_int("IMAGINEER_IDLE_UNLOAD_SECONDS", 600)
 IMAGINEER_MAX_LOADED_LORAS = env_int("IMAGINEER_MAX_LOADED_LORAS", 8)
+# Compiled mode for generation workers (off by default): 1 (torch.compile's "default"
+# mode) or a mode name (reduce-overhead, ...). The UNet is compiled when the worker loads
+# a base; the first job of each image size and batch pays for compiling. See
+# generation/engine/device.py and docs/performance.md ("GPU").
+try:
+    IMAGINEER_COMPILE = compile_mode(env("IMAGINEER_COMPILE"))
+except ValueError as error:
+    sys.exit(str(error))
 # A running job whose worker sent no heartbeat for this long is given back to the queue.
 IMAGINEER_JOB_LEASE_SECONDS = env_int("IMAGINEER_JOB_LEASE_SECONDS", 120)
 IMAGINEER_JOB_MAX_ATTEMPTS = env_int("IMAGINEER_JOB_MAX_ATTEMPTS", 3)

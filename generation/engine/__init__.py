@@ -6,7 +6,8 @@ paths go in; images, bytes and numbers come out.
 - pipelines: `get_cache()` -> the process's PipelineCache; `generate(source, params)`,
   which returns the images with each one's parameters and the sampler (`Generated`), LoRA
   hot-swap, idle release, `Cancelled`, the scheduler map (SCHEDULERS, sampler_name).
-- device: CUDA in fp16 when present, else the CPU in fp32.
+- device: CUDA in fp16 when present, else the CPU in fp32; compiled mode (compile_unet,
+  IMAGINEER_COMPILE).
 - metadata: the A1111 `parameters` text and `png_bytes(image, parameters)`.
 - lora: `inspect_lora`, `check_lora_family`, `lora_sha256`, `make_random_lora`.
 - demo / sd15_shaped: random-weight pipelines built locally (tests; benchmarks).

@@ -6,6 +6,8 @@ old one first (one base at a time: two SD pipelines rarely fit one GPU). Each Lo
 once, as a peft adapter named after the caller's stable key, and later calls switch
 between loaded adapters with `set_adapters`, which costs milliseconds instead of a reload.
 At most `max_loras` adapters stay loaded; the least recently used one is deleted first.
+With `compile` (a torch.compile mode, IMAGINEER_COMPILE), the base's UNet is compiled as
+it loads (device.compile_unet).
 
 No Django here: sources are hub ids or local paths, results are PIL images.
 """
@@ -19,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .device import Device, free_memory, pick_device, prepare_pipeline
+from .device import Device, forget_compiled, free_memory, pick_device, prepare_pipeline
 from .params import GenerationParams
 
 # A LoRA for one call: (a stable key, e.g. its id; its file; its weight).
@@ -92,8 +94,10 @@ def adapter_name(key: object) -> str:
     return "lora_" + re.sub(r"\W", "_", str(key))
 
 
-def load_pipeline(source: str | Path, device: Device) -> Any:
-    """Load a StableDiffusionPipeline from a hub id, a diffusers folder or a single file."""
+def load_pipeline(source: str | Path, device: Device, compile: str | None = None,
+                  compile_backend: str = "inductor") -> Any:
+    """Load a StableDiffusionPipeline from a hub id, a diffusers folder or a single file;
+    `compile`: a torch.compile mode for its UNet, None for eager (see prepare_pipeline)."""
     from diffusers import StableDiffusionPipeline
 
     options = {
@@ -110,7 +114,7 @@ def load_pipeline(source: str | Path, device: Device) -> Any:
         pipeline = StableDiffusionPipeline.from_single_file(str(path), **options)
     else:
         pipeline = StableDiffusionPipeline.from_pretrained(str(source), **options)
-    return prepare_pipeline(pipeline, device)
+    return prepare_pipeline(pipeline, device, compile, compile_backend)
 
 
 class PipelineCache:
@@ -121,14 +125,20 @@ class PipelineCache:
     """
 
     def __init__(self, max_loras: int = 8, device: Device | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, compile: str | None = None,
+                 compile_backend: str = "inductor") -> None:
         self.max_loras = max_loras
         self.device = device or pick_device()
+        # A torch.compile mode (device.COMPILE_MODES) for the UNet of the next base
+        # loaded, None for eager; the backend is torch.compile's.
+        self.compile = compile
+        self.compile_backend = compile_backend
         self.clock = clock
         self.base_source: str | None = None
         self.load_count = 0  # base pipeline loads since the cache was made
         self.last_used: float | None = None  # clock() at the end of the last use, or None
         self._pipeline: Any = None
+        self._compiled = False  # whether the loaded pipeline's UNet is compiled
         self._scheduler: Any = None  # the model's own scheduler, kept to build others from
         # adapter name -> LoRA file path, least recent first
         self._loras: OrderedDict[str, str] = OrderedDict()
@@ -145,8 +155,11 @@ class PipelineCache:
             if self._pipeline is not None and self.base_source != str(base_source):
                 self.release()
             if self._pipeline is None:
-                self._pipeline = load_pipeline(base_source, self.device)
+                self._pipeline = load_pipeline(
+                    base_source, self.device, self.compile, self.compile_backend
+                )
                 self._scheduler = self._pipeline.scheduler
+                self._compiled = self.compile is not None
                 self.base_source = str(base_source)
                 self.load_count += 1
             self.last_used = self.clock()
@@ -159,11 +172,14 @@ class PipelineCache:
     def release(self) -> None:
         """Drop the pipeline and its adapters and give the memory back."""
         with self._lock:
+            compiled, self._compiled = self._compiled, False
             self._pipeline = None
             self._scheduler = None
             self._loras.clear()
             self.base_source = None
             self.last_used = None
+            if compiled:
+                forget_compiled()
             free_memory(self.device)
 
     def release_if_idle(self, idle_seconds: float) -> bool:

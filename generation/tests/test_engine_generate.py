@@ -189,3 +189,46 @@ def test_it_shares_one_cache_per_process():
     from generation.engine.pipelines import get_cache
 
     assert get_cache() is get_cache()
+
+
+def test_it_compiles_the_unet_in_compiled_mode(cache, demo_model_dir, demo_loras):
+    """IMAGINEER_COMPILE: the same pictures, LoRAs and all, from a compiled UNet. The
+    "eager" backend traces as inductor would but generates no kernels (minutes on a CPU);
+    the GPU check (bench/gpu_check.py) measures the real thing."""
+    import torch
+
+    compiled = PipelineCache(device=pick_device("cpu"), compile="default",
+                             compile_backend="eager")
+    lora = [("a", demo_loras[0], 1.0)]
+    images = []
+    for loras in ((), lora, ()):
+        request = params(["a cat"], [4], **SMALL)
+        eager_image = cache.generate(demo_model_dir, request, loras=loras)
+        images.append(compiled.generate(demo_model_dir, request, loras=loras)[0])
+        # channels_last convolutions round differently: a few levels at most.
+        assert max_difference(eager_image[0], images[-1]) <= 3
+    assert max_difference(images[0], images[1]) > 10
+    assert same_pixels(images[0], images[2])
+
+    unet = compiled.pipeline(demo_model_dir).unet
+    assert unet._compiled_call_impl is not None
+    assert unet.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
+    assert cache.pipeline(demo_model_dir).unet._compiled_call_impl is None
+    compiled.release()
+
+
+@pytest.mark.parametrize("value, mode", [
+    ("", None), ("0", None), ("off", None), ("1", "default"), ("true", "default"),
+    ("reduce-overhead", "reduce-overhead"), ("Max-Autotune", "max-autotune"),
+])
+def test_it_reads_the_compile_setting(value, mode):
+    from generation.engine.device import compile_mode
+
+    assert compile_mode(value) == mode
+
+
+def test_it_refuses_an_unknown_compile_mode():
+    from generation.engine.device import compile_mode
+
+    with pytest.raises(ValueError, match="IMAGINEER_COMPILE must be 0, 1 or one of default"):
+        compile_mode("fast")
