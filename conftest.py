@@ -29,6 +29,15 @@ def media_root(settings, tmp_path):
     return settings.MEDIA_ROOT
 
 
+@pytest.fixture(autouse=True)
+def model_roots(settings, tmp_path_factory):
+    """Models built under pytest's temporary folders may be registered (they are outside
+    IMAGINEER_MODEL_DIR; child processes get the setting too: subprocess_env)."""
+    settings.IMAGINEER_MODEL_ROOTS = [*settings.IMAGINEER_MODEL_ROOTS,
+                                      tmp_path_factory.getbasetemp()]
+    return settings.IMAGINEER_MODEL_ROOTS
+
+
 @pytest.fixture
 def make_user(db):
     from django.contrib.auth import get_user_model

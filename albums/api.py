@@ -130,6 +130,7 @@ class UploadedImageSerializer(serializers.ModelSerializer):
         return file_urls(self.context.get("request"), image.pk)[1]
 
     def get_duplicate(self, image) -> bool:
+        """The caller stored these bytes before (never: somebody else did)."""
         return not self.context["created"][image.pk]
 
 
@@ -185,7 +186,9 @@ class ImageViewSet(
     named with its reason) and nothing is stored. Otherwise all are stored in one
     transaction (files removed again if it fails) and added to the album. The answer, 201,
     lists per file: id, width, height, sha256, url, thumbnail_url and `duplicate` (the
-    same bytes were already stored: that image is returned, no second copy is made).
+    caller stored the same bytes before: that image of theirs is returned). Somebody else's
+    image of the same bytes plays no part: the caller gets an image of their own, and the
+    answer is the same as for bytes nobody had (albums/ingest.py).
     """
 
     serializer_class = ImageSerializer

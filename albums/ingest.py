@@ -10,10 +10,23 @@ so a decompression bomb is never decoded), whole and with nothing after the imag
 byte. It raises ImageRejected naming the file and the rule.
 
 `store_generated` stores the PNG bytes of a generated image without those checks (they
-are the platform's own, not an upload). `store_image` dedups by sha256 (the same bytes
-return the existing image), then writes the original, exactly as given, and a WebP
-thumbnail through default_storage under names made from the hash, and creates the row.
-If anything fails, what it wrote is removed.
+are the platform's own, not an upload), through store_image.
+
+`store_image` gives the uploader their own image, always. Bytes they stored before return
+that image of theirs (`created` False); otherwise a new row of theirs is made, even when
+somebody else stored the very same bytes: an upload must look exactly the same to the
+uploader whether or not a stranger had those bytes (DESIGN.md, "Every account is a
+stranger"). Returning the stranger's image would hand over its prompt, parameters, caption
+and creator, and let the uploader's captions overwrite theirs.
+
+The bytes are stored once all the same. The original, exactly as given, and a WebP
+thumbnail go through default_storage under names made from the sha256, and every row of
+those bytes, whoever owns it, names the same two files. So the files are reference-counted:
+`release_files` removes them only when no row names them any more (an image deleted, an
+ingest failed). Storing and releasing the same bytes take `lock_content(sha256)` until
+their transaction ends, so a file is never removed while a new row is about to name it.
+Readers need nothing of this: serving, thumbnails, export, training and check_media read
+`image.file.name` as before, with S3 or the local disk alike.
 
 To store several images as one unit, all or none, wrap the calls in `atomic_ingest()`:
 a transaction that also removes the files written inside it when it fails.
@@ -28,8 +41,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import Q
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.transaction import TransactionManagementError
 from PIL import Image as PILImage
 from PIL import ImageOps
 
@@ -222,7 +235,8 @@ def make_thumbnail(image):
     return out.getvalue()
 
 
-# Names of the files written inside the innermost atomic_ingest(), to remove on failure.
+# (sha256, name) of the files written inside the innermost atomic_ingest(), to release on
+# failure.
 _written = contextvars.ContextVar("albums_ingest_written", default=None)
 
 
@@ -230,50 +244,75 @@ _written = contextvars.ContextVar("albums_ingest_written", default=None)
 def atomic_ingest():
     """A transaction for storing images: when it fails, the files written in it go too."""
     outer = _written.get()
-    names = []
-    token = _written.set(names)
+    written = []
+    token = _written.set(written)
     try:
         with transaction.atomic():
             yield
     except BaseException:
-        delete_files(names)
+        for sha256, name in written:
+            release_files(sha256, [name])
         raise
     finally:
         _written.reset(token)
     if outer is not None:  # an enclosing atomic_ingest may still fail: hand the names up
-        outer.extend(names)
+        outer.extend(written)
 
 
-def delete_files(names):
-    """Remove the files of a failed ingest, except those a stored image names: on S3 a
-    write cannot refuse a taken name, so a concurrent ingest of the same bytes may have
-    written the very same name, and committed its image."""
+def lock_content(sha256):
+    """Hold the lock on the files of these bytes until the transaction ends, so that
+    storing them and releasing them never interleave: a file no committed row names may be
+    about to be named by a row not yet committed. On PostgreSQL an advisory lock keyed by
+    the hash; SQLite needs none, its IMMEDIATE transactions hold the one write lock from
+    their start (settings.py)."""
+    if not connection.in_atomic_block:
+        raise TransactionManagementError("lock_content holds its lock until the transaction "
+                                         "ends: call it inside one")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int(sha256[:15], 16)])
+
+
+def release_files(sha256, names):
+    """Remove those of `names` (files of the bytes `sha256`) that no image names any more:
+    every owner's image of the same bytes names the same files."""
     try:
-        named = Image.objects.filter(Q(file__in=names) | Q(thumbnail__in=names))
-        kept = {name for pair in named.values_list("file", "thumbnail") for name in pair}
+        with transaction.atomic():
+            lock_content(sha256)
+            named = Image.objects.filter(sha256=sha256).values_list("file", "thumbnail")
+            kept = {name for pair in named for name in pair}
+            for name in names:
+                if name not in kept:
+                    default_storage.delete(name)
     except DatabaseError:  # the database is gone: leave files without rows to check_media
         return
-    for name in names:
-        if name not in kept:
-            default_storage.delete(name)
+
+
+def own_image(owner, sha256):
+    """The owner's image of these bytes, or None. Nobody else's: see the module docstring."""
+    return Image.objects.filter(created_by=owner, sha256=sha256).first()
 
 
 def store_image(data, *, filename, source, created_by=None, prompt="", params=None,
                 nsfw=False, checked=None):
-    """Store image bytes (see the module docstring). Returns (image, created).
+    """Store image bytes as `created_by`'s image (see the module docstring). Returns
+    (image, created): created is False when they had stored these bytes before.
 
     `checked`: what inspect_image would learn, when the bytes are the platform's own
     (store_generated); else the bytes are inspected as untrusted input."""
     checked = checked or inspect_image(data, filename)
-    existing = Image.objects.filter(sha256=checked.sha256).first()
+    existing = own_image(created_by, checked.sha256)
     if existing is not None:
         return existing, False
     prefix = f"{checked.sha256[:2]}/{checked.sha256}"
     try:
         with atomic_ingest():
+            lock_content(checked.sha256)
             image = Image.objects.create(
-                file=save_file(f"images/{prefix}.{checked.extension}", checked.data),
-                thumbnail=save_file(f"thumbnails/{prefix}.webp", checked.thumbnail),
+                file=save_file(f"images/{prefix}.{checked.extension}", checked.data,
+                               checked.sha256),
+                thumbnail=save_file(f"thumbnails/{prefix}.webp", checked.thumbnail,
+                                    checked.sha256),
                 width=checked.width,
                 height=checked.height,
                 size_bytes=len(checked.data),
@@ -286,9 +325,9 @@ def store_image(data, *, filename, source, created_by=None, prompt="", params=No
                 created_by=created_by,
             )
     except IntegrityError:
-        # The same bytes were stored at the same moment by another request; atomic_ingest
-        # has removed our copy of the files.
-        existing = Image.objects.filter(sha256=checked.sha256).first()
+        # The same owner stored the same bytes at the same moment in another request;
+        # atomic_ingest has released what we wrote.
+        existing = own_image(created_by, checked.sha256)
         if existing is None:
             raise
         return existing, False
@@ -301,17 +340,17 @@ def read_upload(upload):
     return upload.read()
 
 
-def save_file(name, data):
-    """Write through default_storage. Names are made from the content's sha256, so a file
-    already there holds these very bytes (left by a process killed before its row was
-    committed, or being stored by a concurrent request): it is adopted as it is, never
-    renamed or removed by us."""
+def save_file(name, data, sha256):
+    """Write through default_storage, under lock_content(sha256). Names are made from the
+    content's sha256, so a file already there holds these very bytes (another owner's
+    image of them, or left by a process killed before its row was committed): it is
+    adopted as it is, never rewritten or renamed."""
     if default_storage.exists(name):
         return name
     saved = default_storage.save(name, ContentFile(data))
-    names = _written.get()
-    if names is not None:
-        names.append(saved)
+    written = _written.get()
+    if written is not None:
+        written.append((sha256, saved))
     return saved
 
 

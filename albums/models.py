@@ -8,10 +8,15 @@ Who may see what (the one place it is decided):
 - Anonymous visitors see public albums and their images, read-only, only when
   IMAGINEER_PUBLIC_GALLERY is on; otherwise nothing.
 
-Files live in default_storage under names made from the image's sha256 (see ingest.py);
-deleting an Image row, however it is deleted, removes both of its files (signals.py).
+An Image belongs to whoever stored it (`created_by`): the same bytes stored by two people
+are two images, each with its own prompt, caption, flags and albums, and at most one per
+owner (`image_once_per_owner`). Their files live once in default_storage under names made
+from the sha256, shared by those images (see ingest.py); deleting an Image row, however it
+is deleted, removes the files once no other image names them (signals.py).
 """
 
+import secrets
+import string
 from collections import Counter
 
 from django.conf import settings
@@ -24,7 +29,8 @@ CURATE_ALL = "albums.curate_all"
 
 def unique_slug(instance, text, *, fallback):
     """A slug made from `text` that no other row of the instance's model holds: "seaside",
-    else "seaside-2", "seaside-3"... (`fallback` when `text` has no letters or digits)."""
+    else "seaside-2", "seaside-3"... (`fallback` when `text` has no letters or digits).
+    For rows everyone sees (prompt sets); albums, which may be private, use album_slug."""
     model = type(instance)
     room = model._meta.get_field("slug").max_length - 10  # for the "-n"
     base = slugify(text)[:room] or fallback
@@ -37,6 +43,25 @@ def unique_slug(instance, text, *, fallback):
         n += 1
         slug = f"{base}-{n}"
     return slug
+
+
+SLUG_SUFFIX_CHARACTERS = string.ascii_lowercase + string.digits
+
+
+def slug_suffix():
+    return "".join(secrets.choice(SLUG_SUFFIX_CHARACTERS) for _ in range(6))
+
+
+def album_slug(name):
+    """A new album's slug: its name and a random suffix, "seaside-k3x9qa". Unlike
+    unique_slug's "seaside-2", it tells nothing of other albums: that one would say that
+    somebody, maybe in a private album, had used the name first."""
+    room = Album._meta.get_field("slug").max_length - 10
+    base = slugify(name)[:room] or "album"
+    while True:
+        slug = f"{base}-{slug_suffix()}"
+        if not Album.objects.filter(slug=slug).exists():  # a random name taken: draw again
+            return slug
 
 
 def is_curator(user):
@@ -68,6 +93,17 @@ class ImageQuerySet(models.QuerySet):
         if user.is_authenticated:
             return self.filter(in_visible_album | Q(created_by=user))
         return self.filter(in_visible_album)
+
+    def captionable_by(self, user):
+        """The images whose caption `user`'s own work may write (an import, an automatic
+        caption run): curators' any image, other users' their own only. Adding a visible
+        image to one's album gives no say over its caption: captions feed training, and a
+        stranger's would poison its owner's LoRAs."""
+        if user is not None and is_curator(user):
+            return self.all()
+        if user is not None and user.is_authenticated:
+            return self.filter(created_by=user)
+        return self.none()
 
     def with_caption(self):
         """Annotate `caption_text`, the newest caption, in the same query (no N+1)."""
@@ -101,7 +137,7 @@ class Image(models.Model):
     height = models.PositiveIntegerField()
     size_bytes = models.PositiveBigIntegerField()
     format = models.CharField(max_length=8, choices=Format.choices)
-    sha256 = models.CharField(max_length=64, unique=True)
+    sha256 = models.CharField(max_length=64, db_index=True)
     source = models.CharField(max_length=16, choices=Source.choices)
     prompt = models.TextField(blank=True)
     params = models.JSONField(default=dict, blank=True)
@@ -119,6 +155,11 @@ class Image(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [
+            # One image of the same bytes per owner; other owners have their own (ingest.py).
+            models.UniqueConstraint(fields=["created_by", "sha256"],
+                                    name="image_once_per_owner"),
+        ]
 
     def __str__(self):
         return f"Image {self.pk} ({self.width}x{self.height} {self.format})"
@@ -219,7 +260,7 @@ class Album(models.Model):
 
     def save(self, *args, **kwargs):
         if not self.slug:
-            self.slug = unique_slug(self, self.name, fallback="album")
+            self.slug = album_slug(self.name)
         super().save(*args, **kwargs)
 
     def can_curate(self, user):

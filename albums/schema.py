@@ -59,7 +59,9 @@ document(
         summary="Upload images",
         description="Every file is checked first: if any is refused, the whole request is "
                     "(each bad file named with its reason) and nothing is stored. A file "
-                    "whose bytes are already stored answers that image, `duplicate: true`.",
+                    "whose bytes you stored before answers that image of yours, `duplicate: "
+                    "true`; bytes only somebody else stored make a new image of yours, as any "
+                    "new bytes do.",
         request={"multipart/form-data": ImageUploadSerializer},
         responses={201: UploadedImageSerializer(many=True),
                    **errors(400, 401, 403, examples={400: examples.UPLOAD_REFUSED})},

@@ -4,7 +4,9 @@ Starting: `start_caption_run(album, by=user)` (album page, API) or
 `start_image_caption_run(images, by=user)` (the admin action) makes a CaptionRun and
 queues the task once the transaction commits. The task captions the images that have no
 caption when it starts, so a retried task picks up where the last one stopped, and
-captions people wrote are never replaced.
+captions people wrote are never replaced. Of an album's images it captions only those
+whose caption the run's starter may write (`captionable_by`): an album holds other users'
+images too, and their captions are theirs.
 """
 
 import logging
@@ -33,7 +35,7 @@ def start_caption_run(album, *, by):
         run = album.caption_runs.filter(status__in=CaptionRun.ACTIVE).first()
         if run is None:
             run = CaptionRun.objects.create(
-                album=album, created_by=by, total=album_images(album.pk).count()
+                album=album, created_by=by, total=album_images(album.pk, by).count()
             )
             transaction.on_commit(
                 lambda: async_task("albums.tasks.caption_album", album.pk, run.pk)
@@ -44,28 +46,33 @@ def start_caption_run(album, *, by):
 def start_image_caption_run(images, *, by):
     """Queue captioning of those of `images` (a queryset) that have no caption."""
     check_captioning_available()
-    ids = list(images.captioned(False).values_list("pk", flat=True))
+    ids = list(images.captionable_by(by).captioned(False).values_list("pk", flat=True))
     with transaction.atomic():
         run = CaptionRun.objects.create(created_by=by, total=len(ids))
         transaction.on_commit(lambda: async_task("albums.tasks.caption_images", ids, run.pk))
     return run
 
 
-def album_images(album_id):
+def album_images(album_id, by):
+    """The album's uncaptioned images whose caption `by` (the run's starter) may write."""
     return (
-        Image.objects.filter(album_entries__album_id=album_id)
+        Image.objects.captionable_by(by)
+        .filter(album_entries__album_id=album_id)
         .captioned(False)
         .order_by("album_entries__position")
     )
 
 
 def caption_album(album_id, run_id):
-    caption_each(CaptionRun.objects.get(pk=run_id), album_images(album_id))
+    run = CaptionRun.objects.select_related("created_by").get(pk=run_id)
+    caption_each(run, album_images(album_id, run.created_by))
 
 
 def caption_images(image_ids, run_id):
-    images = Image.objects.filter(pk__in=image_ids).captioned(False).order_by("pk")
-    caption_each(CaptionRun.objects.get(pk=run_id), images)
+    run = CaptionRun.objects.select_related("created_by").get(pk=run_id)
+    images = (Image.objects.captionable_by(run.created_by).filter(pk__in=image_ids)
+              .captioned(False).order_by("pk"))
+    caption_each(run, images)
 
 
 def caption_each(run, images):

@@ -125,7 +125,7 @@ def album_upload(request, slug):
             messages.error(request, f"Nothing was uploaded: {error}")
         return album_page(request, album, status=400)
     duplicates = sum(1 for _, created in stored if not created)
-    note = f" ({duplicates} already stored: the existing image was used)" if duplicates else ""
+    note = f" ({duplicates} you had uploaded before: those images were used)" if duplicates else ""
     messages.success(request, f"Uploaded {len(stored)} images to {album.name}{note}.")
     return redirect("album_detail", slug=album.slug)
 

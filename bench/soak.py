@@ -26,6 +26,7 @@ import urllib.error
 import urllib.request
 
 from benchlib import ROOT, demo_model, print_table
+from benchlib import VAR as BENCH_VAR
 
 VAR = ROOT / "var" / "soak"
 
@@ -139,6 +140,7 @@ def main():
         "DATABASE_URL": args.database,
         "DJANGO_SETTINGS_MODULE": "imagineer.settings",
         "DJANGO_DEBUG": os.environ.get("DJANGO_DEBUG") or "1",  # a development run
+        "IMAGINEER_MODEL_ROOTS": str(BENCH_VAR),  # the demo model is built there
         "IMAGINEER_VAR_DIR": str(VAR),
         "IMAGINEER_MEDIA_ROOT": str(VAR / "media"),
         "IMAGINEER_MAX_QUEUE": str(args.jobs + 50),

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from benchlib import ROOT, demo_model, machine, print_table
+from benchlib import VAR as BENCH_VAR
 
 HEADERS = ["path", "jobs", "seconds", "jobs/s", "of direct"]
 
@@ -53,6 +54,8 @@ def compare(model_dir, *, jobs, size, steps, guidance=7.0, threads=None, workdir
         "IMAGINEER_MAX_QUEUE": str(jobs + 10),
         "DJANGO_SETTINGS_MODULE": "imagineer.settings",
         "DJANGO_DEBUG": os.environ.get("DJANGO_DEBUG") or "1",  # a development run
+        # The model may be registered from where it is (var/bench, or a --model-dir).
+        "IMAGINEER_MODEL_ROOTS": f"{BENCH_VAR},{Path(model_dir).resolve()}",
     }
     if threads:
         # The same CPU threads on both sides: the worker reads OMP_NUM_THREADS.

@@ -202,6 +202,12 @@ class ModelVersionAdmin(admin.ModelAdmin):
     readonly_fields = ["sha256", "size_bytes", "is_default", "metrics", "created_by"]
     actions = ["activate", "deactivate", "make_default"]
 
+    def get_readonly_fields(self, request, obj=None):
+        """What registration checked is fixed once registered (ModelVersion.clean refuses
+        a change too, as it does for the API)."""
+        fixed = ModelVersion.FIXED_FIELDS if obj is not None else []
+        return [*self.readonly_fields, *fixed]
+
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)

@@ -41,8 +41,10 @@ from .validation import (
 # Jobs
 
 
+# The active models only: a retired one is as unknown as a missing id, so neither an error
+# nor the browsable API's form names it to those who may not see it (viewers).
 class LoraChoiceSerializer(serializers.Serializer):
-    id = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.loras())
+    id = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.loras().active())
     weight = serializers.FloatField(default=1.0, min_value=LORA_WEIGHT[0],
                                     max_value=LORA_WEIGHT[1])
 
@@ -53,7 +55,7 @@ class GenerationParamsSerializer(RejectUnknownFields, serializers.Serializer):
     left out defaults from the site settings. generation.validation checks them, the one
     place for their rules, which the schema states (parameter_rule)."""
 
-    model = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.bases(),
+    model = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.bases().active(),
                                                required=False, allow_null=True)
     loras = LoraChoiceSerializer(many=True, required=False)
 
@@ -344,17 +346,21 @@ class ModelVersionSerializer(RejectUnknownFields, serializers.ModelSerializer):
         # LoRA) as false, and a LoRA uploaded without `is_active` would be registered off.
         extra_kwargs = {"is_active": {"default": True}}
 
-    # What registration checked (the weights, their kind and family) stays as registered:
-    # another source is another model version, registered and checked as one.
-    FIXED = ["kind", "source", "file", "family"]
+    def to_representation(self, model):
+        """A local folder or file is a path on the server: shown to those who manage models
+        (editors, admins), an empty `source` to others, as for an uploaded file."""
+        data = super().to_representation(model)
+        request = self.context.get("request")
+        if (model.source_is_local and request is not None
+                and not request.user.has_perm("generation.change_modelversion")):
+            data["source"] = ""
+        return data
 
     def validate(self, data):
         if self.instance is not None:
-            changed = [name for name in self.FIXED if name in data
-                       and data[name] != getattr(self.instance, name, None)]
-            if changed:
-                raise ValidationError({name: ["Fixed once registered: register a new model "
-                                              "version instead."] for name in changed})
+            # What registration checked stays: the model's rule, as in the admin (DRF turns
+            # Django's ValidationError into field errors).
+            self.instance.refuse_fixed_changes(data)
         if data.get("kind") == ModelVersion.Kind.BASE and data.get("file"):
             raise ValidationError({"file": ["Upload files for LoRAs; register base models "
                                             "by hub id or local path."]})

@@ -131,7 +131,7 @@ LORA = {
     "version": "run 1",
     "is_active": True,
     "is_default": False,
-    "description": "Trained by training run 1 on 1 images of the album Lighthouses with demo 1.",
+    "description": "Trained by training run 1 on 1 images with demo 1.",
     "metrics": {"final_loss": 1.118629, "steps": 20, "training_run": 1, "rank": 4,
                 "alpha": 4.0, "resolution": 64, "dataset_size": 1},
     "created_at": "2026-11-26T07:03:29.499710Z",

@@ -7,7 +7,6 @@ place and under a transaction; views, the API and tasks call them.
 import csv
 import hashlib
 import io
-import string
 import tempfile
 from pathlib import Path
 
@@ -33,6 +32,9 @@ from .rules import (
     SIZE,
     SIZE_MULTIPLE,
     STEPS,
+    check_model_source,
+    fill_template,
+    template_columns,
     validate_lora_choice,
     validate_site_settings,
 )
@@ -62,13 +64,28 @@ class ModelVersionQuerySet(models.QuerySet):
         return self.bases().active().filter(is_default=True).first()
 
 
+class SourceRefused(Exception):
+    """A registered model whose source the settings no longer allow (a worker loading it).
+    Its message names the model, never the path: it becomes the error of a job."""
+
+
 def model_upload_name(instance, filename):
     # Keyed by the content hash, never by the name a user sent.
     return f"models/{instance.sha256}.safetensors"
 
 
 class ModelVersion(models.Model):
-    """A base model or a LoRA that generation can use."""
+    """A base model or a LoRA that generation can use.
+
+    Registration checks the weights (from_source, from_upload): where they come from
+    (rules.check_model_source: IMAGINEER_MODEL_ROOTS, IMAGINEER_HUB_DOWNLOADS), their
+    kind and family, and their hash, which every PNG made with them carries. So what was
+    checked stays: FIXED_FIELDS never change once registered (clean(), for the admin and
+    the API alike); other weights are another model version.
+    """
+
+    FIXED_FIELDS = ["kind", "source", "file", "family"]
+    FIXED_MESSAGE = "Fixed once registered: register a new model version instead."
 
     class Kind(models.TextChoices):
         BASE = "base", "Base model"
@@ -119,6 +136,12 @@ class ModelVersion(models.Model):
         return f"lora_{self.pk}"
 
     @property
+    def source_is_local(self):
+        """Whether `source` is a path on the server (else a hub id, or empty for a file)."""
+        return bool(self.source) and (self.source.startswith((".", "/")) or
+                                      Path(self.source).is_absolute())
+
+    @property
     def short_hash(self):
         return self.sha256[:10]
 
@@ -127,6 +150,12 @@ class ModelVersion(models.Model):
         in IMAGINEER_MODEL_CACHE, fetched through the storage once and named by its hash
         (the storage may be a bucket on another machine)."""
         if not self.file:
+            try:
+                check_model_source(self.source)  # the settings may have changed since
+            except ValidationError as exc:
+                raise SourceRefused(
+                    f"{self}: its source is no longer allowed (IMAGINEER_MODEL_ROOTS, "
+                    "IMAGINEER_HUB_DOWNLOADS); an admin can register it again.") from exc
             return self.source
         cache = settings.IMAGINEER_MODEL_CACHE / f"{self.sha256}.safetensors"
         if not cache.exists():
@@ -138,6 +167,19 @@ class ModelVersion(models.Model):
             raise ValidationError({"source": "Give a hub id or local path, or upload a file."})
         if self.kind == self.Kind.LORA and self.is_default:
             raise ValidationError({"is_default": "Only a base model can be the default."})
+        stored = ModelVersion.objects.filter(pk=self.pk).first() if self.pk else None
+        if stored is not None:
+            stored.refuse_fixed_changes({name: getattr(self, name) for name in
+                                         self.FIXED_FIELDS})
+
+    def refuse_fixed_changes(self, changes):
+        """Raise ValidationError naming each of FIXED_FIELDS that `changes` (field -> new
+        value) would change on this registered model. The admin (through clean) and the
+        API's serializer both ask here."""
+        changed = [name for name in self.FIXED_FIELDS
+                   if name in changes and changes[name] != getattr(self, name)]
+        if changed:
+            raise ValidationError({name: self.FIXED_MESSAGE for name in changed})
 
     @transaction.atomic
     def make_default(self):
@@ -156,12 +198,12 @@ class ModelVersion(models.Model):
         """A model by hub id or local path. A LoRA file must parse and fit its family;
         a local base model must be a diffusers folder."""
         model = cls(name=name, kind=kind, source=source, family=family, **fields)
-        path = Path(source)
+        path = check_model_source(source)  # None: a hub id
         if kind == cls.Kind.LORA:
-            if not is_file(path):
+            if path is None or not is_file(path):
                 raise ValidationError({"source": f"no LoRA file at {source}."})
             model.sha256, model.size_bytes = _check_lora(path, family)
-        elif path.is_absolute() or source.startswith("."):
+        elif path is not None:
             if not is_file(path / "model_index.json"):
                 raise ValidationError(
                     {"source": f"{source} is not a diffusers model folder (no model_index.json)."}
@@ -268,14 +310,8 @@ class PromptSet(models.Model):
         super().save(*args, **kwargs)
 
     def columns(self):
-        """The {column} fields the template names."""
-        try:
-            return [field for _, field, _, _ in string.Formatter().parse(self.prompt_template)
-                    if field]
-        except ValueError as exc:
-            raise ValidationError(
-                {"prompt_template": f"prompt_template is malformed: {exc}."}
-            ) from exc
+        """The {column} fields the template names (placeholders only: rules.py)."""
+        return template_columns(self.prompt_template)
 
     def item_columns(self):
         item = self.items.first() if self.pk else None
@@ -303,7 +339,7 @@ class PromptSet(models.Model):
 
     def prompt_for(self, item, theme=""):
         """base prompt + the filled template + theme + style suffix."""
-        parts = [self.base_prompt, self.prompt_template.format(**item.values), theme,
+        parts = [self.base_prompt, fill_template(self.prompt_template, item.values), theme,
                  self.style_suffix]
         return ", ".join(part.strip() for part in parts if part and part.strip())
 

@@ -4,10 +4,23 @@ validator, the API's schema (openapi_rule) and the forms.
 
 generation/validation.py applies them to a request (defaults, the model, the LoRAs); the
 models import this module, never that one, so the two do not import each other.
+
+Prompt templates (a prompt set's "the {rank} of {suit}") hold placeholders and nothing
+else: `template_columns` refuses format specs, conversions, attributes and indexes, and
+`fill_template` fills the placeholders by hand, never building more than the prompt limit.
+str.format would run a spec such as {a:>2000000000} and build a 2 GB string in the web
+process.
+
+Where a model may be loaded from (`check_model_source`): the operator's folders
+(IMAGINEER_MODEL_ROOTS) and, when allowed, the Hugging Face hub (IMAGINEER_HUB_DOWNLOADS).
 """
 
+import re
 import secrets
+import string
+from pathlib import Path
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 PROMPT_MAX = 500
@@ -68,6 +81,87 @@ def site_settings_rules():
     rules["default_scheduler"] = {"type": "string", "enum": SCHEDULERS}
     rules.update({name: openapi_rule(int, limits) for name, limits in LIMITS.items()})
     return rules
+
+
+def template_columns(template):
+    """The columns a prompt template's {column} placeholders name, in order. Raises
+    ValidationError on `prompt_template` for anything else between braces."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ValidationError(
+            {"prompt_template": f"prompt_template is malformed: {exc}."}) from exc
+    columns = []
+    for _, column, spec, conversion in parsed:
+        if column is None:
+            continue
+        if not column or spec or conversion or any(char in column for char in ".[]"):
+            shown = column + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec
+                                                                          else "")
+            raise ValidationError({"prompt_template": (
+                f"prompt_template may hold only {{column}} placeholders (no format spec, "
+                f"conversion, attribute or index); {{{shown}}} is not one. Write {{{{ and "
+                f"}}}} for braces.")})
+        columns.append(column)
+    return columns
+
+
+def fill_template(template, values, limit=PROMPT_MAX):
+    """The template with each {column} replaced by values[column]. Raises ValidationError
+    on `prompt` as soon as the text would pass `limit` characters (nothing longer is built)."""
+    template_columns(template)  # placeholders only
+    parts, length = [], 0
+    for literal, column, _, _ in string.Formatter().parse(template):
+        for part in (literal, None if column is None else str(values.get(column, ""))):
+            if not part:
+                continue
+            length += len(part)
+            if length > limit:
+                item = ", ".join(f"{key}={value}" for key, value in values.items())
+                item = item if len(item) <= 100 else item[:99] + "…"
+                raise ValidationError({"prompt": (
+                    f"prompt must be 1 to {limit} characters; the prompt template filled "
+                    f"with the item {item} makes more.")})
+            parts.append(part)
+    return "".join(parts)
+
+
+# A Hugging Face hub repository id: owner/name, letters, digits, "-", "_" and ".".
+HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
+
+
+def check_model_source(source):
+    """Where a model may be loaded from, the one rule for registering (API, admin, the
+    command) and loading (the workers): an absolute path inside IMAGINEER_MODEL_ROOTS,
+    symbolic links resolved, or a hub id while IMAGINEER_HUB_DOWNLOADS is on. Returns the
+    path, or None for a hub id; raises ValidationError on `source`."""
+    if not source or "\0" in source:
+        raise ValidationError({"source": "Give a hub id or an absolute local path."})
+    path = Path(source)
+    if path.is_absolute():
+        resolved = path.resolve()
+        roots = [Path(root).resolve() for root in settings.IMAGINEER_MODEL_ROOTS]
+        if not any(resolved.is_relative_to(root) for root in roots):
+            raise ValidationError({"source": (
+                f"{source} is outside the model folders: local models must be inside "
+                f"IMAGINEER_MODEL_ROOTS ({', '.join(str(root) for root in roots)}).")})
+        return path
+    if not HUB_ID.fullmatch(source) or _exists(path):  # a relative path, not a hub id
+        raise ValidationError({"source": (
+            f"{source} is neither an absolute path nor a Hugging Face hub id (owner/name).")})
+    if not settings.IMAGINEER_HUB_DOWNLOADS:
+        raise ValidationError({"source": (
+            f"{source}: models from the Hugging Face hub are off. The operator allows them "
+            f"with IMAGINEER_HUB_DOWNLOADS=1; or register a folder inside "
+            f"IMAGINEER_MODEL_ROOTS.")})
+    return None
+
+
+def _exists(path):
+    try:
+        return path.exists()
+    except OSError:  # a name the system will not look up
+        return False
 
 
 def draw_seed():
@@ -151,7 +245,9 @@ def _validate_loras(errors, loras, model):
                 f"LoRA weight must be between {LORA_WEIGHT[0]} and {LORA_WEIGHT[1]}; "
                 f"{lora} has {weight}."
             )
-        elif lora.kind != "lora" or not lora.is_active:
+        elif not lora.is_active:  # retired: named by id only (its name may be unknown here)
+            errors["loras"] = f"LoRA {lora.pk} is retired."
+        elif lora.kind != "lora":
             errors["loras"] = f"{lora} is not an active LoRA."
         elif model is not None and lora.family != model.family:
             errors["loras"] = (

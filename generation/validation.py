@@ -25,10 +25,13 @@ from .rules import (  # noqa: F401  (the rules, for callers that check a request
     _check_parameters,
     _number,
     _validate_loras,
+    check_model_source,
     draw_seed,
+    fill_template,
     openapi_rule,
     parameter_rule,
     site_settings_rules,
+    template_columns,
     validate_lora_choice,
     validate_site_settings,
 )
@@ -72,7 +75,9 @@ def validate_generation(params, *, loras=(), require_prompt=True):
     model = cleaned.get("model") or ModelVersion.objects.default_base()
     if model is None:
         errors["model"] = "no base model is registered; run `manage.py create_demo_model`."
-    elif model.kind != ModelVersion.Kind.BASE or not model.is_active:
+    elif not model.is_active:  # retired: named by id only (its name may be unknown here)
+        errors["model"] = f"model must be an active base model; model {model.pk} is retired."
+    elif model.kind != ModelVersion.Kind.BASE:
         errors["model"] = f"model must be an active base model; {model} is not."
     cleaned["model"] = model
 

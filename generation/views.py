@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.errors import LimitExceeded
@@ -83,7 +84,17 @@ def job_cancel(request, pk):
     job = _visible_job(request, pk)
     if job.cancel():
         messages.success(request, f"Job {job.pk} was cancelled.")
-    return redirect(request.POST.get("next") or job.get_absolute_url())
+    return redirect(safe_next(request) or job.get_absolute_url())
+
+
+def safe_next(request):
+    """The `next` page the form asks for, if it is one of this site's: never another site
+    (an open redirect a link could send a signed-in user through)."""
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                       require_https=request.is_secure()):
+        return target
+    return None
 
 
 @login_required

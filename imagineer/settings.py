@@ -484,6 +484,14 @@ IMAGINEER_JOB_LEASE_SECONDS = env_int("IMAGINEER_JOB_LEASE_SECONDS", 120)
 IMAGINEER_JOB_MAX_ATTEMPTS = env_int("IMAGINEER_JOB_MAX_ATTEMPTS", 3)
 IMAGINEER_MODEL_DIR = Path(env("IMAGINEER_MODEL_DIR", str(VAR_DIR / "models")))
 IMAGINEER_MODEL_CACHE = Path(env("IMAGINEER_MODEL_CACHE", str(VAR_DIR / "model-cache")))
+# Where registered models may be loaded from (generation.rules.check_model_source).
+# Local folders and files only inside IMAGINEER_MODEL_DIR and these folders (comma-
+# separated); symbolic links count by where they lead. Hugging Face hub ids only with
+# IMAGINEER_HUB_DOWNLOADS=1: the workers download what an editor names, from anyone's
+# repository. Both are checked when a model is registered and when a worker loads it.
+IMAGINEER_MODEL_ROOTS = list(dict.fromkeys(
+    [IMAGINEER_MODEL_DIR, *(Path(root) for root in env_list("IMAGINEER_MODEL_ROOTS"))]))
+IMAGINEER_HUB_DOWNLOADS = env_bool("IMAGINEER_HUB_DOWNLOADS")
 # Training runs: checkpoints and working files, one folder per run on the training worker's
 # local disk (a retried run resumes from its checkpoint there). A run that a worker started
 # this many times (each crash or timeout is one) fails instead of being queued again.

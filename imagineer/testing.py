@@ -49,6 +49,8 @@ def subprocess_env(**extra):
     env["DATABASE_URL"] = database_url()
     env["IMAGINEER_MEDIA_ROOT"] = str(settings.MEDIA_ROOT)
     env["IMAGINEER_MODEL_CACHE"] = str(settings.IMAGINEER_MODEL_CACHE)
+    env["IMAGINEER_MODEL_ROOTS"] = ",".join(str(root) for root in settings.IMAGINEER_MODEL_ROOTS)
+    env["IMAGINEER_HUB_DOWNLOADS"] = "1" if settings.IMAGINEER_HUB_DOWNLOADS else "0"
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     env.update({key: str(value) for key, value in extra.items()})
     return env

@@ -233,8 +233,9 @@ def register_lora(run, result):
             family=run.base_model.family,
             version=f"run {run.pk}",
             trigger_words=run.trigger_word,
+            # Not the album's name: every user sees the LoRA, not every user the album.
             description=f"Trained by training run {run.pk} on {result.metadata['dataset_size']}"
-                        f" images of the album {run.album} with {run.base_model}.",
+                        f" images with {run.base_model}.",
             metrics={"final_loss": final_loss, "steps": result.steps_done,
                      "training_run": run.pk, "rank": run.rank, "alpha": run.alpha,
                      "resolution": run.resolution,

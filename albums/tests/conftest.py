@@ -63,3 +63,11 @@ def make_image(media_root):
         return image
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_captioner(tmp_path_factory):
+    """A captioning model with random weights, built once, no download."""
+    from albums.captioning import build_tiny_captioning_model
+
+    return str(build_tiny_captioning_model(tmp_path_factory.mktemp("captioner")))

@@ -10,12 +10,6 @@ from albums.models import Album, CaptionRun, Label
 from imagineer.testing import wait_for
 
 
-@pytest.fixture(scope="session")
-def tiny_captioner(tmp_path_factory):
-    """A captioning model with random weights, built once, no download."""
-    return str(build_tiny_captioning_model(tmp_path_factory.mktemp("captioner")))
-
-
 @pytest.fixture
 def wordless_captioner(tmp_path):
     """The tiny model, allowed to say nothing but spaces: every caption comes out empty."""
@@ -40,7 +34,7 @@ def test_it_captions_an_albums_uncaptioned_images_in_a_real_worker(
     start_worker, tiny_captioner, api_as, viewer, album, make_image, settings
 ):
     settings.IMAGINEER_CAPTION_MODEL = tiny_captioner  # the web side's, and the worker's:
-    images = [make_image(album=album) for _ in range(3)]
+    images = [make_image(created_by=viewer, album=album) for _ in range(3)]
     images[1].set_caption("written by a person", by=viewer)
     start_worker(IMAGINEER_CAPTION_MODEL=tiny_captioner)
     client = api_as(viewer)
@@ -72,7 +66,7 @@ def test_it_leaves_images_the_model_finds_no_words_for_uncaptioned(
     settings, wordless_captioner, album, make_image, viewer, django_capture_on_commit_callbacks
 ):
     settings.IMAGINEER_CAPTION_MODEL = wordless_captioner
-    image = make_image(album=album)
+    image = make_image(created_by=viewer, album=album)
     run = CaptionRun.objects.create(album=album, created_by=viewer)
 
     tasks.caption_album(album.pk, run.pk)
@@ -87,12 +81,12 @@ def test_it_leaves_images_the_model_finds_no_words_for_uncaptioned(
 
 @pytest.mark.django_db
 def test_it_fails_the_run_naming_the_image_whose_file_is_gone(
-    settings, tiny_captioner, album, make_image
+    settings, tiny_captioner, album, make_image, viewer
 ):
     settings.IMAGINEER_CAPTION_MODEL = tiny_captioner
-    first, broken = make_image(album=album), make_image(album=album)
+    first, broken = (make_image(created_by=viewer, album=album) for _ in range(2))
     default_storage.delete(broken.thumbnail.name)
-    run = CaptionRun.objects.create(album=album)
+    run = CaptionRun.objects.create(album=album, created_by=viewer)
 
     with pytest.raises(FileNotFoundError):  # the worker records the task as failed too
         tasks.caption_album(album.pk, run.pk)
@@ -106,10 +100,10 @@ def test_it_fails_the_run_naming_the_image_whose_file_is_gone(
 
 @pytest.mark.django_db
 def test_it_fails_the_run_when_the_model_cannot_be_loaded(settings, tmp_path, album,
-                                                          make_image):
+                                                          make_image, viewer):
     settings.IMAGINEER_CAPTION_MODEL = str(tmp_path / "no-such-model")
-    make_image(album=album)
-    run = CaptionRun.objects.create(album=album)
+    make_image(created_by=viewer, album=album)
+    run = CaptionRun.objects.create(album=album, created_by=viewer)
     with pytest.raises(OSError):
         tasks.caption_album(album.pk, run.pk)
     run.refresh_from_db()
@@ -122,7 +116,7 @@ def test_it_returns_the_active_run_instead_of_queueing_another(
     settings, album, make_image, viewer, django_capture_on_commit_callbacks
 ):
     settings.IMAGINEER_CAPTION_MODEL = "some/captioner"
-    make_image(album=album)
+    make_image(created_by=viewer, album=album)
     with django_capture_on_commit_callbacks(execute=True):
         first = tasks.start_caption_run(album, by=viewer)
         again = tasks.start_caption_run(album, by=viewer)
@@ -192,7 +186,7 @@ def test_it_starts_captioning_from_the_album_page_and_shows_progress(
     django_capture_on_commit_callbacks,
 ):
     settings.IMAGINEER_CAPTION_MODEL = "some/captioner"
-    make_image(album=album)
+    make_image(created_by=viewer, album=album)
     client.force_login(viewer)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(f"/albums/{album.slug}/caption/", follow=True)

@@ -37,6 +37,23 @@ def test_it_lists_files_without_rows_and_rows_without_files(viewer):
     assert "1 files without rows, 1 rows without files" in error
 
 
+def test_it_names_every_row_of_a_shared_file(viewer, other_viewer):
+    # Two owners' images of the same bytes name the same two files.
+    from albums.ingest import store_image
+
+    from .images import png_bytes
+
+    mine, _ = store_image(png_bytes(), filename="a.png", source="upload", created_by=viewer)
+    theirs, _ = store_image(png_bytes(), filename="a.png", source="upload",
+                            created_by=other_viewer)
+    assert run()[1] is None
+    default_storage.delete(mine.file.name)
+    out, error = run()
+    assert (f"row without file: albums.Image#{mine.pk}.file, albums.Image#{theirs.pk}.file -> "
+            f"{mine.file.name}") in out
+    assert "0 files without rows, 1 rows without files" in error
+
+
 @pytest.mark.django_db(transaction=True)
 def test_it_exits_non_zero_from_the_command_line(viewer):
     from imagineer.testing import manage

@@ -121,11 +121,14 @@ def miss_the_first_lookup(monkeypatch):
 
 
 def test_it_returns_the_winner_when_the_same_bytes_are_stored_at_once(stored_state,
-                                                                      monkeypatch):
-    first, _ = store_image(png_bytes(), filename="a.png", source=Image.Source.UPLOAD)
+                                                                      monkeypatch, viewer):
+    # Two requests of one uploader (another uploader gets an image of their own).
+    first, _ = store_image(png_bytes(), filename="a.png", source=Image.Source.UPLOAD,
+                           created_by=viewer)
     before = stored_state()
     missed = miss_the_first_lookup(monkeypatch)
-    second, created = store_image(png_bytes(), filename="b.png", source=Image.Source.UPLOAD)
+    second, created = store_image(png_bytes(), filename="b.png", source=Image.Source.UPLOAD,
+                                  created_by=viewer)
     assert missed and not created
     assert second.pk == first.pk
     assert stored_state() == before
@@ -162,7 +165,7 @@ def test_it_accepts_every_legal_layout_of_the_formats_it_reads():
 
 
 def test_it_keeps_the_winners_files_when_the_loser_wrote_the_same_names(settings, stored_state,
-                                                                        monkeypatch):
+                                                                        monkeypatch, viewer):
     # S3 cannot refuse a taken name: two ingests of the same bytes at once write the very
     # same objects, and the loser, cleaning up, must not remove the winner's files.
     from django.core.files.storage import FileSystemStorage
@@ -171,12 +174,14 @@ def test_it_keeps_the_winners_files_when_the_loser_wrote_the_same_names(settings
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"allow_overwrite": True},
     }}
-    first, _ = store_image(png_bytes(), filename="a.png", source=Image.Source.UPLOAD)
+    first, _ = store_image(png_bytes(), filename="a.png", source=Image.Source.UPLOAD,
+                           created_by=viewer)
     before = stored_state()
     missed = miss_the_first_lookup(monkeypatch)
     # Our exists() check came before the winner's write landed.
     monkeypatch.setattr(FileSystemStorage, "exists", lambda self, name: False)
-    second, created = store_image(png_bytes(), filename="b.png", source=Image.Source.UPLOAD)
+    second, created = store_image(png_bytes(), filename="b.png", source=Image.Source.UPLOAD,
+                                  created_by=viewer)
     assert missed and not created and second.pk == first.pk
     assert stored_state() == before
 

@@ -95,7 +95,8 @@ def test_it_creates_an_album_owned_by_the_caller(as_, world):
     response = as_("otto").post("/albums/", {"name": "Sunsets", "visibility": "private"})
     album = Album.objects.get(name="Sunsets")
     assert response.status_code == 302
-    assert response["Location"] == "/albums/sunsets/"
+    assert response["Location"] == f"/albums/{album.slug}/"
+    assert album.slug.startswith("sunsets-")
     assert album.owner == world["users"]["otto"]
 
 
@@ -274,7 +275,7 @@ def test_it_reuses_an_image_uploaded_twice(as_, world):
     upload(client, world["private"], named(RED, "a.png"))
     count = Image.objects.count()
     response = upload(client, world["public"], named(RED, "again.png"))
-    assert "1 already stored" in response.content.decode()
+    assert "1 you had uploaded before" in response.content.decode()
     assert Image.objects.count() == count
     image = Image.objects.get(sha256=hashlib.sha256(RED).hexdigest())
     assert set(image.albums.all()) == {world["private"], world["public"]}

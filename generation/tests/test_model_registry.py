@@ -77,8 +77,11 @@ def test_it_registers_models_from_the_command_line(transactional_db, demo_model_
     assert result.returncode == 0, result.stderr
     assert ModelVersion.objects.default_base().name == "SD demo"
     assert ModelVersion.objects.loras().get().sha256
-    bad = manage("register_model", "nope", "--kind", "lora", "--source", "/no/such/file")
+    missing = str(demo_loras[1].parent / "no-such-file.safetensors")
+    bad = manage("register_model", "nope", "--kind", "lora", "--source", missing)
     assert bad.returncode != 0 and "no LoRA file" in bad.stderr
+    elsewhere = manage("register_model", "nope", "--kind", "lora", "--source", "/etc/passwd")
+    assert elsewhere.returncode != 0 and "outside the model folders" in elsewhere.stderr
 
 
 def test_it_builds_and_registers_the_demo_model_once(transactional_db, tmp_path):

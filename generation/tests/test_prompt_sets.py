@@ -1,9 +1,11 @@
 import json
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from generation.models import Batch, Job, PromptSet, Status
+from generation.models import Batch, Job, PromptSet, PromptSetItem, Status
+from generation.validation import PROMPT_MAX, fill_template
 from imagineer.testing import wait_for
 
 DECK_CSV = "rank,suit\n" + "".join(
@@ -171,3 +173,40 @@ def test_it_refuses_a_batch_of_a_set_slug_holding_a_nul(api_as, editor, deck, de
     response = api_as(editor).post("/api/batches/", {"set": "play\x00ing"}, format="json")
     assert response.status_code == 400
     assert list(response.json()) == ["set"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("template, shown", [
+    ("the {rank:>2000000000}", "{rank:>2000000000}"),  # a 2 GB string with str.format
+    ("the {rank!r}", "{rank!r}"),
+    ("the {rank.__class__}", "{rank.__class__}"),
+    ("the {suit[0]}", "{suit[0]}"),
+    ("the {}", "{}"),
+])
+def test_it_refuses_templates_with_more_than_placeholders(api_as, editor, deck, template,
+                                                          shown):
+    response = api_as(editor).patch("/api/sets/playing-cards/", {"prompt_template": template},
+                                    format="json")
+    assert response.status_code == 400
+    [message] = response.json()["prompt_template"]
+    assert f"{shown} is not one" in message and "only {column} placeholders" in message
+    # A template saved before the rule is filled by the same rule: refused, never run.
+    PromptSet.objects.filter(pk=deck.pk).update(prompt_template=template)
+    deck.refresh_from_db()
+    with pytest.raises(ValidationError, match="only {column} placeholders"):
+        deck.prompt_for(PromptSetItem(prompt_set=deck, values={"rank": "ace", "suit": "x"}))
+
+
+@pytest.mark.django_db
+def test_it_fills_templates_up_to_the_prompt_limit_and_no_further(api_as, editor, deck):
+    long = "x" * 300
+    deck.import_csv(f"rank,suit\n{long},{long}\nace,hearts\n")
+    response = api_as(editor).post("/api/batches/", {"set": "playing-cards"}, format="json")
+    assert response.status_code == 400
+    [message] = response.json()["prompt"]
+    assert message.startswith(f"prompt must be 1 to {PROMPT_MAX} characters; the prompt "
+                              "template filled with the item rank=xxx")
+    assert not Batch.objects.exists()
+    assert fill_template("{{a}} {a} and {b}", {"a": "1", "b": "2"}) == "{a} 1 and 2"
+    with pytest.raises(ValidationError):
+        fill_template("{a}{a}{a}", {"a": "x" * 200})

@@ -330,6 +330,8 @@ def world(settings, viewer, other_viewer, editor, admin_user):
     """What the URLs point at: vera's (the viewer's) things, unless said otherwise."""
     # Captioning is only queued here, never run: any model name will do.
     settings.IMAGINEER_CAPTION_MODEL = "captioner-never-loaded"
+    # Models are registered by hub id here (never downloaded: no worker runs).
+    settings.IMAGINEER_HUB_DOWNLOADS = True
     vera = viewer
     base = ModelVersion.objects.create(name="demo", kind="base", source="demo",
                                        is_default=True)

@@ -1,6 +1,7 @@
 """The orphan check: files in the media storage that no row names, and rows whose file is
 gone. Every FileField of every installed model counts, so files of later apps (models,
-LoRAs, kohya exports) are checked too without this app importing them."""
+LoRAs, kohya exports) are checked too without this app importing them. One file may be
+named by several rows (images of the same bytes, one per owner, share their files)."""
 
 from django.apps import apps
 from django.core.files.storage import default_storage
@@ -21,14 +22,15 @@ def stored_files(storage, directory=""):
 
 
 def referenced_files():
-    """{file name: "app.Model#pk.field"} for every non-empty FileField value."""
+    """{file name: ["app.Model#pk.field", ...]} for every non-empty FileField value."""
     referenced = {}
     for model in apps.get_models():
         fields = [f.name for f in model._meta.get_fields() if isinstance(f, models.FileField)]
         for field in fields:
-            rows = model._default_manager.exclude(**{field: ""}).values_list("pk", field)
+            rows = (model._default_manager.exclude(**{field: ""}).order_by("pk")
+                    .values_list("pk", field))
             for pk, name in rows.iterator():
-                referenced[name] = f"{model._meta.label}#{pk}.{field}"
+                referenced.setdefault(name, []).append(f"{model._meta.label}#{pk}.{field}")
     return referenced
 
 
@@ -44,7 +46,7 @@ class Command(BaseCommand):
         for name in orphans:
             self.stdout.write(f"file without row: {name}")
         for name in missing:
-            self.stdout.write(f"row without file: {referenced[name]} -> {name}")
+            self.stdout.write(f"row without file: {', '.join(referenced[name])} -> {name}")
         summary = (f"{len(on_disk)} files, {len(referenced)} file references: "
                    f"{len(orphans)} files without rows, {len(missing)} rows without files.")
         if orphans or missing:
