@@ -46,6 +46,9 @@ def options():
     parser.add_argument("--phases", default=None,
                         help="schemathesis phases (default: all: examples, coverage, "
                              "fuzzing, stateful)")
+    parser.add_argument("--checks", default="",
+                        help="more schemathesis checks, comma-separated, e.g. "
+                             "positive_data_acceptance,negative_data_rejection")
     parser.add_argument("--workers", type=int, default=1, help="schemathesis workers")
     parser.add_argument("--seed", type=int, default=None, help="schemathesis seed")
     parser.add_argument("--database", default=None, metavar="URL",
@@ -141,14 +144,15 @@ def main():
             print(f"fuzzing with the {label}'s token ...", flush=True)
             result = fuzz(server, tokens[label], label=label, out_dir=VAR / "runs",
                           max_examples=args.examples, phases=args.phases,
-                          workers=args.workers, seed=args.seed)
+                          workers=args.workers, seed=args.seed,
+                          checks=[*CHECKS, *filter(None, args.checks.split(","))])
             results.append(result)
             print(f"  {result.examples} examples, {result.requests} requests in "
                   f"{result.seconds:.0f} s; failures: {result.failures or 'none'}", flush=True)
 
     print_table(f"Fuzzing the API: schemathesis, {args.examples} examples per operation and "
                 "phase", TABLE_HEADERS, table_rows(results))
-    print(f"\nChecks: {', '.join(CHECKS)}.")
+    print(f"\nChecks: {', '.join([*CHECKS, *filter(None, args.checks.split(','))])}.")
     failed = [result for result in results if not result.passed]
     for result in failed:
         print("\n" + result.report())

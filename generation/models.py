@@ -524,7 +524,9 @@ class Batch(models.Model):
 
     @transaction.atomic
     def refresh_status(self):
-        """Recount from the jobs; the batch ends when none of its jobs is active."""
+        """Recount from the jobs; the batch ends when none of its jobs is active, and then
+        gathers its images into its album in the same transaction: whoever sees it ended
+        (a client polling it) finds the album filled."""
         batch = Batch.objects.select_for_update().get(pk=self.pk)
         counts = dict(batch.jobs.values_list("status").annotate(n=Count("id")))
         batch.succeeded = counts.get(Status.SUCCEEDED, 0)
@@ -547,6 +549,8 @@ class Batch(models.Model):
         batch.save(update_fields=["succeeded", "failed", "status", "finished_at"])
         for field in ("succeeded", "failed", "status", "finished_at"):
             setattr(self, field, getattr(batch, field))
+        if self.status not in ACTIVE:
+            self.collect_images()
         return self
 
     def collect_images(self):

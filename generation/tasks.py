@@ -209,11 +209,9 @@ def save_images(job, generated, numbers):
 
 
 def _after(jobs):
-    """Batches recount and gather their images once their jobs end."""
+    """Batches recount (and, once ended, gather their images: Batch.refresh_status)."""
     for batch in {job.batch for job in jobs if job.batch_id}:
         batch.refresh_status()
-        if batch.status not in (Status.QUEUED, Status.RUNNING):
-            batch.collect_images()
 
 
 def reclaim_stale_jobs():

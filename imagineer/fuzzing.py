@@ -276,7 +276,7 @@ def expected_503s(schema):
 
 
 def fuzz(server, token, *, label, out_dir, max_examples, phases=None, workers=1, seed=None,
-         max_time=None):
+         max_time=None, checks=CHECKS):
     """Run `schemathesis run` on the server's schema with one token; return its Result."""
     import requests
 
@@ -291,7 +291,7 @@ def fuzz(server, token, *, label, out_dir, max_examples, phases=None, workers=1,
         sys.executable, "-m", "schemathesis.cli", "--config-file", str(config),
         "run", f"{server.url}/api/schema/",
         "--header", f"Authorization: Token {token}",
-        "--checks", ",".join(CHECKS),
+        "--checks", ",".join(checks),
         "--max-examples", str(max_examples),
         "--workers", str(workers),
         "--request-timeout", "60",
