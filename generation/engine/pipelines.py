@@ -149,6 +149,37 @@ SCHEDULERS = {
 }
 
 
+# Other tools' names of the samplers we have (ComfyUI's and Fooocus's k-diffusion names,
+# InvokeAI's; A1111's are SCHEDULERS' own), lower case; a Karras variant ("DPM++ 2M
+# Karras", "dpmpp_2m_k") maps to the same scheduler (see scheduler_for_sampler).
+SAMPLER_ALIASES = {
+    "euler_ancestral": "euler_a",
+    "k_euler_a": "euler_a",
+    "k_euler": "euler",
+    "k_lms": "lms",
+    "plms": "pndm",
+    "dpmpp_2m": "dpmpp_2m",
+    "k_dpmpp_2m": "dpmpp_2m",
+    "dpm++ 2m": "dpmpp_2m",
+}
+
+
+def scheduler_for_sampler(sampler: str) -> tuple[str | None, bool]:
+    """Our scheduler for a sampler as another tool names it ("Euler a", "euler_ancestral",
+    "DPM++ 2M Karras", "dpmpp_2m_k"), and whether the tool used Karras sigmas, which ours
+    do not: (None, ...) when we have no such sampler (e.g. "dpmpp_2m_sde_gpu")."""
+    name = sampler.strip().lower()
+    karras = name.endswith((" karras", "_karras", "_k")) and name not in SAMPLER_ALIASES
+    if karras:
+        name = name.rsplit(" ", 1)[0] if name.endswith(" karras") else name.rsplit("_", 1)[0]
+    if name in SCHEDULERS:
+        return name, karras
+    for key, (_, a1111_name) in SCHEDULERS.items():
+        if name == a1111_name.lower():
+            return key, karras
+    return SAMPLER_ALIASES.get(name), karras
+
+
 def scheduler_class(name: str) -> Any:
     import diffusers
 
