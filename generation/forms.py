@@ -1,3 +1,6 @@
+import base64
+import binascii
+import io
 import re
 
 from django import forms
@@ -68,6 +71,46 @@ class GenerateForm(forms.Form):
                 widget=forms.NumberInput(attrs={"step": "0.05", "min": LORA_WEIGHT[0],
                                                 "max": LORA_WEIGHT[1]}))
 
+    # Image to image: the source (an image id; the view checks it may be seen), the mask the
+    # editor drew (static/js/mask_editor.js: a PNG as a data: URL), and their settings.
+    init_image = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    mask_data = forms.CharField(required=False, widget=forms.HiddenInput)
+    strength = forms.FloatField(required=False, initial=0.75, label="Denoising strength",
+                                widget=forms.NumberInput(attrs={"step": "0.05", "min": 0,
+                                                                "max": 1}))
+    mask_blur = forms.IntegerField(required=False, initial=4, label="Mask blur")
+    keep_unmasked = forms.BooleanField(required=False, initial=True,
+                                       label="Keep unmasked pixels")
+    outpaint_left = forms.IntegerField(required=False, initial=0, label="Add left")
+    outpaint_right = forms.IntegerField(required=False, initial=0, label="Add right")
+    outpaint_up = forms.IntegerField(required=False, initial=0, label="Add up")
+    outpaint_down = forms.IntegerField(required=False, initial=0, label="Add down")
+    hires_scale = forms.ChoiceField(required=False, label="Hires fix",
+                                    choices=[("", "off"), ("1.5", "1.5×"), ("2", "2×")])
+    hires_strength = forms.FloatField(required=False, initial=0.5, label="Hires strength")
+
+    def clean_mask_data(self):
+        """The drawn mask as an uploaded file (validate_generation checks its bytes)."""
+        value = self.cleaned_data.get("mask_data") or ""
+        if not value:
+            return None
+        prefix = "data:image/png;base64,"
+        if not value.startswith(prefix):
+            raise forms.ValidationError("The mask must be a PNG drawn by the mask editor.")
+        try:
+            data = base64.b64decode(value[len(prefix):], validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise forms.ValidationError("The mask is not valid base64 PNG data.") from exc
+        upload = io.BytesIO(data)
+        upload.name = "mask.png"
+        return upload
+
+    def image_rows(self):
+        """The image to image fields the page shows once a source is chosen."""
+        return [self[name] for name in ("strength", "mask_blur", "keep_unmasked",
+                                        "outpaint_left", "outpaint_right", "outpaint_up",
+                                        "outpaint_down")]
+
     def lora_rows(self):
         return [(self[f"lora_{n}"], self[f"weight_{n}"]) for n in range(1, MAX_LORAS + 1)]
 
@@ -75,8 +118,9 @@ class GenerateForm(forms.Form):
         """The parameters for submit_job, which checks them by generation.validation."""
         data = self.cleaned_data
         width, _, height = (data.get("size") or "x").partition("x")
-        params = {key: data.get(key) for key in [*PARAMETERS, "model"] if key in self.fields}
-        params.update(width=width, height=height)
+        params = {key: data.get(key) for key in [*PARAMETERS, "model", "init_image"]
+                  if key in self.fields}
+        params.update(width=width, height=height, mask=data.get("mask_data"))
         params["loras"] = [(data[f"lora_{n}"], 1.0 if data.get(f"weight_{n}") is None
                             else data[f"weight_{n}"])
                            for n in range(1, MAX_LORAS + 1) if data.get(f"lora_{n}")]
@@ -85,7 +129,9 @@ class GenerateForm(forms.Form):
     def add_generation_errors(self, error):
         """Show the errors of a refused submission on the fields they name."""
         for field, messages in error.message_dict.items():
-            target = {"width": "size", "height": "size", "loras": "lora_1"}.get(field, field)
+            target = {"width": "size", "height": "size", "loras": "lora_1",
+                      "mask": "mask_data", "hires": "hires_scale",
+                      "outpaint": "outpaint_left"}.get(field, field)
             self.add_error(target if target in self.fields else None, messages)
 
 

@@ -15,6 +15,7 @@ from core.errors import LimitExceeded
 from .forms import BatchForm, GenerateForm
 from .models import Batch, Job, PromptSet
 from .remix import start_from_image
+from .rules import SIZE, SIZE_MULTIPLE
 from .submit import remix_job, submit_batch, submit_job
 
 # Polling backoff of the progress fragments, in milliseconds.
@@ -37,31 +38,74 @@ def _error_page(request, exc, template, context):
     return response
 
 
+# What the image pages' buttons start (?init_image=<id>&mode=): its initial values beyond
+# the picture's own prompt and size. Variations: the same prompt, a new seed, a low strength;
+# upscale: twice the size (within the limit), redrawn lightly.
+START_MODES = {
+    "img2img": {},
+    "inpaint": {"strength": 1.0},
+    "variations": {"strength": 0.35, "seed": None},
+    "upscale": {"strength": 0.3},
+}
+# The images of the user offered as starting points on the generate page.
+STRIP_SIZE = 12
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 @permission_required("generation.add_job", raise_exception=True)
 def generate(request):
+    source, mode = None, request.GET.get("mode", "img2img")
+    if mode not in START_MODES:
+        mode = "img2img"
     if request.method == "POST":
         form = GenerateForm(request.POST)
         if form.is_valid():
             try:
                 job = submit_job(request.user, form.generation_params())
             except LimitExceeded as exc:
-                return _error_page(request, exc, "generation/generate.html", {"form": form})
+                return _error_page(request, exc, "generation/generate.html",
+                                   _generate_context(request, form, None, mode))
             except ValidationError as exc:
                 form.add_generation_errors(exc)
             else:
                 return redirect(job)
+        picked = form.cleaned_data.get("init_image") if hasattr(form, "cleaned_data") else None
+        if picked:
+            source = Image.objects.visible_to(request.user).filter(pk=picked).first()
+            mode = "inpaint" if request.POST.get("mask_data") else mode
     else:
         initial = request.GET.dict()
+        initial.pop("mode", None)
         if "from_image" in initial:
             image_initial, notes = start_from_image(_visible_image(request,
                                                                    initial.pop("from_image")))
             initial.update(image_initial)
             for note in notes:
                 messages.warning(request, note)
+        if "init_image" in initial:
+            source = _visible_image(request, initial["init_image"])
+            initial.update(_start_from(source, mode))
         form = GenerateForm(initial=initial)
-    return render(request, "generation/generate.html", {"form": form})
+    return render(request, "generation/generate.html",
+                  _generate_context(request, form, source, mode))
+
+
+def _start_from(image, mode):
+    """The generate form's initial values for starting from `image` in `mode`: its own
+    prompt and parameters where it has them (start_from_image), its size (twice, to
+    upscale), and the mode's settings."""
+    initial, _ = start_from_image(image)
+    scale = 2 if mode == "upscale" else 1
+    width, height = (min(max(side * scale // SIZE_MULTIPLE * SIZE_MULTIPLE, SIZE[0]), SIZE[1])
+                     for side in (image.width, image.height))
+    initial.update(size=f"{width}x{height}", init_image=image.pk, **START_MODES[mode])
+    return initial
+
+
+def _generate_context(request, form, source, mode):
+    strip = Image.objects.filter(created_by=request.user).order_by("-created_at", "-id")
+    return {"form": form, "source": source, "mode": mode, "strip": strip[:STRIP_SIZE]}
 
 
 def _visible_image(request, pk):
