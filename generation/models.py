@@ -9,11 +9,13 @@ import hashlib
 import io
 import json
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.core.files import File
 from django.db import models, transaction
 from django.db.models import Count, F, Q
 from django.urls import reverse
@@ -196,40 +198,43 @@ class ModelVersion(models.Model):
 
     @classmethod
     def from_source(cls, *, name, kind, source, family=Family.SD15, **fields):
-        """A model by hub id or local path. A LoRA file must parse and fit its family;
-        a local base model must be a diffusers folder."""
+        """A model by hub id or local path. A LoRA file must parse and fit its family; a
+        local base model must be a diffusers folder or a single-file checkpoint, whose
+        family is read from its keys (engine/checkpoints.py)."""
         model = cls(name=name, kind=kind, source=source, family=family, **fields)
         path = check_model_source(source)  # None: a hub id
         if kind == cls.Kind.LORA:
             if path is None or not is_file(path):
                 raise ValidationError({"source": f"no LoRA file at {source}."})
             model.sha256, model.size_bytes = _check_lora(path, family)
+        elif path is not None and is_file(path):
+            model.family = _check_checkpoint(path)
+            model.sha256, model.size_bytes = _hashed(path)
         elif path is not None:
             if not is_file(path / "model_index.json"):
-                raise ValidationError(
-                    {"source": f"{source} is not a diffusers model folder (no model_index.json)."}
-                )
+                raise ValidationError({"source": (
+                    f"{source} is neither a diffusers model folder (no model_index.json) nor "
+                    "a single-file .safetensors checkpoint.")})
             model.sha256 = hashlib.sha256((path / "model_index.json").read_bytes()).hexdigest()
         model.full_clean(exclude=["file"])
         return model
 
     @classmethod
-    def from_upload(cls, uploaded, *, name, family=Family.SD15, **fields):
-        """A LoRA from an uploaded .safetensors file, stored when the model is saved."""
-        from django.core.files.base import ContentFile
-
-        data = uploaded.read()
-        sha256 = hashlib.sha256(data).hexdigest()
-        settings.IMAGINEER_MODEL_CACHE.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=settings.IMAGINEER_MODEL_CACHE) as folder:
-            # Under the uploaded file's own name: the errors name the file the user sent.
-            tmp = Path(folder) / Path(uploaded.name or "lora.safetensors").name
-            tmp.write_bytes(data)
-            _check_lora(tmp, family, field="file")
-        fields.pop("kind", None)
-        model = cls(name=name, kind=cls.Kind.LORA, family=family, sha256=sha256,
-                    size_bytes=len(data), **fields)
-        model.file = ContentFile(data, name="lora.safetensors")
+    def from_upload(cls, uploaded, *, name, kind=Kind.LORA, family=Family.SD15, **fields):
+        """A LoRA, or a base single-file checkpoint (its family read from its keys), from an
+        uploaded .safetensors file, stored when the model is saved. The upload is read in
+        chunks (a checkpoint is gigabytes), from the disk where Django put it."""
+        with _on_disk(uploaded) as path:
+            if kind == cls.Kind.BASE:
+                family = _check_checkpoint(path, field="file")
+                sha256, size = _hashed(path)
+            else:
+                kind = cls.Kind.LORA
+                sha256, size = _check_lora(path, family, field="file")
+        model = cls(name=name, kind=kind, family=family, sha256=sha256, size_bytes=size,
+                    **fields)
+        uploaded.seek(0)
+        model.file = File(uploaded, name=f"{kind}.safetensors")
         model.full_clean(exclude=["file"])
         return model
 
@@ -244,6 +249,46 @@ class ModelVersion(models.Model):
         if self.kind == self.Kind.BASE and not ModelVersion.objects.default_base():
             self.make_default()
         return self
+
+
+@contextmanager
+def _on_disk(uploaded):
+    """The path of an uploaded file on this machine, under the file's own name (errors
+    name the file the user sent): Django's temporary file of a large upload is copied
+    in chunks, as is a small one held in memory."""
+    settings.IMAGINEER_MODEL_CACHE.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=settings.IMAGINEER_MODEL_CACHE) as folder:
+        path = Path(folder) / Path(uploaded.name or "model.safetensors").name
+        uploaded.seek(0)
+        with open(path, "wb") as out:
+            for chunk in uploaded.chunks() if hasattr(uploaded, "chunks") else [uploaded.read()]:
+                out.write(chunk)
+        yield path
+
+
+def _hashed(path):
+    from .engine.lora import file_sha256
+
+    return file_sha256(path), path.stat().st_size
+
+
+def _check_checkpoint(path, field="source"):
+    """A base single file must be a checkpoint of a family we run; returns its family."""
+    from .engine.checkpoints import NotACheckpoint, inspect_checkpoint
+
+    try:
+        info = inspect_checkpoint(path)
+    except NotACheckpoint as exc:
+        raise ValidationError({field: str(exc)}) from exc
+    if info.inpainting:
+        raise ValidationError({field: (
+            f"{path.name} is a {info.description} checkpoint (its UNet takes a mask and the "
+            "masked image): inpainting models are not supported yet; register the base "
+            "model it was made from.")})
+    if info.family not in SUPPORTED_FAMILIES:
+        raise ValidationError({field: f"{path.name} is a {info.description} checkpoint; "
+                                      f"{info.family} models are not supported yet."})
+    return info.family
 
 
 def _check_lora(path, family, field="source"):
