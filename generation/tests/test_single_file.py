@@ -106,8 +106,6 @@ SD1 = {"model.diffusion_model.input_blocks.0.0.weight": (8, 4, 3, 3),
     ({"lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight": (4, 8)}, "is a LoRA"),
     ({"encoder.conv_in.weight": (8, 3, 3, 3), "first_stage_model.decoder.conv_out.weight":
       (3, 8, 3, 3)}, "is a VAE alone"),
-    ({**SD1, "model.diffusion_model.input_blocks.0.0.weight": (8, 9, 3, 3)},
-     "Stable Diffusion 1.x inpainting checkpoint"),
     ({"model.diffusion_model.input_blocks.0.0.weight": (8, 4, 3, 3),
       "conditioner.embedders.0.model.text_projection": (8, 8)}, "an SDXL refiner"),
     ({"model.diffusion_model.joint_blocks.0.x_block.mlp.fc1.weight": (8, 8)},
@@ -130,6 +128,17 @@ def test_it_refuses_a_file_of_another_kind_naming_it(api_as, admin_user, tmp_pat
     assert not ModelVersion.objects.exists()
     assert not list((media_root / "models").glob("*")) if (media_root / "models").exists() \
         else True
+
+
+@pytest.mark.django_db
+def test_it_notes_an_inpainting_checkpoint(api_as, admin_user, tmp_path):
+    path = fake_checkpoint(tmp_path / "inpaint.safetensors", {
+        **SD1, "model.diffusion_model.input_blocks.0.0.weight": (8, 9, 3, 3)})
+    response = api_as(admin_user).post("/api/models/", {"name": "inpaint", "kind": "base",
+                                                        "source": str(path)}, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["family"] == "sd15"
+    assert "Stable Diffusion 1.x inpainting checkpoint" in response.json()["description"]
 
 
 @pytest.mark.django_db
