@@ -224,8 +224,9 @@ class CaptionRunAdmin(admin.ModelAdmin):
                     "created_at", "finished_at"]
     list_filter = ["status"]
     list_select_related = ["album", "created_by"]
-    readonly_fields = ["album", "status", "total", "done", "empty", "error", "created_by",
-                       "created_at", "started_at", "finished_at"]
+    readonly_fields = ["album", "image_ids", "status", "total", "done", "empty", "error",
+                       "created_by", "created_at", "started_at", "finished_at", "attempts",
+                       "worker"]
 
     def has_add_permission(self, request):
         return False

@@ -347,8 +347,8 @@ SPECTACULAR_SETTINGS = {
     ],
     "ENUM_NAME_OVERRIDES": {
         "GenerationStatusEnum": "generation.models.Status",
-        "TrainingStatusEnum": "training.models.TrainingRun.Status",
-        "CaptionRunStatusEnum": "albums.models.CaptionRun.Status",
+        # Training runs and caption runs: LeasedWork's statuses (one choice set, one name).
+        "LeasedWorkStatusEnum": "workers.models.Status",
         "SchedulerEnum": "generation.validation.SCHEDULERS",
     },
 }

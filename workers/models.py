@@ -1,10 +1,10 @@
 """Leased, queued work and the workers that do it.
 
 `LeasedWork` is the abstract model of a row a worker runs (a generation Job, a
-TrainingRun): its status, the worker that holds it, the heartbeat that renews its lease,
-its attempts, and the state changes that every kind shares. Each state change is a
-conditional UPDATE, so two workers (or a worker and a cancel) can never both win: the
-row's status decides and, while it runs, the worker it names. A worker whose lease ran
+TrainingRun, a CaptionRun): its status, the worker that holds it, the heartbeat that
+renews its lease, its attempts, and the state changes that every kind shares. Each
+state change is a conditional UPDATE, so two workers (or a worker and a cancel) can never
+both win: the row's status decides and, while it runs, the worker it names. A worker whose lease ran
 out (a machine cut off for a while) finds its row given to another and changes nothing.
 
 `WorkerHeartbeat` is a qcluster worker process and when it was last seen alive.
