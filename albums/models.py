@@ -188,6 +188,16 @@ class Image(models.Model):
         self.caption_text = text
         return label
 
+    @transaction.atomic
+    def set_auto_caption(self, text, *, by=None, source=None):
+        """Make `text` the caption unless the image has one by now (a person wrote it while
+        a worker was captioning): the image's row is locked, so a caption written at the
+        same moment waits. Returns the label, or None when the image kept its caption."""
+        Image.objects.select_for_update().filter(pk=self.pk).first()
+        if Image.objects.filter(pk=self.pk).captioned().exists():
+            return None
+        return self.set_caption(text, by=by, source=source or Label.Source.AUTO)
+
     def can_curate(self, user):
         """Change the caption or NSFW flag, delete: curators only (see accounts/roles.py)."""
         return is_curator(user)
@@ -422,6 +432,10 @@ class CaptionRun(LeasedWork):
     empty = models.PositiveIntegerField(
         default=0, help_text="Images the model found no words for: left uncaptioned."
     )
+    failed = models.PositiveIntegerField(
+        default=0, help_text="Images the backend could not caption (named in the error); "
+                             "the run went on without them."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+",
@@ -447,9 +461,11 @@ class CaptionRun(LeasedWork):
             return f"Failed after {self.done} of {self.total} images: {self.error}"
         if self.status == self.Status.CANCELLED:
             return f"Cancelled after {self.done} of {self.total} images."
-        text = f"Done: captioned {self.done - self.empty} of {self.total} images"
+        text = f"Done: captioned {self.done - self.empty - self.failed} of {self.total} images"
         if self.empty:
             text += f"; the model found no words for {self.empty}, left uncaptioned"
+        if self.failed:
+            text += f"; {self.failed} could not be captioned: {self.error}"
         return text + "."
 
     # State changes beyond LeasedWork's (start, beat, fail, cancel, requeue): each a
@@ -458,15 +474,22 @@ class CaptionRun(LeasedWork):
     def start(self, worker, *, total):
         """A worker takes the queued run: `total` images to caption (an attempt after a
         dead worker's starts over). False when it is not queued."""
-        return super().start(worker, total=total, done=0, empty=0, progress=0.0)
+        return super().start(worker, total=total, done=0, empty=0, failed=0, progress=0.0)
 
-    def advance(self, *, empty=False):
-        """One more image done (`empty`: the model gave no words, nothing was stored);
+    MAX_FAILURES_NAMED = 20  # in `error`; `failed` counts them all
+
+    def advance(self, *, empty=False, failure=None):
+        """One more image done (`empty`: the model gave no words, nothing was stored;
+        `failure`: why the backend could not caption it, a line added to the error);
         renews the lease. False once the run is no longer this worker's (cancelled, or
         given to another worker)."""
         changes = {"done": models.F("done") + 1}
         if empty:
             changes["empty"] = models.F("empty") + 1
+        if failure:
+            changes["failed"] = models.F("failed") + 1
+            if self.failed < self.MAX_FAILURES_NAMED:
+                changes["error"] = "\n".join(filter(None, [self.error, failure]))[:2000]
         return self._transition([self.Status.RUNNING], heartbeat_at=timezone.now(),
                                 progress=min((self.done + 1) / max(self.total, 1), 1.0),
                                 **changes)

@@ -12,6 +12,12 @@ captions are theirs.
 A worker that dies mid-run leaves its run "running": `reclaim_stale_caption_runs` (when a
 worker starts) queues it again with a new task, whose attempt picks up the images still
 uncaptioned; after IMAGINEER_JOB_MAX_ATTEMPTS attempts the run fails.
+
+The backend is IMAGINEER_CAPTION_BACKEND's (`captioner()`): the local model, or Anthropic's
+Messages API. An image the backend cannot caption (`CaptionFailed`: the API refused it
+after its retries) is counted as failed, named in the run's error, and the run goes on; a
+caption is written only while the image still has none (`Image.set_auto_caption`), so a
+person who captions it while the API is thinking keeps their words.
 """
 
 import logging
@@ -24,15 +30,50 @@ from PIL import Image as PILImage
 
 from workers.leases import Heartbeat, at_spawn, lease_interval, reclaim, worker_name
 
-from .captioning import CaptioningUnavailable, get_captioner
-from .models import CaptionRun, Image, Label
+from .captioning import (
+    DEFAULT_PROMPT,
+    AnthropicOptions,
+    CaptionFailed,
+    CaptioningUnavailable,
+    get_anthropic_captioner,
+    get_captioner,
+)
+from .models import CaptionRun, Image
 
 log = logging.getLogger(__name__)
 
 
-def check_captioning_available():
+def captioning_off():
+    """Why automatic captioning is off with these settings (a sentence), or None."""
+    if settings.IMAGINEER_CAPTION_BACKEND == "anthropic":
+        if not settings.ANTHROPIC_API_KEY:
+            return ("Automatic captioning is off: IMAGINEER_CAPTION_BACKEND is anthropic "
+                    "but ANTHROPIC_API_KEY is not set.")
+        return None
     if not settings.IMAGINEER_CAPTION_MODEL:
-        raise CaptioningUnavailable()
+        return str(CaptioningUnavailable())
+    return None
+
+
+def check_captioning_available():
+    reason = captioning_off()
+    if reason:
+        raise CaptioningUnavailable(reason)
+
+
+def captioner():
+    """The captioner the settings choose (loaded or connected once per process)."""
+    check_captioning_available()
+    if settings.IMAGINEER_CAPTION_BACKEND == "anthropic":
+        return get_anthropic_captioner(AnthropicOptions(
+            api_key=settings.ANTHROPIC_API_KEY,
+            model=settings.IMAGINEER_ANTHROPIC_MODEL,
+            prompt=settings.IMAGINEER_CAPTION_PROMPT or DEFAULT_PROMPT,
+            max_side=settings.IMAGINEER_CAPTION_MAX_SIDE,
+            max_retries=settings.IMAGINEER_CAPTION_MAX_RETRIES,
+            base_url=settings.IMAGINEER_ANTHROPIC_BASE_URL or None,
+        ))
+    return get_captioner(settings.IMAGINEER_CAPTION_MODEL)
 
 
 def start_caption_run(album, *, by):
@@ -89,8 +130,10 @@ def caption_images(image_ids, run_id):
 
 
 def caption_each(run, images):
-    """Take the run and caption the images one by one, advancing it; a failure fails the
-    run (and the task). Stops when the run is no longer this worker's."""
+    """Take the run and caption the images one by one, advancing it. An image the backend
+    cannot caption (CaptionFailed) is counted and named, and the run goes on; anything else
+    (the model will not load, a file is gone) fails the run (and the task). Stops when the
+    run is no longer this worker's."""
     worker = worker_name()
     images = list(images.only("pk", "file", "thumbnail"))
     if not run.start(worker, total=len(images)):
@@ -98,11 +141,19 @@ def caption_each(run, images):
     image = None
     try:
         with Heartbeat(lambda: run.beat(worker), lease_interval()):  # loads can be long
-            captioner = get_captioner(settings.IMAGINEER_CAPTION_MODEL)
+            backend = captioner()
             for image in images:
-                text = captioner.caption(open_picture(image))
-                if text:  # a model that finds no words leaves the image uncaptioned
-                    image.set_caption(text, by=run.created_by, source=Label.Source.AUTO)
+                try:
+                    text = backend.caption(open_picture(image, backend.input_side))
+                except CaptionFailed as exc:
+                    log.warning("image %s not captioned: %s", image.pk, exc)
+                    if not run.advance(failure=f"image {image.pk}: {exc}"):
+                        return f"caption run {run.pk} is no longer this worker's"
+                    continue
+                # A model that finds no words leaves the image uncaptioned, and so does a
+                # person who captioned it meanwhile.
+                if text:
+                    image.set_auto_caption(text, by=run.created_by)
                 if not run.advance(empty=not text):
                     return f"caption run {run.pk} is no longer this worker's"
     except Exception as exc:
@@ -125,10 +176,10 @@ def on_worker_spawn(**kwargs):
     at_spawn(reclaim_stale_caption_runs)
 
 
-def open_picture(image):
+def open_picture(image, side=384):
     """The picture to caption: the thumbnail (384 px, the input size of common captioners,
-    and quick to decode), else the original."""
-    name = image.thumbnail.name or image.file.name
+    and quick to decode) when the backend takes no more than that, else the original."""
+    name = (image.thumbnail.name if side <= 384 else "") or image.file.name
     with default_storage.open(name, "rb") as f:
         picture = PILImage.open(f)
         picture.load()

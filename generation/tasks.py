@@ -8,6 +8,7 @@ worker died (kill -9) is given back to the queue by `reclaim_stale_jobs`, which 
 a worker starts, before each job and every minute.
 """
 
+import io
 import logging
 import time
 
@@ -21,7 +22,7 @@ from workers.leases import Heartbeat, NoLongerOurs, at_spawn, lease_interval, re
 from workers.models import WorkerHeartbeat
 
 from .engine.metadata import png_bytes
-from .engine.pipelines import Cancelled, get_cache
+from .engine.pipelines import Cancelled, Source, get_cache
 from .models import Job, SiteSettings, Status
 
 log = logging.getLogger(__name__)
@@ -152,6 +153,7 @@ def run_jobs(jobs):
                 [job.generation_params() for job in jobs],
                 loras=[(lora.adapter_name, lora.engine_source(), weight)
                        for lora, weight in loras],
+                source=job_source(first),
                 on_step=on_step,
                 should_cancel=should_cancel,
             )
@@ -186,6 +188,27 @@ def run_jobs(jobs):
             log.exception("saving images failed", extra={"job": job.pk})
             job.fail(exc, context="saving images failed")
     _after(jobs)
+
+
+def job_source(job):
+    """The engine's Source of a job (its picture and mask, read through the storage), or
+    None for text to image. Jobs that share a call share it (Job.batch_key)."""
+    if job.init_image_id is None:
+        if job.mask_id or any(job.generation_params().outpaint()):
+            raise ValueError("the job's init_image was deleted before it ran")
+        return None
+    return Source(image=open_image(job.init_image),
+                  mask=open_image(job.mask) if job.mask_id else None)
+
+
+def open_image(image):
+    """The stored image decoded (PIL), its file read whole through default_storage."""
+    from PIL import Image as PILImage
+
+    with image.file.open("rb") as stored:
+        picture = PILImage.open(io.BytesIO(stored.read()))
+        picture.load()
+    return picture
 
 
 def save_images(job, generated, numbers):

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('albums', '0004_caption_run_leased_work'),
+        ('albums', '0005_caption_run_failed'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('generation', '0006_counter'),
+        ('generation', '0007_job_image_to_image'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
