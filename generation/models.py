@@ -565,6 +565,7 @@ class Batch(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "batches"
+        indexes = [models.Index(fields=["owner", "created_at", "id"], name="batch_owner_newest")]
 
     def __str__(self):
         return f"{self.prompt_set} {self.theme}".strip() + f" #{self.pk}"
@@ -690,7 +691,9 @@ class Job(LeasedWork):
     class Meta:
         ordering = ["-queued_at", "-id"]
         permissions = [("see_all_jobs", "Can see and cancel every user's jobs")]
-        indexes = [models.Index(fields=["status", "owner", "queued_at"])]
+        indexes = [models.Index(fields=["status", "owner", "queued_at"]),
+                   # A user's jobs, newest first (the list's order: core/pagination.py).
+                   models.Index(fields=["owner", "queued_at", "id"], name="job_owner_newest")]
 
     def __str__(self):
         return f"Job #{self.pk}: {self.prompt[:40]}"
