@@ -1,13 +1,6 @@
 from django.apps import AppConfig
 
 
-def _on_worker_spawn(sender, **kwargs):
-    from . import scrape, tasks
-
-    tasks.on_worker_spawn(**kwargs)
-    scrape.on_worker_spawn(**kwargs)
-
-
 def check_scrape_loopback(app_configs, **kwargs):
     """A deploy check: scrape runs may fetch from loopback (a test setting) in production."""
     from django.conf import settings
@@ -27,9 +20,13 @@ class AlbumsConfig(AppConfig):
 
     def ready(self):
         from django.core.checks import Tags, register
-        from django_q.signals import post_spawn
+
+        from workers import registry
 
         from . import signals  # noqa: F401  (connects the signal handlers)
 
         register(check_scrape_loopback, Tags.security, deploy=True)
-        post_spawn.connect(_on_worker_spawn, dispatch_uid="albums.on_worker_spawn")
+        registry.at_worker_start("albums.tasks.reclaim_stale_caption_runs")
+        registry.housekeeping("albums.tasks.reclaim_stale_caption_runs")
+        registry.at_worker_start("albums.scrape.reclaim_stale_scrape_runs")
+        registry.housekeeping("albums.scrape.reclaim_stale_scrape_runs")

@@ -17,8 +17,8 @@ dedup per owner), then must be at least min_width x min_height; it joins the alb
 its source URL and page, and the text its page gave it (alt, title, figure caption) as its
 first caption, marked "scraped", only while it has none. The image, its album entry, its
 caption and the run's new state (frontier, seen, counts) are one transaction, so a run
-resumed after its worker died (`reclaim_stale_scrape_runs`, at a worker's start) goes on
-where it stopped. A cancel is seen after the next page or image. When the run ends and
+resumed after its worker died (`reclaim_stale_scrape_runs`, at a worker's start and in
+housekeeping) goes on where it stopped. A cancel is seen after the next page or image. When the run ends and
 `caption` was asked, a caption run (the configured backend) takes the album.
 """
 
@@ -30,7 +30,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django_q.tasks import async_task
 
-from workers.leases import Heartbeat, at_spawn, lease_interval, reclaim, worker_name
+from workers.leases import Heartbeat, lease_interval, reclaim, worker_name
 
 from .fetch import Fetcher, FetchPolicy, Refused, check_address, parse_page, same_site
 from .ingest import ImageRejected, atomic_ingest, store_image
@@ -270,7 +270,3 @@ def reclaim_stale_scrape_runs():
     """Give back running scrape runs whose worker is gone; the next attempt goes on from
     the stored frontier. After too many attempts they fail."""
     return reclaim(ScrapeRun.objects.all(), requeued=enqueue_run)
-
-
-def on_worker_spawn(**kwargs):
-    at_spawn(reclaim_stale_scrape_runs)
