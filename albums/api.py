@@ -178,7 +178,7 @@ class ImageViewSet(
     """Images the caller may see.
 
     List filters: album (id; ordered by position in it), source, nsfw, has_caption,
-    created_by (user id), search (in prompts and captions); page and page_size.
+    created_by (user id), search (in prompts and captions); cursor and page_size.
     PATCH sets `caption` (a new manual caption label) or `nsfw`. DELETE removes the row
     and both files.
 

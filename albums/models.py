@@ -157,12 +157,14 @@ class Image(models.Model):
         on_delete=models.SET_NULL,
         related_name="images",
     )
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
 
     objects = ImageQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # The lists' order, read backwards from the cursor (core/pagination.py).
+        indexes = [models.Index(fields=["created_at", "id"], name="image_newest")]
         constraints = [
             # One image of the same bytes per owner; other owners have their own (ingest.py).
             models.UniqueConstraint(fields=["created_by", "sha256"],
@@ -271,6 +273,7 @@ class Album(models.Model):
 
     class Meta:
         ordering = ["-updated_at", "-id"]
+        indexes = [models.Index(fields=["updated_at", "id"], name="album_newest")]
         permissions = [("curate_all", "Can curate every album and image")]
 
     def __str__(self):

@@ -18,8 +18,9 @@ its source URL and page, and the text its page gave it (alt, title, figure capti
 first caption, marked "scraped", only while it has none. The image, its album entry, its
 caption and the run's new state (frontier, seen, counts) are one transaction, so a run
 resumed after its worker died (`reclaim_stale_scrape_runs`, at a worker's start and in
-housekeeping) goes on where it stopped. A cancel is seen after the next page or image. When the run ends and
-`caption` was asked, a caption run (the configured backend) takes the album.
+housekeeping) goes on where it stopped. A cancel is seen after the next page or image.
+When the run ends and `caption` was asked, a caption run (the configured backend) takes
+the album.
 """
 
 import logging
