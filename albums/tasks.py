@@ -10,8 +10,8 @@ starter may write (`captionable_by`): an album holds other users' images too, an
 captions are theirs.
 
 A worker that dies mid-run leaves its run "running": `reclaim_stale_caption_runs` (when a
-worker starts) queues it again with a new task, whose attempt picks up the images still
-uncaptioned; after IMAGINEER_JOB_MAX_ATTEMPTS attempts the run fails.
+worker starts and every minute) queues it again with a new task, whose attempt picks up
+the images still uncaptioned; after IMAGINEER_JOB_MAX_ATTEMPTS attempts the run fails.
 
 The backend is IMAGINEER_CAPTION_BACKEND's (`captioner()`): the local model, or Anthropic's
 Messages API. An image the backend cannot caption (`CaptionFailed`: the API refused it
@@ -28,7 +28,7 @@ from django.db import transaction
 from django_q.tasks import async_task
 from PIL import Image as PILImage
 
-from workers.leases import Heartbeat, at_spawn, lease_interval, reclaim, worker_name
+from workers.leases import Heartbeat, lease_interval, reclaim, worker_name
 
 from .captioning import (
     DEFAULT_PROMPT,
@@ -169,11 +169,6 @@ def reclaim_stale_caption_runs():
     """Give back running caption runs whose worker is gone: dead on this host, or silent
     too long. They are queued again with a new task; after too many attempts they fail."""
     return reclaim(CaptionRun.objects.all(), requeued=enqueue_run)
-
-
-def on_worker_spawn(**kwargs):
-    """A worker process starts: reclaim the caption runs of dead workers."""
-    at_spawn(reclaim_stale_caption_runs)
 
 
 def open_picture(image, side=384):

@@ -18,8 +18,7 @@ from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
 from albums.ingest import atomic_ingest, store_generated
-from workers.leases import Heartbeat, NoLongerOurs, at_spawn, lease_interval, reclaim, worker_name
-from workers.models import WorkerHeartbeat
+from workers.leases import Heartbeat, NoLongerOurs, lease_interval, reclaim, worker_name
 
 from .engine.metadata import png_bytes
 from .engine.pipelines import Cancelled, Source, get_cache
@@ -245,15 +244,13 @@ def reclaim_stale_jobs():
 
 
 def housekeeping():
-    """Every minute (a django-q2 schedule): reclaim stale jobs; make sure queued jobs
-    have a token (tokens are lost when a process dies between commit and enqueue, or with
-    a killed worker); forget workers long gone."""
+    """Every minute (a step of workers' housekeeping): reclaim stale jobs; make sure
+    queued jobs have a token (tokens are lost when a process dies between commit and
+    enqueue, or with a killed worker)."""
     reclaim_stale_jobs()
-    WorkerHeartbeat.forget_gone()
     ensure_job_token()
 
 
-def on_worker_spawn(**kwargs):
-    """A worker process starts: reclaim jobs of dead workers; unload the pipeline when idle."""
-    at_spawn(reclaim_stale_jobs)
+def start_idle_reaper():
+    """A worker process starts: unload the pipeline once it has been idle a while."""
     get_cache().start_idle_reaper(settings.IMAGINEER_IDLE_UNLOAD_SECONDS)

@@ -17,7 +17,7 @@ from django.db import close_old_connections, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .leases import Heartbeat, at_spawn, died_here, heartbeat_interval, worker_name
+from .leases import Heartbeat, died_here, heartbeat_interval, worker_name
 
 
 class Status(models.TextChoices):
@@ -198,22 +198,20 @@ class WorkerHeartbeat(models.Model):
         )
 
     @classmethod
-    def start_beating(cls, **kwargs):
-        """As a worker process of any cluster starts (django-q2's post_spawn): record it
-        now and every heartbeat_interval() from a daemon thread, for the health check and
-        the metrics, and forget the workers that are gone."""
+    def start_beating(cls):
+        """As a worker process of any cluster starts (workers.registry.at_worker_start):
+        beat every heartbeat_interval() from a daemon thread, record it now, for the
+        health check and the metrics, and forget the workers that are gone."""
         from django_q.conf import Conf
-
-        def record_worker():
-            cls.forget_gone()
-            cls.beat(Conf.CLUSTER_NAME)
 
         def beat():
             close_old_connections()  # reopens a connection that a database restart broke
             cls.beat(Conf.CLUSTER_NAME)
 
-        at_spawn(record_worker)
+        # First: a database not up yet fails the record below, not the beats after.
         Heartbeat(beat, heartbeat_interval()).start()
+        cls.forget_gone()
+        cls.beat(Conf.CLUSTER_NAME)
 
     @classmethod
     def forget_gone(cls):

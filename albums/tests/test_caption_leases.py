@@ -14,6 +14,7 @@ from django_q.models import OrmQ
 
 from albums import tasks
 from albums.models import Album, CaptionRun, Label
+from imagineer.testing import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -124,3 +125,31 @@ def test_a_run_left_running_before_the_lease_is_reclaimed_once_its_worker_is_sil
     assert CaptionRun.objects.get(pk=done.pk).progress == 1.0
     assert tasks.reclaim_stale_caption_runs() == 1
     assert CaptionRun.objects.get(pk=running.pk).status == "queued"
+
+
+def test_every_minute_and_at_a_workers_start_it_reclaims_the_runs_of_dead_workers(
+    album, viewer, make_image, settings, tiny_captioner, start_worker
+):
+    from workers.registry import run_housekeeping
+
+    make_image(created_by=viewer, album=album)
+    here = socket.gethostname()
+    every_minute = CaptionRun.objects.create(album=album, created_by=viewer)
+    every_minute.start(f"{here}:{dead_pid()}", total=1)
+
+    run_housekeeping()  # the one schedule: albums' step among the others
+    assert CaptionRun.objects.get(pk=every_minute.pk).status == "queued"
+    assert [task.task["args"] for task in OrmQ.objects.all()] == [(album.pk, every_minute.pk)]
+    OrmQ.objects.all().delete()
+    CaptionRun.objects.get(pk=every_minute.pk).cancel()
+
+    at_start = CaptionRun.objects.create(album=album, created_by=viewer)
+    at_start.start(f"{here}:{dead_pid()}", total=1)
+    start_worker(IMAGINEER_CAPTION_MODEL=tiny_captioner)  # reclaims it as it starts
+
+    def ended():
+        run = CaptionRun.objects.get(pk=at_start.pk)
+        return run if run.is_finished else None
+
+    run = wait_for(ended, timeout=180, message="the new worker to caption the reclaimed run")
+    assert (run.status, run.done, run.attempts) == ("succeeded", 1, 2)
