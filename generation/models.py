@@ -562,6 +562,8 @@ class Batch(models.Model):
 
     @transaction.atomic
     def cancel(self):
+        # The batch's row first, as release_held_jobs and refresh_status lock it: one order.
+        Batch.objects.select_for_update().filter(pk=self.pk).first()
         for job in self.jobs.filter(status__in=ACTIVE):
             job.cancel(recount=False)
         Batch.objects.filter(pk=self.pk, status__in=ACTIVE).update(
@@ -571,6 +573,14 @@ class Batch(models.Model):
 
 
 class JobQuerySet(LeasedWorkQuerySet):
+    def in_queue(self):
+        """Queued jobs that count against max_queue: not held by their batch."""
+        return self.filter(status=Status.QUEUED, held=False)
+
+    def held(self):
+        """Batch jobs waiting for room in the queue (limits.release_held_jobs)."""
+        return self.filter(status=Status.QUEUED, held=True)
+
     def visible_to(self, user):
         if user.has_perm("generation.see_all_jobs"):
             return self
@@ -611,6 +621,9 @@ class Job(LeasedWork):
                                   help_text="The class of the exception that failed the job.")
     owner_role = models.CharField(max_length=10, blank=True,
                                   help_text="The owner's role when the job was submitted.")
+    held = models.BooleanField(
+        default=False, help_text="A queued batch job that waits for room in the queue "
+        "(max_queue) before a worker may pick it.")
     images = models.ManyToManyField(Image, blank=True, related_name="jobs")
     remix_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
 
@@ -657,12 +670,14 @@ class Job(LeasedWork):
     @classmethod
     @transaction.atomic
     def create_from(cls, cleaned, *, owner, batch=None, batch_position=0, remix_of=None,
-                    owner_role=None):
+                    owner_role=None, held=False):
         """Create a queued job from parameters cleaned by validate_generation.
 
-        `owner_role`: the owner's role, when the caller knows it (a batch asks once)."""
+        `owner_role`: the owner's role, when the caller knows it (a batch asks once);
+        `held`: a batch job that waits for room in the queue."""
         job = cls.objects.create(
             owner=owner,
+            held=held,
             owner_role=(owner.role or "") if owner_role is None else owner_role,
             batch=batch,
             batch_position=batch_position,
@@ -700,7 +715,7 @@ class Job(LeasedWork):
             Counter.add("job_duration_milliseconds", round(seconds * 1000), status=self.status)
 
     def start(self, worker):
-        return super().start(worker, progress=0.0, error_type="")
+        return super().start(worker, progress=0.0, error_type="", held=False)
 
     def set_progress(self, progress):
         """Record progress (0..1) and renew the lease; False once the job was cancelled
@@ -786,7 +801,8 @@ class SiteSettings(models.Model):
         "max_active_jobs",
         "Queued or running jobs per user; a batch counts once (admins are exempt)."))
     max_queue = models.IntegerField(help_text=limit_rule(
-        "max_queue", "Queued jobs in total; more are refused with 503."))
+        "max_queue", "Queued jobs in total; a single job past it is refused with 503, "
+        "a batch's jobs wait for room."))
     max_batch = models.IntegerField(help_text=limit_rule(
         "max_batch", "Jobs of one batch that share a pipeline call in the worker."))
     updated_at = models.DateTimeField(auto_now=True)

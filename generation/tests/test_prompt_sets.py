@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from generation.models import Batch, Job, PromptSet, PromptSetItem, Status
+from generation.models import Batch, Job, PromptSet, PromptSetItem, SiteSettings, Status
 from generation.validation import PROMPT_MAX, fill_template
 from imagineer.testing import wait_for
 
@@ -210,3 +210,23 @@ def test_it_fills_templates_up_to_the_prompt_limit_and_no_further(api_as, editor
     assert fill_template("{{a}} {a} and {b}", {"a": "1", "b": "2"}) == "{a} 1 and 2"
     with pytest.raises(ValidationError):
         fill_template("{a}{a}{a}", {"a": "x" * 200})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_runs_a_batch_larger_than_the_queue_to_the_end(worker, api_as, editor,
+                                                                     demo_base):
+    # The worker (another process) reads the limits from the site settings' row.
+    SiteSettings.objects.create(**{**SiteSettings.environment_values(), "max_queue": 2,
+                                   "max_batch": 1})
+    five = PromptSet.objects.create(name="Five", prompt_template="the number {n}",
+                                    width=64, height=64)
+    five.import_csv("n\n" + "\n".join(str(n) for n in range(5)) + "\n")
+    response = api_as(editor).post("/api/batches/", {"set": "five", "steps": 2, "seed": 3},
+                                   format="json")
+    assert response.status_code == 201, response.content
+    assert Job.objects.in_queue().count() == 2 and Job.objects.held().count() == 3
+    batch = wait_for(lambda: (b := Batch.objects.get(pk=response.json()["id"])).status
+                     not in (Status.QUEUED, Status.RUNNING) and b, timeout=240,
+                     message="the batch to end")
+    assert (batch.status, batch.succeeded) == (Status.SUCCEEDED, 5)
+    assert batch.album.entries.count() == 5
