@@ -37,6 +37,7 @@ from .rules import (
     fill_template,
     template_columns,
     validate_lora_choice,
+    validate_lora_choices,
     validate_site_settings,
 )
 
@@ -337,6 +338,21 @@ class PromptSet(models.Model):
             if value is None or not SIZE[0] <= value <= SIZE[1] or value % SIZE_MULTIPLE:
                 raise ValidationError({field: f"{field} must be a multiple of {SIZE_MULTIPLE} "
                                        f"between {SIZE[0]} and {SIZE[1]}."})
+
+    def lora_choices(self):
+        """The set's LoRAs as [(ModelVersion, weight)], the batches' default."""
+        return [(link.lora, link.weight) for link in
+                self.promptsetlora_set.select_related("lora")]
+
+    @transaction.atomic
+    def set_loras(self, loras):
+        """Replace the set's LoRAs with `loras` [(ModelVersion, weight)], checked by the
+        rule of a job's LoRAs first (rules.validate_lora_choices): all saved, or none."""
+        validate_lora_choices(loras)
+        self.promptsetlora_set.all().delete()
+        PromptSetLora.objects.bulk_create(
+            PromptSetLora(prompt_set=self, lora=lora, weight=float(weight))
+            for lora, weight in loras)
 
     def prompt_for(self, item, theme=""):
         """base prompt + the filled template + theme + style suffix."""

@@ -59,8 +59,7 @@ def submit_batch(user, prompt_set, *, theme="", overrides=None):
     overrides = dict(overrides or {})
     loras = overrides.pop("loras", None)
     if loras is None:
-        loras = [(link.lora, link.weight) for link in
-                 prompt_set.promptsetlora_set.select_related("lora")]
+        loras = prompt_set.lora_choices()
     items = list(PromptSetItem.objects.filter(prompt_set=prompt_set))
     if not items:
         raise ValidationError({"set": f"the prompt set {prompt_set.slug} has no items."})
