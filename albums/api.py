@@ -177,7 +177,7 @@ class ImageViewSet(
     """Images the caller may see.
 
     List filters: album (id; ordered by position in it), source, nsfw, has_caption,
-    created_by (user id), search (in prompts and captions); page and page_size.
+    created_by (user id), search (in prompts and captions); cursor and page_size.
     PATCH sets `caption` (a new manual caption label) or `nsfw`. DELETE removes the row
     and both files.
 
@@ -282,7 +282,7 @@ class CaptionRunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = CaptionRun
-        fields = ["id", "album", "status", "total", "done", "empty", "error", "summary",
+        fields = ["id", "album", "status", "total", "done", "empty", "failed", "error", "summary",
                   "created_at", "started_at", "finished_at", "status_url"]
 
     @extend_schema_field(OpenApiTypes.URI)

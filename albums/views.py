@@ -16,16 +16,17 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import OuterRef, Subquery
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
+
+from core.pagination import CappedPaginator
 
 from .captioning import CaptioningUnavailable
 from .forms import AlbumChoiceForm, AlbumForm, CaptionForm, UploadForm
 from .ingest import UploadRejected, store_uploads
 from .models import Album, Image, Label
-from .tasks import start_caption_run
+from .tasks import captioning_off, start_caption_run
 
 ALBUMS_PER_PAGE = 48
 IMAGES_PER_PAGE = 60
@@ -69,7 +70,7 @@ def album_list(request):
         .annotate(cover_nsfw=Subquery(cover.values("nsfw")[:1]))
         .select_related("owner")
     )
-    page = Paginator(albums, ALBUMS_PER_PAGE).get_page(request.GET.get("page"))
+    page = CappedPaginator(albums, ALBUMS_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "albums/album_list.html", {"page": page, "form": form})
 
 
@@ -88,10 +89,10 @@ def album_page(request, album, status=200):
         .with_caption()
         .order_by("album_entries__position", "album_entries__id")
     )
-    page = Paginator(images, IMAGES_PER_PAGE).get_page(request.GET.get("page"))
+    page = CappedPaginator(images, IMAGES_PER_PAGE).get_page(request.GET.get("page"))
     context = {"album": album, "page": page, "can_curate": album.can_curate(request.user)}
     if context["can_curate"]:
-        context["captioning"] = bool(settings.IMAGINEER_CAPTION_MODEL)
+        context["captioning"] = captioning_off() is None
         context["caption_run"] = album.caption_runs.first()
     if can_upload(request.user, album):
         context["upload_form"] = UploadForm()
