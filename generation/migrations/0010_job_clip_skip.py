@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('generation', '0008_list_indexes'),
+        ('generation', '0009_job_held'),
     ]
 
     operations = [
