@@ -247,6 +247,15 @@ def validate_lora_choice(lora, weight):
         raise ValidationError(errors["loras"])
 
 
+def validate_lora_choices(loras):
+    """A prompt set's LoRAs [(ModelVersion, weight)] all at once: each as
+    validate_lora_choice checks it, and how many (the rule of a job's LoRAs)."""
+    errors = {}
+    _validate_loras(errors, loras, None)
+    if errors:
+        raise ValidationError({"loras": errors["loras"]})
+
+
 def _validate_loras(errors, loras, model):
     loras = list(loras)
     if len(loras) > MAX_LORAS:

@@ -39,6 +39,7 @@ from .rules import (  # noqa: F401  (the rules, for callers that check a request
     site_settings_rules,
     template_columns,
     validate_lora_choice,
+    validate_lora_choices,
     validate_site_settings,
 )
 
