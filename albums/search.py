@@ -28,7 +28,7 @@ common word on SQLite, and the two would order results differently.)
 A prefix costs more than a whole word on SQLite: FTS5 merges the doclists of every word
 with that start before it can give the newest (docs/performance.md has the figures).
 
-The migration (0007_search) creates the index and fills it for existing rows
+The migration (0008_search) creates the index and fills it for existing rows
 (`rebuild`, which may be run again); a later migration that makes SQLite rebuild the
 albums_image table drops its triggers: tests/test_search.py would catch it.
 """

@@ -6,6 +6,6 @@ from albums.search import create_index, drop_index
 
 
 class Migration(migrations.Migration):
-    dependencies = [("albums", "0006_list_indexes")]
+    dependencies = [("albums", "0007_scrape_run")]
 
     operations = [migrations.RunPython(create_index, drop_index)]
