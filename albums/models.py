@@ -21,8 +21,12 @@ from collections import Counter
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import Exists, Max, OuterRef, Q, Subquery
+from django.db.models import Max, OuterRef, Q, Subquery, Value
+from django.db.models.lookups import Exact
+from django.utils import timezone
 from django.utils.text import slugify
+
+from workers.models import LeasedWork, LeasedWorkQuerySet
 
 CURATE_ALL = "albums.curate_all"
 
@@ -88,8 +92,13 @@ class ImageQuerySet(models.QuerySet):
             return self.none()
         # A join to the album, not `album__in=<albums subquery>`: with that, SQLite probes
         # the (album, image) index once per visible album for every image: 11 s instead
-        # of 0.1 s to count 100,000 images (bench/albums_pages.py).
-        in_visible_album = Exists(AlbumImage.objects.filter(albums, image=OuterRef("pk")))
+        # of 0.1 s to count 100,000 images (bench/albums_pages.py). And a scalar subquery
+        # (LIMIT 1), not EXISTS: PostgreSQL turns an EXISTS into a hash of every visible
+        # album entry, built on each request before the first row (700 ms at a million
+        # images), where a page of the newest images needs a few dozen probes
+        # (bench/library_scale.py).
+        in_visible_album = Exact(Subquery(
+            AlbumImage.objects.filter(albums, image=OuterRef("pk")).values(one=Value(1))[:1]), 1)
         if user.is_authenticated:
             return self.filter(in_visible_album | Q(created_by=user))
         return self.filter(in_visible_album)
@@ -125,6 +134,7 @@ class Image(models.Model):
         GENERATED = "generated"
         UPLOAD = "upload"
         IMPORT = "import"
+        SCRAPE = "scrape"
 
     class Format(models.TextChoices):
         PNG = "PNG"
@@ -142,6 +152,10 @@ class Image(models.Model):
     prompt = models.TextField(blank=True)
     params = models.JSONField(default=dict, blank=True)
     nsfw = models.BooleanField("NSFW", default=False)
+    source_url = models.URLField(max_length=2000, blank=True,
+                                 help_text="Where a scraped image was fetched from.")
+    source_page = models.URLField(max_length=2000, blank=True,
+                                  help_text="The page a scraped image was found on.")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -149,12 +163,14 @@ class Image(models.Model):
         on_delete=models.SET_NULL,
         related_name="images",
     )
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
 
     objects = ImageQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # The lists' order, read backwards from the cursor (core/pagination.py).
+        indexes = [models.Index(fields=["created_at", "id"], name="image_newest")]
         constraints = [
             # One image of the same bytes per owner; other owners have their own (ingest.py).
             models.UniqueConstraint(fields=["created_by", "sha256"],
@@ -182,6 +198,16 @@ class Image(models.Model):
         )
         self.caption_text = text
         return label
+
+    @transaction.atomic
+    def set_auto_caption(self, text, *, by=None, source=None):
+        """Make `text` the caption unless the image has one by now (a person wrote it while
+        a worker was captioning): the image's row is locked, so a caption written at the
+        same moment waits. Returns the label, or None when the image kept its caption."""
+        Image.objects.select_for_update().filter(pk=self.pk).first()
+        if Image.objects.filter(pk=self.pk).captioned().exists():
+            return None
+        return self.set_caption(text, by=by, source=source or Label.Source.AUTO)
 
     def can_curate(self, user):
         """Change the caption or NSFW flag, delete: curators only (see accounts/roles.py)."""
@@ -253,6 +279,7 @@ class Album(models.Model):
 
     class Meta:
         ordering = ["-updated_at", "-id"]
+        indexes = [models.Index(fields=["updated_at", "id"], name="album_newest")]
         permissions = [("curate_all", "Can curate every album and image")]
 
     def __str__(self):
@@ -361,6 +388,7 @@ class Label(models.Model):
         MANUAL = "manual"
         AUTO = "auto"
         IMPORT = "import"
+        SCRAPED = "scraped"  # the alt text, title or figure caption of a scraped image
 
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="labels")
     text = models.TextField(blank=True)
@@ -381,7 +409,7 @@ class Label(models.Model):
 
 
 
-class CaptionRunQuerySet(models.QuerySet):
+class CaptionRunQuerySet(LeasedWorkQuerySet):
     def visible_to(self, user):
         """Runs over albums the user may curate; runs started in the admin: curators only."""
         if is_curator(user):
@@ -389,26 +417,26 @@ class CaptionRunQuerySet(models.QuerySet):
         return self.filter(album__in=Album.objects.curatable_by(user))
 
 
-class CaptionRun(models.Model):
+class CaptionRun(LeasedWork):
     """One pass of automatic captioning: an album's uncaptioned images, or chosen images.
 
-    The worker task (tasks.py) moves it queued -> running -> succeeded or failed through
-    the methods below; pages and the API read `done` of `total` as its progress.
+    Its status, worker, lease and attempts are LeasedWork's (workers/models.py): the
+    worker task (tasks.py) takes it with start(), each image done renews the lease
+    (advance), and a run whose worker died is queued again (an attempt starts over with
+    the images still uncaptioned). Pages and the API read `done` of `total` as its
+    progress.
     """
 
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
-
-    ACTIVE = [Status.QUEUED, Status.RUNNING]
+    noun = "caption run"
 
     album = models.ForeignKey(
         Album, null=True, blank=True, on_delete=models.CASCADE, related_name="caption_runs",
         help_text="Empty for a run over images chosen in the admin.",
     )
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    image_ids = models.JSONField(
+        default=list, blank=True,
+        help_text="The images chosen in the admin (a run over an album: empty).",
+    )
     total = models.PositiveIntegerField(default=0, help_text="Images to caption.")
     done = models.PositiveIntegerField(
         default=0, help_text="Images done so far, captioned or empty."
@@ -416,14 +444,15 @@ class CaptionRun(models.Model):
     empty = models.PositiveIntegerField(
         default=0, help_text="Images the model found no words for: left uncaptioned."
     )
-    error = models.TextField(blank=True)
+    failed = models.PositiveIntegerField(
+        default=0, help_text="Images the backend could not caption (named in the error); "
+                             "the run went on without them."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+",
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     objects = CaptionRunQuerySet.as_manager()
 
@@ -442,31 +471,151 @@ class CaptionRun(models.Model):
             return f"Captioning: {self.done} of {self.total} images."
         if self.status == self.Status.FAILED:
             return f"Failed after {self.done} of {self.total} images: {self.error}"
-        text = f"Done: captioned {self.done - self.empty} of {self.total} images"
+        if self.status == self.Status.CANCELLED:
+            return f"Cancelled after {self.done} of {self.total} images."
+        text = f"Done: captioned {self.done - self.empty - self.failed} of {self.total} images"
         if self.empty:
             text += f"; the model found no words for {self.empty}, left uncaptioned"
+        if self.failed:
+            text += f"; {self.failed} could not be captioned: {self.error}"
         return text + "."
 
-    def start(self, total):
-        """The worker took the run: `total` images to caption (a retried task starts over)."""
-        self._set(status=self.Status.RUNNING, total=total, done=0, empty=0, error="",
-                  started_at=models.functions.Now(), finished_at=None)
+    # State changes beyond LeasedWork's (start, beat, fail, cancel, requeue): each a
+    # conditional UPDATE that the row's status, and the worker holding it, decide.
 
-    def advance(self, *, empty=False):
-        """One more image done (`empty`: the model gave no words, nothing was stored)."""
+    def start(self, worker, *, total):
+        """A worker takes the queued run: `total` images to caption (an attempt after a
+        dead worker's starts over). False when it is not queued."""
+        return super().start(worker, total=total, done=0, empty=0, failed=0, progress=0.0)
+
+    MAX_FAILURES_NAMED = 20  # in `error`; `failed` counts them all
+
+    def advance(self, *, empty=False, failure=None):
+        """One more image done (`empty`: the model gave no words, nothing was stored;
+        `failure`: why the backend could not caption it, a line added to the error);
+        renews the lease. False once the run is no longer this worker's (cancelled, or
+        given to another worker)."""
         changes = {"done": models.F("done") + 1}
         if empty:
             changes["empty"] = models.F("empty") + 1
-        self._set(**changes)
+        if failure:
+            changes["failed"] = models.F("failed") + 1
+            if self.failed < self.MAX_FAILURES_NAMED:
+                changes["error"] = "\n".join(filter(None, [self.error, failure]))[:2000]
+        return self._transition([self.Status.RUNNING], heartbeat_at=timezone.now(),
+                                progress=min((self.done + 1) / max(self.total, 1), 1.0),
+                                **changes)
 
     def succeed(self):
-        self._set(status=self.Status.SUCCEEDED, finished_at=models.functions.Now())
+        return self._transition([self.Status.RUNNING], status=self.Status.SUCCEEDED,
+                                progress=1.0, finished_at=timezone.now())
 
-    def fail(self, error):
-        self._set(status=self.Status.FAILED, error=str(error)[:2000],
-                  finished_at=models.functions.Now())
 
-    def _set(self, **changes):
-        """Write the changes to the row (F() and Now() in SQL), then reload them."""
-        CaptionRun.objects.filter(pk=self.pk).update(**changes)
-        self.refresh_from_db(fields=list(changes))
+class ScrapeRunQuerySet(LeasedWorkQuerySet):
+    def visible_to(self, user):
+        """A user's own runs only, whatever their role: a run names the sites somebody
+        visits (the admin, for operators, lists them all)."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(created_by=user)
+
+
+class ScrapeRun(LeasedWork):
+    """A scrape of web pages into an album (albums/scrape.py runs it on the workers).
+
+    Its status, worker, lease and attempts are LeasedWork's. What is left to visit (the
+    frontier) and what was seen are stored on the row after every page and image, in the
+    transaction that stores the image, so a run whose worker died is queued again and
+    goes on where it stopped, fetching nothing twice.
+    """
+
+    noun = "scrape run"
+
+    start_url = models.URLField(max_length=2000)
+    depth = models.PositiveSmallIntegerField(default=1, help_text="Links followed from the "
+                                             "start page: 0 (that page only) to 3.")
+    max_images = models.PositiveIntegerField(default=100)
+    same_site = models.BooleanField(default=True, help_text="Follow links on the start "
+                                    "URL's host only (images may come from anywhere).")
+    min_width = models.PositiveIntegerField(default=0)
+    min_height = models.PositiveIntegerField(default=0)
+    caption = models.BooleanField(default=False, help_text="Caption the album's uncaptioned "
+                                  "images with the captioning backend when the scrape ends.")
+    album = models.ForeignKey(Album, null=True, on_delete=models.SET_NULL,
+                              related_name="scrape_runs")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                   related_name="scrape_runs")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    frontier = models.JSONField(default=list, blank=True,
+                                help_text="[url, depth] of the pages left to visit.")
+    seen = models.JSONField(default=list, blank=True,
+                            help_text="URLs of pages and images queued or done.")
+    pages_visited = models.PositiveIntegerField(default=0)
+    images_found = models.PositiveIntegerField(default=0)
+    images_kept = models.PositiveIntegerField(default=0)
+    refused = models.JSONField(default=dict, blank=True,
+                               help_text="Pages and images not taken, counted by reason.")
+    refusals = models.JSONField(default=list, blank=True,
+                                help_text="The last refusals: [url, reason, message].")
+    caption_run = models.ForeignKey(CaptionRun, null=True, blank=True,
+                                    on_delete=models.SET_NULL, related_name="+")
+
+    objects = ScrapeRunQuerySet.as_manager()
+
+    MAX_REFUSALS_KEPT = 50
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"Scrape run {self.pk} ({self.status}, {self.start_url})"
+
+    @property
+    def summary(self):
+        """One line for people: the run page and the API show it."""
+        counts = (f"{self.pages_visited} pages visited, {self.images_found} images found, "
+                  f"{self.images_kept} kept")
+        refused = sum(self.refused.values())
+        if refused:
+            counts += f", {refused} refused"
+        text = {
+            self.Status.QUEUED: "Queued",
+            self.Status.RUNNING: "Scraping",
+            self.Status.SUCCEEDED: "Done",
+            self.Status.CANCELLED: "Cancelled",
+            self.Status.FAILED: "Failed",
+        }[self.status]
+        text = f"{text}: {counts}."
+        if self.status == self.Status.FAILED:
+            text += f" {self.error}"
+        return text
+
+    def start(self, worker):
+        """A worker takes the queued run; the first attempt sets out from the start URL,
+        a later one goes on with the stored frontier. False when it is not queued."""
+        fields = {}
+        if not self.seen:
+            fields = {"frontier": [[self.start_url, 0]], "seen": [self.start_url]}
+        return super().start(worker, **fields)
+
+    def record(self, *, frontier, seen, progress, refusal=None, **counts):
+        """Store the run's state after a page or an image (in the caller's transaction):
+        `counts` are increments of pages_visited, images_found, images_kept; `refusal`
+        is (url, reason, message). Renews the lease; False once the run is no longer
+        this worker's (cancelled, or given to another)."""
+        fields = {name: models.F(name) + n for name, n in counts.items() if n}
+        if refusal is not None:
+            url, reason, message = refusal
+            refused = dict(self.refused)
+            refused[reason] = refused.get(reason, 0) + 1
+            fields["refused"] = refused
+            fields["refusals"] = (self.refusals + [[url, reason, message[:500]]])[
+                -self.MAX_REFUSALS_KEPT:]
+        return self._transition([self.Status.RUNNING], heartbeat_at=timezone.now(),
+                                frontier=frontier, seen=seen, progress=progress, **fields)
+
+    def succeed(self, **fields):
+        return self._transition([self.Status.RUNNING], status=self.Status.SUCCEEDED,
+                                progress=1.0, finished_at=timezone.now(), frontier=[],
+                                **fields)

@@ -3,6 +3,7 @@ settings (/api/config/)."""
 
 import re
 
+from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     extend_schema_field,
@@ -27,14 +28,20 @@ from .filters import JobFilter, ModelVersionFilter
 from .models import Batch, Job, ModelVersion, PromptSet, PromptSetItem, SiteSettings
 from .submit import remix_job, submit_batch, submit_job
 from .validation import (
+    HIRES_SCALE,
+    IMAGE_DEFAULTS,
     LORA_WEIGHT,
     NUMBERS,
+    OUTPAINT,
+    OUTPAINT_SIDES,
     SCHEDULERS,
     SIZE,
     SIZE_MULTIPLE,
+    STRENGTH,
     openapi_rule,
     parameter_rule,
     site_settings_rules,
+    validate_lora_choices,
 )
 
 # Jobs
@@ -61,7 +68,8 @@ class GenerationParamsSerializer(RejectUnknownFields, serializers.Serializer):
     def get_fields(self):
         fields = super().get_fields()
         for name in PARAMETERS:
-            if name not in fields and name != "prompt":  # a job's own field, not a batch's
+            # prompt: a job's own field, not a batch's; image to image: a job's only.
+            if name not in fields and name != "prompt" and name not in IMAGE_DEFAULTS:
                 fields[name] = parameter_field(name)
         return fields
 
@@ -86,13 +94,82 @@ def parameter_field(name):
     return serializers.CharField(required=False, allow_blank=True)
 
 
+@extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string", "format": "binary"}]})
+class ImageOrUploadField(serializers.Field):
+    """An image's id, or (multipart) an uploaded file: the mask."""
+
+    def to_internal_value(self, data):
+        if hasattr(data, "read"):
+            return data
+        if isinstance(data, bool):
+            self.fail("invalid")
+        try:
+            return int(data)
+        except (TypeError, ValueError):
+            self.fail("invalid")
+
+    default_error_messages = {"invalid": "Give an image id or upload a PNG file."}
+
+    def to_representation(self, value):
+        return value
+
+
+def sides_rule():
+    rule = openapi_rule(int, OUTPAINT, SIZE_MULTIPLE)
+    return rule
+
+
+class OutpaintSerializer(RejectUnknownFields, serializers.Serializer):
+    """The pixels to add on each side of init_image (a multiple of 8)."""
+
+    def get_fields(self):
+        fields = {}
+        for side in OUTPAINT_SIDES:
+            fields[side] = serializers.IntegerField(required=False, default=0)
+            fields[side].openapi_rule = sides_rule()
+        return fields
+
+
+class HiresSerializer(RejectUnknownFields, serializers.Serializer):
+    """The hires fix: draw, upscale by `scale`, draw again at `strength`."""
+
+    scale = serializers.FloatField()
+    strength = serializers.FloatField(required=False, default=IMAGE_DEFAULTS["hires_strength"])
+
+    def get_fields(self):
+        return with_rules(super().get_fields(), {
+            "scale": openapi_rule(float, HIRES_SCALE), "strength": openapi_rule(float, STRENGTH)})
+
+
 class JobCreateSerializer(GenerationParamsSerializer):
     prompt = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    init_image = serializers.IntegerField(
+        required=False, allow_null=True,
+        help_text="Image to image: the id of an image you can see, to start from. Without "
+                  "width and height, the result keeps its size.")
+    mask = ImageOrUploadField(
+        required=False, allow_null=True,
+        help_text="Inpainting: the id of an image you can see, or an uploaded PNG (multipart), "
+                  "of init_image's size; white is drawn again, black kept.")
+    strength = parameter_field("strength")
+    mask_blur = parameter_field("mask_blur")
+    keep_unmasked = serializers.BooleanField(
+        required=False, help_text="Inpainting: the pixels outside the mask stay the source's "
+                                  "own (default true).")
+    outpaint = OutpaintSerializer(required=False, help_text=(
+        "Outpainting: pixels to add to init_image on each side, filled by inpainting."))
+    hires = HiresSerializer(required=False, allow_null=True, help_text=(
+        "Hires fix (text to image): upscale the result by `scale` and draw again from it."))
 
     def validate(self, data):
         """The types only: the rules are checked by submit_job, the one place."""
         data = dict(data)
         data["loras"] = self.pop_loras(data) or []
+        for side, pixels in (data.pop("outpaint", None) or {}).items():
+            data[f"outpaint_{side}"] = pixels
+        hires = data.pop("hires", None)
+        if hires:
+            data["hires_scale"], data["hires_strength"] = hires["scale"], hires["strength"]
         return data
 
 
@@ -116,17 +193,37 @@ class JobLoraSerializer(serializers.Serializer):
     weight = serializers.FloatField()
 
 
+class JobOutpaintSerializer(serializers.Serializer):
+    left = serializers.IntegerField(source="outpaint_left")
+    right = serializers.IntegerField(source="outpaint_right")
+    up = serializers.IntegerField(source="outpaint_up")
+    down = serializers.IntegerField(source="outpaint_down")
+
+
+class JobHiresSerializer(serializers.Serializer):
+    scale = serializers.FloatField(source="hires_scale")
+    strength = serializers.FloatField(source="hires_strength")
+
+
 class JobSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username")
     loras = JobLoraSerializer(source="joblora_set", many=True)
     images = JobImageSerializer(source="result_images", many=True)
+    outpaint = JobOutpaintSerializer(source="*")
+    hires = serializers.SerializerMethodField()
 
     class Meta:
         model = Job
-        fields = ["id", "status", "progress", "error", "owner", "batch", *PARAMETERS,
-                  "model", "loras", "images", "queued_at", "started_at", "finished_at",
-                  "worker", "remix_of"]
+        fields = ["id", "status", "progress", "error", "owner", "batch",
+                  *[name for name in PARAMETERS if name not in IMAGE_DEFAULTS],
+                  "model", "loras", "init_image", "mask", "strength", "mask_blur",
+                  "keep_unmasked", "outpaint", "hires", "images", "queued_at", "started_at",
+                  "finished_at", "worker", "remix_of"]
         read_only_fields = fields
+
+    @extend_schema_field(JobHiresSerializer(allow_null=True))
+    def get_hires(self, job):
+        return JobHiresSerializer(job).data if job.hires_scale else None
 
 
 class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
@@ -144,6 +241,8 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         return (Job.objects.visible_to(self.request.user)
                 .select_related("owner", "model")
                 .prefetch_related("images", "joblora_set__lora"))
+
+    parser_classes = [JSONParser, MultiPartParser, FormParser]  # multipart: a mask upload
 
     def get_serializer_class(self):
         return JobCreateSerializer if self.action == "create" else JobSerializer
@@ -246,9 +345,23 @@ class PromptSetItemSerializer(serializers.ModelSerializer):
         fields = ["position", "values"]
 
 
+class PromptSetLorasField(serializers.ListField):
+    """The set's LoRAs, the batches' default: [{"id", "weight"}], read from its links;
+    written whole (PromptSet.set_loras, which checks them by the rule of a job's)."""
+
+    child = LoraChoiceSerializer()
+
+    def get_attribute(self, prompt_set):
+        return [{"id": link.lora_id, "weight": link.weight}
+                for link in prompt_set.promptsetlora_set.all()]
+
+    def to_representation(self, data):
+        return data
+
+
 class PromptSetSerializer(RejectUnknownFields, serializers.ModelSerializer):
     items = PromptSetItemSerializer(many=True, read_only=True)
-    loras = serializers.SerializerMethodField()
+    loras = PromptSetLorasField(required=False)
 
     class Meta:
         model = PromptSet
@@ -262,16 +375,33 @@ class PromptSetSerializer(RejectUnknownFields, serializers.ModelSerializer):
         size = openapi_rule(int, SIZE, SIZE_MULTIPLE)
         return with_rules(super().get_fields(), {"width": size, "height": size})
 
-    @extend_schema_field(LoraChoiceSerializer(many=True))
-    def get_loras(self, prompt_set):
-        return [{"id": link.lora_id, "weight": link.weight}
-                for link in prompt_set.promptsetlora_set.all()]
-
     def validate(self, data):
-        instance = PromptSet(**{**self._current(), **data})
+        fields = {name: value for name, value in data.items() if name != "loras"}
+        instance = PromptSet(**{**self._current(), **fields})
         instance.pk = self.instance.pk if self.instance else None
         instance.clean()
+        if "loras" in data:
+            # (a PATCH leaves out the defaults of nested fields: the weight 1.0)
+            data["loras"] = [(choice["id"], choice.get("weight", 1.0))
+                             for choice in data["loras"]]
+            validate_lora_choices(data["loras"])
         return data
+
+    @transaction.atomic
+    def create(self, validated_data):
+        loras = validated_data.pop("loras", None)
+        prompt_set = super().create(validated_data)
+        if loras is not None:
+            prompt_set.set_loras(loras)
+        return prompt_set
+
+    @transaction.atomic
+    def update(self, prompt_set, validated_data):
+        loras = validated_data.pop("loras", None)
+        prompt_set = super().update(prompt_set, validated_data)
+        if loras is not None:
+            prompt_set.set_loras(loras)
+        return prompt_set
 
     def _current(self):
         if self.instance is None:
@@ -361,9 +491,6 @@ class ModelVersionSerializer(RejectUnknownFields, serializers.ModelSerializer):
             # What registration checked stays: the model's rule, as in the admin (DRF turns
             # Django's ValidationError into field errors).
             self.instance.refuse_fixed_changes(data)
-        if data.get("kind") == ModelVersion.Kind.BASE and data.get("file"):
-            raise ValidationError({"file": ["Upload files for LoRAs; register base models "
-                                            "by hub id or local path."]})
         current = self.instance.source if self.instance else ""  # PATCH may leave it out
         if not data.get("file") and not data.get("source", current):
             raise ValidationError({"source": ["Give a hub id or local path, or upload a "

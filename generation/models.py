@@ -9,11 +9,13 @@ import hashlib
 import io
 import json
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.core.files import File
 from django.db import models, transaction
 from django.db.models import Count, F, Q
 from django.urls import reverse
@@ -27,7 +29,9 @@ from .engine.params import FIELDS as PARAMETERS
 from .engine.params import GenerationParams
 from .rules import (
     GUIDANCE,
+    IMAGE_DEFAULTS,
     LIMITS,
+    OUTPAINT_SIDES,
     PROMPT_MAX,
     SCHEDULERS,
     SIZE,
@@ -37,6 +41,7 @@ from .rules import (
     fill_template,
     template_columns,
     validate_lora_choice,
+    validate_lora_choices,
     validate_site_settings,
 )
 
@@ -196,42 +201,57 @@ class ModelVersion(models.Model):
 
     @classmethod
     def from_source(cls, *, name, kind, source, family=Family.SD15, **fields):
-        """A model by hub id or local path. A LoRA file must parse and fit its family;
-        a local base model must be a diffusers folder."""
+        """A model by hub id or local path. A LoRA file must parse and fit its family; a
+        local base model must be a diffusers folder or a single-file checkpoint, whose
+        family is read from its keys (engine/checkpoints.py)."""
         model = cls(name=name, kind=kind, source=source, family=family, **fields)
         path = check_model_source(source)  # None: a hub id
         if kind == cls.Kind.LORA:
             if path is None or not is_file(path):
                 raise ValidationError({"source": f"no LoRA file at {source}."})
             model.sha256, model.size_bytes = _check_lora(path, family)
+        elif path is not None and is_file(path):
+            model.note_checkpoint(_check_checkpoint(path))
+            model.sha256, model.size_bytes = _hashed(path)
         elif path is not None:
             if not is_file(path / "model_index.json"):
-                raise ValidationError(
-                    {"source": f"{source} is not a diffusers model folder (no model_index.json)."}
-                )
+                raise ValidationError({"source": (
+                    f"{source} is neither a diffusers model folder (no model_index.json) nor "
+                    "a single-file .safetensors checkpoint.")})
             model.sha256 = hashlib.sha256((path / "model_index.json").read_bytes()).hexdigest()
         model.full_clean(exclude=["file"])
         return model
 
     @classmethod
-    def from_upload(cls, uploaded, *, name, family=Family.SD15, **fields):
-        """A LoRA from an uploaded .safetensors file, stored when the model is saved."""
-        from django.core.files.base import ContentFile
-
-        data = uploaded.read()
-        sha256 = hashlib.sha256(data).hexdigest()
-        settings.IMAGINEER_MODEL_CACHE.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=settings.IMAGINEER_MODEL_CACHE) as folder:
-            # Under the uploaded file's own name: the errors name the file the user sent.
-            tmp = Path(folder) / Path(uploaded.name or "lora.safetensors").name
-            tmp.write_bytes(data)
-            _check_lora(tmp, family, field="file")
-        fields.pop("kind", None)
-        model = cls(name=name, kind=cls.Kind.LORA, family=family, sha256=sha256,
-                    size_bytes=len(data), **fields)
-        model.file = ContentFile(data, name="lora.safetensors")
+    def from_upload(cls, uploaded, *, name, kind=Kind.LORA, family=Family.SD15, **fields):
+        """A LoRA, or a base single-file checkpoint (its family read from its keys), from an
+        uploaded .safetensors file, stored when the model is saved. The upload is read in
+        chunks (a checkpoint is gigabytes), from the disk where Django put it."""
+        checkpoint = None
+        with _on_disk(uploaded) as path:
+            if kind == cls.Kind.BASE:
+                checkpoint = _check_checkpoint(path, field="file")
+                sha256, size = _hashed(path)
+            else:
+                kind = cls.Kind.LORA
+                sha256, size = _check_lora(path, family, field="file")
+        model = cls(name=name, kind=kind, family=family, sha256=sha256, size_bytes=size,
+                    **fields)
+        if checkpoint is not None:
+            model.note_checkpoint(checkpoint)
+        uploaded.seek(0)
+        model.file = File(uploaded, name=f"{kind}.safetensors")
         model.full_clean(exclude=["file"])
         return model
+
+    def note_checkpoint(self, info):
+        """Take what a single file's keys say (engine/checkpoints.py Checkpoint): its family,
+        over any family the caller gave, and an inpainting UNet noted in the description."""
+        self.family = info.family
+        if info.inpainting and "inpainting" not in self.description:
+            self.description = " ".join(filter(None, [
+                self.description, f"A {info.description} checkpoint: its UNet takes the mask "
+                                  "and the masked picture (every call inpaints)."]))
 
     def register(self):
         """Save a checked model; the first base model becomes the default."""
@@ -244,6 +264,42 @@ class ModelVersion(models.Model):
         if self.kind == self.Kind.BASE and not ModelVersion.objects.default_base():
             self.make_default()
         return self
+
+
+@contextmanager
+def _on_disk(uploaded):
+    """The path of an uploaded file on this machine, under the file's own name (errors
+    name the file the user sent): Django's temporary file of a large upload is copied
+    in chunks, as is a small one held in memory."""
+    settings.IMAGINEER_MODEL_CACHE.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=settings.IMAGINEER_MODEL_CACHE) as folder:
+        path = Path(folder) / Path(uploaded.name or "model.safetensors").name
+        uploaded.seek(0)
+        with open(path, "wb") as out:
+            for chunk in uploaded.chunks() if hasattr(uploaded, "chunks") else [uploaded.read()]:
+                out.write(chunk)
+        yield path
+
+
+def _hashed(path):
+    from .engine.lora import file_sha256
+
+    return file_sha256(path), path.stat().st_size
+
+
+def _check_checkpoint(path, field="source"):
+    """A base single file must be a checkpoint of a family we run; returns its
+    engine Checkpoint (family, inpainting)."""
+    from .engine.checkpoints import NotACheckpoint, inspect_checkpoint
+
+    try:
+        info = inspect_checkpoint(path)
+    except NotACheckpoint as exc:
+        raise ValidationError({field: str(exc)}) from exc
+    if info.family not in SUPPORTED_FAMILIES:
+        raise ValidationError({field: f"{path.name} is a {info.description} checkpoint; "
+                                      f"{info.family} models are not supported yet."})
+    return info
 
 
 def _check_lora(path, family, field="source"):
@@ -337,6 +393,21 @@ class PromptSet(models.Model):
             if value is None or not SIZE[0] <= value <= SIZE[1] or value % SIZE_MULTIPLE:
                 raise ValidationError({field: f"{field} must be a multiple of {SIZE_MULTIPLE} "
                                        f"between {SIZE[0]} and {SIZE[1]}."})
+
+    def lora_choices(self):
+        """The set's LoRAs as [(ModelVersion, weight)], the batches' default."""
+        return [(link.lora, link.weight) for link in
+                self.promptsetlora_set.select_related("lora")]
+
+    @transaction.atomic
+    def set_loras(self, loras):
+        """Replace the set's LoRAs with `loras` [(ModelVersion, weight)], checked by the
+        rule of a job's LoRAs first (rules.validate_lora_choices): all saved, or none."""
+        validate_lora_choices(loras)
+        self.promptsetlora_set.all().delete()
+        PromptSetLora.objects.bulk_create(
+            PromptSetLora(prompt_set=self, lora=lora, weight=float(weight))
+            for lora, weight in loras)
 
     def prompt_for(self, item, theme=""):
         """base prompt + the filled template + theme + style suffix."""
@@ -510,6 +581,7 @@ class Batch(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "batches"
+        indexes = [models.Index(fields=["owner", "created_at", "id"], name="batch_owner_newest")]
 
     def __str__(self):
         return f"{self.prompt_set} {self.theme}".strip() + f" #{self.pk}"
@@ -562,6 +634,8 @@ class Batch(models.Model):
 
     @transaction.atomic
     def cancel(self):
+        # The batch's row first, as release_held_jobs and refresh_status lock it: one order.
+        Batch.objects.select_for_update().filter(pk=self.pk).first()
         for job in self.jobs.filter(status__in=ACTIVE):
             job.cancel(recount=False)
         Batch.objects.filter(pk=self.pk, status__in=ACTIVE).update(
@@ -571,6 +645,14 @@ class Batch(models.Model):
 
 
 class JobQuerySet(LeasedWorkQuerySet):
+    def in_queue(self):
+        """Queued jobs that count against max_queue: not held by their batch."""
+        return self.filter(status=Status.QUEUED, held=False)
+
+    def held(self):
+        """Batch jobs waiting for room in the queue (limits.release_held_jobs)."""
+        return self.filter(status=Status.QUEUED, held=True)
+
     def visible_to(self, user):
         if user.has_perm("generation.see_all_jobs"):
             return self
@@ -602,6 +684,24 @@ class Job(LeasedWork):
     seed = models.BigIntegerField()
     scheduler = models.CharField(max_length=20)
     num_images = models.PositiveSmallIntegerField(default=1)
+    clip_skip = models.PositiveSmallIntegerField(
+        default=1, help_text="A1111's clip skip: 1 uses the text encoder's last layer.")
+    # Image to image (GenerationParams): the picture it starts from and the mask, each an
+    # image its owner could see when it was submitted (validation.py); kept when the
+    # image is deleted as null, so the job still says it started from one.
+    init_image = models.ForeignKey(Image, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    mask = models.ForeignKey(Image, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+")
+    strength = models.FloatField(default=0.75)
+    mask_blur = models.PositiveSmallIntegerField(default=4)
+    keep_unmasked = models.BooleanField(default=True)
+    outpaint_left = models.PositiveIntegerField(default=0)
+    outpaint_right = models.PositiveIntegerField(default=0)
+    outpaint_up = models.PositiveIntegerField(default=0)
+    outpaint_down = models.PositiveIntegerField(default=0)
+    hires_scale = models.FloatField(default=0.0)
+    hires_strength = models.FloatField(default=0.5)
 
     # LeasedWork's, with the batches' `partial` among the choices (a job is never partial).
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED,
@@ -611,6 +711,9 @@ class Job(LeasedWork):
                                   help_text="The class of the exception that failed the job.")
     owner_role = models.CharField(max_length=10, blank=True,
                                   help_text="The owner's role when the job was submitted.")
+    held = models.BooleanField(
+        default=False, help_text="A queued batch job that waits for room in the queue "
+        "(max_queue) before a worker may pick it.")
     images = models.ManyToManyField(Image, blank=True, related_name="jobs")
     remix_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
 
@@ -619,7 +722,9 @@ class Job(LeasedWork):
     class Meta:
         ordering = ["-queued_at", "-id"]
         permissions = [("see_all_jobs", "Can see and cancel every user's jobs")]
-        indexes = [models.Index(fields=["status", "owner", "queued_at"])]
+        indexes = [models.Index(fields=["status", "owner", "queued_at"]),
+                   # A user's jobs, newest first (the list's order: core/pagination.py).
+                   models.Index(fields=["owner", "queued_at", "id"], name="job_owner_newest")]
 
     def __str__(self):
         return f"Job #{self.pk}: {self.prompt[:40]}"
@@ -639,15 +744,36 @@ class Job(LeasedWork):
         return GenerationParams(**{name: getattr(self, name) for name in PARAMETERS})
 
     def batch_key(self):
-        """Jobs with the same key can share one batched pipeline call."""
+        """Jobs with the same key can share one batched pipeline call: the same model,
+        shape, LoRAs and source picture (one call draws from one)."""
         loras = tuple(sorted((jl.lora_id, jl.weight) for jl in self.joblora_set.all()))
-        return (self.model_id, self.generation_params().shape(), self.negative_prompt, loras)
+        return (self.model_id, self.generation_params().shape(), self.negative_prompt, loras,
+                self.init_image_id, self.mask_id)
+
+    @property
+    def mode(self):
+        """"txt2img", "img2img" or "inpaint" (a mask, or outpainting)."""
+        if self.init_image_id is None:
+            return "txt2img"
+        return "inpaint" if self.mask_id or any(self.generation_params().outpaint()) \
+            else "img2img"
 
     def params(self):
-        """The parameters stored with each image (and shown as its metadata)."""
+        """The parameters stored with each image (and shown as its metadata): the image to
+        image ones only where they were used."""
+        used = set(PARAMETERS) - set(IMAGE_DEFAULTS)
+        if self.init_image_id:
+            used |= {"strength", "mask_blur", "keep_unmasked"} | {
+                f"outpaint_{side}" for side in OUTPAINT_SIDES}
+        if self.hires_scale:
+            used |= {"hires_scale", "hires_strength"}
+        images = {name: getattr(self, f"{name}_id") for name in ("init_image", "mask")
+                  if getattr(self, f"{name}_id")}
         return {
             "job": self.pk,
-            **{name: getattr(self, name) for name in PARAMETERS if name != "num_images"},
+            **{name: getattr(self, name) for name in PARAMETERS
+               if name != "num_images" and name in used},
+            **images,
             "model": self.model.name,
             "model_hash": self.model.short_hash,
             "loras": [{"name": lora.name, "hash": lora.short_hash, "weight": weight}
@@ -657,18 +783,22 @@ class Job(LeasedWork):
     @classmethod
     @transaction.atomic
     def create_from(cls, cleaned, *, owner, batch=None, batch_position=0, remix_of=None,
-                    owner_role=None):
+                    owner_role=None, held=False):
         """Create a queued job from parameters cleaned by validate_generation.
 
-        `owner_role`: the owner's role, when the caller knows it (a batch asks once)."""
+        `owner_role`: the owner's role, when the caller knows it (a batch asks once);
+        `held`: a batch job that waits for room in the queue."""
         job = cls.objects.create(
             owner=owner,
+            held=held,
             owner_role=(owner.role or "") if owner_role is None else owner_role,
             batch=batch,
             batch_position=batch_position,
             remix_of=remix_of,
             model=cleaned["model"],
-            **{name: cleaned[name] for name in PARAMETERS},
+            init_image=cleaned.get("init_image"),
+            mask=cleaned.get("mask"),
+            **{name: cleaned[name] for name in PARAMETERS if name in cleaned},
         )
         JobLora.objects.bulk_create(
             JobLora(job=job, lora=lora, weight=weight) for lora, weight in cleaned["loras"]
@@ -680,7 +810,8 @@ class Job(LeasedWork):
     def same_parameters(self):
         """This job's parameters, for a remix: same seed, model, LoRAs and settings."""
         return {**{name: getattr(self, name) for name in PARAMETERS}, "model": self.model,
-                "loras": self.lora_weights()}
+                "loras": self.lora_weights(), "init_image": self.init_image_id,
+                "mask": self.mask_id}
 
     # State changes beyond LeasedWork's (beat, requeue): each a conditional UPDATE that
     # the row's status, and the worker holding it, decide.
@@ -700,7 +831,7 @@ class Job(LeasedWork):
             Counter.add("job_duration_milliseconds", round(seconds * 1000), status=self.status)
 
     def start(self, worker):
-        return super().start(worker, progress=0.0, error_type="")
+        return super().start(worker, progress=0.0, error_type="", held=False)
 
     def set_progress(self, progress):
         """Record progress (0..1) and renew the lease; False once the job was cancelled
@@ -786,7 +917,8 @@ class SiteSettings(models.Model):
         "max_active_jobs",
         "Queued or running jobs per user; a batch counts once (admins are exempt)."))
     max_queue = models.IntegerField(help_text=limit_rule(
-        "max_queue", "Queued jobs in total; more are refused with 503."))
+        "max_queue", "Queued jobs in total; a single job past it is refused with 503, "
+        "a batch's jobs wait for room."))
     max_batch = models.IntegerField(help_text=limit_rule(
         "max_batch", "Jobs of one batch that share a pipeline call in the worker."))
     updated_at = models.DateTimeField(auto_now=True)

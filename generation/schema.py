@@ -77,13 +77,22 @@ document(
         description="Only `prompt` is required; every other parameter defaults from the site "
                     "settings. The job is queued: poll it until `status` is `succeeded` "
                     "(`images` then lists the results), `failed` (`error` says why) or "
-                    "`cancelled`.",
+                    "`cancelled`. Image to image: `init_image` (an image id you can see), "
+                    "`strength`; inpainting: `mask` (an image id, or a PNG uploaded as "
+                    "multipart, of init_image's size), `mask_blur`, `keep_unmasked`; "
+                    "`outpaint` (pixels per side); `hires` (text to image: upscale and draw "
+                    "again). An image you cannot see, a mask of another size, an upscale past "
+                    "the size limit: 400 naming the field, nothing queued.",
         request=JobCreateSerializer,
         parameters=[RETRY_AFTER],
         responses={201: JobSerializer, **errors(*SUBMIT_ERRORS, examples={
             **LIMIT_EXAMPLES, 400: examples.JOB_REFUSED})},
         examples=[example("Prompt", examples.JOB_CREATE, request=True),
                   example("With a LoRA", examples.JOB_WITH_LORA, request=True),
+                  example("Image to image", examples.JOB_IMG2IMG, request=True),
+                  example("Inpainting", examples.JOB_INPAINT, request=True),
+                  example("Outpainting", examples.JOB_OUTPAINT, request=True),
+                  example("Hires fix", examples.JOB_HIRES, request=True),
                   example("Job", examples.JOB_QUEUED)],
     ),
     retrieve=extend_schema(
@@ -189,9 +198,12 @@ document(
     ),
     create=extend_schema(
         summary="Register a model",
-        description="A base model by hub id or local folder (`source`), or a LoRA by "
-                    "`source` or by uploading its .safetensors `file` (multipart). A LoRA is "
-                    "checked: a readable safetensors file whose layers fit its family.",
+        description="A base model by hub id, local diffusers folder or single-file "
+                    "checkpoint (`source`), or by uploading its .safetensors `file` "
+                    "(multipart); a LoRA by `source` or `file`. A single-file checkpoint's "
+                    "family is read from its keys (SD 1.x, SD 2.x, SDXL); a file of another "
+                    "kind is refused naming it (docs/models.md). A LoRA is checked: a "
+                    "readable safetensors file whose layers fit its family.",
         responses={201: ModelVersionSerializer, **errors(400, 401, 403, examples={
             400: examples.MODEL_REFUSED})},
         examples=[example("Hub id", examples.MODEL_CREATE, request=True),

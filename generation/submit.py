@@ -10,12 +10,13 @@ from contextlib import contextmanager
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from albums.models import Album
+from albums.ingest import atomic_ingest, store_image
+from albums.models import Album, Image
 from core.errors import LimitExceeded
 
 from .limits import check_submission, lock_user
 from .models import Batch, Counter, Job, PromptSetItem
-from .tasks import enqueue_job_token
+from .tasks import enqueue_job_token, let_held_jobs_in
 from .validation import draw_seed, validate_generation
 
 
@@ -35,12 +36,18 @@ def refusals_counted():
 @refusals_counted()
 def submit_job(user, params, *, remix_of=None):
     """Queue one job. `params`: the generation parameters as validate_generation takes
-    them, the LoRAs as "loras": [(ModelVersion, weight)]; checked here."""
+    them, the LoRAs as "loras": [(ModelVersion, weight)]; checked here. An uploaded mask
+    is stored as the user's image with the job, or not at all (atomic_ingest)."""
     params = dict(params)
-    cleaned = validate_generation(params, loras=params.pop("loras", None) or ())
-    with transaction.atomic():
+    cleaned = validate_generation(params, loras=params.pop("loras", None) or (), user=user)
+    with atomic_ingest():
         lock_user(user)
         check_submission(user)
+        upload = cleaned.pop("mask_upload", None)
+        if upload is not None:
+            cleaned["mask"], _ = store_image(upload.data, filename=upload.filename,
+                                             source=Image.Source.UPLOAD, created_by=user,
+                                             checked=upload)
         job = Job.create_from(cleaned, owner=user, remix_of=remix_of)
         transaction.on_commit(enqueue_job_token)
     return job
@@ -53,12 +60,13 @@ def remix_job(user, job):
 
 @refusals_counted()
 def submit_batch(user, prompt_set, *, theme="", overrides=None):
-    """One job per item of the set; the images are collected into an album."""
+    """One job per item of the set; the images are collected into an album. The jobs
+    enter the queue as it has room (limits.py): an accepted batch runs to the end, however
+    large, and is never refused because the queue is full."""
     overrides = dict(overrides or {})
     loras = overrides.pop("loras", None)
     if loras is None:
-        loras = [(link.lora, link.weight) for link in
-                 prompt_set.promptsetlora_set.select_related("lora")]
+        loras = prompt_set.lora_choices()
     items = list(PromptSetItem.objects.filter(prompt_set=prompt_set))
     if not items:
         raise ValidationError({"set": f"the prompt set {prompt_set.slug} has no items."})
@@ -74,7 +82,7 @@ def submit_batch(user, prompt_set, *, theme="", overrides=None):
     ]
     with transaction.atomic():
         lock_user(user)
-        check_submission(user, batch=True, new_jobs=len(items))
+        check_submission(user, batch=True)
         title = f"{prompt_set.name} {theme}".strip()
         batch = Batch.objects.create(prompt_set=prompt_set, theme=theme, owner=user,
                                      total=len(items))
@@ -82,7 +90,8 @@ def submit_batch(user, prompt_set, *, theme="", overrides=None):
         batch.save(update_fields=["album"])
         role = user.role or ""
         for position, cleaned in enumerate(cleaned_items):
+            # Held: the queue lets in what it has room for (limits.release_held_jobs).
             Job.create_from(cleaned, owner=user, batch=batch, batch_position=position,
-                            owner_role=role)
-            transaction.on_commit(enqueue_job_token)
+                            owner_role=role, held=True)
+        let_held_jobs_in()
     return batch

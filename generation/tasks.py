@@ -8,20 +8,22 @@ worker died (kill -9) is given back to the queue by `reclaim_stale_jobs`, which 
 a worker starts, before each job and every minute.
 """
 
+import io
 import logging
 import time
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Max
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
 from albums.ingest import atomic_ingest, store_generated
-from workers.leases import Heartbeat, NoLongerOurs, at_spawn, lease_interval, reclaim, worker_name
-from workers.models import WorkerHeartbeat
+from workers.leases import Heartbeat, NoLongerOurs, lease_interval, reclaim, worker_name
 
 from .engine.metadata import png_bytes
-from .engine.pipelines import Cancelled, get_cache
+from .engine.pipelines import Cancelled, Source, get_cache
+from .limits import release_held_jobs
 from .models import Job, SiteSettings, Status
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,16 @@ DRAIN_SECONDS = 60
 def enqueue_job_token():
     """Queue one "run the next job" token (call once per queued job)."""
     async_task("generation.tasks.run_next_job", task_name="run next job", group="generation")
+
+
+def let_held_jobs_in():
+    """Let held batch jobs into the queue as far as it has room (limits.release_held_jobs),
+    with a token for each, queued when the transaction commits."""
+    with transaction.atomic():
+        released = release_held_jobs()
+        for _ in released:
+            transaction.on_commit(enqueue_job_token)
+    return released
 
 
 def ensure_job_token():
@@ -70,8 +82,9 @@ def run_next_job():
 
 
 def pick_next_job():
-    """The oldest queued job of the user served least recently (fair share)."""
-    queued = Job.objects.filter(status=Status.QUEUED)
+    """The oldest queued job of the user served least recently (fair share); held batch
+    jobs wait for room in the queue (limits.release_held_jobs)."""
+    queued = Job.objects.in_queue()
     owners = set(queued.values_list("owner_id", flat=True).distinct())
     if not owners:
         return None
@@ -90,8 +103,10 @@ def take_next_jobs(worker):
     while True:
         job = pick_next_job()
         if job is None:
-            if Job.objects.filter(status=Status.QUEUED).exists():
+            if Job.objects.in_queue().exists():
                 continue  # another worker took that user's last job meanwhile: pick again
+            if let_held_jobs_in():
+                continue  # the queue had room for held batch jobs
             return []
         if job.start(worker):
             break  # else another worker took it first: pick again
@@ -99,16 +114,19 @@ def take_next_jobs(worker):
     if job.batch_id:
         max_batch = SiteSettings.current().max_batch
         key = job.batch_key()
+        # The next few only: a batch's jobs nearly always share the key, and a batch may
+        # hold a thousand.
         siblings = (
             Job.objects.filter(batch_id=job.batch_id, status=Status.QUEUED)
             .prefetch_related("joblora_set")
-            .order_by("batch_position", "id")
+            .order_by("batch_position", "id")[:4 * max_batch]
         )
         for sibling in siblings:
             if len(jobs) >= max_batch:
                 break
             if sibling.batch_key() == key and sibling.start(worker):
-                jobs.append(sibling)
+                jobs.append(sibling)  # held or not: it shares the call, it takes no room
+    let_held_jobs_in()  # the jobs taken left room in the queue
     return jobs
 
 
@@ -152,6 +170,7 @@ def run_jobs(jobs):
                 [job.generation_params() for job in jobs],
                 loras=[(lora.adapter_name, lora.engine_source(), weight)
                        for lora, weight in loras],
+                source=job_source(first),
                 on_step=on_step,
                 should_cancel=should_cancel,
             )
@@ -188,6 +207,27 @@ def run_jobs(jobs):
     _after(jobs)
 
 
+def job_source(job):
+    """The engine's Source of a job (its picture and mask, read through the storage), or
+    None for text to image. Jobs that share a call share it (Job.batch_key)."""
+    if job.init_image_id is None:
+        if job.mask_id or any(job.generation_params().outpaint()):
+            raise ValueError("the job's init_image was deleted before it ran")
+        return None
+    return Source(image=open_image(job.init_image),
+                  mask=open_image(job.mask) if job.mask_id else None)
+
+
+def open_image(image):
+    """The stored image decoded (PIL), its file read whole through default_storage."""
+    from PIL import Image as PILImage
+
+    with image.file.open("rb") as stored:
+        picture = PILImage.open(io.BytesIO(stored.read()))
+        picture.load()
+    return picture
+
+
 def save_images(job, generated, numbers):
     """Store the images `numbers` of a call's results (the engine's Generated, which knows
     each image's seed and the sampler) as PNGs with the A1111 `parameters` chunk."""
@@ -222,15 +262,15 @@ def reclaim_stale_jobs():
 
 
 def housekeeping():
-    """Every minute (a django-q2 schedule): reclaim stale jobs; make sure queued jobs
+    """Every minute (a step of workers' housekeeping): reclaim stale jobs; let held batch
+    jobs into the queue where it has room (a cancel frees room too); make sure queued jobs
     have a token (tokens are lost when a process dies between commit and enqueue, or with
-    a killed worker); forget workers long gone."""
+    a killed worker)."""
     reclaim_stale_jobs()
-    WorkerHeartbeat.forget_gone()
+    let_held_jobs_in()
     ensure_job_token()
 
 
-def on_worker_spawn(**kwargs):
-    """A worker process starts: reclaim jobs of dead workers; unload the pipeline when idle."""
-    at_spawn(reclaim_stale_jobs)
+def start_idle_reaper():
+    """A worker process starts: unload the pipeline once it has been idle a while."""
     get_cache().start_idle_reaper(settings.IMAGINEER_IDLE_UNLOAD_SECONDS)

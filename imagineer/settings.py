@@ -261,6 +261,31 @@ IMAGINEER_SENDFILE_PREFIX = env("IMAGINEER_SENDFILE_PREFIX", "/protected-media/"
 # Salesforce/blip-image-captioning-base) or a local directory saved with save_pretrained.
 # Empty: automatic captioning is off and the pages do not offer it.
 IMAGINEER_CAPTION_MODEL = env("IMAGINEER_CAPTION_MODEL")
+# Which backend captions (albums/captioning.py): "local" (the model above) or "anthropic"
+# (a vision LLM through Anthropic's Messages API; the key from ANTHROPIC_API_KEY). The
+# model, the prompt, the long side images are shrunk to before sending (cost grows with
+# pixels), the retries of 429/5xx answers (with backoff) and an API base URL (a proxy; tests
+# point it at a local server). An empty prompt is the built-in one.
+IMAGINEER_CAPTION_BACKEND = env("IMAGINEER_CAPTION_BACKEND", "local")
+if IMAGINEER_CAPTION_BACKEND not in ("local", "anthropic"):
+    sys.exit(f'IMAGINEER_CAPTION_BACKEND must be "local" or "anthropic", '
+             f"not {IMAGINEER_CAPTION_BACKEND!r}")
+ANTHROPIC_API_KEY = env("ANTHROPIC_API_KEY")
+IMAGINEER_ANTHROPIC_MODEL = env("IMAGINEER_ANTHROPIC_MODEL", "claude-haiku-4-5")
+IMAGINEER_ANTHROPIC_BASE_URL = env("IMAGINEER_ANTHROPIC_BASE_URL")
+IMAGINEER_CAPTION_PROMPT = env("IMAGINEER_CAPTION_PROMPT")
+IMAGINEER_CAPTION_MAX_SIDE = env_int("IMAGINEER_CAPTION_MAX_SIDE", 768)
+IMAGINEER_CAPTION_MAX_RETRIES = env_int("IMAGINEER_CAPTION_MAX_RETRIES", 4)
+# Scrape runs (albums/scrape.py, albums/fetch.py): the user agent sent, the seconds to
+# wait between two requests to the same host, the timeout of a request, the most bytes of
+# one answer (a page or an image), and, for the test suite only, fetching from loopback
+# (127.0.0.1, ::1); `check --deploy` warns when it is on.
+IMAGINEER_SCRAPE_USER_AGENT = env("IMAGINEER_SCRAPE_USER_AGENT",
+                                  "ImagineerBot/0.1 (+https://github.com/imagineer)")
+IMAGINEER_SCRAPE_HOST_DELAY = float(env("IMAGINEER_SCRAPE_HOST_DELAY", "1"))
+IMAGINEER_SCRAPE_TIMEOUT = float(env("IMAGINEER_SCRAPE_TIMEOUT", "10"))
+IMAGINEER_SCRAPE_MAX_BYTES = env_int("IMAGINEER_SCRAPE_MAX_BYTES", 20 * 1024 * 1024)
+IMAGINEER_SCRAPE_ALLOW_LOOPBACK = env_bool("IMAGINEER_SCRAPE_ALLOW_LOOPBACK")
 # Uploads over 2.5 MB go to a temporary file, not memory; at most this many files a request.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("IMAGINEER_UPLOAD_MAX_FILES", 100)
@@ -347,8 +372,8 @@ SPECTACULAR_SETTINGS = {
     ],
     "ENUM_NAME_OVERRIDES": {
         "GenerationStatusEnum": "generation.models.Status",
-        "TrainingStatusEnum": "training.models.TrainingRun.Status",
-        "CaptionRunStatusEnum": "albums.models.CaptionRun.Status",
+        # Training runs and caption runs: LeasedWork's statuses (one choice set, one name).
+        "LeasedWorkStatusEnum": "workers.models.Status",
         "SchedulerEnum": "generation.validation.SCHEDULERS",
     },
 }
