@@ -5,6 +5,7 @@ from django import forms
 from .engine.params import FIELDS as PARAMETERS
 from .models import ModelVersion
 from .validation import (
+    CLIP_SKIP_DEFAULT,
     LORA_WEIGHT,
     MAX_LORAS,
     NUMBERS,
@@ -63,8 +64,9 @@ class GenerateForm(LoraFields, forms.Form):
     scheduler = forms.ChoiceField(choices=[(s, s) for s in SCHEDULERS])
     # The other numbers of the engine's GenerationParams, one field each (num_images: one
     # image a job on this page), their kinds from generation.validation's rules.
-    NUMBERS_ASKED = ["steps", "guidance_scale", "seed"]
-    HELP = {"seed": "Empty: a random seed."}
+    NUMBERS_ASKED = ["steps", "guidance_scale", "seed", "clip_skip"]
+    HELP = {"seed": "Empty: a random seed.",
+            "clip_skip": "1: the text encoder's last layer; 2: the one before (A1111's)."}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -83,6 +85,7 @@ class GenerateForm(LoraFields, forms.Form):
         if SIZE_FORMAT.fullmatch(asked) and asked not in dict(self.fields["size"].choices):
             self.fields["size"].choices = [(asked, asked.replace("x", " × ")),
                                            *self.fields["size"].choices]
+        self.fields["clip_skip"].initial = CLIP_SKIP_DEFAULT
         self.fields["steps"].initial = defaults["steps"]
         self.fields["guidance_scale"].initial = defaults["guidance_scale"]
         self.fields["scheduler"].initial = defaults["scheduler"]

@@ -684,6 +684,8 @@ class Job(LeasedWork):
     seed = models.BigIntegerField()
     scheduler = models.CharField(max_length=20)
     num_images = models.PositiveSmallIntegerField(default=1)
+    clip_skip = models.PositiveSmallIntegerField(
+        default=1, help_text="A1111's clip skip: 1 uses the text encoder's last layer.")
     # Image to image (GenerationParams): the picture it starts from and the mask, each an
     # image its owner could see when it was submitted (validation.py); kept when the
     # image is deleted as null, so the job still says it started from one.
