@@ -15,7 +15,7 @@ def editors_as_viewers(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('generation', '0009_job_held'),
+        ('generation', '0010_job_clip_skip'),
     ]
 
     operations = [
