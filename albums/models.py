@@ -24,6 +24,8 @@ from django.db import models, transaction
 from django.db.models import Exists, Max, OuterRef, Q, Subquery
 from django.utils.text import slugify
 
+from accounts.limits import counts_toward_quota
+
 CURATE_ALL = "albums.curate_all"
 
 
@@ -120,6 +122,7 @@ class ImageQuerySet(models.QuerySet):
         return self.with_caption().filter(has_text if flag else ~has_text)
 
 
+@counts_toward_quota(owner="created_by", size="size_bytes")
 class Image(models.Model):
     class Source(models.TextChoices):
         GENERATED = "generated"

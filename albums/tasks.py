@@ -17,6 +17,8 @@ from django.db import transaction
 from django_q.tasks import async_task
 from PIL import Image as PILImage
 
+from accounts.limits import throttle
+
 from .captioning import CaptioningUnavailable, get_captioner
 from .models import CaptionRun, Image, Label
 
@@ -29,8 +31,10 @@ def check_captioning_available():
 
 
 def start_caption_run(album, *, by):
-    """Queue captioning of the album's uncaptioned images; an active run is returned as is."""
+    """Queue captioning of the album's uncaptioned images; an active run is returned as is.
+    Counted against `by`'s throttle ("captioning"): LimitExceeded past it."""
     check_captioning_available()
+    throttle(by, "captioning")
     with transaction.atomic():
         run = album.caption_runs.filter(status__in=CaptionRun.ACTIVE).first()
         if run is None:
@@ -46,6 +50,7 @@ def start_caption_run(album, *, by):
 def start_image_caption_run(images, *, by):
     """Queue captioning of those of `images` (a queryset) that have no caption."""
     check_captioning_available()
+    throttle(by, "captioning")
     ids = list(images.captionable_by(by).captioned(False).values_list("pk", flat=True))
     with transaction.atomic():
         run = CaptionRun.objects.create(created_by=by, total=len(ids))

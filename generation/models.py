@@ -19,6 +19,7 @@ from django.db.models import Count, F, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.limits import check_storage, counts_toward_quota, throttle
 from albums.models import Album, Image, unique_slug
 from core.storage import fetch
 from workers.models import LeasedWork, LeasedWorkQuerySet
@@ -75,6 +76,7 @@ def model_upload_name(instance, filename):
     return f"models/{instance.sha256}.safetensors"
 
 
+@counts_toward_quota(owner="created_by", size="size_bytes")
 class ModelVersion(models.Model):
     """A base model or a LoRA that generation can use.
 
@@ -214,10 +216,17 @@ class ModelVersion(models.Model):
         return model
 
     @classmethod
-    def from_upload(cls, uploaded, *, name, family=Family.SD15, **fields):
-        """A LoRA from an uploaded .safetensors file, stored when the model is saved."""
+    def from_upload(cls, uploaded, *, name, family=Family.SD15, by=None, **fields):
+        """A LoRA from an uploaded .safetensors file, stored when the model is saved.
+
+        `by`: the user who uploads it, whose throttle ("model_uploads") and storage quota it
+        counts against (LimitExceeded), before it is read; None for the platform's own
+        files (a trained LoRA: its run was checked when it was started)."""
         from django.core.files.base import ContentFile
 
+        if by is not None:
+            throttle(by, "model_uploads")
+            check_storage(by, uploaded.size)
         data = uploaded.read()
         sha256 = hashlib.sha256(data).hexdigest()
         settings.IMAGINEER_MODEL_CACHE.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ from .api import (
 )
 
 # What a submission may answer beyond 201: the limits of generation.limits.
-SUBMIT_ERRORS = (400, 401, 403, 429, 503)
+SUBMIT_ERRORS = (400, 401, 403, 413, 429, 503)
 
 LIMIT_EXAMPLES = {429: examples.RATE_LIMITED, 503: examples.QUEUE_FULL}
 
@@ -192,7 +192,7 @@ document(
         description="A base model by hub id or local folder (`source`), or a LoRA by "
                     "`source` or by uploading its .safetensors `file` (multipart). A LoRA is "
                     "checked: a readable safetensors file whose layers fit its family.",
-        responses={201: ModelVersionSerializer, **errors(400, 401, 403, examples={
+        responses={201: ModelVersionSerializer, **errors(400, 401, 403, 413, 429, examples={
             400: examples.MODEL_REFUSED})},
         examples=[example("Hub id", examples.MODEL_CREATE, request=True),
                   example("Model", {**examples.MODEL, "id": 3, "name": "SD 1.5",

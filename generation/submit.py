@@ -10,10 +10,11 @@ from contextlib import contextmanager
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from accounts.limits import lock_user
 from albums.models import Album
 from core.errors import LimitExceeded
 
-from .limits import check_submission, lock_user
+from .limits import check_submission
 from .models import Batch, Counter, Job, PromptSetItem
 from .tasks import enqueue_job_token
 from .validation import draw_seed, validate_generation
