@@ -220,12 +220,13 @@ class AlbumAdmin(admin.ModelAdmin):
 class CaptionRunAdmin(admin.ModelAdmin):
     """Automatic caption runs and their progress: read-only."""
 
-    list_display = ["id", "album", "status", "done", "total", "empty", "created_by",
+    list_display = ["id", "album", "status", "done", "total", "empty", "failed", "created_by",
                     "created_at", "finished_at"]
     list_filter = ["status"]
     list_select_related = ["album", "created_by"]
-    readonly_fields = ["album", "status", "total", "done", "empty", "error", "created_by",
-                       "created_at", "started_at", "finished_at"]
+    readonly_fields = ["album", "image_ids", "status", "total", "done", "empty", "failed", "error",
+                       "created_by", "created_at", "started_at", "finished_at", "attempts",
+                       "worker"]
 
     def has_add_permission(self, request):
         return False

@@ -282,7 +282,7 @@ class CaptionRunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = CaptionRun
-        fields = ["id", "album", "status", "total", "done", "empty", "error", "summary",
+        fields = ["id", "album", "status", "total", "done", "empty", "failed", "error", "summary",
                   "created_at", "started_at", "finished_at", "status_url"]
 
     @extend_schema_field(OpenApiTypes.URI)

@@ -76,6 +76,7 @@ CAPTION_RUN = {
     "total": 12,
     "done": 0,
     "empty": 0,
+    "failed": 0,
     "error": "",
     "summary": "Queued: 12 images to caption.",
     "created_at": "2026-11-26T07:10:02.125916Z",

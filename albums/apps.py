@@ -6,4 +6,9 @@ class AlbumsConfig(AppConfig):
     verbose_name = "Images and albums"
 
     def ready(self):
+        from workers import registry
+
         from . import signals  # noqa: F401  (connects the signal handlers)
+
+        registry.at_worker_start("albums.tasks.reclaim_stale_caption_runs")
+        registry.housekeeping("albums.tasks.reclaim_stale_caption_runs")

@@ -9,6 +9,11 @@ so a decompression bomb is never decoded), whole and with nothing after the imag
 (a polyglot: an image with a zip, HTML or script appended), and decodable to the last
 byte. It raises ImageRejected naming the file and the rule.
 
+Pictures made elsewhere (uploads, imports) keep how they were made: the generation
+metadata that Automatic1111, ComfyUI, InvokeAI, Fooocus and NovelAI write is read into
+the image's prompt and params (albums/metadata.py), so the image page shows it and a
+remix starts from it.
+
 `store_generated` stores the PNG bytes of a generated image without those checks (they
 are the platform's own, not an upload), through store_image.
 
@@ -53,6 +58,7 @@ from PIL import ImageOps
 
 from accounts.limits import check_storage, lock_user, throttle
 
+from .metadata import read_generation_metadata
 from .models import Image
 
 THUMBNAIL_SIZE = 384
@@ -311,6 +317,9 @@ def store_image(data, *, filename, source, created_by=None, prompt="", params=No
     existing = own_image(created_by, checked.sha256)
     if existing is not None:
         return existing, False
+    if source != Image.Source.GENERATED and not prompt and not params:
+        prompt, params = read_generation_metadata(checked.data, width=checked.width,
+                                                  height=checked.height)
     prefix = f"{checked.sha256[:2]}/{checked.sha256}"
     try:
         with atomic_ingest():

@@ -22,9 +22,11 @@ from collections import Counter
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Exists, Max, OuterRef, Q, Subquery
+from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.limits import counts_toward_quota
+from workers.models import LeasedWork, LeasedWorkQuerySet
 
 CURATE_ALL = "albums.curate_all"
 
@@ -185,6 +187,16 @@ class Image(models.Model):
         )
         self.caption_text = text
         return label
+
+    @transaction.atomic
+    def set_auto_caption(self, text, *, by=None, source=None):
+        """Make `text` the caption unless the image has one by now (a person wrote it while
+        a worker was captioning): the image's row is locked, so a caption written at the
+        same moment waits. Returns the label, or None when the image kept its caption."""
+        Image.objects.select_for_update().filter(pk=self.pk).first()
+        if Image.objects.filter(pk=self.pk).captioned().exists():
+            return None
+        return self.set_caption(text, by=by, source=source or Label.Source.AUTO)
 
     def can_curate(self, user):
         """Change the caption or NSFW flag, delete: curators only (see accounts/roles.py)."""
@@ -384,7 +396,7 @@ class Label(models.Model):
 
 
 
-class CaptionRunQuerySet(models.QuerySet):
+class CaptionRunQuerySet(LeasedWorkQuerySet):
     def visible_to(self, user):
         """Runs over albums the user may curate; runs started in the admin: curators only."""
         if is_curator(user):
@@ -392,26 +404,26 @@ class CaptionRunQuerySet(models.QuerySet):
         return self.filter(album__in=Album.objects.curatable_by(user))
 
 
-class CaptionRun(models.Model):
+class CaptionRun(LeasedWork):
     """One pass of automatic captioning: an album's uncaptioned images, or chosen images.
 
-    The worker task (tasks.py) moves it queued -> running -> succeeded or failed through
-    the methods below; pages and the API read `done` of `total` as its progress.
+    Its status, worker, lease and attempts are LeasedWork's (workers/models.py): the
+    worker task (tasks.py) takes it with start(), each image done renews the lease
+    (advance), and a run whose worker died is queued again (an attempt starts over with
+    the images still uncaptioned). Pages and the API read `done` of `total` as its
+    progress.
     """
 
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
-
-    ACTIVE = [Status.QUEUED, Status.RUNNING]
+    noun = "caption run"
 
     album = models.ForeignKey(
         Album, null=True, blank=True, on_delete=models.CASCADE, related_name="caption_runs",
         help_text="Empty for a run over images chosen in the admin.",
     )
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    image_ids = models.JSONField(
+        default=list, blank=True,
+        help_text="The images chosen in the admin (a run over an album: empty).",
+    )
     total = models.PositiveIntegerField(default=0, help_text="Images to caption.")
     done = models.PositiveIntegerField(
         default=0, help_text="Images done so far, captioned or empty."
@@ -419,14 +431,15 @@ class CaptionRun(models.Model):
     empty = models.PositiveIntegerField(
         default=0, help_text="Images the model found no words for: left uncaptioned."
     )
-    error = models.TextField(blank=True)
+    failed = models.PositiveIntegerField(
+        default=0, help_text="Images the backend could not caption (named in the error); "
+                             "the run went on without them."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+",
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     objects = CaptionRunQuerySet.as_manager()
 
@@ -445,31 +458,41 @@ class CaptionRun(models.Model):
             return f"Captioning: {self.done} of {self.total} images."
         if self.status == self.Status.FAILED:
             return f"Failed after {self.done} of {self.total} images: {self.error}"
-        text = f"Done: captioned {self.done - self.empty} of {self.total} images"
+        if self.status == self.Status.CANCELLED:
+            return f"Cancelled after {self.done} of {self.total} images."
+        text = f"Done: captioned {self.done - self.empty - self.failed} of {self.total} images"
         if self.empty:
             text += f"; the model found no words for {self.empty}, left uncaptioned"
+        if self.failed:
+            text += f"; {self.failed} could not be captioned: {self.error}"
         return text + "."
 
-    def start(self, total):
-        """The worker took the run: `total` images to caption (a retried task starts over)."""
-        self._set(status=self.Status.RUNNING, total=total, done=0, empty=0, error="",
-                  started_at=models.functions.Now(), finished_at=None)
+    # State changes beyond LeasedWork's (start, beat, fail, cancel, requeue): each a
+    # conditional UPDATE that the row's status, and the worker holding it, decide.
 
-    def advance(self, *, empty=False):
-        """One more image done (`empty`: the model gave no words, nothing was stored)."""
+    def start(self, worker, *, total):
+        """A worker takes the queued run: `total` images to caption (an attempt after a
+        dead worker's starts over). False when it is not queued."""
+        return super().start(worker, total=total, done=0, empty=0, failed=0, progress=0.0)
+
+    MAX_FAILURES_NAMED = 20  # in `error`; `failed` counts them all
+
+    def advance(self, *, empty=False, failure=None):
+        """One more image done (`empty`: the model gave no words, nothing was stored;
+        `failure`: why the backend could not caption it, a line added to the error);
+        renews the lease. False once the run is no longer this worker's (cancelled, or
+        given to another worker)."""
         changes = {"done": models.F("done") + 1}
         if empty:
             changes["empty"] = models.F("empty") + 1
-        self._set(**changes)
+        if failure:
+            changes["failed"] = models.F("failed") + 1
+            if self.failed < self.MAX_FAILURES_NAMED:
+                changes["error"] = "\n".join(filter(None, [self.error, failure]))[:2000]
+        return self._transition([self.Status.RUNNING], heartbeat_at=timezone.now(),
+                                progress=min((self.done + 1) / max(self.total, 1), 1.0),
+                                **changes)
 
     def succeed(self):
-        self._set(status=self.Status.SUCCEEDED, finished_at=models.functions.Now())
-
-    def fail(self, error):
-        self._set(status=self.Status.FAILED, error=str(error)[:2000],
-                  finished_at=models.functions.Now())
-
-    def _set(self, **changes):
-        """Write the changes to the row (F() and Now() in SQL), then reload them."""
-        CaptionRun.objects.filter(pk=self.pk).update(**changes)
-        self.refresh_from_db(fields=list(changes))
+        return self._transition([self.Status.RUNNING], status=self.Status.SUCCEEDED,
+                                progress=1.0, finished_at=timezone.now())

@@ -27,7 +27,7 @@ from .captioning import CaptioningUnavailable
 from .forms import AlbumChoiceForm, AlbumForm, CaptionForm, UploadForm
 from .ingest import UploadRejected, store_uploads
 from .models import Album, Image, Label
-from .tasks import start_caption_run
+from .tasks import captioning_off, start_caption_run
 
 ALBUMS_PER_PAGE = 48
 IMAGES_PER_PAGE = 60
@@ -100,7 +100,7 @@ def album_context(request, album):
     page = Paginator(images, IMAGES_PER_PAGE).get_page(request.GET.get("page"))
     context = {"album": album, "page": page, "can_curate": album.can_curate(request.user)}
     if context["can_curate"]:
-        context["captioning"] = bool(settings.IMAGINEER_CAPTION_MODEL)
+        context["captioning"] = captioning_off() is None
         context["caption_run"] = album.caption_runs.first()
     if can_upload(request.user, album):
         context["upload_form"] = UploadForm()

@@ -27,11 +27,16 @@ from .filters import JobFilter, ModelVersionFilter
 from .models import Batch, Job, ModelVersion, PromptSet, PromptSetItem, SiteSettings
 from .submit import remix_job, submit_batch, submit_job
 from .validation import (
+    HIRES_SCALE,
+    IMAGE_DEFAULTS,
     LORA_WEIGHT,
     NUMBERS,
+    OUTPAINT,
+    OUTPAINT_SIDES,
     SCHEDULERS,
     SIZE,
     SIZE_MULTIPLE,
+    STRENGTH,
     openapi_rule,
     parameter_rule,
     site_settings_rules,
@@ -61,7 +66,8 @@ class GenerationParamsSerializer(RejectUnknownFields, serializers.Serializer):
     def get_fields(self):
         fields = super().get_fields()
         for name in PARAMETERS:
-            if name not in fields and name != "prompt":  # a job's own field, not a batch's
+            # prompt: a job's own field, not a batch's; image to image: a job's only.
+            if name not in fields and name != "prompt" and name not in IMAGE_DEFAULTS:
                 fields[name] = parameter_field(name)
         return fields
 
@@ -86,13 +92,82 @@ def parameter_field(name):
     return serializers.CharField(required=False, allow_blank=True)
 
 
+@extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string", "format": "binary"}]})
+class ImageOrUploadField(serializers.Field):
+    """An image's id, or (multipart) an uploaded file: the mask."""
+
+    def to_internal_value(self, data):
+        if hasattr(data, "read"):
+            return data
+        if isinstance(data, bool):
+            self.fail("invalid")
+        try:
+            return int(data)
+        except (TypeError, ValueError):
+            self.fail("invalid")
+
+    default_error_messages = {"invalid": "Give an image id or upload a PNG file."}
+
+    def to_representation(self, value):
+        return value
+
+
+def sides_rule():
+    rule = openapi_rule(int, OUTPAINT, SIZE_MULTIPLE)
+    return rule
+
+
+class OutpaintSerializer(RejectUnknownFields, serializers.Serializer):
+    """The pixels to add on each side of init_image (a multiple of 8)."""
+
+    def get_fields(self):
+        fields = {}
+        for side in OUTPAINT_SIDES:
+            fields[side] = serializers.IntegerField(required=False, default=0)
+            fields[side].openapi_rule = sides_rule()
+        return fields
+
+
+class HiresSerializer(RejectUnknownFields, serializers.Serializer):
+    """The hires fix: draw, upscale by `scale`, draw again at `strength`."""
+
+    scale = serializers.FloatField()
+    strength = serializers.FloatField(required=False, default=IMAGE_DEFAULTS["hires_strength"])
+
+    def get_fields(self):
+        return with_rules(super().get_fields(), {
+            "scale": openapi_rule(float, HIRES_SCALE), "strength": openapi_rule(float, STRENGTH)})
+
+
 class JobCreateSerializer(GenerationParamsSerializer):
     prompt = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    init_image = serializers.IntegerField(
+        required=False, allow_null=True,
+        help_text="Image to image: the id of an image you can see, to start from. Without "
+                  "width and height, the result keeps its size.")
+    mask = ImageOrUploadField(
+        required=False, allow_null=True,
+        help_text="Inpainting: the id of an image you can see, or an uploaded PNG (multipart), "
+                  "of init_image's size; white is drawn again, black kept.")
+    strength = parameter_field("strength")
+    mask_blur = parameter_field("mask_blur")
+    keep_unmasked = serializers.BooleanField(
+        required=False, help_text="Inpainting: the pixels outside the mask stay the source's "
+                                  "own (default true).")
+    outpaint = OutpaintSerializer(required=False, help_text=(
+        "Outpainting: pixels to add to init_image on each side, filled by inpainting."))
+    hires = HiresSerializer(required=False, allow_null=True, help_text=(
+        "Hires fix (text to image): upscale the result by `scale` and draw again from it."))
 
     def validate(self, data):
         """The types only: the rules are checked by submit_job, the one place."""
         data = dict(data)
         data["loras"] = self.pop_loras(data) or []
+        for side, pixels in (data.pop("outpaint", None) or {}).items():
+            data[f"outpaint_{side}"] = pixels
+        hires = data.pop("hires", None)
+        if hires:
+            data["hires_scale"], data["hires_strength"] = hires["scale"], hires["strength"]
         return data
 
 
@@ -116,17 +191,37 @@ class JobLoraSerializer(serializers.Serializer):
     weight = serializers.FloatField()
 
 
+class JobOutpaintSerializer(serializers.Serializer):
+    left = serializers.IntegerField(source="outpaint_left")
+    right = serializers.IntegerField(source="outpaint_right")
+    up = serializers.IntegerField(source="outpaint_up")
+    down = serializers.IntegerField(source="outpaint_down")
+
+
+class JobHiresSerializer(serializers.Serializer):
+    scale = serializers.FloatField(source="hires_scale")
+    strength = serializers.FloatField(source="hires_strength")
+
+
 class JobSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username")
     loras = JobLoraSerializer(source="joblora_set", many=True)
     images = JobImageSerializer(source="result_images", many=True)
+    outpaint = JobOutpaintSerializer(source="*")
+    hires = serializers.SerializerMethodField()
 
     class Meta:
         model = Job
-        fields = ["id", "status", "progress", "error", "owner", "batch", *PARAMETERS,
-                  "model", "loras", "images", "queued_at", "started_at", "finished_at",
-                  "worker", "remix_of"]
+        fields = ["id", "status", "progress", "error", "owner", "batch",
+                  *[name for name in PARAMETERS if name not in IMAGE_DEFAULTS],
+                  "model", "loras", "init_image", "mask", "strength", "mask_blur",
+                  "keep_unmasked", "outpaint", "hires", "images", "queued_at", "started_at",
+                  "finished_at", "worker", "remix_of"]
         read_only_fields = fields
+
+    @extend_schema_field(JobHiresSerializer(allow_null=True))
+    def get_hires(self, job):
+        return JobHiresSerializer(job).data if job.hires_scale else None
 
 
 class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
@@ -144,6 +239,8 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         return (Job.objects.visible_to(self.request.user)
                 .select_related("owner", "model")
                 .prefetch_related("images", "joblora_set__lora"))
+
+    parser_classes = [JSONParser, MultiPartParser, FormParser]  # multipart: a mask upload
 
     def get_serializer_class(self):
         return JobCreateSerializer if self.action == "create" else JobSerializer

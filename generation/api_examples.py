@@ -11,6 +11,16 @@ JOB_CREATE = {"prompt": "a lighthouse at dusk, oil painting", "width": 64, "heig
 JOB_WITH_LORA = {"prompt": "lhs, a lighthouse in a storm", "loras": [{"id": 2, "weight": 0.8}],
                  "width": 64, "height": 64, "steps": 4, "seed": 99}
 
+JOB_IMG2IMG = {"prompt": "a lighthouse in a storm", "init_image": 1, "strength": 0.5}
+
+JOB_INPAINT = {"prompt": "a green square", "init_image": 1, "mask": 2, "strength": 1.0,
+               "mask_blur": 4, "keep_unmasked": True}
+
+JOB_OUTPAINT = {"prompt": "a wide beach", "init_image": 1, "outpaint": {"left": 64, "right": 64}}
+
+JOB_HIRES = {"prompt": "a lighthouse at dusk", "width": 512, "height": 512,
+             "hires": {"scale": 2, "strength": 0.5}}
+
 JOB_QUEUED = {
     "id": 1,
     "status": "queued",
@@ -29,6 +39,13 @@ JOB_QUEUED = {
     "seed": 1234,
     "scheduler": "pndm",
     "num_images": 1,
+    "init_image": None,
+    "mask": None,
+    "strength": 0.75,
+    "mask_blur": 4,
+    "keep_unmasked": True,
+    "outpaint": {"left": 0, "right": 0, "up": 0, "down": 0},
+    "hires": None,
     "images": [],
     "queued_at": "2026-11-26T07:03:10.300103Z",
     "started_at": None,

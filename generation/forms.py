@@ -1,3 +1,5 @@
+import re
+
 from django import forms
 
 from .engine.params import FIELDS as PARAMETERS
@@ -18,6 +20,8 @@ SIZE_PRESETS = [
     ("256x256", "256 × 256 (quick)"),
     ("64x64", "64 × 64 (demo model)"),
 ]
+
+SIZE_FORMAT = re.compile(r"\d{1,5}x\d{1,5}")
 
 
 class GenerateForm(forms.Form):
@@ -45,6 +49,12 @@ class GenerateForm(forms.Form):
         if size not in dict(SIZE_PRESETS):
             self.fields["size"].choices = [(size, size), *SIZE_PRESETS]
         self.fields["size"].initial = size
+        # A size of a picture remixed (?from_image=) or sent back: any WxH is offered,
+        # the rules (validate_generation) judge it.
+        asked = str(self.data.get("size") or self.initial.get("size") or "")
+        if SIZE_FORMAT.fullmatch(asked) and asked not in dict(self.fields["size"].choices):
+            self.fields["size"].choices = [(asked, asked.replace("x", " × ")),
+                                           *self.fields["size"].choices]
         self.fields["steps"].initial = defaults["steps"]
         self.fields["guidance_scale"].initial = defaults["guidance_scale"]
         self.fields["scheduler"].initial = defaults["scheduler"]

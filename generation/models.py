@@ -28,7 +28,9 @@ from .engine.params import FIELDS as PARAMETERS
 from .engine.params import GenerationParams
 from .rules import (
     GUIDANCE,
+    IMAGE_DEFAULTS,
     LIMITS,
+    OUTPAINT_SIDES,
     PROMPT_MAX,
     SCHEDULERS,
     SIZE,
@@ -611,6 +613,22 @@ class Job(LeasedWork):
     seed = models.BigIntegerField()
     scheduler = models.CharField(max_length=20)
     num_images = models.PositiveSmallIntegerField(default=1)
+    # Image to image (GenerationParams): the picture it starts from and the mask, each an
+    # image its owner could see when it was submitted (validation.py); kept when the
+    # image is deleted as null, so the job still says it started from one.
+    init_image = models.ForeignKey(Image, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    mask = models.ForeignKey(Image, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+")
+    strength = models.FloatField(default=0.75)
+    mask_blur = models.PositiveSmallIntegerField(default=4)
+    keep_unmasked = models.BooleanField(default=True)
+    outpaint_left = models.PositiveIntegerField(default=0)
+    outpaint_right = models.PositiveIntegerField(default=0)
+    outpaint_up = models.PositiveIntegerField(default=0)
+    outpaint_down = models.PositiveIntegerField(default=0)
+    hires_scale = models.FloatField(default=0.0)
+    hires_strength = models.FloatField(default=0.5)
 
     # LeasedWork's, with the batches' `partial` among the choices (a job is never partial).
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED,
@@ -648,15 +666,36 @@ class Job(LeasedWork):
         return GenerationParams(**{name: getattr(self, name) for name in PARAMETERS})
 
     def batch_key(self):
-        """Jobs with the same key can share one batched pipeline call."""
+        """Jobs with the same key can share one batched pipeline call: the same model,
+        shape, LoRAs and source picture (one call draws from one)."""
         loras = tuple(sorted((jl.lora_id, jl.weight) for jl in self.joblora_set.all()))
-        return (self.model_id, self.generation_params().shape(), self.negative_prompt, loras)
+        return (self.model_id, self.generation_params().shape(), self.negative_prompt, loras,
+                self.init_image_id, self.mask_id)
+
+    @property
+    def mode(self):
+        """"txt2img", "img2img" or "inpaint" (a mask, or outpainting)."""
+        if self.init_image_id is None:
+            return "txt2img"
+        return "inpaint" if self.mask_id or any(self.generation_params().outpaint()) \
+            else "img2img"
 
     def params(self):
-        """The parameters stored with each image (and shown as its metadata)."""
+        """The parameters stored with each image (and shown as its metadata): the image to
+        image ones only where they were used."""
+        used = set(PARAMETERS) - set(IMAGE_DEFAULTS)
+        if self.init_image_id:
+            used |= {"strength", "mask_blur", "keep_unmasked"} | {
+                f"outpaint_{side}" for side in OUTPAINT_SIDES}
+        if self.hires_scale:
+            used |= {"hires_scale", "hires_strength"}
+        images = {name: getattr(self, f"{name}_id") for name in ("init_image", "mask")
+                  if getattr(self, f"{name}_id")}
         return {
             "job": self.pk,
-            **{name: getattr(self, name) for name in PARAMETERS if name != "num_images"},
+            **{name: getattr(self, name) for name in PARAMETERS
+               if name != "num_images" and name in used},
+            **images,
             "model": self.model.name,
             "model_hash": self.model.short_hash,
             "loras": [{"name": lora.name, "hash": lora.short_hash, "weight": weight}
@@ -677,7 +716,9 @@ class Job(LeasedWork):
             batch_position=batch_position,
             remix_of=remix_of,
             model=cleaned["model"],
-            **{name: cleaned[name] for name in PARAMETERS},
+            init_image=cleaned.get("init_image"),
+            mask=cleaned.get("mask"),
+            **{name: cleaned[name] for name in PARAMETERS if name in cleaned},
         )
         JobLora.objects.bulk_create(
             JobLora(job=job, lora=lora, weight=weight) for lora, weight in cleaned["loras"]
@@ -689,7 +730,8 @@ class Job(LeasedWork):
     def same_parameters(self):
         """This job's parameters, for a remix: same seed, model, LoRAs and settings."""
         return {**{name: getattr(self, name) for name in PARAMETERS}, "model": self.model,
-                "loras": self.lora_weights()}
+                "loras": self.lora_weights(), "init_image": self.init_image_id,
+                "mask": self.mask_id}
 
     # State changes beyond LeasedWork's (beat, requeue): each a conditional UPDATE that
     # the row's status, and the worker holding it, decide.

@@ -32,6 +32,13 @@ SEED = (0, 2**31 - 1)
 NUM_IMAGES = (1, 8)
 LORA_WEIGHT = (-2.0, 2.0)
 MAX_LORAS = 5
+# Image to image: the denoising strength, the mask's blur (pixels), the pixels outpainting
+# may add on one side, the hires fix's upscale factor and strength.
+STRENGTH = (0.0, 1.0)
+MASK_BLUR = (0, 64)
+OUTPAINT = (0, 1024)
+OUTPAINT_SIDES = ("left", "right", "up", "down")
+HIRES_SCALE = (1.5, 2.0)
 
 # Scheduler names accepted by the engine (generation/engine/pipelines.py maps them).
 SCHEDULERS = ["pndm", "ddim", "euler", "euler_a", "dpmpp_2m", "lms"]
@@ -46,7 +53,18 @@ NUMBERS = {
     "guidance_scale": (float, GUIDANCE, None),
     "seed": (int, SEED, None),
     "num_images": (int, NUM_IMAGES, None),
+    "strength": (float, STRENGTH, None),
+    "mask_blur": (int, MASK_BLUR, None),
+    **{f"outpaint_{side}": (int, OUTPAINT, SIZE_MULTIPLE) for side in OUTPAINT_SIDES},
+    "hires_scale": (float, HIRES_SCALE, None),
+    "hires_strength": (float, STRENGTH, None),
 }
+
+# The defaults of the image to image parameters (not site settings: they mean nothing
+# without a source image, and A1111's are these).
+IMAGE_DEFAULTS = {"strength": 0.75, "mask_blur": 4, "keep_unmasked": True,
+                  **{f"outpaint_{side}": 0 for side in OUTPAINT_SIDES},
+                  "hires_scale": 0.0, "hires_strength": 0.5}
 
 # The limits of generation/limits.py (and the worker's batch size), as site settings.
 LIMITS = {

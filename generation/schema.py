@@ -77,13 +77,22 @@ document(
         description="Only `prompt` is required; every other parameter defaults from the site "
                     "settings. The job is queued: poll it until `status` is `succeeded` "
                     "(`images` then lists the results), `failed` (`error` says why) or "
-                    "`cancelled`.",
+                    "`cancelled`. Image to image: `init_image` (an image id you can see), "
+                    "`strength`; inpainting: `mask` (an image id, or a PNG uploaded as "
+                    "multipart, of init_image's size), `mask_blur`, `keep_unmasked`; "
+                    "`outpaint` (pixels per side); `hires` (text to image: upscale and draw "
+                    "again). An image you cannot see, a mask of another size, an upscale past "
+                    "the size limit: 400 naming the field, nothing queued.",
         request=JobCreateSerializer,
         parameters=[RETRY_AFTER],
         responses={201: JobSerializer, **errors(*SUBMIT_ERRORS, examples={
             **LIMIT_EXAMPLES, 400: examples.JOB_REFUSED})},
         examples=[example("Prompt", examples.JOB_CREATE, request=True),
                   example("With a LoRA", examples.JOB_WITH_LORA, request=True),
+                  example("Image to image", examples.JOB_IMG2IMG, request=True),
+                  example("Inpainting", examples.JOB_INPAINT, request=True),
+                  example("Outpainting", examples.JOB_OUTPAINT, request=True),
+                  example("Hires fix", examples.JOB_HIRES, request=True),
                   example("Job", examples.JOB_QUEUED)],
     ),
     retrieve=extend_schema(

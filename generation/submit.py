@@ -11,7 +11,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts.limits import lock_user
-from albums.models import Album
+from albums.ingest import atomic_ingest, reserve_storage, store_image
+from albums.models import Album, Image
 from core.errors import LimitExceeded
 
 from .limits import check_submission
@@ -36,12 +37,19 @@ def refusals_counted():
 @refusals_counted()
 def submit_job(user, params, *, remix_of=None):
     """Queue one job. `params`: the generation parameters as validate_generation takes
-    them, the LoRAs as "loras": [(ModelVersion, weight)]; checked here."""
+    them, the LoRAs as "loras": [(ModelVersion, weight)]; checked here. An uploaded mask
+    is stored as the user's image with the job, or not at all (atomic_ingest)."""
     params = dict(params)
-    cleaned = validate_generation(params, loras=params.pop("loras", None) or ())
-    with transaction.atomic():
+    cleaned = validate_generation(params, loras=params.pop("loras", None) or (), user=user)
+    with atomic_ingest():
         lock_user(user)
         check_submission(user)
+        upload = cleaned.pop("mask_upload", None)
+        if upload is not None:
+            reserve_storage(user, {upload.sha256: len(upload.data)})  # the quota (413)
+            cleaned["mask"], _ = store_image(upload.data, filename=upload.filename,
+                                             source=Image.Source.UPLOAD, created_by=user,
+                                             checked=upload)
         job = Job.create_from(cleaned, owner=user, remix_of=remix_of)
         transaction.on_commit(enqueue_job_token)
     return job

@@ -8,6 +8,7 @@ worker died (kill -9) is given back to the queue by `reclaim_stale_jobs`, which 
 a worker starts, before each job and every minute.
 """
 
+import io
 import logging
 import time
 
@@ -17,11 +18,10 @@ from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
 from albums.ingest import atomic_ingest, store_generated
-from workers.leases import Heartbeat, NoLongerOurs, at_spawn, lease_interval, reclaim, worker_name
-from workers.models import WorkerHeartbeat
+from workers.leases import Heartbeat, NoLongerOurs, lease_interval, reclaim, worker_name
 
 from .engine.metadata import png_bytes
-from .engine.pipelines import Cancelled, get_cache
+from .engine.pipelines import Cancelled, Source, get_cache
 from .models import Job, SiteSettings, Status
 
 log = logging.getLogger(__name__)
@@ -152,6 +152,7 @@ def run_jobs(jobs):
                 [job.generation_params() for job in jobs],
                 loras=[(lora.adapter_name, lora.engine_source(), weight)
                        for lora, weight in loras],
+                source=job_source(first),
                 on_step=on_step,
                 should_cancel=should_cancel,
             )
@@ -188,6 +189,27 @@ def run_jobs(jobs):
     _after(jobs)
 
 
+def job_source(job):
+    """The engine's Source of a job (its picture and mask, read through the storage), or
+    None for text to image. Jobs that share a call share it (Job.batch_key)."""
+    if job.init_image_id is None:
+        if job.mask_id or any(job.generation_params().outpaint()):
+            raise ValueError("the job's init_image was deleted before it ran")
+        return None
+    return Source(image=open_image(job.init_image),
+                  mask=open_image(job.mask) if job.mask_id else None)
+
+
+def open_image(image):
+    """The stored image decoded (PIL), its file read whole through default_storage."""
+    from PIL import Image as PILImage
+
+    with image.file.open("rb") as stored:
+        picture = PILImage.open(io.BytesIO(stored.read()))
+        picture.load()
+    return picture
+
+
 def save_images(job, generated, numbers):
     """Store the images `numbers` of a call's results (the engine's Generated, which knows
     each image's seed and the sampler) as PNGs with the A1111 `parameters` chunk."""
@@ -222,15 +244,13 @@ def reclaim_stale_jobs():
 
 
 def housekeeping():
-    """Every minute (a django-q2 schedule): reclaim stale jobs; make sure queued jobs
-    have a token (tokens are lost when a process dies between commit and enqueue, or with
-    a killed worker); forget workers long gone."""
+    """Every minute (a step of workers' housekeeping): reclaim stale jobs; make sure
+    queued jobs have a token (tokens are lost when a process dies between commit and
+    enqueue, or with a killed worker)."""
     reclaim_stale_jobs()
-    WorkerHeartbeat.forget_gone()
     ensure_job_token()
 
 
-def on_worker_spawn(**kwargs):
-    """A worker process starts: reclaim jobs of dead workers; unload the pipeline when idle."""
-    at_spawn(reclaim_stale_jobs)
+def start_idle_reaper():
+    """A worker process starts: unload the pipeline once it has been idle a while."""
     get_cache().start_idle_reaper(settings.IMAGINEER_IDLE_UNLOAD_SECONDS)

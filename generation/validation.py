@@ -11,17 +11,23 @@ from django.core.exceptions import ValidationError
 
 from .rules import (  # noqa: F401  (the rules, for callers that check a request)
     GUIDANCE,
+    HIRES_SCALE,
+    IMAGE_DEFAULTS,
     LIMITS,
     LORA_WEIGHT,
+    MASK_BLUR,
     MAX_LORAS,
     NUM_IMAGES,
     NUMBERS,
+    OUTPAINT,
+    OUTPAINT_SIDES,
     PROMPT_MAX,
     SCHEDULERS,
     SEED,
     SIZE,
     SIZE_MULTIPLE,
     STEPS,
+    STRENGTH,
     _check_parameters,
     _number,
     _validate_loras,
@@ -44,18 +50,23 @@ def generation_defaults():
     return SiteSettings.current().generation_defaults()
 
 
-def validate_generation(params, *, loras=(), require_prompt=True):
+def validate_generation(params, *, loras=(), require_prompt=True, user=None):
     """Check and normalise generation parameters; fill the defaults; draw a seed.
 
     `params` holds prompt, negative_prompt, width, height, steps, guidance_scale, seed,
-    scheduler, num_images and model (a ModelVersion or None for the default base).
-    `loras` is a list of (ModelVersion, weight). Returns the cleaned dict, with
-    "model" and "loras" resolved; raises ValidationError({field: message}).
+    scheduler, num_images and model (a ModelVersion or None for the default base), and for
+    image to image init_image and mask (an Image or its id; the mask also an uploaded
+    file), strength, mask_blur, keep_unmasked, outpaint_<side> and hires_scale,
+    hires_strength (see `_check_image_parameters`); `user` is who asks (the images must be
+    theirs to see). `loras` is a list of (ModelVersion, weight). Returns the cleaned dict,
+    with "model", "loras", "init_image" and "mask" resolved (an uploaded mask as
+    "mask_upload", checked, not stored); raises ValidationError({field: message}).
     """
     from .models import ModelVersion
 
-    cleaned = generation_defaults()
-    cleaned.update({key: value for key, value in params.items() if value is not None})
+    cleaned = {**generation_defaults(), **IMAGE_DEFAULTS}
+    sent = {key: value for key, value in params.items() if value is not None}
+    cleaned.update(sent)
     errors = {}
 
     prompt = str(cleaned.get("prompt") or "").strip()
@@ -82,6 +93,140 @@ def validate_generation(params, *, loras=(), require_prompt=True):
     cleaned["model"] = model
 
     cleaned["loras"] = _validate_loras(errors, loras, model)
+    _check_image_parameters(errors, cleaned, sent, user)
     if errors:
         raise ValidationError(errors)
     return cleaned
+
+
+def _check_image_parameters(errors, cleaned, sent, user):
+    """The rules of image to image. init_image: an image `user` may see (one they may not
+    is answered as a missing one); mask: the same, or an uploaded PNG, of init_image's
+    size. With init_image and no width or height sent, the picture keeps its own size (to
+    a multiple of 8 within the size limits). outpaint_<side>: pixels to add, a multiple of
+    8, with init_image only; the canvas stays within the size limit. hires_scale: 0 (off)
+    or 1.5 to 2, for text to image only; the upscaled size stays within the size limit.
+    Errors name the API's fields: init_image, mask, strength, mask_blur, outpaint, hires."""
+    for name in ("strength", "mask_blur", "hires_strength"):
+        kind, (low, high), _ = NUMBERS[name]
+        field = "hires" if name == "hires_strength" else name
+        problems = {}
+        cleaned[name] = _number(problems, cleaned, name, kind, low, high)
+        if problems:
+            errors[field] = problems[name].replace("hires_strength", "hires.strength")
+    cleaned["keep_unmasked"] = bool(cleaned.get("keep_unmasked"))
+
+    for side in OUTPAINT_SIDES:
+        name = f"outpaint_{side}"
+        problems = {}
+        value = _number(problems, cleaned, name, int, *OUTPAINT)
+        if value is not None and value % SIZE_MULTIPLE:
+            problems[name] = f"must be a multiple of {SIZE_MULTIPLE}"
+        if problems:
+            errors["outpaint"] = (f"outpaint.{side} must be a multiple of {SIZE_MULTIPLE} "
+                                  f"between {OUTPAINT[0]} and {OUTPAINT[1]}; got "
+                                  f"{cleaned.get(name)!r}.")
+        cleaned[name] = value or 0
+
+    scale = cleaned.get("hires_scale") or 0
+    if scale:
+        problems = {}
+        scale = _number(problems, cleaned, "hires_scale", float, *HIRES_SCALE)
+        if problems:
+            errors["hires"] = (f"hires.scale must be between {HIRES_SCALE[0]} and "
+                               f"{HIRES_SCALE[1]}; got {cleaned.get('hires_scale')!r}.")
+    cleaned["hires_scale"] = scale or 0.0
+
+    init = cleaned["init_image"] = _visible_image(errors, "init_image",
+                                                  cleaned.get("init_image"), user)
+    mask, upload = _mask(errors, cleaned.get("mask"), user)
+    cleaned["mask"], cleaned["mask_upload"] = mask, upload
+    if init is None:
+        if (mask or upload) and "init_image" not in errors:
+            errors["mask"] = "mask needs an init_image to paint over."
+        if any(cleaned[f"outpaint_{side}"] for side in OUTPAINT_SIDES):
+            errors["outpaint"] = "outpaint needs an init_image to extend."
+    else:
+        size = (mask.width, mask.height) if mask else (
+            (upload.width, upload.height) if upload else None)
+        if size and size != (init.width, init.height):
+            errors["mask"] = (f"mask is {size[0]}x{size[1]}; it must be the size of "
+                              f"init_image, {init.width}x{init.height}.")
+        if cleaned["hires_scale"]:
+            errors["hires"] = ("hires is for text to image; with an init_image, draw "
+                               "again at a larger width and height instead.")
+        for name, pixels in (("width", init.width), ("height", init.height)):
+            if name not in sent:
+                multiple = pixels // SIZE_MULTIPLE * SIZE_MULTIPLE
+                cleaned[name] = min(max(multiple, SIZE[0]), SIZE[1])
+    _check_result_size(errors, cleaned)
+
+
+def _check_result_size(errors, cleaned):
+    """The canvas (with outpainting) and the hires result stay within SIZE."""
+    if any(cleaned.get(name) is None for name in ("width", "height")) or errors.get(
+            "outpaint") or errors.get("hires"):
+        return
+    width = cleaned["width"] + cleaned["outpaint_left"] + cleaned["outpaint_right"]
+    height = cleaned["height"] + cleaned["outpaint_up"] + cleaned["outpaint_down"]
+    if max(width, height) > SIZE[1]:
+        errors["outpaint"] = (f"outpaint makes the picture {width}x{height}; at most "
+                              f"{SIZE[1]} pixels a side.")
+        return
+    scale = cleaned["hires_scale"]
+    if scale:
+        big = [max(8, round(side * scale / 8) * 8) for side in (width, height)]
+        if max(big) > SIZE[1]:
+            errors["hires"] = (f"hires.scale {scale:g} makes the picture {big[0]}x{big[1]}; "
+                               f"at most {SIZE[1]} pixels a side.")
+
+
+def _image_id(value):
+    """An image's id from an Image, an int or a text of digits; None for anything else."""
+    from albums.models import Image
+
+    if isinstance(value, Image):
+        return value.pk
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def _visible_image(errors, field, value, user):
+    """The Image `value` names if `user` may see it; else an error on `field` that reads
+    the same whether the image exists or not."""
+    from albums.models import Image
+
+    if value in (None, ""):
+        return None
+    pk = _image_id(value)
+    image = None
+    if pk is not None and 0 < pk < 2**63 and user is not None:
+        image = Image.objects.visible_to(user).filter(pk=pk).first()
+    if image is None:
+        errors[field] = f"{field} must be the id of an image you can see; {value!r} is not."
+    return image
+
+
+def _mask(errors, value, user):
+    """The mask: (an Image the user may see, None) or (None, an uploaded PNG checked by
+    albums.ingest.inspect_image, not stored)."""
+    from albums.ingest import ImageRejected, inspect_image
+
+    if hasattr(value, "read"):
+        name = getattr(value, "name", None) or "mask.png"
+        value.seek(0)
+        try:
+            checked = inspect_image(value.read(), name)
+        except ImageRejected as exc:
+            errors["mask"] = f"mask: {exc}"
+            return None, None
+        if checked.format != "PNG":
+            errors["mask"] = f"mask: {name} must be a PNG; it is a {checked.format}."
+            return None, None
+        return None, checked
+    return _visible_image(errors, "mask", value, user), None

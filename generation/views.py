@@ -4,14 +4,17 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
+from albums.models import Image
 from core.errors import LimitExceeded, limit_page
 
 from .forms import BatchForm, GenerateForm
 from .models import Batch, Job, PromptSet
+from .remix import start_from_image
 from .submit import remix_job, submit_batch, submit_job
 
 # Polling backoff of the progress fragments, in milliseconds.
@@ -43,8 +46,23 @@ def generate(request):
             else:
                 return redirect(job)
     else:
-        form = GenerateForm(initial=request.GET.dict())
+        initial = request.GET.dict()
+        if "from_image" in initial:
+            image_initial, notes = start_from_image(_visible_image(request,
+                                                                   initial.pop("from_image")))
+            initial.update(image_initial)
+            for note in notes:
+                messages.warning(request, note)
+        form = GenerateForm(initial=initial)
     return render(request, "generation/generate.html", {"form": form})
+
+
+def _visible_image(request, pk):
+    """An image the user may see (a picture of theirs or of an album shared with them),
+    else 404: the generate page starts from it (?from_image=)."""
+    if not str(pk).isdigit():
+        raise Http404("No such image.")
+    return get_object_or_404(Image.objects.visible_to(request.user), pk=pk)
 
 
 @login_required

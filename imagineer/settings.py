@@ -287,6 +287,21 @@ IMAGINEER_THROTTLE_RATES = {
     "model_uploads": env_rate("IMAGINEER_THROTTLE_MODEL_UPLOADS", "20/day"),
     "training": env_rate("IMAGINEER_THROTTLE_TRAINING", "10/day"),
 }
+# Which backend captions (albums/captioning.py): "local" (the model above) or "anthropic"
+# (a vision LLM through Anthropic's Messages API; the key from ANTHROPIC_API_KEY). The
+# model, the prompt, the long side images are shrunk to before sending (cost grows with
+# pixels), the retries of 429/5xx answers (with backoff) and an API base URL (a proxy; tests
+# point it at a local server). An empty prompt is the built-in one.
+IMAGINEER_CAPTION_BACKEND = env("IMAGINEER_CAPTION_BACKEND", "local")
+if IMAGINEER_CAPTION_BACKEND not in ("local", "anthropic"):
+    sys.exit(f'IMAGINEER_CAPTION_BACKEND must be "local" or "anthropic", '
+             f"not {IMAGINEER_CAPTION_BACKEND!r}")
+ANTHROPIC_API_KEY = env("ANTHROPIC_API_KEY")
+IMAGINEER_ANTHROPIC_MODEL = env("IMAGINEER_ANTHROPIC_MODEL", "claude-haiku-4-5")
+IMAGINEER_ANTHROPIC_BASE_URL = env("IMAGINEER_ANTHROPIC_BASE_URL")
+IMAGINEER_CAPTION_PROMPT = env("IMAGINEER_CAPTION_PROMPT")
+IMAGINEER_CAPTION_MAX_SIDE = env_int("IMAGINEER_CAPTION_MAX_SIDE", 768)
+IMAGINEER_CAPTION_MAX_RETRIES = env_int("IMAGINEER_CAPTION_MAX_RETRIES", 4)
 # Uploads over 2.5 MB go to a temporary file, not memory; at most this many files a request.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("IMAGINEER_UPLOAD_MAX_FILES", 100)
@@ -385,8 +400,8 @@ SPECTACULAR_SETTINGS = {
     ],
     "ENUM_NAME_OVERRIDES": {
         "GenerationStatusEnum": "generation.models.Status",
-        "TrainingStatusEnum": "training.models.TrainingRun.Status",
-        "CaptionRunStatusEnum": "albums.models.CaptionRun.Status",
+        # Training runs and caption runs: LeasedWork's statuses (one choice set, one name).
+        "LeasedWorkStatusEnum": "workers.models.Status",
         "SchedulerEnum": "generation.validation.SCHEDULERS",
     },
 }

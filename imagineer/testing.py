@@ -164,3 +164,74 @@ class WorkerProcess:
 
     def log(self):
         return Path(self.log_path).read_text(errors="replace")
+
+
+class LocalServer:
+    """A threaded HTTP server on 127.0.0.1 that a test starts, for what lies outside the
+    system (a remote API, a web site): `handle(request)` answers each request with
+    (status, headers, body bytes) and every request is recorded in `requests`.
+
+        with LocalServer(lambda request: (200, {"Content-Type": "text/plain"}, b"hi")) as server:
+            fetch(server.url + "/path")
+    """
+
+    def __init__(self, handle):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.handle = handle
+        self.requests = []
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def answer(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                request = LocalRequest(self.command, self.path,
+                                       {k.lower(): v for k, v in self.headers.items()},
+                                       self.rfile.read(length) if length else b"")
+                with server.lock:
+                    server.requests.append(request)
+                status, headers, body = server.handle(request)
+                try:
+                    self.send_response(status)
+                    headers = {"Content-Length": str(len(body)), **headers}
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a byte limit, a timeout): as it may
+
+            do_GET = do_POST = do_HEAD = answer
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class LocalRequest:
+    """A request the server took; header names in lower case."""
+
+    def __init__(self, method, path, headers, body):
+        self.method, self.path, self.headers, self.body = method, path, headers, body
+
+    def json(self):
+        import json
+
+        return json.loads(self.body)

@@ -35,7 +35,7 @@ from albums.models import Album
 from core.storage import fetch
 from generation.models import ModelVersion
 from generation.validation import generation_defaults
-from workers.leases import Heartbeat, NoLongerOurs, at_spawn, lease_interval, reclaim, worker_name
+from workers.leases import Heartbeat, NoLongerOurs, lease_interval, reclaim, worker_name
 
 from .models import LOG_LINES, TrainingRun, with_loss
 
@@ -283,9 +283,10 @@ def reclaim_stale_runs():
 
 
 def housekeeping():
-    """Every minute, on the default cluster (the training cluster's one worker may be busy
-    for hours): reclaim runs of dead workers; give queued runs a task again when none is
-    waiting and none is running (a process may have died between commit and enqueue)."""
+    """Every minute (a step of workers' housekeeping, on the default cluster: the training
+    cluster's one worker may be busy for hours): reclaim runs of dead workers; give queued
+    runs a task again when none is waiting and none is running (a process may have died
+    between commit and enqueue)."""
     reclaim_stale_runs()
     runs = TrainingRun.objects.all()
     if runs.filter(status=TrainingRun.Status.RUNNING).exists():
@@ -294,8 +295,3 @@ def housekeeping():
         return
     for run in runs.filter(status=TrainingRun.Status.QUEUED):
         enqueue_run(run)
-
-
-def on_worker_spawn(**kwargs):
-    """A worker process starts: reclaim the runs of dead workers."""
-    at_spawn(reclaim_stale_runs)

@@ -7,8 +7,11 @@ class WorkersConfig(AppConfig):
     def ready(self):
         from django_q.signals import post_spawn
 
+        from . import registry
         from .models import WorkerHeartbeat
 
+        # The one post_spawn receiver: it calls the hooks that each app registers.
+        post_spawn.connect(registry.worker_started, dispatch_uid="workers.worker_started")
         # Every worker process of every cluster (training's too) records its heartbeat.
-        post_spawn.connect(WorkerHeartbeat.start_beating,
-                           dispatch_uid="workers.worker_heartbeat")
+        registry.at_worker_start(WorkerHeartbeat.start_beating)
+        registry.housekeeping(WorkerHeartbeat.forget_gone)

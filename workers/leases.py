@@ -3,7 +3,7 @@ heartbeat thread that renews a lease while a long call runs (or, for the whole l
 worker process, its WorkerHeartbeat row: WorkerHeartbeat.start_beating), and the reclaim of
 the work of dead workers.
 
-Rows that a worker runs (LeasedWork: generation jobs, training runs) record
+Rows that a worker runs (LeasedWork: generation jobs, training runs, caption runs) record
 `worker_name()`. When that worker dies (kill -9, out of memory), a later worker on the
 same host sees its process gone (`died_here`) and gives the row back to the queue
 (`reclaim`); rows of other hosts are given back when their heartbeat is older than the

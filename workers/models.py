@@ -1,10 +1,10 @@
 """Leased, queued work and the workers that do it.
 
 `LeasedWork` is the abstract model of a row a worker runs (a generation Job, a
-TrainingRun): its status, the worker that holds it, the heartbeat that renews its lease,
-its attempts, and the state changes that every kind shares. Each state change is a
-conditional UPDATE, so two workers (or a worker and a cancel) can never both win: the
-row's status decides and, while it runs, the worker it names. A worker whose lease ran
+TrainingRun, a CaptionRun): its status, the worker that holds it, the heartbeat that
+renews its lease, its attempts, and the state changes that every kind shares. Each
+state change is a conditional UPDATE, so two workers (or a worker and a cancel) can never
+both win: the row's status decides and, while it runs, the worker it names. A worker whose lease ran
 out (a machine cut off for a while) finds its row given to another and changes nothing.
 
 `WorkerHeartbeat` is a qcluster worker process and when it was last seen alive.
@@ -17,7 +17,7 @@ from django.db import close_old_connections, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .leases import Heartbeat, at_spawn, died_here, heartbeat_interval, worker_name
+from .leases import Heartbeat, died_here, heartbeat_interval, worker_name
 
 
 class Status(models.TextChoices):
@@ -198,22 +198,20 @@ class WorkerHeartbeat(models.Model):
         )
 
     @classmethod
-    def start_beating(cls, **kwargs):
-        """As a worker process of any cluster starts (django-q2's post_spawn): record it
-        now and every heartbeat_interval() from a daemon thread, for the health check and
-        the metrics, and forget the workers that are gone."""
+    def start_beating(cls):
+        """As a worker process of any cluster starts (workers.registry.at_worker_start):
+        beat every heartbeat_interval() from a daemon thread, record it now, for the
+        health check and the metrics, and forget the workers that are gone."""
         from django_q.conf import Conf
-
-        def record_worker():
-            cls.forget_gone()
-            cls.beat(Conf.CLUSTER_NAME)
 
         def beat():
             close_old_connections()  # reopens a connection that a database restart broke
             cls.beat(Conf.CLUSTER_NAME)
 
-        at_spawn(record_worker)
+        # First: a database not up yet fails the record below, not the beats after.
         Heartbeat(beat, heartbeat_interval()).start()
+        cls.forget_gone()
+        cls.beat(Conf.CLUSTER_NAME)
 
     @classmethod
     def forget_gone(cls):

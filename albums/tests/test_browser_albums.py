@@ -93,7 +93,7 @@ def test_it_shows_a_caption_runs_progress_as_it_goes(
     user = make_user("bea", "viewer")
     album = Album.objects.create(name="Harbour", owner=user)
     run = CaptionRun.objects.create(album=album, created_by=user)
-    run.start(3)
+    run.start("elsewhere:1", total=3)
     page = sign_in_page(user)
     page.goto(f"{live_server.url}/albums/{album.slug}/")
     progress = page.locator(".caption-run progress")

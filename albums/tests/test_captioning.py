@@ -122,7 +122,7 @@ def test_it_returns_the_active_run_instead_of_queueing_another(
         again = tasks.start_caption_run(album, by=viewer)
     assert again == first
     assert OrmQ.objects.count() == 1
-    first.start(1)
+    first.start("elsewhere:1", total=1)
     first.succeed()
     with django_capture_on_commit_callbacks(execute=True):
         assert tasks.start_caption_run(album, by=viewer) != first
@@ -166,7 +166,7 @@ def test_it_shows_a_runs_progress_to_those_who_may_curate_its_album(
     api_as, viewer, other_viewer, editor, album
 ):
     run = CaptionRun.objects.create(album=album, total=4)
-    run.start(4)
+    run.start("elsewhere:1", total=4)
     run.advance()
     admin_run = CaptionRun.objects.create(total=1)  # started from the admin: no album
     url = f"/api/caption-runs/{run.pk}/"

@@ -10,5 +10,7 @@ paths go in; images, bytes and numbers come out.
   IMAGINEER_COMPILE).
 - metadata: the A1111 `parameters` text and `png_bytes(image, parameters)`.
 - lora: `inspect_lora`, `check_lora_family`, `lora_sha256`, `make_random_lora`.
+- world: the demo model's procedural world (Spec, render, caption, sample_spec,
+  parse_prompt); judge: `judge(image)` reads a picture of it back from its pixels.
 - demo / sd15_shaped: random-weight pipelines built locally (tests; benchmarks).
 """

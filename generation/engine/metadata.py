@@ -46,11 +46,14 @@ def parameters_text(
     model_name: str | None = None,
     model_sha256: str | None = None,
     loras: Sequence[tuple[str, str]] = (),
+    extra: Sequence[tuple[str, object]] = (),
 ) -> str:
     """The A1111 `parameters` text for one image.
 
     sampler: the A1111 name (see pipelines.sampler_name). loras: [(name, sha256)] of the
-    LoRAs used; their short hashes go into `Lora hashes`.
+    LoRAs used; their short hashes go into `Lora hashes`. extra: more (name, value)
+    fields, after the model's, as A1111 writes "Denoising strength", "Mask blur" and
+    "Hires upscale" (quoted when they would break the line).
     """
     fields = [
         ("Steps", steps),
@@ -67,6 +70,7 @@ def parameters_text(
         # Always quoted, as A1111 writes it: the value holds ", " and ": " itself.
         hashes = ", ".join(f"{name}: {short_hash(sha)}" for name, sha in loras)
         fields.append(("Lora hashes", json.dumps(hashes, ensure_ascii=False)))
+    fields += [(key, _quote(value)) for key, value in extra]
 
     lines = [prompt.strip()]
     if negative_prompt and negative_prompt.strip():

@@ -9,6 +9,18 @@ At most `max_loras` adapters stay loaded; the least recently used one is deleted
 With `compile` (a torch.compile mode, IMAGINEER_COMPILE), the base's UNet is compiled as
 it loads (device.compile_unet).
 
+Image to image runs on the same loaded base: the img2img and inpainting pipelines are
+made from its components (`from_pipe`: the same UNet, VAE, text encoder and adapters, no
+second copy), once per base. A call given a `Source` (a picture, and for inpainting a
+mask) draws from it: img2img at `strength`; inpainting with the mask blurred by
+`mask_blur` and, with `keep_unmasked`, the source's own pixels outside it; outpainting
+adds pixels on each side (stretched from the edge, then inpainted). A base whose UNet
+takes 9 channels (an inpainting checkpoint) runs every call through the inpainting
+pipeline, which gives it the masked picture; a 4-channel one inpaints by blending the
+source's latents outside the mask at each step (diffusers' masked-latents path). The
+hires fix draws, upscales the pictures (`upscaler`, Lanczos by default) and draws again
+from them at `hires_strength`.
+
 No Django here: sources are hub ids or local paths, results are PIL images.
 """
 
@@ -18,6 +30,7 @@ import time
 import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,20 +45,96 @@ class Cancelled(Exception):
     """Raised out of `generate` when `should_cancel()` said yes between two steps."""
 
 
+# An upscaler: (picture, (width, height)) -> the picture at that size.
+Upscaler = Callable[[Any, tuple[int, int]], Any]
+
+
+def lanczos(picture: Any, size: tuple[int, int]) -> Any:
+    """The plain resampler: Pillow's Lanczos."""
+    from PIL import Image
+
+    return picture.resize(size, Image.Resampling.LANCZOS)
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a call starts from: a picture (PIL, any size) and, for inpainting, a mask of
+    its size (white: draw again, black: keep; grey levels are thresholded at half)."""
+
+    image: Any
+    mask: Any = None
+
+    def mode(self, params: GenerationParams) -> str:
+        """"inpaint" with a mask or pixels to add, else "img2img"."""
+        return "inpaint" if self.mask is not None or any(params.outpaint()) else "img2img"
+
+
+def call_mode(source: Source | None, params: GenerationParams) -> str:
+    """What a call does: "txt2img", "img2img" or "inpaint" (the PNG text says which)."""
+    return "txt2img" if source is None else source.mode(params)
+
+
+def canvas(source: Source, params: GenerationParams) -> tuple[Any, Any]:
+    """The source drawn on the call's canvas (RGB, params.canvas_size()) and its mask (L,
+    the same size; None for img2img): the picture resized to width x height, the
+    outpainted sides stretched from its edge and masked white."""
+    import numpy as np
+    from PIL import Image
+
+    left, right, up, down = params.outpaint()
+    inner = (params.width, params.height)
+    picture = np.asarray(source.image.convert("RGB").resize(inner, Image.Resampling.LANCZOS))
+    if source.mask is not None:
+        mask = np.asarray(source.mask.convert("L").resize(inner, Image.Resampling.NEAREST))
+        mask = np.where(mask >= 128, 255, 0).astype(np.uint8)
+    elif any(params.outpaint()):
+        mask = np.zeros(picture.shape[:2], dtype=np.uint8)
+    else:
+        return Image.fromarray(picture), None
+    sides = ((up, down), (left, right))
+    picture = np.pad(picture, (*sides, (0, 0)), mode="edge")
+    mask = np.pad(mask, sides, constant_values=255)
+    return Image.fromarray(picture), Image.fromarray(mask, mode="L")
+
+
+def blurred(mask: Any, radius: int) -> Any:
+    """The mask with a Gaussian blur of `radius` pixels (A1111's "Mask blur")."""
+    from PIL import ImageFilter
+
+    return mask.filter(ImageFilter.GaussianBlur(radius)) if radius else mask
+
+
+def keep_unmasked(drawn: Any, picture: Any, soft_mask: Any) -> Any:
+    """`drawn` inside the (blurred) mask, `picture`'s own pixels outside it: where the
+    mask is black, the source's pixels exactly."""
+    from PIL import Image
+
+    return Image.composite(drawn.convert("RGB"), picture, soft_mask)
+
+
+def is_inpainting_unet(pipeline: Any) -> bool:
+    """Whether the pipeline's UNet is an inpainting one (9 input channels: the noisy
+    latents, the mask and the masked picture's latents)."""
+    return int(pipeline.unet.config.in_channels) == 9
+
+
 class Generated(list):
     """The images of one `generate` call in output order (prompt 0's, then prompt 1's...),
     with what they were drawn with, worked out once, here: `params[i]`, the parameters of
     image i (its own seed, one image), and `sampler`, the A1111 sampler name of the call."""
 
     def __init__(self, images: Sequence[Any], params: Sequence[GenerationParams],
-                 sampler: str) -> None:
+                 sampler: str, mode: str = "txt2img", upscaler: str = "Lanczos") -> None:
         super().__init__(images)
         self.params = list(params)
         self.sampler = sampler
+        self.mode = mode
+        self.upscaler = upscaler
 
     def parameters_text(self, index: int, **model: Any) -> str:
         """The A1111 `parameters` text of image `index` (model_name, model_sha256, loras)."""
-        return self.params[index].parameters_text(sampler=self.sampler, **model)
+        return self.params[index].parameters_text(sampler=self.sampler, mode=self.mode,
+                                                  upscaler=self.upscaler, **model)
 
 
 # Scheduler name (what jobs store) -> (diffusers scheduler class, Automatic1111 sampler
@@ -58,6 +147,37 @@ SCHEDULERS = {
     "dpmpp_2m": ("DPMSolverMultistepScheduler", "DPM++ 2M"),
     "lms": ("LMSDiscreteScheduler", "LMS"),
 }
+
+
+# Other tools' names of the samplers we have (ComfyUI's and Fooocus's k-diffusion names,
+# InvokeAI's; A1111's are SCHEDULERS' own), lower case; a Karras variant ("DPM++ 2M
+# Karras", "dpmpp_2m_k") maps to the same scheduler (see scheduler_for_sampler).
+SAMPLER_ALIASES = {
+    "euler_ancestral": "euler_a",
+    "k_euler_a": "euler_a",
+    "k_euler": "euler",
+    "k_lms": "lms",
+    "plms": "pndm",
+    "dpmpp_2m": "dpmpp_2m",
+    "k_dpmpp_2m": "dpmpp_2m",
+    "dpm++ 2m": "dpmpp_2m",
+}
+
+
+def scheduler_for_sampler(sampler: str) -> tuple[str | None, bool]:
+    """Our scheduler for a sampler as another tool names it ("Euler a", "euler_ancestral",
+    "DPM++ 2M Karras", "dpmpp_2m_k"), and whether the tool used Karras sigmas, which ours
+    do not: (None, ...) when we have no such sampler (e.g. "dpmpp_2m_sde_gpu")."""
+    name = sampler.strip().lower()
+    karras = name.endswith((" karras", "_karras", "_k")) and name not in SAMPLER_ALIASES
+    if karras:
+        name = name.rsplit(" ", 1)[0] if name.endswith(" karras") else name.rsplit("_", 1)[0]
+    if name in SCHEDULERS:
+        return name, karras
+    for key, (_, a1111_name) in SCHEDULERS.items():
+        if name == a1111_name.lower():
+            return key, karras
+    return SAMPLER_ALIASES.get(name), karras
 
 
 def scheduler_class(name: str) -> Any:
@@ -140,6 +260,7 @@ class PipelineCache:
         self._pipeline: Any = None
         self._compiled = False  # whether the loaded pipeline's UNet is compiled
         self._scheduler: Any = None  # the model's own scheduler, kept to build others from
+        self._derived: dict[str, Any] = {}  # "img2img"/"inpaint" -> a pipeline of the base's
         # adapter name -> LoRA file path, least recent first
         self._loras: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.RLock()
@@ -175,6 +296,7 @@ class PipelineCache:
             compiled, self._compiled = self._compiled, False
             self._pipeline = None
             self._scheduler = None
+            self._derived.clear()
             self._loras.clear()
             self.base_source = None
             self.last_used = None
@@ -273,12 +395,28 @@ class PipelineCache:
 
     # -- generating ------------------------------------------------------------------
 
+    def derived(self, pipeline: Any, mode: str) -> Any:
+        """The pipeline that does `mode` ("txt2img", "img2img", "inpaint") with the
+        loaded base's components (made once per base; adapters are the base's)."""
+        if mode == "txt2img":
+            return pipeline
+        if mode not in self._derived:
+            from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionInpaintPipeline
+
+            cls = StableDiffusionInpaintPipeline if mode == "inpaint" else \
+                StableDiffusionImg2ImgPipeline
+            self._derived[mode] = cls.from_pipe(pipeline)
+        return self._derived[mode]
+
     def generate(
         self,
         base_source: str | Path,
         params: GenerationParams | Sequence[GenerationParams],
         *,
         loras: Sequence[LoraChoice] = (),
+        source: Source | None = None,
+        upscaler: Upscaler | None = None,
+        upscaler_name: str = "Lanczos",
         on_step: Callable[[int, int], None] | None = None,
         should_cancel: Callable[[], bool] | None = None,
     ) -> "Generated":
@@ -287,45 +425,51 @@ class PipelineCache:
 
         params: one GenerationParams, or one per prompt: several prompts run as one
             batched call, and must share their shape (size, steps, guidance, scheduler,
-            number of images). Each image gets its own CPU torch.Generator seeded with its
-            own seed (GenerationParams.image_seeds), so its pixels do not depend on the
-            batch it ran in, and CPU-seeded noise is the same on any device.
+            number of images, the image to image settings). Each image gets its own CPU
+            torch.Generator seeded with its own seed (GenerationParams.image_seeds), so
+            its pixels do not depend on the batch it ran in, and CPU-seeded noise is the
+            same on any device.
         loras: [(key, path, weight)]; key is stable per LoRA (e.g. its id).
+        source: the picture (and mask) every prompt of the call starts from; None: text
+            to image. The hires fix (params.hires_scale) is for text to image only.
+        upscaler: how the hires fix upscales (lanczos when None); upscaler_name is what
+            the PNG text calls it ("Hires upscaler").
         on_step(step, total): called after each denoising step, step counting from 1 to
-            total, the number of steps the scheduler runs (PNDM runs steps + 1).
+            total, the number of steps the scheduler runs (PNDM runs steps + 1; img2img
+            about strength x steps; the hires fix counts both passes).
         should_cancel(): checked before the run and after each step; True raises Cancelled.
 
         Any failure frees memory and re-raises; the cache stays usable for the next call.
         """
-        import torch
-
         batch = [params] if isinstance(params, GenerationParams) else list(params)
         if not batch:
             raise ValueError("params: at least one prompt")
         first = batch[0]
         if any(item.shape() != first.shape() for item in batch):
             raise ValueError("params: the prompts of one call share width, height, steps, "
-                             "guidance_scale, scheduler and num_images")
+                             "guidance_scale, scheduler, num_images and the image to image "
+                             "settings")
+        if source is not None and first.hires_scale:
+            raise ValueError("hires: the hires fix is for text to image, not from a source")
         with self._lock:
             try:
                 if should_cancel is not None and should_cancel():
                     raise Cancelled()
                 pipeline = self.pipeline(base_source)
                 self.use_loras(pipeline, list(loras))
-                pipeline.scheduler = self._make_scheduler(first.scheduler)
                 drawn = [item.for_image(seed) for item in batch for seed in item.image_seeds()]
-                result = pipeline(
-                    prompt=[item.prompt for item in batch],
-                    negative_prompt=[item.negative_prompt for item in batch],
-                    width=first.width,
-                    height=first.height,
-                    num_inference_steps=first.steps,
-                    guidance_scale=first.guidance_scale,
-                    num_images_per_prompt=first.num_images,
-                    generator=[torch.Generator("cpu").manual_seed(item.seed) for item in drawn],
-                    callback_on_step_end=_step_callback(on_step, should_cancel),
-                )
-                return Generated(result.images, drawn, self.sampler_name(first.scheduler))
+                passes = 2 if first.hires_scale else 1
+                images = self._draw(pipeline, batch, drawn, source,
+                                    _pass_steps(on_step, 0, passes), should_cancel)
+                if first.hires_scale:
+                    size = first.result_size()
+                    upscaled = [(upscaler or lanczos)(image, size) for image in images]
+                    hires = [replace(item, strength=item.hires_strength, width=size[0],
+                                     height=size[1], hires_scale=0.0) for item in batch]
+                    images = self._draw(pipeline, hires, drawn, upscaled,
+                                        _pass_steps(on_step, 1, passes), should_cancel)
+                return Generated(images, drawn, self.sampler_name(first.scheduler),
+                                 mode=call_mode(source, first), upscaler=upscaler_name)
             except BaseException as error:
                 # The traceback keeps the failed frames' locals (latents, activations)
                 # alive; clear them so the memory can really be given back.
@@ -335,6 +479,65 @@ class PipelineCache:
             finally:
                 if self._pipeline is not None:
                     self.last_used = self.clock()
+
+    def _draw(self, pipeline: Any, batch: Sequence[GenerationParams],
+              drawn: Sequence[GenerationParams], source: Source | Sequence[Any] | None,
+              on_step: Callable[[int, int], None] | None,
+              should_cancel: Callable[[], bool] | None) -> list[Any]:
+        """One pipeline call: text to image, or from `source` (a Source shared by every
+        image, or one picture per output image for the hires pass)."""
+        import torch
+        from PIL import Image
+
+        first = batch[0]
+        arguments: dict[str, Any] = {}
+        mode = "txt2img"
+        pictures: list[Any] = []
+        mask = soft_mask = None
+        if isinstance(source, Source):
+            picture, mask = canvas(source, first)
+            pictures = [picture] * len(drawn)
+            mode = source.mode(first)
+        elif source is not None:
+            pictures = list(source)
+            mode = "img2img"
+        if is_inpainting_unet(pipeline):
+            # An inpainting checkpoint always gets a picture and a mask: without a
+            # source, a grey canvas drawn over whole (strength 1).
+            if not pictures:
+                grey = Image.new("RGB", first.canvas_size(), (127, 127, 127))
+                pictures = [grey] * len(drawn)
+            if mask is None:
+                mask = Image.new("L", first.canvas_size(), 255)
+            mode = "inpaint"
+        if mode != "txt2img":
+            arguments["image"] = pictures
+            arguments["strength"] = first.strength if source is not None else 1.0
+        if mode == "inpaint":
+            soft_mask = blurred(mask, first.mask_blur)
+            arguments["mask_image"] = [soft_mask] * len(drawn)
+        if source is not None and int(first.steps * first.strength) < 1:
+            # Not one step to take (diffusers refuses): the source, unchanged, is the answer.
+            return [picture.copy() for picture in pictures]
+        call = self.derived(pipeline, mode)
+        call.scheduler = self._make_scheduler(first.scheduler)
+        result = call(
+            prompt=[item.prompt for item in batch],
+            negative_prompt=[item.negative_prompt for item in batch],
+            width=first.canvas_size()[0],
+            height=first.canvas_size()[1],
+            num_inference_steps=first.steps,
+            guidance_scale=first.guidance_scale,
+            num_images_per_prompt=first.num_images,
+            generator=[torch.Generator("cpu").manual_seed(item.seed) for item in drawn],
+            callback_on_step_end=_step_callback(on_step, should_cancel),
+            **arguments,
+        )
+        images = list(result.images)
+        if soft_mask is not None and first.keep_unmasked and isinstance(source, Source):
+            images = [keep_unmasked(image, picture, soft_mask)
+                      for image, picture in zip(images, pictures, strict=True)]
+        return images
 
     def _make_scheduler(self, name: str | None) -> Any:
         """A fresh scheduler per call (schedulers keep per-run state), built from the
@@ -350,6 +553,19 @@ class PipelineCache:
 
 def _adapter_names(pipeline: Any) -> set[str]:
     return {name for names in pipeline.get_list_adapters().values() for name in names}
+
+
+def _pass_steps(on_step: Callable[[int, int], None] | None, index: int,
+                passes: int) -> Callable[[int, int], None] | None:
+    """on_step for pass `index` of `passes` (the hires fix has two): the steps of all
+    passes counted as one run, each pass as long as the one being run."""
+    if on_step is None or passes == 1:
+        return on_step
+
+    def step(done: int, total: int) -> None:
+        on_step(index * total + done, passes * total)
+
+    return step
 
 
 def _step_callback(on_step: Callable[[int, int], None] | None,

@@ -33,3 +33,33 @@ def params(prompts, seeds, **fields):
 
     return [GenerationParams(prompt, seed=seed, **fields)
             for prompt, seed in zip(prompts, seeds, strict=True)]
+
+
+def red_circle(size=64):
+    """A red disc on white: the picture the image to image tests start from."""
+    from PIL import Image
+
+    y, x = np.mgrid[:size, :size]
+    inside = (x - size / 2) ** 2 + (y - size / 2) ** 2 < (size / 4) ** 2
+    picture = np.full((size, size, 3), 255, dtype=np.uint8)
+    picture[inside] = (220, 20, 20)
+    return Image.fromarray(picture)
+
+
+def box_mask(size=64, box=(8, 8, 32, 32)):
+    """A mask (L), white inside `box` (left, top, right, bottom), black elsewhere."""
+    from PIL import Image
+
+    mask = np.zeros((size, size), dtype=np.uint8)
+    left, top, right, bottom = box
+    mask[top:bottom, left:right] = 255
+    return Image.fromarray(mask, mode="L")
+
+
+def png_of(picture):
+    """A PIL picture's PNG bytes."""
+    import io
+
+    out = io.BytesIO()
+    picture.save(out, "PNG")
+    return out.getvalue()

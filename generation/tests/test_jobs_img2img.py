@@ -1,0 +1,167 @@
+"""Image to image through POST /api/jobs/: the rules (a source the caller may see, a mask
+of its size, strength, outpaint and hires within their limits; nothing queued on a 400),
+the source and mask recorded on the job, and a real worker drawing from them."""
+
+import io
+
+import numpy as np
+import pytest
+from django.core.files.storage import default_storage
+from PIL import Image as PILImage
+
+from albums.ingest import store_image
+from albums.models import Album, Image
+from generation.models import Job, Status
+
+from .conftest import QUICK
+from .engine_helpers import box_mask, pixels, png_of, red_circle
+
+
+def stored(picture, owner, name="picture.png"):
+    image, _ = store_image(png_of(picture), filename=name, source=Image.Source.UPLOAD,
+                           created_by=owner)
+    return image
+
+
+@pytest.fixture
+def circle(viewer, media_root):
+    return stored(red_circle(), viewer, "circle.png")
+
+
+@pytest.fixture
+def mask(viewer, media_root):
+    return stored(box_mask(), viewer, "mask.png")
+
+
+def submit(api_as, user, **body):
+    return api_as(user).post("/api/jobs/", {"prompt": "a green square", **QUICK, **body},
+                             format="json")
+
+
+def refused(response, field):
+    assert response.status_code == 400, response.content
+    assert field in response.json(), response.json()
+    assert not Job.objects.exists(), "nothing is queued on a 400"
+    return response.json()[field]
+
+
+def test_it_records_the_source_and_mask_on_the_job(api_as, viewer, demo_base, circle, mask):
+    response = submit(api_as, viewer, init_image=circle.pk, mask=mask.pk, strength=0.6,
+                      mask_blur=2, keep_unmasked=False)
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["init_image"], body["mask"], body["strength"], body["mask_blur"],
+            body["keep_unmasked"]) == (circle.pk, mask.pk, 0.6, 2, False)
+    assert body["outpaint"] == {"left": 0, "right": 0, "up": 0, "down": 0}
+    assert body["hires"] is None
+    job = Job.objects.get(pk=body["id"])
+    assert (job.init_image, job.mask, job.mode) == (circle, mask, "inpaint")
+
+
+def test_a_source_keeps_its_size_unless_told(api_as, viewer, demo_base, media_root):
+    wide = stored(red_circle(96).resize((96, 64)), viewer)
+    body = api_as(viewer).post("/api/jobs/", {"prompt": "x", "init_image": wide.pk},
+                               format="json").json()
+    assert (body["width"], body["height"]) == (96, 64)
+
+
+def test_an_image_the_caller_cannot_see_is_as_if_it_did_not_exist(
+        api_as, viewer, other_viewer, demo_base, media_root):
+    theirs = stored(red_circle(), other_viewer)
+    hidden = refused(submit(api_as, viewer, init_image=theirs.pk), "init_image")
+    missing = refused(submit(api_as, viewer, init_image=theirs.pk + 1000), "init_image")
+    assert hidden[0].replace(str(theirs.pk), "N") == missing[0].replace(
+        str(theirs.pk + 1000), "N")
+    mine = stored(red_circle(), viewer)
+    refused(submit(api_as, viewer, init_image=mine.pk, mask=theirs.pk), "mask")
+
+
+def test_an_image_in_an_album_shared_with_the_caller_may_be_a_source(
+        api_as, viewer, other_viewer, demo_base, media_root):
+    theirs = stored(red_circle(), other_viewer)
+    album = Album.objects.create(name="shared", owner=other_viewer, visibility="public")
+    album.add_images([theirs], by=other_viewer)
+    response = submit(api_as, viewer, init_image=theirs.pk)
+    assert response.status_code == 201, response.content
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"strength": 1.5}, "strength"),
+    ({"strength": -0.1}, "strength"),
+    ({"mask_blur": 100}, "mask_blur"),
+    ({"outpaint": {"left": 12}}, "outpaint"),
+    ({"outpaint": {"up": 2048}}, "outpaint"),
+    ({"outpaint": {"sideways": 8}}, "outpaint"),
+    ({"hires": {"scale": 1.5}}, "hires"),
+])
+def test_it_refuses_image_parameters_out_of_their_rules(api_as, viewer, demo_base, circle,
+                                                        body, field):
+    refused(submit(api_as, viewer, init_image=circle.pk, **body), field)
+
+
+def test_it_refuses_a_mask_of_another_size(api_as, viewer, demo_base, circle, media_root):
+    small = stored(box_mask(32, (0, 0, 16, 16)), viewer, "small.png")
+    message = refused(submit(api_as, viewer, init_image=circle.pk, mask=small.pk), "mask")
+    assert "32x32" in message[0] and "64x64" in message[0]
+
+
+def test_a_mask_or_outpaint_needs_a_source(api_as, viewer, demo_base, mask):
+    refused(submit(api_as, viewer, mask=mask.pk), "mask")
+    refused(submit(api_as, viewer, outpaint={"left": 8}), "outpaint")
+
+
+def test_it_refuses_an_upscale_past_the_size_limit(api_as, viewer, demo_base):
+    message = refused(submit(api_as, viewer, width=1536, height=512,
+                             hires={"scale": 2.0}), "hires")
+    assert "3072x1024" in message[0] and "2048" in message[0]
+    response = submit(api_as, viewer, hires={"scale": 2.0, "strength": 0.4})
+    assert response.status_code == 201, response.content
+    assert response.json()["hires"] == {"scale": 2.0, "strength": 0.4}
+
+
+def test_it_takes_an_uploaded_png_mask_and_keeps_it_with_the_job(
+        api_as, viewer, demo_base, circle):
+    upload = io.BytesIO(png_of(box_mask()))
+    upload.name = "mask.png"
+    response = api_as(viewer).post("/api/jobs/", {
+        "prompt": "a green square", "init_image": circle.pk, "mask": upload, "width": 64,
+        "height": 64, "steps": 4}, format="multipart")
+    assert response.status_code == 201, response.content
+    job = Job.objects.get(pk=response.json()["id"])
+    assert job.mask.created_by == viewer and (job.mask.width, job.mask.height) == (64, 64)
+
+
+def test_an_uploaded_mask_that_is_no_png_is_refused_and_not_stored(
+        api_as, viewer, demo_base, circle):
+    upload = io.BytesIO(b"not an image")
+    upload.name = "mask.png"
+    images = Image.objects.count()
+    response = api_as(viewer).post("/api/jobs/", {
+        "prompt": "x", "init_image": circle.pk, "mask": upload}, format="multipart")
+    refused(response, "mask")
+    assert Image.objects.count() == images
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_inpaints_and_the_png_says_how(worker, api_as, viewer, demo_base, media_root):
+    from sd_parsers import ParserManager
+
+    from imagineer.testing import wait_for
+
+    circle, mask = stored(red_circle(), viewer), stored(box_mask(), viewer, "mask.png")
+    body = submit(api_as, viewer, init_image=circle.pk, mask=mask.pk, strength=1.0,
+                  mask_blur=2).json()
+    job = wait_for(lambda: (j := Job.objects.get(pk=body["id"])).status in (
+        Status.SUCCEEDED, Status.FAILED) and j, timeout=120, message="the job to end")
+    assert job.status == Status.SUCCEEDED, job.error
+    image = job.images.get()
+    assert (image.width, image.height) == (64, 64)
+    assert (image.params["init_image"], image.params["mask"]) == (circle.pk, mask.pk)
+    with default_storage.open(image.file.name, "rb") as f:
+        picture = PILImage.open(io.BytesIO(f.read()))
+        picture.load()
+    far = np.asarray(box_mask(box=(2, 2, 38, 38))) == 0
+    assert np.array_equal(pixels(picture.convert("RGB"))[far], pixels(red_circle())[far])
+    info = ParserManager().parse(picture)
+    assert info.metadata["Denoising strength"] == "1"
+    assert info.metadata["Mask blur"] == "2"
