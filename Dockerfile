@@ -20,7 +20,8 @@ RUN pip install torch==2.13.0 --index-url "$TORCH_INDEX_URL"
 # The installed torch (2.13.0+cpu or +cu128) already satisfies the pin.
 COPY pyproject.toml /tmp/pyproject.toml
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('/tmp/pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt
+    && pip install -r /tmp/requirements.txt \
+    && pip install --no-deps open-clip-torch==3.3.0  # CLIP's BPE file only (clip_tokenizer.py)
 
 # --- final: no build tools, a non-root user, a read-only root file system at run time -----
 FROM python:3.11-slim

@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 	# torch first and pinned: the CPU build; a GPU box gets CUDA torch, see README.
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
+	# CLIP's BPE vocabulary file only (generation/engine/clip_tokenizer.py): without its
+	# dependencies, which would replace the pinned torch with another.
+	$(PY) -m pip install -q --no-deps open-clip-torch==3.3.0
 	touch $(STAMP)
 
 install: $(STAMP)

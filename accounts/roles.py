@@ -41,6 +41,9 @@ EDITOR_PERMISSIONS = VIEWER_PERMISSIONS + [
     "albums.delete_label",
     "albums.curate_all",
     "albums.view_captionrun",
+    "albums.view_scraperun",  # their own runs: ScrapeRun.objects.visible_to
+    "albums.add_scraperun",
+    "albums.change_scraperun",  # cancel
     "generation.change_job",
     "generation.see_all_jobs",
     "generation.add_batch",

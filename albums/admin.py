@@ -12,7 +12,7 @@ from django.utils.html import format_html
 
 from .captioning import CaptioningUnavailable
 from .forms import AlbumChoiceForm
-from .models import Album, AlbumImage, CaptionRun, Image, Label
+from .models import Album, AlbumImage, CaptionRun, Image, Label, ScrapeRun
 from .tasks import start_image_caption_run
 from .templatetags.albums_tags import image_url, thumbnail_url
 
@@ -233,3 +233,30 @@ class CaptionRunAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ScrapeRun)
+class ScrapeRunAdmin(admin.ModelAdmin):
+    """Scrape runs and their progress, read-only (started from the scrape page or the API).
+    Admins see every run; an editor sees their own, as on the pages."""
+
+    list_display = ["id", "start_url", "album", "status", "pages_visited", "images_found",
+                    "images_kept", "created_by", "created_at", "finished_at"]
+    list_filter = ["status"]
+    list_select_related = ["album", "created_by"]
+    readonly_fields = [field.name for field in ScrapeRun._meta.fields]
+    actions = ["cancel_runs"]
+
+    def get_queryset(self, request):
+        runs = super().get_queryset(request)
+        if request.user.has_perm("albums.delete_scraperun"):  # admins hold every permission
+            return runs
+        return runs.filter(created_by=request.user)
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Cancel the selected runs", permissions=["change"])
+    def cancel_runs(self, request, queryset):
+        cancelled = sum(1 for run in queryset if run.cancel())
+        self.message_user(request, f"Cancelled {cancelled} runs.")

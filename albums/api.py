@@ -32,7 +32,8 @@ from .archive import ArchiveRejected, album_export_name, export_album, import_da
 from .captioning import CaptioningUnavailable
 from .filters import ImageFilter
 from .ingest import ImageRejected, UploadRejected, store_uploads
-from .models import Album, CaptionRun, Image, Label
+from .models import Album, CaptionRun, Image, Label, ScrapeRun
+from .scrape import start_scrape, validate_scrape
 from .tasks import start_caption_run
 
 CAPTION_MAX_LENGTH = Label.MAX_LENGTH
@@ -177,7 +178,7 @@ class ImageViewSet(
     """Images the caller may see.
 
     List filters: album (id; ordered by position in it), source, nsfw, has_caption,
-    created_by (user id), search (in prompts and captions); page and page_size.
+    created_by (user id), search (in prompts and captions); cursor and page_size.
     PATCH sets `caption` (a new manual caption label) or `nsfw`. DELETE removes the row
     and both files.
 
@@ -397,6 +398,70 @@ class CaptionRunViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         return CaptionRun.objects.visible_to(self.request.user)
 
 
+class ScrapeRunSerializer(serializers.ModelSerializer):
+    summary = serializers.CharField(read_only=True, help_text="One line for people.")
+    status_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ScrapeRun
+        fields = ["id", "start_url", "depth", "max_images", "same_site", "min_width",
+                  "min_height", "caption", "album", "status", "progress", "pages_visited",
+                  "images_found", "images_kept", "refused", "refusals", "caption_run",
+                  "error", "summary", "attempts", "created_at", "started_at", "finished_at",
+                  "status_url"]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_status_url(self, run):
+        return self.context["request"].build_absolute_uri(
+            reverse("scraperun-detail", args=[run.pk]))
+
+
+class ScrapeRunCreateSerializer(serializers.Serializer):
+    """The fields of a new scrape run (the schema's; albums.scrape.validate_scrape rules)."""
+
+    start_url = serializers.URLField(max_length=2000)
+    depth = serializers.IntegerField(min_value=0, max_value=3, default=1)
+    max_images = serializers.IntegerField(min_value=1, max_value=1000, default=100)
+    same_site = serializers.BooleanField(default=True)
+    min_width = serializers.IntegerField(min_value=0, max_value=10000, default=0)
+    min_height = serializers.IntegerField(min_value=0, max_value=10000, default=0)
+    album = serializers.IntegerField(required=False, help_text="An album of yours...")
+    album_name = serializers.CharField(required=False, max_length=200,
+                                       help_text="...or the name of a new album.")
+    caption = serializers.BooleanField(default=False, help_text="Caption the album's "
+                                       "uncaptioned images when the scrape ends.")
+
+
+class ScrapeRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                       viewsets.GenericViewSet):
+    """Scrape runs: web pages into an album (albums/scrape.py). Editors and admins start
+    them; each sees only their own runs."""
+
+    serializer_class = ScrapeRunSerializer
+    permission_classes = [ActionPermission]
+    action_permissions = {"create": ["albums.add_scraperun"],
+                          "cancel": ["albums.change_scraperun"]}
+
+    def get_queryset(self):
+        return ScrapeRun.objects.visible_to(self.request.user).select_related("album")
+
+    def create(self, request, *args, **kwargs):
+        run = start_scrape(request.user, validate_scrape(request.data, request.user))
+        answer = self.get_serializer(run).data
+        return Response(answer, status=status.HTTP_201_CREATED,
+                        headers={"Location": answer["status_url"]})
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Cancel a queued run, or stop a running one after its current page or image."""
+        run = self.get_object()
+        run.cancel()
+        run.refresh_from_db()
+        return Response(self.get_serializer(run).data)
+
+
 router.register("images", ImageViewSet, basename="image")
 router.register("albums", AlbumViewSet, basename="album")
 router.register("caption-runs", CaptionRunViewSet, basename="captionrun")
+router.register("scrape-runs", ScrapeRunViewSet, basename="scraperun")

@@ -87,3 +87,35 @@ CAPTION_RUN = {
 
 CAPTIONING_OFF = {"detail": "Automatic captioning is off: set IMAGINEER_CAPTION_MODEL to a "
                             "transformers image-to-text model (a hub id or a local directory)."}
+
+SCRAPE_REQUEST = {"start_url": "https://example.org/gallery/", "depth": 1, "max_images": 50,
+                  "same_site": True, "min_width": 256, "min_height": 256,
+                  "album_name": "Gallery finds", "caption": True}
+
+SCRAPE_RUN = {
+    "id": 4,
+    "start_url": "https://example.org/gallery/",
+    "depth": 1,
+    "max_images": 50,
+    "same_site": True,
+    "min_width": 256,
+    "min_height": 256,
+    "caption": True,
+    "album": 7,
+    "status": "running",
+    "progress": 0.24,
+    "pages_visited": 3,
+    "images_found": 17,
+    "images_kept": 12,
+    "refused": {"too-small": 3, "robots": 1, "not-accepted": 1},
+    "refusals": [["https://example.org/private/", "robots",
+                  "https://example.org/private/: robots.txt forbids it"]],
+    "caption_run": None,
+    "error": "",
+    "summary": "Scraping: 3 pages visited, 17 images found, 12 kept, 5 refused.",
+    "attempts": 1,
+    "created_at": "2026-11-27T15:10:02.125916Z",
+    "started_at": "2026-11-27T15:10:03.002114Z",
+    "finished_at": None,
+    "status_url": f"{BASE}/api/scrape-runs/4/",
+}

@@ -130,6 +130,7 @@ class Image(models.Model):
         GENERATED = "generated"
         UPLOAD = "upload"
         IMPORT = "import"
+        SCRAPE = "scrape"
 
     class Format(models.TextChoices):
         PNG = "PNG"
@@ -147,6 +148,10 @@ class Image(models.Model):
     prompt = models.TextField(blank=True)
     params = models.JSONField(default=dict, blank=True)
     nsfw = models.BooleanField("NSFW", default=False)
+    source_url = models.URLField(max_length=2000, blank=True,
+                                 help_text="Where a scraped image was fetched from.")
+    source_page = models.URLField(max_length=2000, blank=True,
+                                  help_text="The page a scraped image was found on.")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -154,12 +159,14 @@ class Image(models.Model):
         on_delete=models.SET_NULL,
         related_name="images",
     )
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
 
     objects = ImageQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # The lists' order, read backwards from the cursor (core/pagination.py).
+        indexes = [models.Index(fields=["created_at", "id"], name="image_newest")]
         constraints = [
             # One image of the same bytes per owner; other owners have their own (ingest.py).
             models.UniqueConstraint(fields=["created_by", "sha256"],
@@ -268,6 +275,7 @@ class Album(models.Model):
 
     class Meta:
         ordering = ["-updated_at", "-id"]
+        indexes = [models.Index(fields=["updated_at", "id"], name="album_newest")]
         permissions = [("curate_all", "Can curate every album and image")]
 
     def __str__(self):
@@ -376,6 +384,7 @@ class Label(models.Model):
         MANUAL = "manual"
         AUTO = "auto"
         IMPORT = "import"
+        SCRAPED = "scraped"  # the alt text, title or figure caption of a scraped image
 
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="labels")
     text = models.TextField(blank=True)
@@ -496,3 +505,113 @@ class CaptionRun(LeasedWork):
     def succeed(self):
         return self._transition([self.Status.RUNNING], status=self.Status.SUCCEEDED,
                                 progress=1.0, finished_at=timezone.now())
+
+
+class ScrapeRunQuerySet(LeasedWorkQuerySet):
+    def visible_to(self, user):
+        """A user's own runs only, whatever their role: a run names the sites somebody
+        visits (the admin, for operators, lists them all)."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(created_by=user)
+
+
+class ScrapeRun(LeasedWork):
+    """A scrape of web pages into an album (albums/scrape.py runs it on the workers).
+
+    Its status, worker, lease and attempts are LeasedWork's. What is left to visit (the
+    frontier) and what was seen are stored on the row after every page and image, in the
+    transaction that stores the image, so a run whose worker died is queued again and
+    goes on where it stopped, fetching nothing twice.
+    """
+
+    noun = "scrape run"
+
+    start_url = models.URLField(max_length=2000)
+    depth = models.PositiveSmallIntegerField(default=1, help_text="Links followed from the "
+                                             "start page: 0 (that page only) to 3.")
+    max_images = models.PositiveIntegerField(default=100)
+    same_site = models.BooleanField(default=True, help_text="Follow links on the start "
+                                    "URL's host only (images may come from anywhere).")
+    min_width = models.PositiveIntegerField(default=0)
+    min_height = models.PositiveIntegerField(default=0)
+    caption = models.BooleanField(default=False, help_text="Caption the album's uncaptioned "
+                                  "images with the captioning backend when the scrape ends.")
+    album = models.ForeignKey(Album, null=True, on_delete=models.SET_NULL,
+                              related_name="scrape_runs")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                   related_name="scrape_runs")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    frontier = models.JSONField(default=list, blank=True,
+                                help_text="[url, depth] of the pages left to visit.")
+    seen = models.JSONField(default=list, blank=True,
+                            help_text="URLs of pages and images queued or done.")
+    pages_visited = models.PositiveIntegerField(default=0)
+    images_found = models.PositiveIntegerField(default=0)
+    images_kept = models.PositiveIntegerField(default=0)
+    refused = models.JSONField(default=dict, blank=True,
+                               help_text="Pages and images not taken, counted by reason.")
+    refusals = models.JSONField(default=list, blank=True,
+                                help_text="The last refusals: [url, reason, message].")
+    caption_run = models.ForeignKey(CaptionRun, null=True, blank=True,
+                                    on_delete=models.SET_NULL, related_name="+")
+
+    objects = ScrapeRunQuerySet.as_manager()
+
+    MAX_REFUSALS_KEPT = 50
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"Scrape run {self.pk} ({self.status}, {self.start_url})"
+
+    @property
+    def summary(self):
+        """One line for people: the run page and the API show it."""
+        counts = (f"{self.pages_visited} pages visited, {self.images_found} images found, "
+                  f"{self.images_kept} kept")
+        refused = sum(self.refused.values())
+        if refused:
+            counts += f", {refused} refused"
+        text = {
+            self.Status.QUEUED: "Queued",
+            self.Status.RUNNING: "Scraping",
+            self.Status.SUCCEEDED: "Done",
+            self.Status.CANCELLED: "Cancelled",
+            self.Status.FAILED: "Failed",
+        }[self.status]
+        text = f"{text}: {counts}."
+        if self.status == self.Status.FAILED:
+            text += f" {self.error}"
+        return text
+
+    def start(self, worker):
+        """A worker takes the queued run; the first attempt sets out from the start URL,
+        a later one goes on with the stored frontier. False when it is not queued."""
+        fields = {}
+        if not self.seen:
+            fields = {"frontier": [[self.start_url, 0]], "seen": [self.start_url]}
+        return super().start(worker, **fields)
+
+    def record(self, *, frontier, seen, progress, refusal=None, **counts):
+        """Store the run's state after a page or an image (in the caller's transaction):
+        `counts` are increments of pages_visited, images_found, images_kept; `refusal`
+        is (url, reason, message). Renews the lease; False once the run is no longer
+        this worker's (cancelled, or given to another)."""
+        fields = {name: models.F(name) + n for name, n in counts.items() if n}
+        if refusal is not None:
+            url, reason, message = refusal
+            refused = dict(self.refused)
+            refused[reason] = refused.get(reason, 0) + 1
+            fields["refused"] = refused
+            fields["refusals"] = (self.refusals + [[url, reason, message[:500]]])[
+                -self.MAX_REFUSALS_KEPT:]
+        return self._transition([self.Status.RUNNING], heartbeat_at=timezone.now(),
+                                frontier=frontier, seen=seen, progress=progress, **fields)
+
+    def succeed(self, **fields):
+        return self._transition([self.Status.RUNNING], status=self.Status.SUCCEEDED,
+                                progress=1.0, finished_at=timezone.now(), frontier=[],
+                                **fields)

@@ -20,6 +20,9 @@ from .api import (
     ImageUploadSerializer,
     ImageViewSet,
     ImportResultSerializer,
+    ScrapeRunCreateSerializer,
+    ScrapeRunSerializer,
+    ScrapeRunViewSet,
     UploadedImageSerializer,
 )
 
@@ -166,4 +169,40 @@ document(
                               "started_at": "2026-11-26T07:10:02.631002Z",
                               "finished_at": "2026-11-26T07:10:09.204550Z"})],
 ),
+)
+
+document(
+    ScrapeRunViewSet,
+    list=extend_schema(
+        summary="List your scrape runs",
+        responses={200: ScrapeRunSerializer(many=True), **errors(401)},
+        examples=[example("Scrape run", examples.SCRAPE_RUN)],
+    ),
+    retrieve=extend_schema(
+        summary="Get a scrape run's progress",
+        description="Pages visited, images found and kept, refusals counted by reason "
+                    "(`refused`) and the last ones named (`refusals`).",
+        responses={200: ScrapeRunSerializer, **errors(401, 404, missing="ScrapeRun")},
+        examples=[example("Scrape run", examples.SCRAPE_RUN)],
+    ),
+    create=extend_schema(
+        summary="Scrape web pages into an album",
+        description="Editors and admins. Queues a run that visits `start_url` and the pages "
+                    "it links to, up to `depth` links away (0-3; on the same host when "
+                    "`same_site`), and stores up to `max_images` (1-1000) of their images "
+                    "of at least `min_width` x `min_height` in `album` (yours) or a new "
+                    "album named `album_name`. Every image is checked like an upload; "
+                    "robots.txt is obeyed; private addresses are refused.",
+        request=ScrapeRunCreateSerializer,
+        responses={201: ScrapeRunSerializer, **errors(400, 401, 403, examples={
+            400: {"depth": ["A whole number from 0 to 3; got 7."]}})},
+        examples=[example("Scrape a gallery", examples.SCRAPE_REQUEST, request=True),
+                  example("Scrape run", examples.SCRAPE_RUN)],
+    ),
+    cancel=extend_schema(
+        summary="Cancel a scrape run",
+        request=None,
+        responses={200: ScrapeRunSerializer, **errors(401, 403, 404, missing="ScrapeRun")},
+        examples=[example("Scrape run", examples.SCRAPE_RUN)],
+    ),
 )

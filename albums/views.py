@@ -15,18 +15,19 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import OuterRef, Subquery
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.errors import LimitExceeded, limit_page
+from core.pagination import CappedPaginator
 
 from .captioning import CaptioningUnavailable
 from .forms import AlbumChoiceForm, AlbumForm, CaptionForm, UploadForm
 from .ingest import UploadRejected, store_uploads
-from .models import Album, Image, Label
+from .models import Album, Image, Label, ScrapeRun
+from .scrape import start_scrape, validate_scrape
 from .tasks import captioning_off, start_caption_run
 
 ALBUMS_PER_PAGE = 48
@@ -71,7 +72,7 @@ def album_list(request):
         .annotate(cover_nsfw=Subquery(cover.values("nsfw")[:1]))
         .select_related("owner")
     )
-    page = Paginator(albums, ALBUMS_PER_PAGE).get_page(request.GET.get("page"))
+    page = CappedPaginator(albums, ALBUMS_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "albums/album_list.html", {"page": page, "form": form})
 
 
@@ -97,7 +98,7 @@ def album_context(request, album):
         .with_caption()
         .order_by("album_entries__position", "album_entries__id")
     )
-    page = Paginator(images, IMAGES_PER_PAGE).get_page(request.GET.get("page"))
+    page = CappedPaginator(images, IMAGES_PER_PAGE).get_page(request.GET.get("page"))
     context = {"album": album, "page": page, "can_curate": album.can_curate(request.user)}
     if context["can_curate"]:
         context["captioning"] = captioning_off() is None
@@ -209,3 +210,46 @@ def image_add_to_album(request, pk):
     else:
         messages.error(request, "Album: choose one of the albums you may change.")
     return redirect("image_detail", pk=image.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def scrape_list(request):
+    """Your scrape runs; POST (editors, admins) starts one with the fields of
+    albums.scrape.validate_scrape, errors shown by field."""
+    may_scrape = request.user.has_perm("albums.add_scraperun")
+    errors, values, status = {}, {}, 200
+    if request.method == "POST":
+        if not may_scrape:
+            raise PermissionDenied
+        values = {name: request.POST.get(name, "") for name in request.POST
+                  if name != "csrfmiddlewaretoken"}
+        values.setdefault("same_site", "off")
+        try:
+            run = start_scrape(request.user, validate_scrape(values, request.user))
+        except ValidationError as exc:
+            errors, status = exc.message_dict, 400
+        else:
+            return redirect("scrape_detail", pk=run.pk)
+    return render(request, "albums/scrape_list.html", {
+        "runs": ScrapeRun.objects.visible_to(request.user).select_related("album")[:50],
+        "may_scrape": may_scrape, "errors": errors, "values": values,
+        "albums": Album.objects.curatable_by(request.user).filter(owner=request.user),
+    }, status=status)
+
+
+@login_required
+def scrape_detail(request, pk):
+    """A run's progress (the page refreshes itself while it runs)."""
+    run = get_object_or_404(ScrapeRun.objects.visible_to(request.user), pk=pk)
+    return render(request, "albums/scrape_detail.html", {"run": run})
+
+
+@login_required
+@require_POST
+def scrape_cancel(request, pk):
+    run = get_object_or_404(ScrapeRun.objects.visible_to(request.user), pk=pk)
+    if not request.user.has_perm("albums.change_scraperun"):
+        raise PermissionDenied
+    run.cancel()
+    return redirect("scrape_detail", pk=run.pk)

@@ -127,8 +127,8 @@ def document(view, **operations):
 class AutoSchema(openapi.AutoSchema):
     """drf-spectacular's, but only a list is paginated: an upload that answers a plain list
     (POST /api/images/) would otherwise be described as a page of results. A paginated list
-    also answers 404 for a page that does not exist (DRF's paginator: `?page=0`, `?page=x`,
-    a page past the last), and 400 for a page size out of range."""
+    also answers 400 for a page size out of range or a cursor it did not give
+    (core/pagination.py)."""
 
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
         """A field's schema, with the rule its validator checks (`with_rules`)."""
@@ -144,19 +144,14 @@ class AutoSchema(openapi.AutoSchema):
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         if self._get_paginator():
-            for code, response in (("400", BAD_PAGE), ("404", NO_SUCH_PAGE)):
-                if code not in responses:
-                    responses[code] = self._get_response_for_code(response, code,
-                                                                  direction=direction)
+            if "400" not in responses:
+                responses["400"] = self._get_response_for_code(BAD_PAGE, "400",
+                                                              direction=direction)
         return responses
 
 
-NO_SUCH_PAGE = OpenApiResponse(
-    ErrorSerializer,
-    description="No such page: `page` is past the last page, or not a positive number.",
-    examples=[OpenApiExample("404 error", value={"detail": "Invalid page."})],
-)
 BAD_PAGE = errors(400, examples={400: {"page_size": [BAD_PAGE_SIZE]}})[400]
+"""A page size out of range, or a `cursor` the list did not give (BAD_CURSOR)."""
 
 
 class APIRootView(routers.APIRootView):

@@ -1,16 +1,19 @@
 """The API's query filters (django-filter, which drf-spectacular documents by itself).
 
 A value that is not what the schema says is a 400 naming the parameter, never ignored and
-never a 500; an empty value filters nothing. The field types below say the rule once:
-an id is an integer a database column holds (64 bits: SQLite raises on a larger one rather
-than finding nothing), a boolean is true or false, a choice one of the listed values, and
-a text holds no NUL (PostgreSQL cannot compare with one: forms.CharField refuses it).
+never a 500; an empty value filters nothing, and the schema says so of every filter
+(`allowEmptyValue`, FilterSchema below), so that `?status=` is a request it allows. The
+field types below say the rule once: an id is an integer a database column holds (64
+bits: SQLite raises on a larger one rather than finding nothing), a boolean is true or
+false, a choice one of the listed values, and a text holds no NUL (PostgreSQL cannot
+compare with one: forms.CharField refuses it).
 """
 
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.contrib.django_filters import DjangoFilterExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
@@ -76,3 +79,17 @@ class FilterBackend(DjangoFilterBackend):
         if getattr(view, "action", "list") != "list":
             return queryset
         return super().filter_queryset(request, queryset, view)
+
+
+class FilterSchema(DjangoFilterExtension):
+    """drf-spectacular's django-filter parameters for FilterBackend, each with
+    `allowEmptyValue`: an empty value is allowed (it filters nothing)."""
+
+    target_class = "core.filters.FilterBackend"
+    priority = 1
+
+    def get_schema_operation_parameters(self, auto_schema, *args, **kwargs):
+        parameters = super().get_schema_operation_parameters(auto_schema, *args, **kwargs)
+        for parameter in parameters:
+            parameter["allowEmptyValue"] = True
+        return parameters

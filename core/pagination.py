@@ -1,15 +1,42 @@
-"""The API's pages (DRF's DEFAULT_PAGINATION_CLASS). Its own module: the settings import
-it while DRF starts, before core.api can be imported."""
+"""The API's pages (DRF's DEFAULT_PAGINATION_CLASS) and the web pages' paginator. Its own
+module: the settings import it while DRF starts, before core.api can be imported.
 
+A list of a million images cannot be counted on each request (a `COUNT` over what the
+caller may see was nearly all of a request's time), nor paged with `OFFSET` (a deep page
+reads every row before it). So:
+
+- The API pages by cursor (keyset): a page is the rows that follow, in the list's order,
+  the last row of the page before. `next` and `previous` carry an opaque `cursor` that
+  holds that row's ordering values; the query asks for the rows past them, which an index
+  on the ordering finds directly, at any depth. There is no `count`.
+- The web pages keep page numbers but count at most a few pages past the one shown
+  (`CappedPaginator`): "Page 3 of 13+".
+"""
+
+import base64
+import binascii
+import json
+import operator
+from functools import reduce
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.paginator import Paginator
+from django.db.models import F, Q
+from django.utils.functional import cached_property
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.pagination import BasePagination
+from rest_framework.response import Response
 
 
-class Pagination(PageNumberPagination):
-    """Every list's pages: `page`, and `page_size` (50 unless asked). A page size that is
-    no whole number from 1 to `max_page_size` is refused, not quietly replaced."""
+class Pagination(BasePagination):
+    """Every list's pages: `cursor` (from `next` or `previous`), and `page_size` (50 unless
+    asked). A page size that is no whole number from 1 to `max_page_size` is refused, not
+    quietly replaced; a cursor that this list did not give is refused too (400)."""
 
+    page_size = 50
     page_size_query_param = "page_size"
+    cursor_query_param = "cursor"
     max_page_size = 500
 
     def get_page_size(self, request):
@@ -20,13 +47,158 @@ class Pagination(PageNumberPagination):
             raise ValidationError({self.page_size_query_param: [BAD_PAGE_SIZE]})
         return int(value)
 
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        size = self.get_page_size(request)
+        keys = ordering_keys(queryset)
+        queryset = queryset.annotate(**{name: F(path) for name, path, _ in keys})
+        values, backwards = self.decode_cursor(request, queryset, keys)
+        order = [(name, descending != backwards) for name, _, descending in keys]
+        if values is not None:
+            queryset = queryset.filter(past(order, values))
+        queryset = queryset.order_by(*[f"-{name}" if desc else name for name, desc in order])
+        rows = list(queryset[: size + 1])
+        more = len(rows) > size
+        rows = rows[:size]
+        if backwards:
+            rows.reverse()
+        first = [row_values(rows[0], keys)] if rows else []
+        last = [row_values(rows[-1], keys)] if rows else []
+        if backwards:  # the rows before the cursor: the page after them is where we came from
+            self.next_cursor = (last[0], False) if last else None
+            self.previous_cursor = (first[0], True) if more and first else None
+        else:
+            self.next_cursor = (last[0], False) if more and last else None
+            self.previous_cursor = (first[0], True) if values is not None and first else None
+        return rows
+
+    def decode_cursor(self, request, queryset, keys):
+        """(ordering values, backwards) from `cursor`, or (None, False) on the first page."""
+        text = request.query_params.get(self.cursor_query_param)
+        if not text:
+            return None, False
+        try:
+            padded = text + "=" * (-len(text) % 4)
+            data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+            raw, backwards = data["v"], data["b"]
+            if not isinstance(raw, list) or len(raw) != len(keys) or not isinstance(backwards,
+                                                                                   bool):
+                raise ValueError
+            fields = [queryset.query.annotations[name].output_field for name, _, _ in keys]
+            values = [None if value is None else field.to_python(value)
+                      for field, value in zip(fields, raw, strict=True)]
+        except (ValueError, TypeError, KeyError, binascii.Error, DjangoValidationError) as exc:
+            raise ValidationError({self.cursor_query_param: [BAD_CURSOR]}) from exc
+        if any(value is None for value in values):
+            raise ValidationError({self.cursor_query_param: [BAD_CURSOR]})
+        return values, backwards
+
+    def link(self, cursor):
+        if cursor is None:
+            return None
+        token = encode_cursor(*cursor)
+        url = self.request.build_absolute_uri()
+        scheme, netloc, path, query, fragment = urlsplit(url)
+        params = parse_qs(query, keep_blank_values=True)
+        params[self.cursor_query_param] = [token]
+        return urlunsplit((scheme, netloc, path, urlencode(params, doseq=True), fragment))
+
+    def get_paginated_response(self, data):
+        return Response({"next": self.link(self.next_cursor),
+                         "previous": self.link(self.previous_cursor), "results": data})
+
+    def get_paginated_response_schema(self, schema):
+        link = {"type": "string", "nullable": True, "format": "uri"}
+        return {
+            "type": "object",
+            "required": ["results"],
+            "properties": {
+                "next": {**link, "example": "http://api.example.org/accounts/?cursor=eyJ2Ijo"},
+                "previous": link,
+                "results": schema,
+            },
+        }
+
     def get_schema_operation_parameters(self, view):
-        parameters = super().get_schema_operation_parameters(view)
-        for parameter in parameters:
-            if parameter["name"] == self.page_size_query_param:
-                parameter["schema"].update(minimum=1, maximum=self.max_page_size,
-                                           default=self.page_size)
-        return parameters
+        return [
+            {"name": self.cursor_query_param, "required": False, "in": "query",
+             "description": "Where the page starts: the `cursor` of a `next` or `previous` "
+                            "link (opaque; leave it out for the first page).",
+             "schema": {"type": "string"}},
+            {"name": self.page_size_query_param, "required": False, "in": "query",
+             "description": "Number of results to return per page.",
+             "schema": {"type": "integer", "minimum": 1, "maximum": self.max_page_size,
+                        "default": self.page_size}},
+        ]
+
+
+def encode_cursor(values, backwards=False):
+    """The `cursor` of a place in a list: the ordering values of a row, and whether the page
+    is the rows before it (a `previous` link) or after it."""
+    data = json.dumps({"v": values, "b": backwards}, separators=(",", ":"), default=str)
+    return base64.urlsafe_b64encode(data.encode()).decode().rstrip("=")
+
+
+def ordering_keys(queryset):
+    """[(annotation name, field path, descending)] of the queryset's order, its primary key
+    last when the order does not end with it (so that the order is total)."""
+    order = list(queryset.query.order_by or queryset.model._meta.ordering)
+    pk = queryset.model._meta.pk.name
+    if not any(item.lstrip("-") in ("pk", pk) for item in order):
+        order.append("-pk" if order and order[-1].startswith("-") else "pk")
+    keys = []
+    for number, item in enumerate(order):
+        if not isinstance(item, str) or item.lstrip("-") == "?":
+            raise TypeError(f"Cursor pages need field names in the order, not {item!r}")
+        path = item.lstrip("-")
+        keys.append((f"_cursor_{number}", path, item.startswith("-")))
+    return keys
+
+
+def past(order, values):
+    """The rows after `values` in `order` [(annotation, descending)]: a < x, or a = x and
+    b < y, ... with the first key's bound repeated alone, so that an index on the order
+    starts its scan at the cursor instead of filtering from the top."""
+    def beyond(name, descending, value):
+        return Q(**{f"{name}__{'lt' if descending else 'gt'}": value})
+
+    after = reduce(operator.or_, (
+        Q(**{order[i][0]: values[i] for i in range(number)}) & beyond(name, desc, values[number])
+        for number, (name, desc) in enumerate(order)))
+    (first, first_desc), first_value = order[0], values[0]
+    bound = Q(**{f"{first}__{'lte' if first_desc else 'gte'}": first_value})
+    return bound & after
+
+
+def row_values(row, keys):
+    return [getattr(row, name) for name, _, _ in keys]
 
 
 BAD_PAGE_SIZE = f"A whole number from 1 to {Pagination.max_page_size}."
+BAD_CURSOR = "Not a cursor of this list: follow the `next` or `previous` link as it is."
+
+
+class CappedPaginator(Paginator):
+    """Django's Paginator for the web pages, but the count stops `ahead` pages past the
+    page asked for: "Page 3 of 13+" rather than a COUNT of every row on each request
+    (`capped` says whether rows were left uncounted). Same one query as the count."""
+
+    def __init__(self, object_list, per_page, ahead=10, **kwargs):
+        super().__init__(object_list, per_page, **kwargs)
+        self.ahead = ahead
+        self.limit = (1 + ahead) * per_page
+        self.capped = False
+
+    def get_page(self, number):
+        try:
+            asked = max(int(number), 1)
+        except (TypeError, ValueError):
+            asked = 1
+        self.limit = (asked + self.ahead) * self.per_page
+        return super().get_page(number)
+
+    @cached_property
+    def count(self):
+        counted = self.object_list[: self.limit + 1].count()
+        self.capped = counted > self.limit
+        return min(counted, self.limit)

@@ -182,10 +182,8 @@ class ModelVersionForm(forms.ModelForm):
                   ["name", "family", "trigger_words", "version", "is_active", "description"]}
         try:
             if data.get("file"):
-                if data.get("kind") != ModelVersion.Kind.LORA:
-                    raise ValidationError({"file": "Upload files for LoRAs; register base "
-                                                   "models by hub id or local path."})
-                self.checked = ModelVersion.from_upload(data["file"], by=self.uploader,
+                self.checked = ModelVersion.from_upload(data["file"], kind=data.get("kind"),
+                                                        by=self.uploader,
                                                         **fields)
             else:
                 self.checked = ModelVersion.from_source(kind=data.get("kind"),

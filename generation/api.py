@@ -458,9 +458,6 @@ class ModelVersionSerializer(RejectUnknownFields, serializers.ModelSerializer):
             # What registration checked stays: the model's rule, as in the admin (DRF turns
             # Django's ValidationError into field errors).
             self.instance.refuse_fixed_changes(data)
-        if data.get("kind") == ModelVersion.Kind.BASE and data.get("file"):
-            raise ValidationError({"file": ["Upload files for LoRAs; register base models "
-                                            "by hub id or local path."]})
         current = self.instance.source if self.instance else ""  # PATCH may leave it out
         if not data.get("file") and not data.get("source", current):
             raise ValidationError({"source": ["Give a hub id or local path, or upload a "

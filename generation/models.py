@@ -9,11 +9,13 @@ import hashlib
 import io
 import json
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.core.files import File
 from django.db import models, transaction
 from django.db.models import Count, F, Q
 from django.urls import reverse
@@ -200,49 +202,65 @@ class ModelVersion(models.Model):
 
     @classmethod
     def from_source(cls, *, name, kind, source, family=Family.SD15, **fields):
-        """A model by hub id or local path. A LoRA file must parse and fit its family;
-        a local base model must be a diffusers folder."""
+        """A model by hub id or local path. A LoRA file must parse and fit its family; a
+        local base model must be a diffusers folder or a single-file checkpoint, whose
+        family is read from its keys (engine/checkpoints.py)."""
         model = cls(name=name, kind=kind, source=source, family=family, **fields)
         path = check_model_source(source)  # None: a hub id
         if kind == cls.Kind.LORA:
             if path is None or not is_file(path):
                 raise ValidationError({"source": f"no LoRA file at {source}."})
             model.sha256, model.size_bytes = _check_lora(path, family)
+        elif path is not None and is_file(path):
+            model.note_checkpoint(_check_checkpoint(path))
+            model.sha256, model.size_bytes = _hashed(path)
         elif path is not None:
             if not is_file(path / "model_index.json"):
-                raise ValidationError(
-                    {"source": f"{source} is not a diffusers model folder (no model_index.json)."}
-                )
+                raise ValidationError({"source": (
+                    f"{source} is neither a diffusers model folder (no model_index.json) nor "
+                    "a single-file .safetensors checkpoint.")})
             model.sha256 = hashlib.sha256((path / "model_index.json").read_bytes()).hexdigest()
         model.full_clean(exclude=["file"])
         return model
 
     @classmethod
-    def from_upload(cls, uploaded, *, name, family=Family.SD15, by=None, **fields):
-        """A LoRA from an uploaded .safetensors file, stored when the model is saved.
+    def from_upload(cls, uploaded, *, name, kind=Kind.LORA, family=Family.SD15, by=None,
+                    **fields):
+        """A LoRA, or a base single-file checkpoint (its family read from its keys), from an
+        uploaded .safetensors file, stored when the model is saved. The upload is read in
+        chunks (a checkpoint is gigabytes), from the disk where Django put it.
 
         `by`: the user who uploads it, whose throttle ("model_uploads") and storage quota it
         counts against (LimitExceeded), before it is read; None for the platform's own
         files (a trained LoRA: its run was checked when it was started)."""
-        from django.core.files.base import ContentFile
-
         if by is not None:
             throttle(by, "model_uploads")
             check_storage(by, uploaded.size)
-        data = uploaded.read()
-        sha256 = hashlib.sha256(data).hexdigest()
-        settings.IMAGINEER_MODEL_CACHE.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=settings.IMAGINEER_MODEL_CACHE) as folder:
-            # Under the uploaded file's own name: the errors name the file the user sent.
-            tmp = Path(folder) / Path(uploaded.name or "lora.safetensors").name
-            tmp.write_bytes(data)
-            _check_lora(tmp, family, field="file")
-        fields.pop("kind", None)
-        model = cls(name=name, kind=cls.Kind.LORA, family=family, sha256=sha256,
-                    size_bytes=len(data), **fields)
-        model.file = ContentFile(data, name="lora.safetensors")
+        checkpoint = None
+        with _on_disk(uploaded) as path:
+            if kind == cls.Kind.BASE:
+                checkpoint = _check_checkpoint(path, field="file")
+                sha256, size = _hashed(path)
+            else:
+                kind = cls.Kind.LORA
+                sha256, size = _check_lora(path, family, field="file")
+        model = cls(name=name, kind=kind, family=family, sha256=sha256, size_bytes=size,
+                    **fields)
+        if checkpoint is not None:
+            model.note_checkpoint(checkpoint)
+        uploaded.seek(0)
+        model.file = File(uploaded, name=f"{kind}.safetensors")
         model.full_clean(exclude=["file"])
         return model
+
+    def note_checkpoint(self, info):
+        """Take what a single file's keys say (engine/checkpoints.py Checkpoint): its family,
+        over any family the caller gave, and an inpainting UNet noted in the description."""
+        self.family = info.family
+        if info.inpainting and "inpainting" not in self.description:
+            self.description = " ".join(filter(None, [
+                self.description, f"A {info.description} checkpoint: its UNet takes the mask "
+                                  "and the masked picture (every call inpaints)."]))
 
     def register(self):
         """Save a checked model; the first base model becomes the default."""
@@ -255,6 +273,42 @@ class ModelVersion(models.Model):
         if self.kind == self.Kind.BASE and not ModelVersion.objects.default_base():
             self.make_default()
         return self
+
+
+@contextmanager
+def _on_disk(uploaded):
+    """The path of an uploaded file on this machine, under the file's own name (errors
+    name the file the user sent): Django's temporary file of a large upload is copied
+    in chunks, as is a small one held in memory."""
+    settings.IMAGINEER_MODEL_CACHE.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=settings.IMAGINEER_MODEL_CACHE) as folder:
+        path = Path(folder) / Path(uploaded.name or "model.safetensors").name
+        uploaded.seek(0)
+        with open(path, "wb") as out:
+            for chunk in uploaded.chunks() if hasattr(uploaded, "chunks") else [uploaded.read()]:
+                out.write(chunk)
+        yield path
+
+
+def _hashed(path):
+    from .engine.lora import file_sha256
+
+    return file_sha256(path), path.stat().st_size
+
+
+def _check_checkpoint(path, field="source"):
+    """A base single file must be a checkpoint of a family we run; returns its
+    engine Checkpoint (family, inpainting)."""
+    from .engine.checkpoints import NotACheckpoint, inspect_checkpoint
+
+    try:
+        info = inspect_checkpoint(path)
+    except NotACheckpoint as exc:
+        raise ValidationError({field: str(exc)}) from exc
+    if info.family not in SUPPORTED_FAMILIES:
+        raise ValidationError({field: f"{path.name} is a {info.description} checkpoint; "
+                                      f"{info.family} models are not supported yet."})
+    return info
 
 
 def _check_lora(path, family, field="source"):
@@ -521,6 +575,7 @@ class Batch(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "batches"
+        indexes = [models.Index(fields=["owner", "created_at", "id"], name="batch_owner_newest")]
 
     def __str__(self):
         return f"{self.prompt_set} {self.theme}".strip() + f" #{self.pk}"
@@ -646,7 +701,9 @@ class Job(LeasedWork):
     class Meta:
         ordering = ["-queued_at", "-id"]
         permissions = [("see_all_jobs", "Can see and cancel every user's jobs")]
-        indexes = [models.Index(fields=["status", "owner", "queued_at"])]
+        indexes = [models.Index(fields=["status", "owner", "queued_at"]),
+                   # A user's jobs, newest first (the list's order: core/pagination.py).
+                   models.Index(fields=["owner", "queued_at", "id"], name="job_owner_newest")]
 
     def __str__(self):
         return f"Job #{self.pk}: {self.prompt[:40]}"

@@ -198,9 +198,12 @@ document(
     ),
     create=extend_schema(
         summary="Register a model",
-        description="A base model by hub id or local folder (`source`), or a LoRA by "
-                    "`source` or by uploading its .safetensors `file` (multipart). A LoRA is "
-                    "checked: a readable safetensors file whose layers fit its family.",
+        description="A base model by hub id, local diffusers folder or single-file "
+                    "checkpoint (`source`), or by uploading its .safetensors `file` "
+                    "(multipart); a LoRA by `source` or `file`. A single-file checkpoint's "
+                    "family is read from its keys (SD 1.x, SD 2.x, SDXL); a file of another "
+                    "kind is refused naming it (docs/models.md). A LoRA is checked: a "
+                    "readable safetensors file whose layers fit its family.",
         responses={201: ModelVersionSerializer, **errors(400, 401, 403, 413, 429, examples={
             400: examples.MODEL_REFUSED})},
         examples=[example("Hub id", examples.MODEL_CREATE, request=True),

@@ -3,7 +3,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -11,6 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from albums.models import Image
 from core.errors import LimitExceeded, limit_page
+from core.pagination import CappedPaginator
 
 from .forms import BatchForm, GenerateForm
 from .models import Batch, Job, PromptSet
@@ -68,7 +68,7 @@ def _visible_image(request, pk):
 @login_required
 def job_list(request):
     jobs = Job.objects.filter(owner=request.user).select_related("model")
-    page = Paginator(jobs, 25).get_page(request.GET.get("page"))
+    page = CappedPaginator(jobs, 25).get_page(request.GET.get("page"))
     return render(request, "generation/job_list.html", {"page": page})
 
 

@@ -123,7 +123,7 @@ class WebServer:
                 if requests.get(f"{self.url}/api/health/?only=database",
                                 timeout=5).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # still starting (a loaded box)
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the web server did not answer: {self.log()[-3000:]}")

@@ -302,6 +302,16 @@ IMAGINEER_ANTHROPIC_BASE_URL = env("IMAGINEER_ANTHROPIC_BASE_URL")
 IMAGINEER_CAPTION_PROMPT = env("IMAGINEER_CAPTION_PROMPT")
 IMAGINEER_CAPTION_MAX_SIDE = env_int("IMAGINEER_CAPTION_MAX_SIDE", 768)
 IMAGINEER_CAPTION_MAX_RETRIES = env_int("IMAGINEER_CAPTION_MAX_RETRIES", 4)
+# Scrape runs (albums/scrape.py, albums/fetch.py): the user agent sent, the seconds to
+# wait between two requests to the same host, the timeout of a request, the most bytes of
+# one answer (a page or an image), and, for the test suite only, fetching from loopback
+# (127.0.0.1, ::1); `check --deploy` warns when it is on.
+IMAGINEER_SCRAPE_USER_AGENT = env("IMAGINEER_SCRAPE_USER_AGENT",
+                                  "ImagineerBot/0.1 (+https://github.com/imagineer)")
+IMAGINEER_SCRAPE_HOST_DELAY = float(env("IMAGINEER_SCRAPE_HOST_DELAY", "1"))
+IMAGINEER_SCRAPE_TIMEOUT = float(env("IMAGINEER_SCRAPE_TIMEOUT", "10"))
+IMAGINEER_SCRAPE_MAX_BYTES = env_int("IMAGINEER_SCRAPE_MAX_BYTES", 20 * 1024 * 1024)
+IMAGINEER_SCRAPE_ALLOW_LOOPBACK = env_bool("IMAGINEER_SCRAPE_ALLOW_LOOPBACK")
 # Uploads over 2.5 MB go to a temporary file, not memory; at most this many files a request.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("IMAGINEER_UPLOAD_MAX_FILES", 100)

@@ -96,6 +96,7 @@ class TrainingRun(LeasedWork):
     class Meta:
         ordering = ["-created_at", "-id"]
         permissions = [("see_all_runs", "Can see and cancel every user's training runs")]
+        indexes = [models.Index(fields=["owner", "created_at", "id"], name="run_owner_newest")]
 
     def __str__(self):
         return f"{self.name} (run {self.pk})"

@@ -3,7 +3,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
@@ -11,6 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from albums.files import send_file
 from albums.models import Album
 from core.errors import LimitExceeded, limit_page
+from core.pagination import CappedPaginator
 from generation.views import POLL_FIRST, next_poll_delay
 
 from .forms import TrainForm
@@ -35,7 +35,7 @@ def album_train(request, slug):
 @login_required
 def run_list(request):
     runs = TrainingRun.objects.visible_to(request.user).select_related("album", "owner", "lora")
-    page = Paginator(runs, 25).get_page(request.GET.get("page"))
+    page = CappedPaginator(runs, 25).get_page(request.GET.get("page"))
     return render(request, "training/run_list.html", {"page": page})
 
 

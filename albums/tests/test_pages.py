@@ -313,3 +313,20 @@ def test_it_names_people_by_name_never_by_email(as_, world, who):
     for url in urls:
         page = as_(who).get(url).content.decode()
         assert "Vera Lynn" in page and vera.email not in page, url
+
+
+def test_it_counts_pages_only_a_few_past_the_one_shown(world):
+    from core.pagination import CappedPaginator
+
+    for number in range(7):
+        Album.objects.create(name=f"album {number}", owner=world["users"]["otto"])
+    albums = Album.objects.order_by("pk")
+    total = albums.count()
+    first = CappedPaginator(albums, 2, ahead=1)
+    page = first.get_page(1)
+    assert (first.count, first.num_pages, first.capped) == (4, 2, True)
+    assert page.has_next() and [a.pk for a in page] == [a.pk for a in albums[:2]]
+    deep = CappedPaginator(albums, 2, ahead=1)
+    page = deep.get_page(9)  # past the end: the last page, counted exactly
+    assert (deep.count, deep.capped) == (total, False)
+    assert page.number == deep.num_pages and not page.has_next()

@@ -34,6 +34,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .checkpoints import inspect_checkpoint, load_single_file
+from .clip_tokenizer import clean_prompt
 from .device import Device, forget_compiled, free_memory, pick_device, prepare_pipeline
 from .params import GenerationParams
 
@@ -216,7 +218,7 @@ def adapter_name(key: object) -> str:
 
 def load_pipeline(source: str | Path, device: Device, compile: str | None = None,
                   compile_backend: str = "inductor") -> Any:
-    """Load a StableDiffusionPipeline from a hub id, a diffusers folder or a single file;
+    """Load a pipeline from a hub id, a diffusers folder or a single-file checkpoint;
     `compile`: a torch.compile mode for its UNet, None for eager (see prepare_pipeline)."""
     from diffusers import StableDiffusionPipeline
 
@@ -229,9 +231,9 @@ def load_pipeline(source: str | Path, device: Device, compile: str | None = None
     }
     path = Path(str(source))
     if path.is_file():
-        # An A1111-style .safetensors checkpoint. diffusers reads the model's configs
-        # from the hub cache for this (HF_HOME; works offline once cached).
-        pipeline = StableDiffusionPipeline.from_single_file(str(path), **options)
+        # A single-file checkpoint (A1111's layout): its family read from its keys, its
+        # configs and tokenizers the project's own, nothing from the hub (checkpoints.py).
+        pipeline = load_single_file(path, inspect_checkpoint(path), {"dtype": device.dtype})
     else:
         pipeline = StableDiffusionPipeline.from_pretrained(str(source), **options)
     return prepare_pipeline(pipeline, device, compile, compile_backend)
@@ -522,8 +524,8 @@ class PipelineCache:
         call = self.derived(pipeline, mode)
         call.scheduler = self._make_scheduler(first.scheduler)
         result = call(
-            prompt=[item.prompt for item in batch],
-            negative_prompt=[item.negative_prompt for item in batch],
+            prompt=[clean_prompt(item.prompt) for item in batch],
+            negative_prompt=[clean_prompt(item.negative_prompt) for item in batch],
             width=first.canvas_size()[0],
             height=first.canvas_size()[1],
             num_inference_steps=first.steps,

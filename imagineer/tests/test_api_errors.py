@@ -5,6 +5,8 @@ Found by fuzzing the API (imagineer/tests/test_fuzz_api.py, `make fuzz`).
 
 import pytest
 
+from core.pagination import BAD_CURSOR
+
 
 def test_it_answers_json_404_for_an_api_url_that_matches_nothing(client, settings):
     settings.DEBUG = False  # as in production: DEBUG shows its own page instead
@@ -18,15 +20,19 @@ def test_it_answers_json_404_for_an_api_url_that_matches_nothing(client, setting
 
 
 @pytest.mark.django_db
-def test_it_documents_the_404_of_a_page_that_does_not_exist(api_as, viewer, schema):
-    response = api_as(viewer).get("/api/albums/?page=0")
-    assert response.status_code == 404
-    assert response.json() == {"detail": "Invalid page."}
+@pytest.mark.parametrize("cursor", ["x", "e30", "eyJ2IjpbXSwiYiI6ZmFsc2V9", "%00", "bm90IGpzb24"])
+def test_it_refuses_a_cursor_it_did_not_give_by_name(api_as, viewer, schema, cursor):
+    response = api_as(viewer).get(f"/api/albums/?cursor={cursor}")
+    assert response.status_code == 400
+    assert response.json() == {"cursor": [BAD_CURSOR]}
     pages = [path for path, item in schema["paths"].items() if "/api/" in path
              and "Paginated" in str(item.get("get", {}).get("responses", {}).get("200"))]
     assert "/api/albums/" in pages and "/api/jobs/" in pages
     for path in pages:
-        assert "404" in schema["paths"][path]["get"]["responses"], path
+        operation = schema["paths"][path]["get"]
+        assert "400" in operation["responses"], path
+        assert "cursor" in [p["name"] for p in operation["parameters"]], path
+        assert "page" not in [p["name"] for p in operation["parameters"]], path
 
 
 @pytest.mark.django_db
@@ -46,7 +52,10 @@ def test_it_pages_every_list_by_page_size(api_as, viewer, schema):
         Album.objects.create(name=f"album {number}", owner=viewer)
     client = api_as(viewer)
     first = client.get("/api/albums/?page_size=2").json()
-    assert first["count"] == 3 and len(first["results"]) == 2 and first["next"]
+    assert len(first["results"]) == 2 and first["next"] and first["previous"] is None
+    second = client.get(first["next"]).json()
+    assert len(second["results"]) == 1 and second["next"] is None and second["previous"]
+    assert "count" not in first and "cursor=" in first["next"] and "page_size=2" in first["next"]
     assert len(client.get("/api/albums/?page_size=500").json()["results"]) == 3
     assert len(client.get("/api/albums/?page_size=").json()["results"]) == 3  # as if absent
     lists = [item["get"] for path, item in schema["paths"].items()

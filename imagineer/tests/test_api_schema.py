@@ -145,3 +145,20 @@ def test_it_documents_the_image_file_downloads(schema):
         "image/png", "image/jpeg", "image/webp"}
     assert resolve("/media/images/1/").url_name == "image_file"
     assert resolve("/media/images/1/thumbnail/").url_name == "image_thumbnail"
+
+
+def test_it_says_that_an_empty_filter_is_allowed_as_the_server_reads_it(schema, api_as,
+                                                                         viewer):
+    """An empty filter value filters nothing (core/filters.py): the schema allows it too."""
+    filters = {path: [p["name"] for p in operation.get("parameters", [])
+                      if p.get("allowEmptyValue")]
+               for path, method, operation in operations(schema) if method == "get"}
+    assert filters["/api/jobs/"] == ["batch", "owner", "status"]
+    assert filters["/api/images/"] == ["album", "created_by", "has_caption", "nsfw", "search",
+                                       "source"]
+    client = api_as(viewer)
+    for path in ("/api/jobs/?status=&batch=&owner=",
+                 "/api/images/?album=&nsfw=&has_caption=&source=&search=&created_by=",
+                 "/api/models/?kind=", "/api/training-runs/?status="):
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.content)

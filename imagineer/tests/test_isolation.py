@@ -35,7 +35,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from accounts.models import Invite
-from albums.models import Album, CaptionRun, Image
+from albums.models import Album, CaptionRun, Image, ScrapeRun
 from albums.tests.images import make_image, png_bytes
 from generation.models import Batch, Job, ModelVersion, PromptSet
 from imagineer.tests.test_role_matrix import route_arguments, routed_methods, routes
@@ -78,6 +78,11 @@ def train_form_their_album(world):
     return {"name": "otto-lora", "steps": 10, "rank": 4, "alpha": 4, "learning_rate": 1e-4,
             "resolution": 64, "batch_size": 1, "gradient_accumulation": 1,
             "checkpoint_every": 0}
+
+
+def scrape_into_their_album(world):
+    return {"start_url": "https://example.org/", "album": world.ids["vera_album"],
+            "album_name": "Found"}
 
 
 def ottos_credentials(world):
@@ -169,6 +174,12 @@ ROWS = [
     ("GET",    "trainingrun-detail",      "edith_run",     None),
     ("POST",   "trainingrun-cancel",      "vera_run",      None),
     ("POST",   "trainingrun-retry",       "vera_run",      None),
+    # scrape runs
+    ("GET",    "scraperun-list",          None,            None),
+    ("POST",   "scraperun-list",          None,            scrape_into_their_album),
+    ("GET",    "scraperun-detail",        "vera_scrape",   None),
+    ("GET",    "scraperun-detail",        "edith_scrape",  None),
+    ("POST",   "scraperun-cancel",        "vera_scrape",   None),
     # invites (the admin's)
     ("GET",    "invite-list",             None,            None),
     ("POST",   "invite-list",             None,            NEW_INVITE),
@@ -219,6 +230,12 @@ ROWS = [
     ("POST",   "training_cancel",         "vera_run",      None),
     ("POST",   "training_retry",          "vera_run",      None),
     ("GET",    "training_kohya",          "vera_run",      None),
+    # pages: scrape runs
+    ("GET",    "scrape_list",             None,            None),
+    ("POST",   "scrape_list",             None,            scrape_into_their_album),
+    ("GET",    "scrape_detail",           "vera_scrape",   None),
+    ("GET",    "scrape_detail",           "edith_scrape",  None),
+    ("POST",   "scrape_cancel",           "vera_scrape",   None),
 ]
 
 
@@ -273,6 +290,9 @@ def private_world(vera, edith, base, prompt_set, admin):
             f"{name}_run": run,
             f"{name}_caption_run": CaptionRun.objects.create(album=album, created_by=owner,
                                                              status="succeeded", total=1),
+            f"{name}_scrape": ScrapeRun.objects.create(
+                start_url=f"https://example.org/{SECRET}/{name}", album=album,
+                created_by=owner),
         })
     invite, key = Invite.create("zq7secret-invitee@example.com", by=admin)
     invite.key = key  # the link's key, which the row does not keep
@@ -341,6 +361,8 @@ def hide_private(world):
     Image.objects.filter(pk__in=[o.pk for k, o in private.items()
                                  if k.endswith("_image")]).delete()
     Invite.objects.filter(pk=private["admin_invite"].pk).delete()
+    ScrapeRun.objects.filter(pk__in=[o.pk for k, o in private.items()
+                                     if k.endswith("_scrape")]).delete()
 
 
 def private_state(world):

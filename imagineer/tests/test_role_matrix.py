@@ -35,7 +35,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from accounts.models import Invite
-from albums.models import Album, CaptionRun
+from albums.models import Album, CaptionRun, ScrapeRun
 from albums.tests.images import make_image, png_bytes
 from generation.models import Batch, Job, ModelVersion, PromptSet
 from imagineer.testing import url_routes
@@ -88,6 +88,7 @@ THEME = {"theme": "gold"}
 CAPTION = {"text": "a red square"}
 TOKEN = {"action": "create"}
 NEW_INVITE = {"email": "guest@example.com"}
+SCRAPE = {"start_url": "https://example.org/", "album_name": "Found"}
 TRAIN_FORM = {"name": "holiday-lora", "steps": 10, "rank": 4, "alpha": 4,
               "learning_rate": 1e-4, "resolution": 64, "batch_size": 1,
               "gradient_accumulation": 1, "checkpoint_every": 0}
@@ -133,6 +134,14 @@ ROWS = [
     ("POST",   "album-caption",           "album",       None,       401, 202, 404, 202, 202),
     ("POST",   "album-caption",           "public_album", None,      401, 202, 403, 202, 202),
     ("GET",    "captionrun-detail",       "caption_run", None,       401, 200, 404, 200, 200),
+    # scrape runs: editors and admins start them; each sees only their own (vera's run is
+    # one from before she lost the editor role)
+    ("GET",    "scraperun-list",          None,          None,       401, 200, 200, 200, 200),
+    ("POST",   "scraperun-list",          None,          SCRAPE,     401, 403, 403, 201, 201),
+    ("GET",    "scraperun-detail",        "scrape_run",  None,       401, 200, 404, 404, 404),
+    ("GET",    "scraperun-detail",        "editors_scrape", None,    401, 404, 404, 200, 404),
+    ("POST",   "scraperun-cancel",        "scrape_run",  None,       401, 403, 403, 404, 404),
+    ("POST",   "scraperun-cancel",        "editors_scrape", None,    401, 403, 403, 200, 404),
     # jobs and batches
     ("GET",    "job-list",                None,          None,       401, 200, 200, 200, 200),
     ("POST",   "job-list",                None,          JOB,        401, 201, 201, 201, 201),
@@ -194,6 +203,13 @@ ROWS = [
     ("POST",   "image_add_to_album",      "image", to_public_album, SIGN_IN, 302, 404, 302, 302),
     ("GET",    "image_file",              "image",       None,       404, 200, 404, 200, 200),
     ("GET",    "image_thumbnail",         "image",       None,       404, 200, 404, 200, 200),
+    # pages: scrape runs
+    ("GET",    "scrape_list",             None,          None,   SIGN_IN, 200, 200, 200, 200),
+    ("POST",   "scrape_list",             None,          SCRAPE, SIGN_IN, 403, 403, 302, 302),
+    ("GET",    "scrape_detail",           "scrape_run",  None,   SIGN_IN, 200, 404, 404, 404),
+    ("GET",    "scrape_detail",           "editors_scrape", None, SIGN_IN, 404, 404, 200, 404),
+    ("POST",   "scrape_cancel",           "scrape_run",  None,   SIGN_IN, 403, 404, 404, 404),
+    ("POST",   "scrape_cancel",           "editors_scrape", None, SIGN_IN, 404, 404, 302, 404),
     # pages: generation
     ("GET",    "generate",                None,          None,   SIGN_IN, 200, 200, 200, 200),
     ("POST",   "generate",                None,        GENERATE, SIGN_IN, 302, 302, 302, 302),
@@ -233,10 +249,12 @@ LISTED = [
     ("modelversion-list", "spare_model", None,             False, False, True,  True),
     ("invite-list",      "invite",      None,              False, False, False, True),
     ("trainingrun-list", "run",         None,              True,  False, True,  True),
+    ("scraperun-list",   "scrape_run",  None,              True,  False, False, False),
     ("album_list",       "album",       "album_detail",    True,  False, True,  True),
     ("job_list",         "job",         "job_detail",      True,  False, False, False),  # mine
     ("set_list",         "prompt_set",  "set_detail",      True,  True,  True,  True),
     ("training_list",    "run",         "training_detail", True,  False, True,  True),
+    ("scrape_list",      "scrape_run",  "scrape_detail",   True,  False, False, False),
 ]
 
 
@@ -380,6 +398,10 @@ def world(settings, viewer, other_viewer, editor, admin_user):
                                               owner=vera, status="failed"),
         trained_run=trained_run,
         invite=invite,
+        scrape_run=ScrapeRun.objects.create(start_url="https://example.org/", album=album,
+                                            created_by=vera),
+        editors_scrape=ScrapeRun.objects.create(start_url="https://example.org/",
+                                                created_by=editor),
     )
 
 

@@ -15,12 +15,14 @@ def test_each_app_registers_its_own_steps_and_hooks_in_the_order_of_installed_ap
     assert registry._steps == [
         WorkerHeartbeat.forget_gone,
         "albums.tasks.reclaim_stale_caption_runs",
+        "albums.scrape.reclaim_stale_scrape_runs",
         "generation.tasks.housekeeping",
         "training.tasks.housekeeping",
     ]
     assert registry._hooks == [
         WorkerHeartbeat.start_beating,
         "albums.tasks.reclaim_stale_caption_runs",
+        "albums.scrape.reclaim_stale_scrape_runs",
         "generation.tasks.reclaim_stale_jobs",
         "generation.tasks.start_idle_reaper",
         "training.tasks.reclaim_stale_runs",
