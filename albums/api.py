@@ -162,6 +162,7 @@ class ImageUploadSerializer(serializers.Serializer):
     file = serializers.ListField(
         child=serializers.FileField(),
         help_text="One or more PNG, JPEG or WebP images: repeat the field for each.",
+        min_length=1,
     )
     album = serializers.IntegerField(
         required=False, help_text="Add them to this album (one you may add to).",
@@ -262,6 +263,7 @@ class DatasetUploadSerializer(serializers.Serializer):
     file = serializers.ListField(
         child=serializers.FileField(),
         help_text="A zip dataset, or images and their .txt captions: repeat the field.",
+        min_length=1,
     )
 
 

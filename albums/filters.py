@@ -1,13 +1,14 @@
 """The query filters of the images list (/api/images/): core.filters' rules, the models'
-querysets (a caption is ImageQuerySet.captioned's, an album one the caller may see)."""
+querysets (a caption is ImageQuerySet.captioned's, an album one the caller may see) and
+search.py's search."""
 
 import django_filters
-from django.db.models import Q
 from rest_framework.exceptions import ValidationError
 
 from core.filters import BooleanFilter, IdFilter, choice_filter
 
 from .models import Album, Image
+from .search import WINDOW, search
 
 
 class ImageFilter(django_filters.FilterSet):
@@ -16,8 +17,11 @@ class ImageFilter(django_filters.FilterSet):
     nsfw = BooleanFilter()
     has_caption = BooleanFilter(method="with_caption")
     created_by = IdFilter(field_name="created_by_id", label="A user id.")
-    search = django_filters.CharFilter(method="with_words",
-                                       label="Words in the prompt or the caption.")
+    search = django_filters.CharFilter(
+        method="with_words",
+        label="Words in the prompt or the caption, all of them; a word ending in * is the "
+              "start of one, as one types (\"lighthouse dus*\" finds \"a lighthouse at dusk\"). "
+              f"The best matches first, then the newest, among the newest {WINDOW} matches.")
 
     class Meta:
         model = Image
@@ -36,4 +40,4 @@ class ImageFilter(django_filters.FilterSet):
         words = words.strip()
         if not words:
             return images
-        return images.filter(Q(prompt__icontains=words) | Q(caption_text__icontains=words))
+        return search(images, words)

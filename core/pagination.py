@@ -199,6 +199,9 @@ class CappedPaginator(Paginator):
 
     @cached_property
     def count(self):
-        counted = self.object_list[: self.limit + 1].count()
+        rows = self.object_list
+        if hasattr(rows, "values"):  # a queryset: count ids, without the page's annotations
+            rows = rows.order_by().values("pk")
+        counted = rows[: self.limit + 1].count()
         self.capped = counted > self.limit
         return min(counted, self.limit)

@@ -18,7 +18,7 @@ from .models import (
     SiteSettings,
 )
 from .submit import remix_job
-from .validation import SCHEDULERS
+from .validation import MAX_LORAS, SCHEDULERS
 
 
 class JobLoraInline(admin.TabularInline):
@@ -121,8 +121,12 @@ class PromptSetItemInline(admin.TabularInline):
 
 
 class PromptSetLoraInline(admin.TabularInline):
+    """Editors hold the through model's permissions (accounts/roles.py); each row is checked
+    by PromptSetLora.clean, the rule of a job's LoRAs."""
+
     model = PromptSetLora
     extra = 0
+    max_num = MAX_LORAS
 
 
 class CsvImportForm(forms.Form):

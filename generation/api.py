@@ -3,6 +3,7 @@ settings (/api/config/)."""
 
 import re
 
+from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     extend_schema_field,
@@ -40,6 +41,7 @@ from .validation import (
     openapi_rule,
     parameter_rule,
     site_settings_rules,
+    validate_lora_choices,
 )
 
 # Jobs
@@ -343,9 +345,23 @@ class PromptSetItemSerializer(serializers.ModelSerializer):
         fields = ["position", "values"]
 
 
+class PromptSetLorasField(serializers.ListField):
+    """The set's LoRAs, the batches' default: [{"id", "weight"}], read from its links;
+    written whole (PromptSet.set_loras, which checks them by the rule of a job's)."""
+
+    child = LoraChoiceSerializer()
+
+    def get_attribute(self, prompt_set):
+        return [{"id": link.lora_id, "weight": link.weight}
+                for link in prompt_set.promptsetlora_set.all()]
+
+    def to_representation(self, data):
+        return data
+
+
 class PromptSetSerializer(RejectUnknownFields, serializers.ModelSerializer):
     items = PromptSetItemSerializer(many=True, read_only=True)
-    loras = serializers.SerializerMethodField()
+    loras = PromptSetLorasField(required=False)
 
     class Meta:
         model = PromptSet
@@ -359,16 +375,33 @@ class PromptSetSerializer(RejectUnknownFields, serializers.ModelSerializer):
         size = openapi_rule(int, SIZE, SIZE_MULTIPLE)
         return with_rules(super().get_fields(), {"width": size, "height": size})
 
-    @extend_schema_field(LoraChoiceSerializer(many=True))
-    def get_loras(self, prompt_set):
-        return [{"id": link.lora_id, "weight": link.weight}
-                for link in prompt_set.promptsetlora_set.all()]
-
     def validate(self, data):
-        instance = PromptSet(**{**self._current(), **data})
+        fields = {name: value for name, value in data.items() if name != "loras"}
+        instance = PromptSet(**{**self._current(), **fields})
         instance.pk = self.instance.pk if self.instance else None
         instance.clean()
+        if "loras" in data:
+            # (a PATCH leaves out the defaults of nested fields: the weight 1.0)
+            data["loras"] = [(choice["id"], choice.get("weight", 1.0))
+                             for choice in data["loras"]]
+            validate_lora_choices(data["loras"])
         return data
+
+    @transaction.atomic
+    def create(self, validated_data):
+        loras = validated_data.pop("loras", None)
+        prompt_set = super().create(validated_data)
+        if loras is not None:
+            prompt_set.set_loras(loras)
+        return prompt_set
+
+    @transaction.atomic
+    def update(self, prompt_set, validated_data):
+        loras = validated_data.pop("loras", None)
+        prompt_set = super().update(prompt_set, validated_data)
+        if loras is not None:
+            prompt_set.set_loras(loras)
+        return prompt_set
 
     def _current(self):
         if self.instance is None:

@@ -39,6 +39,7 @@ JOB_QUEUED = {
     "seed": 1234,
     "scheduler": "pndm",
     "num_images": 1,
+    "clip_skip": 1,
     "init_image": None,
     "mask": None,
     "strength": 0.75,

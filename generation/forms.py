@@ -5,6 +5,7 @@ from django import forms
 from .engine.params import FIELDS as PARAMETERS
 from .models import ModelVersion
 from .validation import (
+    CLIP_SKIP_DEFAULT,
     LORA_WEIGHT,
     MAX_LORAS,
     NUMBERS,
@@ -24,7 +25,35 @@ SIZE_PRESETS = [
 SIZE_FORMAT = re.compile(r"\d{1,5}x\d{1,5}")
 
 
-class GenerateForm(forms.Form):
+class LoraFields:
+    """MAX_LORAS pairs of fields, a LoRA and its weight (lora_1, weight_1, ...): the
+    generate page's and a prompt set's."""
+
+    def add_lora_fields(self, chosen=()):
+        loras = ModelVersion.objects.loras().active()
+        chosen = list(chosen)
+        for n in range(1, MAX_LORAS + 1):
+            lora, weight = chosen[n - 1] if n <= len(chosen) else (None, 1.0)
+            self.fields[f"lora_{n}"] = forms.ModelChoiceField(
+                queryset=loras, required=False, empty_label="(no LoRA)", label=f"LoRA {n}",
+                initial=lora)
+            self.fields[f"weight_{n}"] = forms.FloatField(
+                required=False, initial=weight, label="weight",
+                widget=forms.NumberInput(attrs={"step": "0.05", "min": LORA_WEIGHT[0],
+                                                "max": LORA_WEIGHT[1]}))
+
+    def lora_rows(self):
+        return [(self[f"lora_{n}"], self[f"weight_{n}"]) for n in range(1, MAX_LORAS + 1)]
+
+    def chosen_loras(self):
+        """[(ModelVersion, weight)] of the rows with a LoRA (weight 1.0 when left empty)."""
+        data = self.cleaned_data
+        return [(data[f"lora_{n}"], 1.0 if data.get(f"weight_{n}") is None
+                 else data[f"weight_{n}"])
+                for n in range(1, MAX_LORAS + 1) if data.get(f"lora_{n}")]
+
+
+class GenerateForm(LoraFields, forms.Form):
     """The generate page. Its rules are generation.validation's, like the API's."""
 
     prompt = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
@@ -35,8 +64,9 @@ class GenerateForm(forms.Form):
     scheduler = forms.ChoiceField(choices=[(s, s) for s in SCHEDULERS])
     # The other numbers of the engine's GenerationParams, one field each (num_images: one
     # image a job on this page), their kinds from generation.validation's rules.
-    NUMBERS_ASKED = ["steps", "guidance_scale", "seed"]
-    HELP = {"seed": "Empty: a random seed."}
+    NUMBERS_ASKED = ["steps", "guidance_scale", "seed", "clip_skip"]
+    HELP = {"seed": "Empty: a random seed.",
+            "clip_skip": "1: the text encoder's last layer; 2: the one before (A1111's)."}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -55,21 +85,12 @@ class GenerateForm(forms.Form):
         if SIZE_FORMAT.fullmatch(asked) and asked not in dict(self.fields["size"].choices):
             self.fields["size"].choices = [(asked, asked.replace("x", " × ")),
                                            *self.fields["size"].choices]
+        self.fields["clip_skip"].initial = CLIP_SKIP_DEFAULT
         self.fields["steps"].initial = defaults["steps"]
         self.fields["guidance_scale"].initial = defaults["guidance_scale"]
         self.fields["scheduler"].initial = defaults["scheduler"]
         self.fields["negative_prompt"].initial = defaults["negative_prompt"]
-        loras = ModelVersion.objects.loras().active()
-        for n in range(1, MAX_LORAS + 1):
-            self.fields[f"lora_{n}"] = forms.ModelChoiceField(
-                queryset=loras, required=False, empty_label="(no LoRA)", label=f"LoRA {n}")
-            self.fields[f"weight_{n}"] = forms.FloatField(
-                required=False, initial=1.0, label="weight",
-                widget=forms.NumberInput(attrs={"step": "0.05", "min": LORA_WEIGHT[0],
-                                                "max": LORA_WEIGHT[1]}))
-
-    def lora_rows(self):
-        return [(self[f"lora_{n}"], self[f"weight_{n}"]) for n in range(1, MAX_LORAS + 1)]
+        self.add_lora_fields()
 
     def generation_params(self):
         """The parameters for submit_job, which checks them by generation.validation."""
@@ -77,9 +98,7 @@ class GenerateForm(forms.Form):
         width, _, height = (data.get("size") or "x").partition("x")
         params = {key: data.get(key) for key in [*PARAMETERS, "model"] if key in self.fields}
         params.update(width=width, height=height)
-        params["loras"] = [(data[f"lora_{n}"], 1.0 if data.get(f"weight_{n}") is None
-                            else data[f"weight_{n}"])
-                           for n in range(1, MAX_LORAS + 1) if data.get(f"lora_{n}")]
+        params["loras"] = self.chosen_loras()
         return params
 
     def add_generation_errors(self, error):
@@ -97,3 +116,16 @@ class BatchForm(forms.Form):
     def overrides(self):
         return {key: value for key, value in self.cleaned_data.items()
                 if key != "theme" and value is not None}
+
+
+class SetLorasForm(LoraFields, forms.Form):
+    """A prompt set's LoRAs on its page (editors); PromptSet.set_loras checks them."""
+
+    def __init__(self, *args, prompt_set, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_lora_fields(prompt_set.lora_choices())
+
+    def add_rule_errors(self, error):
+        self.add_error("lora_1" if "loras" in error.message_dict else None,
+                       [message for messages in error.message_dict.values()
+                        for message in messages])

@@ -3,10 +3,21 @@
 
 Checked inside the submitting transaction with the user's row locked, so concurrent
 requests of one user are counted one after another and never slip past a limit.
+
+The queue cap (`max_queue`) protects the queue from single jobs: a single job is refused
+with 503 when the queue is full. A batch is not: an accepted batch runs to the end. Its
+jobs are created at once, but only as many enter the queue as it has room for; the others
+are held (`Job.held`) and enter as room frees up (`release_held_jobs`, called when a
+worker takes a job, when a batch is submitted and every minute by housekeeping), each
+place to the batch with the fewest jobs in the queue, so a large batch does not shut a
+later one out.
 """
 
+import heapq
 from datetime import timedelta
 
+from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from accounts.limits import check_storage, is_exempt
@@ -22,8 +33,10 @@ def _retry_after(oldest, window):
     return max(1, int((oldest + window - timezone.now()).total_seconds()) + 1)
 
 
-def check_submission(user, *, batch=False, new_jobs=1):
-    from .models import ACTIVE, Batch, Job, SiteSettings, Status
+def check_submission(user, *, batch=False):
+    """Refuse (LimitExceeded) a submission of `user` past a rate limit, the active-job cap
+    or, for a single job, the queue cap. A batch holds what the queue has no room for."""
+    from .models import ACTIVE, Batch, Job, SiteSettings
 
     limits = SiteSettings.current()
     now = timezone.now()
@@ -52,8 +65,10 @@ def check_submission(user, *, batch=False, new_jobs=1):
                 retry_after=10,
             )
     check_storage(user)  # its images would go past the quota
-    queued = Job.objects.filter(status=Status.QUEUED).count()
-    if queued + new_jobs > limits.max_queue:
+    if batch:
+        return
+    queued = Job.objects.in_queue().count()
+    if queued + 1 > limits.max_queue:
         raise LimitExceeded(
             f"The queue is full: {queued} jobs are waiting and at most "
             f"{limits.max_queue} may. Try again later.",
@@ -61,3 +76,44 @@ def check_submission(user, *, batch=False, new_jobs=1):
             status=503,
             retry_after=30,
         )
+
+
+def release_held_jobs():
+    """Let held batch jobs into the queue, as many as it has room for (max_queue): each
+    place to the batch with the fewest jobs in the queue (each batch's in item order), so
+    batches share the queue evenly and a large one does not shut a later one out. Returns
+    the ids of the jobs let in (the caller queues a token for each:
+    tasks.let_held_jobs_in).
+
+    The batches holding jobs are locked first, in one order, so two callers (two workers)
+    count the room one after the other and never both fill it.
+    """
+    from .models import Batch, Job, SiteSettings
+
+    with transaction.atomic():
+        held = Job.objects.held()
+        batch_ids = sorted(set(held.values_list("batch_id", flat=True).distinct()))
+        if not batch_ids:
+            return []
+        list(Batch.objects.select_for_update().filter(pk__in=batch_ids).order_by("pk")
+             .values_list("pk", flat=True))
+        room = SiteSettings.current().max_queue - Job.objects.in_queue().count()
+        if room <= 0:
+            return []
+        waiting = {batch_id: iter(held.filter(batch_id=batch_id)
+                                  .order_by("batch_position", "id")
+                                  .values_list("pk", flat=True)[:room])
+                   for batch_id in batch_ids}
+        in_queue = dict(Job.objects.in_queue().filter(batch_id__in=batch_ids)
+                        .values_list("batch_id").annotate(n=Count("id")).order_by())
+        turns = [(in_queue.get(batch_id, 0), batch_id) for batch_id in batch_ids]
+        heapq.heapify(turns)
+        released = []
+        while turns and len(released) < room:
+            count, batch_id = heapq.heappop(turns)
+            job = next(waiting[batch_id], None)
+            if job is not None:
+                released.append(job)
+                heapq.heappush(turns, (count + 1, batch_id))
+        Job.objects.held().filter(pk__in=released).update(held=False)
+    return released

@@ -42,6 +42,7 @@ from .rules import (
     fill_template,
     template_columns,
     validate_lora_choice,
+    validate_lora_choices,
     validate_site_settings,
 )
 
@@ -403,6 +404,21 @@ class PromptSet(models.Model):
                 raise ValidationError({field: f"{field} must be a multiple of {SIZE_MULTIPLE} "
                                        f"between {SIZE[0]} and {SIZE[1]}."})
 
+    def lora_choices(self):
+        """The set's LoRAs as [(ModelVersion, weight)], the batches' default."""
+        return [(link.lora, link.weight) for link in
+                self.promptsetlora_set.select_related("lora")]
+
+    @transaction.atomic
+    def set_loras(self, loras):
+        """Replace the set's LoRAs with `loras` [(ModelVersion, weight)], checked by the
+        rule of a job's LoRAs first (rules.validate_lora_choices): all saved, or none."""
+        validate_lora_choices(loras)
+        self.promptsetlora_set.all().delete()
+        PromptSetLora.objects.bulk_create(
+            PromptSetLora(prompt_set=self, lora=lora, weight=float(weight))
+            for lora, weight in loras)
+
     def prompt_for(self, item, theme=""):
         """base prompt + the filled template + theme + style suffix."""
         parts = [self.base_prompt, fill_template(self.prompt_template, item.values), theme,
@@ -628,6 +644,8 @@ class Batch(models.Model):
 
     @transaction.atomic
     def cancel(self):
+        # The batch's row first, as release_held_jobs and refresh_status lock it: one order.
+        Batch.objects.select_for_update().filter(pk=self.pk).first()
         for job in self.jobs.filter(status__in=ACTIVE):
             job.cancel(recount=False)
         Batch.objects.filter(pk=self.pk, status__in=ACTIVE).update(
@@ -637,6 +655,14 @@ class Batch(models.Model):
 
 
 class JobQuerySet(LeasedWorkQuerySet):
+    def in_queue(self):
+        """Queued jobs that count against max_queue: not held by their batch."""
+        return self.filter(status=Status.QUEUED, held=False)
+
+    def held(self):
+        """Batch jobs waiting for room in the queue (limits.release_held_jobs)."""
+        return self.filter(status=Status.QUEUED, held=True)
+
     def visible_to(self, user):
         if user.has_perm("generation.see_all_jobs"):
             return self
@@ -668,6 +694,8 @@ class Job(LeasedWork):
     seed = models.BigIntegerField()
     scheduler = models.CharField(max_length=20)
     num_images = models.PositiveSmallIntegerField(default=1)
+    clip_skip = models.PositiveSmallIntegerField(
+        default=1, help_text="A1111's clip skip: 1 uses the text encoder's last layer.")
     # Image to image (GenerationParams): the picture it starts from and the mask, each an
     # image its owner could see when it was submitted (validation.py); kept when the
     # image is deleted as null, so the job still says it started from one.
@@ -693,6 +721,9 @@ class Job(LeasedWork):
                                   help_text="The class of the exception that failed the job.")
     owner_role = models.CharField(max_length=10, blank=True,
                                   help_text="The owner's role when the job was submitted.")
+    held = models.BooleanField(
+        default=False, help_text="A queued batch job that waits for room in the queue "
+        "(max_queue) before a worker may pick it.")
     images = models.ManyToManyField(Image, blank=True, related_name="jobs")
     remix_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
 
@@ -762,12 +793,14 @@ class Job(LeasedWork):
     @classmethod
     @transaction.atomic
     def create_from(cls, cleaned, *, owner, batch=None, batch_position=0, remix_of=None,
-                    owner_role=None):
+                    owner_role=None, held=False):
         """Create a queued job from parameters cleaned by validate_generation.
 
-        `owner_role`: the owner's role, when the caller knows it (a batch asks once)."""
+        `owner_role`: the owner's role, when the caller knows it (a batch asks once);
+        `held`: a batch job that waits for room in the queue."""
         job = cls.objects.create(
             owner=owner,
+            held=held,
             owner_role=(owner.role or "") if owner_role is None else owner_role,
             batch=batch,
             batch_position=batch_position,
@@ -808,7 +841,7 @@ class Job(LeasedWork):
             Counter.add("job_duration_milliseconds", round(seconds * 1000), status=self.status)
 
     def start(self, worker):
-        return super().start(worker, progress=0.0, error_type="")
+        return super().start(worker, progress=0.0, error_type="", held=False)
 
     def set_progress(self, progress):
         """Record progress (0..1) and renew the lease; False once the job was cancelled
@@ -894,7 +927,8 @@ class SiteSettings(models.Model):
         "max_active_jobs",
         "Queued or running jobs per user; a batch counts once (admins are exempt)."))
     max_queue = models.IntegerField(help_text=limit_rule(
-        "max_queue", "Queued jobs in total; more are refused with 503."))
+        "max_queue", "Queued jobs in total; a single job past it is refused with 503, "
+        "a batch's jobs wait for room."))
     max_batch = models.IntegerField(help_text=limit_rule(
         "max_batch", "Jobs of one batch that share a pipeline call in the worker."))
     updated_at = models.DateTimeField(auto_now=True)

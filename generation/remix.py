@@ -30,7 +30,7 @@ def start_from_image(image):
         notes.append(f"The prompt was cut to our {PROMPT_MAX} characters.")
     if params.get("negative_prompt"):
         initial["negative_prompt"] = str(params["negative_prompt"])[:PROMPT_MAX]
-    for name in ("steps", "guidance_scale", "seed", "width", "height"):
+    for name in ("steps", "guidance_scale", "seed", "width", "height", "clip_skip"):
         value = params.get(name)
         kind, (low, high), _ = NUMBERS[name]
         if isinstance(value, int | float) and not isinstance(value, bool):

@@ -32,6 +32,8 @@ SEED = (0, 2**31 - 1)
 NUM_IMAGES = (1, 8)
 LORA_WEIGHT = (-2.0, 2.0)
 MAX_LORAS = 5
+CLIP_SKIP = (1, 12)  # A1111's: 1 is the text encoder's last layer
+CLIP_SKIP_DEFAULT = 1
 # Image to image: the denoising strength, the mask's blur (pixels), the pixels outpainting
 # may add on one side, the hires fix's upscale factor and strength.
 STRENGTH = (0.0, 1.0)
@@ -58,6 +60,7 @@ NUMBERS = {
     **{f"outpaint_{side}": (int, OUTPAINT, SIZE_MULTIPLE) for side in OUTPAINT_SIDES},
     "hires_scale": (float, HIRES_SCALE, None),
     "hires_strength": (float, STRENGTH, None),
+    "clip_skip": (int, CLIP_SKIP, None),
 }
 
 # The defaults of the image to image parameters (not site settings: they mean nothing
@@ -245,6 +248,15 @@ def validate_lora_choice(lora, weight):
     _validate_loras(errors, [(lora, weight)], None)
     if errors:
         raise ValidationError(errors["loras"])
+
+
+def validate_lora_choices(loras):
+    """A prompt set's LoRAs [(ModelVersion, weight)] all at once: each as
+    validate_lora_choice checks it, and how many (the rule of a job's LoRAs)."""
+    errors = {}
+    _validate_loras(errors, loras, None)
+    if errors:
+        raise ValidationError({"loras": errors["loras"]})
 
 
 def _validate_loras(errors, loras, model):

@@ -17,7 +17,7 @@ from core.errors import LimitExceeded
 
 from .limits import check_submission
 from .models import Batch, Counter, Job, PromptSetItem
-from .tasks import enqueue_job_token
+from .tasks import enqueue_job_token, let_held_jobs_in
 from .validation import draw_seed, validate_generation
 
 
@@ -62,12 +62,13 @@ def remix_job(user, job):
 
 @refusals_counted()
 def submit_batch(user, prompt_set, *, theme="", overrides=None):
-    """One job per item of the set; the images are collected into an album."""
+    """One job per item of the set; the images are collected into an album. The jobs
+    enter the queue as it has room (limits.py): an accepted batch runs to the end, however
+    large, and is never refused because the queue is full."""
     overrides = dict(overrides or {})
     loras = overrides.pop("loras", None)
     if loras is None:
-        loras = [(link.lora, link.weight) for link in
-                 prompt_set.promptsetlora_set.select_related("lora")]
+        loras = prompt_set.lora_choices()
     items = list(PromptSetItem.objects.filter(prompt_set=prompt_set))
     if not items:
         raise ValidationError({"set": f"the prompt set {prompt_set.slug} has no items."})
@@ -83,7 +84,7 @@ def submit_batch(user, prompt_set, *, theme="", overrides=None):
     ]
     with transaction.atomic():
         lock_user(user)
-        check_submission(user, batch=True, new_jobs=len(items))
+        check_submission(user, batch=True)
         title = f"{prompt_set.name} {theme}".strip()
         batch = Batch.objects.create(prompt_set=prompt_set, theme=theme, owner=user,
                                      total=len(items))
@@ -91,7 +92,8 @@ def submit_batch(user, prompt_set, *, theme="", overrides=None):
         batch.save(update_fields=["album"])
         role = user.role or ""
         for position, cleaned in enumerate(cleaned_items):
+            # Held: the queue lets in what it has room for (limits.release_held_jobs).
             Job.create_from(cleaned, owner=user, batch=batch, batch_position=position,
-                            owner_role=role)
-            transaction.on_commit(enqueue_job_token)
+                            owner_role=role, held=True)
+        let_held_jobs_in()
     return batch

@@ -13,6 +13,7 @@ import logging
 import time
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Max
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
@@ -22,6 +23,7 @@ from workers.leases import Heartbeat, NoLongerOurs, lease_interval, reclaim, wor
 
 from .engine.metadata import png_bytes
 from .engine.pipelines import Cancelled, Source, get_cache
+from .limits import release_held_jobs
 from .models import Job, SiteSettings, Status
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,16 @@ DRAIN_SECONDS = 60
 def enqueue_job_token():
     """Queue one "run the next job" token (call once per queued job)."""
     async_task("generation.tasks.run_next_job", task_name="run next job", group="generation")
+
+
+def let_held_jobs_in():
+    """Let held batch jobs into the queue as far as it has room (limits.release_held_jobs),
+    with a token for each, queued when the transaction commits."""
+    with transaction.atomic():
+        released = release_held_jobs()
+        for _ in released:
+            transaction.on_commit(enqueue_job_token)
+    return released
 
 
 def ensure_job_token():
@@ -70,8 +82,9 @@ def run_next_job():
 
 
 def pick_next_job():
-    """The oldest queued job of the user served least recently (fair share)."""
-    queued = Job.objects.filter(status=Status.QUEUED)
+    """The oldest queued job of the user served least recently (fair share); held batch
+    jobs wait for room in the queue (limits.release_held_jobs)."""
+    queued = Job.objects.in_queue()
     owners = set(queued.values_list("owner_id", flat=True).distinct())
     if not owners:
         return None
@@ -90,8 +103,10 @@ def take_next_jobs(worker):
     while True:
         job = pick_next_job()
         if job is None:
-            if Job.objects.filter(status=Status.QUEUED).exists():
+            if Job.objects.in_queue().exists():
                 continue  # another worker took that user's last job meanwhile: pick again
+            if let_held_jobs_in():
+                continue  # the queue had room for held batch jobs
             return []
         if job.start(worker):
             break  # else another worker took it first: pick again
@@ -99,16 +114,19 @@ def take_next_jobs(worker):
     if job.batch_id:
         max_batch = SiteSettings.current().max_batch
         key = job.batch_key()
+        # The next few only: a batch's jobs nearly always share the key, and a batch may
+        # hold a thousand.
         siblings = (
             Job.objects.filter(batch_id=job.batch_id, status=Status.QUEUED)
             .prefetch_related("joblora_set")
-            .order_by("batch_position", "id")
+            .order_by("batch_position", "id")[:4 * max_batch]
         )
         for sibling in siblings:
             if len(jobs) >= max_batch:
                 break
             if sibling.batch_key() == key and sibling.start(worker):
-                jobs.append(sibling)
+                jobs.append(sibling)  # held or not: it shares the call, it takes no room
+    let_held_jobs_in()  # the jobs taken left room in the queue
     return jobs
 
 
@@ -244,10 +262,12 @@ def reclaim_stale_jobs():
 
 
 def housekeeping():
-    """Every minute (a step of workers' housekeeping): reclaim stale jobs; make sure
-    queued jobs have a token (tokens are lost when a process dies between commit and
-    enqueue, or with a killed worker)."""
+    """Every minute (a step of workers' housekeeping): reclaim stale jobs; let held batch
+    jobs into the queue where it has room (a cancel frees room too); make sure queued jobs
+    have a token (tokens are lost when a process dies between commit and enqueue, or with
+    a killed worker)."""
     reclaim_stale_jobs()
+    let_held_jobs_in()
     ensure_job_token()
 
 

@@ -11,6 +11,7 @@ urlpatterns = [
     path("jobs/<int:pk>/retry/", views.job_retry, name="job_retry"),
     path("sets/", views.set_list, name="set_list"),
     path("sets/<slug:slug>/", views.set_detail, name="set_detail"),
+    path("sets/<slug:slug>/loras/", views.set_loras, name="set_loras"),
     path("batches/<int:pk>/", views.batch_detail, name="batch_detail"),
     path("batches/<int:pk>/status/", views.batch_status, name="batch_status"),
     path("batches/<int:pk>/cancel/", views.batch_cancel, name="batch_cancel"),

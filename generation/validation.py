@@ -10,6 +10,8 @@ themselves (ranges, choices, the schema's view of them) are in generation/rules.
 from django.core.exceptions import ValidationError
 
 from .rules import (  # noqa: F401  (the rules, for callers that check a request)
+    CLIP_SKIP,
+    CLIP_SKIP_DEFAULT,
     GUIDANCE,
     HIRES_SCALE,
     IMAGE_DEFAULTS,
@@ -39,6 +41,7 @@ from .rules import (  # noqa: F401  (the rules, for callers that check a request
     site_settings_rules,
     template_columns,
     validate_lora_choice,
+    validate_lora_choices,
     validate_site_settings,
 )
 
@@ -54,8 +57,8 @@ def validate_generation(params, *, loras=(), require_prompt=True, user=None):
     """Check and normalise generation parameters; fill the defaults; draw a seed.
 
     `params` holds prompt, negative_prompt, width, height, steps, guidance_scale, seed,
-    scheduler, num_images and model (a ModelVersion or None for the default base), and for
-    image to image init_image and mask (an Image or its id; the mask also an uploaded
+    scheduler, num_images, clip_skip and model (a ModelVersion or None for the default
+    base), and for image to image init_image and mask (an Image or its id; the mask also an uploaded
     file), strength, mask_blur, keep_unmasked, outpaint_<side> and hires_scale,
     hires_strength (see `_check_image_parameters`); `user` is who asks (the images must be
     theirs to see). `loras` is a list of (ModelVersion, weight). Returns the cleaned dict,
@@ -64,7 +67,7 @@ def validate_generation(params, *, loras=(), require_prompt=True, user=None):
     """
     from .models import ModelVersion
 
-    cleaned = {**generation_defaults(), **IMAGE_DEFAULTS}
+    cleaned = {**generation_defaults(), **IMAGE_DEFAULTS, "clip_skip": CLIP_SKIP_DEFAULT}
     sent = {key: value for key, value in params.items() if value is not None}
     cleaned.update(sent)
     errors = {}
@@ -78,6 +81,7 @@ def validate_generation(params, *, loras=(), require_prompt=True, user=None):
     _check_parameters(errors, cleaned)
     cleaned["num_images"] = _number(errors, cleaned, "num_images", int,
                                     *NUMBERS["num_images"][1])
+    cleaned["clip_skip"] = _number(errors, cleaned, "clip_skip", int, *CLIP_SKIP)
     if cleaned.get("seed") in (None, ""):
         cleaned["seed"] = draw_seed()
     else:

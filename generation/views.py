@@ -12,7 +12,7 @@ from albums.models import Image
 from core.errors import LimitExceeded, limit_page
 from core.pagination import CappedPaginator
 
-from .forms import BatchForm, GenerateForm
+from .forms import BatchForm, GenerateForm, SetLorasForm
 from .models import Batch, Job, PromptSet
 from .remix import start_from_image
 from .submit import remix_job, submit_batch, submit_job
@@ -129,6 +129,32 @@ def set_list(request):
     return render(request, "generation/set_list.html", {"sets": sets})
 
 
+def _set_page(request, prompt_set, form=None, lora_form=None, status=200):
+    form = form or BatchForm(initial={"theme": prompt_set.example_theme})
+    if lora_form is None and request.user.has_perm("generation.change_promptset"):
+        lora_form = SetLorasForm(prompt_set=prompt_set)
+    return render(request, "generation/set_detail.html",
+                  {"set": prompt_set, "form": form, "lora_form": lora_form}, status=status)
+
+
+@login_required
+@require_POST
+@permission_required("generation.change_promptset", raise_exception=True)
+def set_loras(request, slug):
+    """Replace the set's LoRAs (the batches' default), checked by PromptSet.set_loras."""
+    prompt_set = get_object_or_404(PromptSet, slug=slug)
+    form = SetLorasForm(request.POST, prompt_set=prompt_set)
+    if form.is_valid():
+        try:
+            prompt_set.set_loras(form.chosen_loras())
+        except ValidationError as exc:
+            form.add_rule_errors(exc)
+        else:
+            messages.success(request, "The set's LoRAs were saved.")
+            return redirect("set_detail", slug=prompt_set.slug)
+    return _set_page(request, prompt_set, lora_form=form, status=400)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def set_detail(request, slug):
@@ -149,7 +175,7 @@ def set_detail(request, slug):
             except ValidationError as exc:
                 for field, errors in exc.message_dict.items():
                     form.add_error(field if field in form.fields else None, errors)
-    return render(request, "generation/set_detail.html", {"set": prompt_set, "form": form})
+    return _set_page(request, prompt_set, form)
 
 
 def _visible_batch(request, pk):

@@ -1,6 +1,5 @@
 """The OpenAPI declaration of the health check (api.py). urls.py imports it with the view."""
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 
 from core.api import document, errors, example
@@ -30,7 +29,9 @@ document(health, get=extend_schema(
                 "runs).",
     tags=["health"],
     parameters=[OpenApiParameter(
-        "only", OpenApiTypes.STR, description="Comma-separated parts that decide the status: "
+        # The server's rule (imagineer/api.py): comma-separated, empty parts ignored.
+        "only", {"type": "string", "pattern": f"^,*(({'|'.join(PARTS)})(,+|$))*$"},
+        description="Comma-separated parts that decide the status: "
         + ", ".join(PARTS) + ". Default: all.")],
     responses={
         200: OpenApiResponse(HealthSerializer, description="Healthy."),

@@ -177,7 +177,8 @@ def test_it_allows_loopback_only_when_told_and_public_addresses_always():
 def test_it_refuses_other_schemes_and_loopback_by_default():
     fetcher = Fetcher(FetchPolicy(user_agent="t", max_bytes=1000))
     for url, reason in [("file:///etc/passwd", "scheme"), ("gopher://x/", "scheme"),
-                        ("http://127.0.0.1:9/", "address"), ("http://localhost:9/", "address")]:
+                        ("http://127.0.0.1:9/", "address"), ("http://localhost:9/", "address"),
+                        ("http://[::1/", "scheme"), ("http://h.test:99999/", "scheme")]:
         with pytest.raises(Refused) as refused:
             fetcher.get(url)
         assert refused.value.reason == reason, url
@@ -202,6 +203,17 @@ def test_it_parses_links_and_the_text_of_images():
         ("http://s.test/img/fake.png", "really a web page")]
     assert page.images[6].url == "http://s.test/img/red.png"  # the fragment dropped
     assert "http://s.test/page2.html" in page.links and "mailto:x@y.z" in page.links
+    broken = parse_page('<a href="http://[::1/">x</a><img src="http://h:99999/a.png">'
+                        '<a href="/ok">ok</a>', "http://s.test/")
+    assert (broken.links, broken.images) == (["http://s.test/ok"], [])
+
+
+@pytest.mark.django_db
+def test_the_api_refuses_a_body_that_is_not_an_object(api_as, editor):
+    response = api_as(editor).post("/api/scrape-runs/", ["https://example.org/"],
+                                   format="json")
+    assert response.status_code == 400
+    assert not ScrapeRun.objects.exists()
 
 
 # --- Validation ----------------------------------------------------------------------------
@@ -220,6 +232,10 @@ def test_it_parses_links_and_the_text_of_images():
     ({"album_name": ""}, "album", "Give an album's id, or album_name"),
     ({"album": 999999}, "album", "No album of yours has this id."),
     ({"colour": "red"}, "colour", "Unknown field."),
+    ({"start_url": "http://[::1/"}, "start_url", "Not a valid URL."),
+    ({"start_url": "http://example.org:99999/"}, "start_url", "Not a valid URL."),
+    ({"start_url": ["https://example.org/"]}, "start_url", "An http or https URL"),
+    ({"album": {"id": 1}}, "album", "No album of yours has this id."),
 ])
 def test_the_api_answers_400_naming_the_field_and_rule(api_as, editor, data, field, message):
     body = {"start_url": "https://example.org/", **({} if "album" in data else
@@ -380,3 +396,71 @@ def test_a_run_whose_worker_is_killed_resumes_from_its_stored_frontier(
     assert_scraped(run, server.url, media_files)
     after = [r.path for r in server.requests[requests_before:]]
     assert kept_before >= 1 and "/img/red.png" not in after  # kept before: not fetched again
+
+
+# --- The page, and captioning after a scrape -----------------------------------------------
+
+@pytest.mark.django_db
+def test_the_page_shows_each_bad_field_and_starts_nothing(client, editor):
+    client.force_login(editor)
+    response = client.post("/scrape/", {"start_url": "file:///etc/passwd", "depth": "9",
+                                         "max_images": "5", "album_name": "Found"})
+    assert response.status_code == 400
+    text = response.content.decode()
+    assert "An http or https URL with a host" in text
+    assert "A whole number from 0 to 3; got 9." in text
+    assert not ScrapeRun.objects.exists() and not Album.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_page_starts_a_run_and_shows_its_progress(client, editor,
+                                                      django_capture_on_commit_callbacks):
+    client.force_login(editor)
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post("/scrape/", {"start_url": "https://example.org/",
+                                             "depth": "0", "album_name": "Found"})
+    run = ScrapeRun.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/scrape/{run.pk}/"
+    assert (run.depth, run.same_site, run.album.name) == (0, False, "Found")  # unticked
+    page = client.get(response["Location"]).content.decode()
+    assert "Queued: 0 pages visited, 0 images found, 0 kept." in page
+
+
+@pytest.mark.django_db
+def test_a_scrape_that_asks_for_captions_starts_a_caption_run_with_the_chosen_backend(
+    scrape_settings, editor, django_capture_on_commit_callbacks
+):
+    import json
+
+    from albums import tasks
+
+    pages = {"/": (200, HTML, b'<img src="/a.png"><img src="/b.png" alt="the page\'s words">'),
+             "/a.png": (200, PNG, RED), "/b.png": (200, PNG, BLUE)}
+    answer = json.dumps({"id": "msg_1", "type": "message", "role": "assistant",
+                         "content": [{"type": "text", "text": "a red square, flat colour"}],
+                         "stop_reason": "end_turn"}).encode()
+    with LocalServer(lambda r: pages.get(r.path, (404, HTML, b""))) as site_server, \
+            LocalServer(lambda r: (200, {"Content-Type": "application/json"}, answer)) as api:
+        scrape_settings.IMAGINEER_CAPTION_BACKEND = "anthropic"
+        scrape_settings.ANTHROPIC_API_KEY = "sk-test"
+        scrape_settings.IMAGINEER_ANTHROPIC_BASE_URL = api.url
+        with django_capture_on_commit_callbacks(execute=False):
+            run = scrape.start_scrape(editor, scrape.validate_scrape(
+                {"start_url": site_server.url + "/", "album_name": "Found", "caption": True},
+                editor))
+            scrape.run_scrape(run.pk)
+        run.refresh_from_db()
+        assert run.caption_run is not None and run.caption_run.album_id == run.album_id
+        tasks.caption_album(run.album_id, run.caption_run_id)
+
+    run.caption_run.refresh_from_db()
+    assert (run.caption_run.status, run.caption_run.total, run.caption_run.done) == (
+        "succeeded", 1, 1)
+    assert stored_captions(run.album) == [("a red square, flat colour", "auto"),
+                                          ("the page's words", "scraped")]
+    assert len(api.requests) == 1  # the image with the page's words was not sent
+
+
+def stored_captions(album):
+    return [(entry.image.caption, entry.image.labels.get().source)
+            for entry in AlbumImage.objects.filter(album=album).select_related("image")]

@@ -45,6 +45,9 @@ class GenerationParams:
     # upscaled picture at hires_strength.
     hires_scale: float = 0.0
     hires_strength: float = 0.5
+    # A1111's "Clip skip": 1 conditions on the text encoder's last layer, 2 on the one
+    # before it (what many SD 1.x anime models were trained with), and so on.
+    clip_skip: int = 1
 
     def image_seeds(self) -> list[int]:
         """The seed of each image, in output order (A1111's convention for a batch): a
@@ -56,7 +59,7 @@ class GenerationParams:
         """What prompts must share to run as one batched pipeline call."""
         return (self.width, self.height, self.steps, self.guidance_scale, self.scheduler,
                 self.num_images, self.strength, self.mask_blur, self.keep_unmasked,
-                self.outpaint(), self.hires_scale, self.hires_strength)
+                self.outpaint(), self.hires_scale, self.hires_strength, self.clip_skip)
 
     def outpaint(self) -> tuple[int, int, int, int]:
         """The pixels added on each side: (left, right, up, down)."""
@@ -97,6 +100,8 @@ class GenerationParams:
         if any(self.outpaint()):
             left, right, up, down = self.outpaint()
             extra.append(("Outpaint", f"left {left} right {right} up {up} down {down}"))
+        if self.clip_skip > 1:
+            extra.append(("Clip skip", self.clip_skip))
         if self.hires_scale:
             if mode == "txt2img":
                 extra.append(("Denoising strength", f"{self.hires_strength:g}"))

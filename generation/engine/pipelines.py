@@ -236,7 +236,19 @@ def load_pipeline(source: str | Path, device: Device, compile: str | None = None
         pipeline = load_single_file(path, inspect_checkpoint(path), {"dtype": device.dtype})
     else:
         pipeline = StableDiffusionPipeline.from_pretrained(str(source), **options)
+    alias_text_model(pipeline)
     return prepare_pipeline(pipeline, device, compile, compile_backend)
+
+
+def alias_text_model(pipeline: Any) -> None:
+    """Make clip skip work: transformers 5.6 flattened CLIPTextModel (no `text_model`
+    inside), and diffusers' clip skip still applies `text_encoder.text_model.
+    final_layer_norm`. Each flattened encoder is aliased as its own `text_model`, outside
+    torch's module registry (so modules() and state_dict() see no cycle)."""
+    for name in ("text_encoder", "text_encoder_2"):
+        encoder = getattr(pipeline, name, None)
+        if encoder is not None and not hasattr(encoder, "text_model"):
+            object.__setattr__(encoder, "text_model", encoder)
 
 
 class PipelineCache:
@@ -533,6 +545,8 @@ class PipelineCache:
             num_images_per_prompt=first.num_images,
             generator=[torch.Generator("cpu").manual_seed(item.seed) for item in drawn],
             callback_on_step_end=_step_callback(on_step, should_cancel),
+            # diffusers counts the layers skipped: A1111's clip skip 2 is one.
+            clip_skip=first.clip_skip - 1 or None,
             **arguments,
         )
         images = list(result.images)

@@ -132,3 +132,72 @@ def test_it_holds_the_limits_under_concurrent_requests(viewer, demo_base, settin
     assert Counter.objects.get(name="jobs_rejected").labels == f'{{"reason": "{reason}"}}'
     assert Counter.objects.get(name="jobs_rejected").value == 20 - accepted
     assert Counter.objects.get(name="jobs_submitted").value == accepted
+
+
+def make_set(name, rows):
+    prompt_set = PromptSet.objects.create(name=name, prompt_template="item {n}", width=64,
+                                          height=64)
+    prompt_set.import_csv("n\n" + "\n".join(str(n) for n in range(rows)) + "\n",
+                          max_rows=rows)
+    return prompt_set
+
+
+def in_queue_by_batch():
+    return {batch.pk: batch.jobs.filter(status=Status.QUEUED, held=False).count()
+            for batch in Batch.objects.all()}
+
+
+@pytest.mark.django_db
+def test_a_batch_larger_than_the_queue_runs_to_the_end_as_room_frees(api_as, editor,
+                                                                     demo_base, settings):
+    from generation.tasks import take_next_jobs
+
+    settings.IMAGINEER_MAX_QUEUE, settings.IMAGINEER_MAX_BATCH = 100, 8
+    make_set("Thousand", 1000)
+    response = api_as(editor).post("/api/batches/", {"set": "thousand"}, format="json")
+    assert response.status_code == 201, response.content
+    assert Job.objects.in_queue().count() == 100 and Job.objects.held().count() == 900
+    taken = []
+    while jobs := take_next_jobs("worker-1"):
+        # The queue never holds more than max_queue; the worker's room is refilled.
+        assert Job.objects.in_queue().count() <= 100
+        assert Job.objects.in_queue().count() == min(100, 1000 - len(taken) - len(jobs))
+        taken += [job.batch_position for job in jobs]
+    assert sorted(taken) == list(range(1000))
+    Job.objects.update(status=Status.SUCCEEDED)  # what the worker would have made of them
+    batch = Batch.objects.get()
+    batch.refresh_status()
+    assert (batch.status, batch.succeeded) == (Status.SUCCEEDED, 1000)
+
+
+@pytest.mark.django_db
+def test_held_batch_jobs_share_the_room_in_the_queue_between_batches(api_as, editor, viewer,
+                                                                  demo_base, settings):
+    from generation.limits import release_held_jobs
+    from generation.tasks import take_next_jobs
+
+    settings.IMAGINEER_MAX_QUEUE, settings.IMAGINEER_MAX_BATCH = 4, 1
+    make_set("Ten", 10)
+    make_set("Three", 3)
+    client = api_as(editor)
+    first = client.post("/api/batches/", {"set": "ten"}, format="json").json()["id"]
+    # The queue is full: a batch is accepted all the same (its jobs wait), a single is not.
+    second = client.post("/api/batches/", {"set": "three"}, format="json")
+    assert second.status_code == 201, second.content
+    second = second.json()["id"]
+    assert in_queue_by_batch() == {first: 4, second: 0}
+    refused = post_job(api_as(viewer))
+    assert refused.status_code == 503 and "queue is full" in refused.json()["detail"]
+    assert release_held_jobs() == []  # no room: nothing moves
+    take_next_jobs("worker-1")
+    take_next_jobs("worker-1")
+    # Two places freed (both jobs taken from the first batch): each goes to the batch with
+    # the fewest jobs in the queue, each batch's in item order.
+    assert in_queue_by_batch() == {first: 2, second: 2}
+    assert list(Job.objects.in_queue().filter(batch_id=second).order_by("batch_position")
+                .values_list("batch_position", flat=True)) == [0, 1]
+    # Cancelling a batch cancels its held jobs too; the other batch gets the room.
+    Batch.objects.get(pk=first).cancel()
+    assert not Job.objects.filter(batch_id=first, status=Status.QUEUED).exists()
+    assert release_held_jobs() and in_queue_by_batch()[second] == 3
+    assert Batch.objects.get(pk=first).status == Status.CANCELLED

@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from generation.models import Batch, Job, PromptSet, PromptSetItem, Status
+from generation.models import Batch, Job, PromptSet, PromptSetItem, SiteSettings, Status
 from generation.validation import PROMPT_MAX, fill_template
 from imagineer.testing import wait_for
 
@@ -210,3 +210,115 @@ def test_it_fills_templates_up_to_the_prompt_limit_and_no_further(api_as, editor
     assert fill_template("{{a}} {a} and {b}", {"a": "1", "b": "2"}) == "{a} 1 and 2"
     with pytest.raises(ValidationError):
         fill_template("{a}{a}{a}", {"a": "x" * 200})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_runs_a_batch_larger_than_the_queue_to_the_end(worker, api_as, editor,
+                                                                     demo_base):
+    # The worker (another process) reads the limits from the site settings' row.
+    SiteSettings.objects.create(**{**SiteSettings.environment_values(), "max_queue": 2,
+                                   "max_batch": 1})
+    four = PromptSet.objects.create(name="Four", prompt_template="the number {n}",
+                                    width=64, height=64)
+    four.import_csv("n\n" + "\n".join(str(n) for n in range(4)) + "\n")
+    response = api_as(editor).post("/api/batches/", {"set": "four", "steps": 2, "seed": 3},
+                                   format="json")
+    assert response.status_code == 201, response.content
+    assert Job.objects.in_queue().count() == 2 and Job.objects.held().count() == 2
+    batch = wait_for(lambda: (b := Batch.objects.get(pk=response.json()["id"])).status
+                     not in (Status.QUEUED, Status.RUNNING) and b, timeout=600,
+                     message="the batch to end")
+    assert (batch.status, batch.succeeded) == (Status.SUCCEEDED, 4)
+    assert batch.album.entries.count() == 4
+
+
+@pytest.fixture
+def signs(db, demo_base):
+    prompt_set = PromptSet.objects.create(name="Signs", prompt_template="the sign of {sign}",
+                                          width=64, height=64)
+    prompt_set.import_csv("sign\nleo\nvirgo\n")
+    return prompt_set
+
+
+def set_loras_of(prompt_set):
+    return [(link.lora_id, link.weight) for link in prompt_set.promptsetlora_set.all()]
+
+
+@pytest.mark.django_db
+def test_editors_set_a_prompt_sets_loras_through_the_api(api_as, editor, viewer, signs,
+                                                         make_lora):
+    lora, other = make_lora(0), make_lora(1)
+    client = api_as(editor)
+    body = {"loras": [{"id": lora.pk, "weight": 0.7}, {"id": other.pk, "weight": -0.5}]}
+    response = client.patch("/api/sets/signs/", body, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["loras"] == body["loras"]
+    assert set_loras_of(signs) == [(lora.pk, 0.7), (other.pk, -0.5)]
+    # A weight out of range: 400 naming the field and the range; nothing changed.
+    bad = client.patch("/api/sets/signs/", {"description": "new",
+                                            "loras": [{"id": lora.pk, "weight": 0.2},
+                                                      {"id": other.pk, "weight": 9}]},
+                       format="json")
+    assert bad.status_code == 400 and "loras" in bad.json(), bad.content
+    signs.refresh_from_db()
+    assert signs.description == "" and set_loras_of(signs) == [(lora.pk, 0.7), (other.pk, -0.5)]
+    # The same LoRA twice is refused too; an empty list clears them.
+    twice = client.patch("/api/sets/signs/", {"loras": [{"id": lora.pk}, {"id": lora.pk}]},
+                         format="json")
+    assert twice.status_code == 400 and "loras" in twice.json()
+    assert client.patch("/api/sets/signs/", {"loras": []}, format="json").status_code == 200
+    assert set_loras_of(signs) == []
+    # A set created with its LoRAs; viewers may not change them.
+    created = client.post("/api/sets/", {"name": "Moons", "prompt_template": "a {moon} moon",
+                                         "loras": [{"id": other.pk, "weight": 0.3}]},
+                          format="json")
+    assert created.status_code == 201, created.content
+    assert set_loras_of(PromptSet.objects.get(slug="moons")) == [(other.pk, 0.3)]
+    assert api_as(viewer).patch("/api/sets/signs/", body, format="json").status_code == 403
+
+
+@pytest.mark.django_db
+def test_a_batch_uses_the_sets_loras(api_as, editor, signs, make_lora):
+    lora = make_lora(0)
+    signs.set_loras([(lora, 0.6)])
+    response = api_as(editor).post("/api/batches/", {"set": "signs"}, format="json")
+    assert response.status_code == 201, response.content
+    assert all(job.lora_weights() == [(lora, 0.6)] for job in Job.objects.all())
+
+
+@pytest.mark.django_db
+def test_editors_set_a_prompt_sets_loras_on_its_page(client, editor, viewer, signs,
+                                                     make_lora):
+    lora = make_lora(0)
+    client.force_login(editor)
+    page = client.get("/sets/signs/").content.decode()
+    assert 'action="/sets/signs/loras/"' in page and 'name="lora_1"' in page
+    response = client.post("/sets/signs/loras/", {"lora_1": lora.pk, "weight_1": "0.4"})
+    assert response.status_code == 302
+    assert set_loras_of(signs) == [(lora.pk, 0.4)]
+    assert f"{lora} × 0.4" in client.get("/sets/signs/").content.decode()
+    bad = client.post("/sets/signs/loras/", {"lora_1": lora.pk, "weight_1": "7"})
+    assert bad.status_code == 400 and "LoRA weight must be between" in bad.content.decode()
+    assert set_loras_of(signs) == [(lora.pk, 0.4)]
+    client.force_login(viewer)
+    assert 'name="lora_1"' not in client.get("/sets/signs/").content.decode()
+    assert client.post("/sets/signs/loras/", {"lora_1": lora.pk}).status_code == 403
+
+
+@pytest.mark.django_db
+def test_editors_set_a_prompt_sets_loras_in_the_admin(client, editor, signs, make_lora):
+    lora = make_lora(0)
+    client.force_login(editor)
+    url = f"/admin/generation/promptset/{signs.pk}/change/"
+    assert "promptsetlora_set-TOTAL_FORMS" in client.get(url).content.decode()
+    form = {"name": signs.name, "slug": signs.slug, "prompt_template": signs.prompt_template,
+            "width": 64, "height": 64,
+            "promptsetlora_set-TOTAL_FORMS": "1", "promptsetlora_set-INITIAL_FORMS": "0",
+            "promptsetlora_set-0-lora": lora.pk, "promptsetlora_set-0-weight": "3.5",
+            "items-TOTAL_FORMS": "0", "items-INITIAL_FORMS": "0"}
+    refused = client.post(url, form)
+    assert refused.status_code == 200 and "LoRA weight must be between" in \
+        refused.content.decode()
+    assert set_loras_of(signs) == []
+    assert client.post(url, {**form, "promptsetlora_set-0-weight": "0.8"}).status_code == 302
+    assert set_loras_of(signs) == [(lora.pk, 0.8)]

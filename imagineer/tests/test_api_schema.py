@@ -2,6 +2,7 @@
 
 import re
 
+import pytest
 from django.urls import URLResolver, get_resolver, resolve
 from openapi_spec_validator import validate
 
@@ -162,3 +163,13 @@ def test_it_says_that_an_empty_filter_is_allowed_as_the_server_reads_it(schema, 
                  "/api/models/?kind=", "/api/training-runs/?status="):
         response = client.get(path)
         assert response.status_code == 200, (path, response.content)
+
+
+@pytest.mark.django_db
+def test_its_rules_for_health_parts_and_upload_files_are_the_servers(schema, client):
+    only = schema["paths"]["/api/health/"]["get"]["parameters"][0]["schema"]["pattern"]
+    for value in ("", "database", "database,disk", ",workers,", "databasedisk", "cpu", "$"):
+        refused = client.get("/api/health/", {"only": value}).status_code == 400
+        assert refused == (re.search(only, value) is None), value
+    for name in ("ImageUploadRequest", "DatasetUploadRequest"):
+        assert schema["components"]["schemas"][name]["properties"]["file"]["minItems"] == 1

@@ -228,13 +228,17 @@ def test_it_counts_refused_submissions_by_reason_whatever_sent_them(
     assert pages.post("/generate/", {**quick, "size": "64x64", "scheduler": "pndm"}
                       ).status_code == 429
     settings.IMAGINEER_MAX_QUEUE = 1
+    single = Job.objects.get()
     editor_pages = Client()
     editor_pages.force_login(editor)
-    assert editor_pages.post("/sets/signs/", {"theme": "gold"}).status_code == 503
+    assert editor_pages.post("/generate/", {**quick, "size": "64x64", "scheduler": "pndm"}
+                             ).status_code == 503
     editor_pages.post("/admin/generation/job/", {"action": "retry_jobs",  # a remix
-                                                 "_selected_action": [Job.objects.get().pk]})
+                                                 "_selected_action": [single.pk]})
+    # A batch is never refused because the queue is full: its jobs wait for room (held).
+    assert editor_pages.post("/sets/signs/", {"theme": "gold"}).status_code == 302
     assert rejected() == {"invalid": 3, "rate_limited": 1, "cap": 1, "queue_full": 2}
-    assert Job.objects.count() == 1 and Batch.objects.count() == 0
+    assert Job.objects.filter(batch=None).count() == 1 and Job.objects.held().count() == 2
 
 
 @pytest.mark.django_db(transaction=True)

@@ -221,6 +221,7 @@ ROWS = [
     ("GET",    "set_list",                None,          None,   SIGN_IN, 200, 200, 200, 200),
     ("GET",    "set_detail",              "prompt_set",  None,   SIGN_IN, 200, 200, 200, 200),
     ("POST",   "set_detail",              "prompt_set",  THEME,  SIGN_IN, 403, 403, 302, 302),
+    ("POST",   "set_loras",               "prompt_set",  None,   SIGN_IN, 403, 403, 302, 302),
     ("GET",    "batch_detail",            "batch",       None,   SIGN_IN, 200, 404, 200, 200),
     ("GET",    "batch_status",            "batch",       None,   SIGN_IN, 200, 404, 200, 200),
     ("POST",   "batch_cancel",            "batch",       None,   SIGN_IN, 302, 404, 302, 302),

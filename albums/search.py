@@ -1,0 +1,197 @@
+"""Search over images' prompts and captions: the one search function, `search(images, text)`,
+on PostgreSQL's full-text search and on SQLite's FTS5.
+
+Each image's words (its prompt, and its caption: the newest caption label) are kept in an
+index by the database itself, so that rows written any way (the ORM, bulk_create, raw SQL,
+imports) are found:
+
+- PostgreSQL: a `search_document` tsvector column on albums_image (the prompt weighted A,
+  the caption B) with a GIN index, set by triggers on albums_image and albums_label.
+- SQLite: an FTS5 table, albums_image_fts (rowid = the image id; prompt, caption), kept by
+  triggers on the same two tables.
+
+Both split words the same way (letters and digits; case ignored; no stemming, so results
+match across the two databases). Every word of the search is required; a word is a whole
+word, or, ending in `*`, the start of one: what a search box sends for the word being
+typed ("lighthouse dus*" finds "a lighthouse at dusk"). The words are never put in SQL
+text: they are reduced to letters and digits and passed as parameters.
+
+Candidates come from the index alone, newest first (both indexes keep matches in id
+order): the newest `WINDOW` matches (all of them when there are fewer), so that a common
+word costs no more than a rare one; type more words to narrow a search past that. The
+caller's visibility filter then applies to them, and they are ranked by relevance, then
+recency. Relevance is the same on both databases, worked out from the row: 2 when every
+word is in the prompt, plus 1 when every word is in the caption. (The engines' own ranks,
+ts_rank and bm25, were tried: bm25 needs a MATCH per ranked row, which cost 35 s for a
+common word on SQLite, and the two would order results differently.)
+
+A prefix costs more than a whole word on SQLite: FTS5 merges the doclists of every word
+with that start before it can give the newest (docs/performance.md has the figures).
+
+The migration (0008_search) creates the index and fills it for existing rows
+(`rebuild`, which may be run again); a later migration that makes SQLite rebuild the
+albums_image table drops its triggers: tests/test_search.py would catch it.
+"""
+
+import operator
+import re
+from functools import reduce
+
+from django.db import connection
+from django.db.models import Case, ExpressionWrapper, IntegerField, Q, Value, When
+from django.db.models.expressions import RawSQL
+
+WINDOW = 1000
+"""How many of the newest matches are ranked and listed."""
+
+MAX_WORDS = 16
+
+
+def words(text):
+    """The words of a search, lowercased, at most MAX_WORDS: runs of letters and digits, each
+    with the `*` that may follow it (a prefix)."""
+    return re.findall(r"[^\W_]+\*?", text.lower())[:MAX_WORDS]
+
+
+def search(images, text):
+    """`images` (a queryset) narrowed to those whose prompt or caption holds every word of
+    `text`, best match first, then newest; none if `text` has no words."""
+    found = words(text)
+    if not found:
+        return images.none()
+    if connection.vendor == "postgresql":
+        query = " & ".join(f"{word[:-1]}:*" if word.endswith("*") else word for word in found)
+        candidates = RawSQL(
+            "SELECT id FROM albums_image WHERE search_document @@ to_tsquery('simple', %s) "
+            "ORDER BY id DESC LIMIT %s", [query, WINDOW])
+    else:
+        query = " ".join(f'"{word[:-1]}"*' if word.endswith("*") else f'"{word}"'
+                         for word in found)
+        candidates = RawSQL(
+            "SELECT rowid FROM albums_image_fts WHERE albums_image_fts MATCH %s "
+            "ORDER BY rowid DESC LIMIT %s", [query, WINDOW])
+    plain = [word.rstrip("*") for word in found]
+    in_prompt = reduce(operator.and_, (Q(prompt__icontains=word) for word in plain))
+    in_caption = reduce(operator.and_, (Q(caption_text__icontains=word) for word in plain))
+    relevance = (Case(When(in_prompt, then=Value(2)), default=Value(0))
+                 + Case(When(in_caption, then=Value(1)), default=Value(0)))
+    return (images.with_caption().filter(pk__in=candidates)
+            .annotate(search_rank=ExpressionWrapper(relevance, output_field=IntegerField()))
+            .order_by("-search_rank", "-created_at", "-id"))
+
+
+# The index: created by the migration, kept by the triggers.
+
+NEWEST_CAPTION = ("SELECT text FROM albums_label WHERE albums_label.image_id = {image} "
+                  "AND albums_label.kind = 'caption' "
+                  "ORDER BY albums_label.created_at DESC, albums_label.id DESC LIMIT 1")
+
+POSTGRESQL = [
+    "ALTER TABLE albums_image ADD COLUMN search_document tsvector",
+    f"""CREATE FUNCTION albums_image_document(image bigint, prompt text) RETURNS tsvector
+        LANGUAGE sql STABLE AS $$
+        SELECT setweight(to_tsvector('simple', coalesce(prompt, '')), 'A')
+            || setweight(to_tsvector('simple', coalesce(({NEWEST_CAPTION.format(image='$1')}),
+                                                        '')), 'B')
+        $$""",
+    """CREATE FUNCTION albums_image_search() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            NEW.search_document := albums_image_document(NEW.id, NEW.prompt);
+            RETURN NEW;
+        END $$""",
+    """CREATE TRIGGER albums_image_search BEFORE INSERT OR UPDATE OF prompt ON albums_image
+        FOR EACH ROW EXECUTE FUNCTION albums_image_search()""",
+    """CREATE FUNCTION albums_label_search() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP <> 'DELETE' AND NEW.kind = 'caption' THEN
+                UPDATE albums_image SET search_document = albums_image_document(id, prompt)
+                WHERE id = NEW.image_id;
+            END IF;
+            IF TG_OP <> 'INSERT' AND OLD.kind = 'caption' THEN
+                UPDATE albums_image SET search_document = albums_image_document(id, prompt)
+                WHERE id = OLD.image_id;
+            END IF;
+            RETURN NULL;
+        END $$""",
+    """CREATE TRIGGER albums_label_search AFTER INSERT OR UPDATE OR DELETE ON albums_label
+        FOR EACH ROW EXECUTE FUNCTION albums_label_search()""",
+    "CREATE INDEX albums_image_search ON albums_image USING gin (search_document)",
+]
+
+POSTGRESQL_REBUILD = "UPDATE albums_image SET search_document = albums_image_document(id, prompt)"
+
+POSTGRESQL_DROP = [
+    "DROP TRIGGER IF EXISTS albums_label_search ON albums_label",
+    "DROP FUNCTION IF EXISTS albums_label_search()",
+    "DROP TRIGGER IF EXISTS albums_image_search ON albums_image",
+    "DROP FUNCTION IF EXISTS albums_image_search()",
+    "DROP INDEX IF EXISTS albums_image_search",
+    "ALTER TABLE albums_image DROP COLUMN IF EXISTS search_document",
+    "DROP FUNCTION IF EXISTS albums_image_document(bigint, text)",
+]
+
+
+def sqlite_caption(image):
+    return f"coalesce(({NEWEST_CAPTION.format(image=image)}), '')"
+
+
+SQLITE = [
+    "CREATE VIRTUAL TABLE albums_image_fts USING fts5(prompt, caption, "
+    "tokenize = 'unicode61 remove_diacritics 0')",
+    """CREATE TRIGGER albums_image_fts_insert AFTER INSERT ON albums_image BEGIN
+        INSERT INTO albums_image_fts (rowid, prompt, caption)
+        VALUES (new.id, new.prompt, ''); END""",
+    """CREATE TRIGGER albums_image_fts_prompt AFTER UPDATE OF prompt ON albums_image BEGIN
+        UPDATE albums_image_fts SET prompt = new.prompt WHERE rowid = new.id; END""",
+    """CREATE TRIGGER albums_image_fts_delete AFTER DELETE ON albums_image BEGIN
+        DELETE FROM albums_image_fts WHERE rowid = old.id; END""",
+    f"""CREATE TRIGGER albums_label_fts_insert AFTER INSERT ON albums_label
+        WHEN new.kind = 'caption' BEGIN
+        UPDATE albums_image_fts SET caption = {sqlite_caption('new.image_id')}
+        WHERE rowid = new.image_id; END""",  # noqa: S608 (fixed SQL: no input)
+    f"""CREATE TRIGGER albums_label_fts_update AFTER UPDATE ON albums_label BEGIN
+        UPDATE albums_image_fts SET caption = {sqlite_caption('old.image_id')}
+        WHERE rowid = old.image_id;
+        UPDATE albums_image_fts SET caption = {sqlite_caption('new.image_id')}
+        WHERE rowid = new.image_id; END""",  # noqa: S608 (fixed SQL: no input)
+    f"""CREATE TRIGGER albums_label_fts_delete AFTER DELETE ON albums_label
+        WHEN old.kind = 'caption' BEGIN
+        UPDATE albums_image_fts SET caption = {sqlite_caption('old.image_id')}
+        WHERE rowid = old.image_id; END""",  # noqa: S608 (fixed SQL: no input)
+]
+
+SQLITE_REBUILD = [
+    "DELETE FROM albums_image_fts",
+    f"""INSERT INTO albums_image_fts (rowid, prompt, caption)
+        SELECT id, prompt, {sqlite_caption('albums_image.id')} FROM albums_image""",  # noqa: S608 (fixed SQL: no input)
+]
+
+SQLITE_DROP = [
+    *(f"DROP TRIGGER IF EXISTS {name}" for name in (
+        "albums_image_fts_insert", "albums_image_fts_prompt", "albums_image_fts_delete",
+        "albums_label_fts_insert", "albums_label_fts_update", "albums_label_fts_delete")),
+    "DROP TABLE IF EXISTS albums_image_fts",
+]
+
+
+def run(statements, using_connection):
+    with using_connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+
+
+def create_index(apps, schema_editor):
+    """The migration's forward step: the index, its triggers, filled for existing rows."""
+    db = schema_editor.connection
+    run(POSTGRESQL if db.vendor == "postgresql" else SQLITE, db)
+    rebuild(db)
+
+
+def drop_index(apps, schema_editor):
+    db = schema_editor.connection
+    run(POSTGRESQL_DROP if db.vendor == "postgresql" else SQLITE_DROP, db)
+
+
+def rebuild(db=connection):
+    """Index every image afresh (what the triggers keep up to date from then on)."""
+    run([POSTGRESQL_REBUILD] if db.vendor == "postgresql" else SQLITE_REBUILD, db)
