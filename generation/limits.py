@@ -38,16 +38,17 @@ def check_submission(user, *, batch=False):
     or, for a single job, the queue cap. A batch holds what the queue has no room for."""
     from .models import ACTIVE, Batch, Job, SiteSettings
 
-    limits = SiteSettings.current()
+    site = SiteSettings.current()
+    limits = site.limits_for(user.role)
     now = timezone.now()
     if not is_exempt(user):
         if batch:
-            window, limit = timedelta(hours=1), limits.batches_per_hour
+            window, limit = timedelta(hours=1), limits["batches_per_hour"]
             recent = Batch.objects.filter(owner=user, created_at__gte=now - window)
             stamps = recent.order_by("created_at").values_list("created_at", flat=True)
             what = f"{limit} batch requests per hour"
         else:
-            window, limit = timedelta(minutes=1), limits.jobs_per_minute
+            window, limit = timedelta(minutes=1), limits["jobs_per_minute"]
             recent = Job.objects.filter(owner=user, batch=None, queued_at__gte=now - window)
             stamps = recent.order_by("queued_at").values_list("queued_at", flat=True)
             what = f"{limit} generation requests per minute"
@@ -56,7 +57,7 @@ def check_submission(user, *, batch=False):
                                 retry_after=_retry_after(stamps.first(), window))
         active = (Job.objects.filter(owner=user, batch=None, status__in=ACTIVE).count()
                   + Batch.objects.filter(owner=user, status__in=ACTIVE).count())
-        cap = limits.max_active_jobs
+        cap = limits["max_active_jobs"]
         if active >= cap:
             raise LimitExceeded(
                 f"You have {active} active jobs (queued or running); the limit is {cap}. "
@@ -68,10 +69,10 @@ def check_submission(user, *, batch=False):
     if batch:
         return
     queued = Job.objects.in_queue().count()
-    if queued + 1 > limits.max_queue:
+    if queued + 1 > site.max_queue:
         raise LimitExceeded(
             f"The queue is full: {queued} jobs are waiting and at most "
-            f"{limits.max_queue} may. Try again later.",
+            f"{site.max_queue} may. Try again later.",
             reason="queue_full",
             status=503,
             retry_after=30,
