@@ -218,6 +218,7 @@ ROWS = [
     ("GET",    "set_list",                None,            None),
     ("GET",    "set_detail",              "prompt_set",    None),
     ("POST",   "set_detail",              "prompt_set",    {"theme": "gold"}),
+    ("POST",   "set_loras",               "prompt_set",    None),
     ("GET",    "batch_detail",            "vera_batch",    None),
     ("GET",    "batch_status",            "vera_batch",    None),
     ("POST",   "batch_cancel",            "vera_batch",    None),
