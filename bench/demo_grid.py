@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/demo_grid.py [--out docs/demo-grid.png] [--threads N]
 
-Twelve prompts of the shapes world, one picture each (seed 1, 20 steps, guidance 5, the
+Twelve prompts of the shapes world, one picture each (seed 1, 20 steps, guidance 1.5, the
 model's own scheduler) through the engine's PipelineCache on the committed demo model
 (`manage.py create_demo_model` installs the same), each shown at 128 px with its prompt
 under it. Takes a minute on a CPU.
@@ -47,7 +47,7 @@ def main():
     from generation.engine.pipelines import PipelineCache
 
     model = benchlib.built("demo-shapes", install_demo_model)
-    params = [GenerationParams(prompt, width=64, height=64, steps=20, guidance_scale=5.0,
+    params = [GenerationParams(prompt, width=64, height=64, steps=20, guidance_scale=1.5,
                                seed=1) for prompt in PROMPTS]
     images = PipelineCache().generate(model, params)
     rows = (len(PROMPTS) + COLUMNS - 1) // COLUMNS

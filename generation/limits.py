@@ -16,26 +16,17 @@ later one out.
 import heapq
 from datetime import timedelta
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from accounts.roles import ADMIN
+from accounts.limits import check_storage, is_exempt
 from core.errors import LimitExceeded
 
 # Why a submission was refused, as /metrics counts it (imagineer_jobs_rejected_total):
 # its parameters broke a rule (invalid), or one of the limits below (LimitExceeded.reason).
-REJECTION_REASONS = ["invalid", "rate_limited", "cap", "queue_full"]
-
-
-def is_exempt(user):
-    return user.is_superuser or user.groups.filter(name=ADMIN).exists()
-
-
-def lock_user(user):
-    """Serialise one user's submissions (call inside transaction.atomic)."""
-    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+# storage_quota: the user's files fill their quota (accounts.limits.check_storage).
+REJECTION_REASONS = ["invalid", "rate_limited", "cap", "queue_full", "storage_quota"]
 
 
 def _retry_after(oldest, window):
@@ -74,6 +65,7 @@ def check_submission(user, *, batch=False):
                 reason="cap",
                 retry_after=10,
             )
+    check_storage(user)  # its images would go past the quota
     if batch:
         return
     queued = Job.objects.in_queue().count()

@@ -21,6 +21,7 @@ from django.db.models import Count, F, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.limits import check_storage, counts_toward_quota, throttle
 from albums.models import Album, Image, unique_slug
 from core.storage import fetch
 from workers.models import LeasedWork, LeasedWorkQuerySet
@@ -80,6 +81,7 @@ def model_upload_name(instance, filename):
     return f"models/{instance.sha256}.safetensors"
 
 
+@counts_toward_quota(owner="created_by", size="size_bytes")
 class ModelVersion(models.Model):
     """A base model or a LoRA that generation can use.
 
@@ -223,10 +225,18 @@ class ModelVersion(models.Model):
         return model
 
     @classmethod
-    def from_upload(cls, uploaded, *, name, kind=Kind.LORA, family=Family.SD15, **fields):
+    def from_upload(cls, uploaded, *, name, kind=Kind.LORA, family=Family.SD15, by=None,
+                    **fields):
         """A LoRA, or a base single-file checkpoint (its family read from its keys), from an
         uploaded .safetensors file, stored when the model is saved. The upload is read in
-        chunks (a checkpoint is gigabytes), from the disk where Django put it."""
+        chunks (a checkpoint is gigabytes), from the disk where Django put it.
+
+        `by`: the user who uploads it, whose throttle ("model_uploads") and storage quota it
+        counts against (LimitExceeded), before it is read; None for the platform's own
+        files (a trained LoRA: its run was checked when it was started)."""
+        if by is not None:
+            throttle(by, "model_uploads")
+            check_storage(by, uploaded.size)
         checkpoint = None
         with _on_disk(uploaded) as path:
             if kind == cls.Kind.BASE:

@@ -9,7 +9,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from albums.models import Image
-from core.errors import LimitExceeded
+from core.errors import LimitExceeded, limit_page
 from core.pagination import CappedPaginator
 
 from .forms import BatchForm, GenerateForm, SetLorasForm
@@ -29,13 +29,6 @@ def next_poll_delay(request):
     except ValueError:
         delay = POLL_FIRST
     return min(max(int(delay * 1.5), POLL_FIRST), POLL_MAX)
-
-
-def _error_page(request, exc, template, context):
-    messages.error(request, str(exc))
-    response = render(request, template, context, status=exc.status)
-    response["Retry-After"] = str(exc.retry_after or 60)
-    return response
 
 
 # What the image pages' buttons start (?init_image=<id>&mode=): its initial values beyond
@@ -64,8 +57,8 @@ def generate(request):
             try:
                 job = submit_job(request.user, form.generation_params())
             except LimitExceeded as exc:
-                return _error_page(request, exc, "generation/generate.html",
-                                   _generate_context(request, form, None, mode))
+                return limit_page(request, exc, "generation/generate.html",
+                                  _generate_context(request, form, None, mode))
             except ValidationError as exc:
                 form.add_generation_errors(exc)
             else:
@@ -221,7 +214,7 @@ def set_detail(request, slug):
                                      overrides=form.overrides())
                 return redirect(batch)
             except LimitExceeded as exc:
-                return _error_page(request, exc, "generation/set_detail.html",
+                return limit_page(request, exc, "generation/set_detail.html",
                                    {"set": prompt_set, "form": form})
             except ValidationError as exc:
                 for field, errors in exc.message_dict.items():
