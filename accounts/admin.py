@@ -11,11 +11,14 @@ stay with superusers is checked against `is_superuser` here:
   admin could make itself one, or take over one's account.
 """
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.exceptions import ValidationError
 from django_q import models as django_q_models
 
-from .models import RoleChange, User
+from . import limits
+from .models import Invite, RoleChange, User
 
 
 def is_superuser(request):
@@ -39,13 +42,19 @@ class UserAdmin(BaseUserAdmin):
     list_display = ["username", "email", "role", "is_active", "last_login"]
     list_filter = ["groups", "is_active", "is_superuser"]
     inlines = [RoleChangeInline]
+    fieldsets = [*BaseUserAdmin.fieldsets,
+                 ("Limits", {"fields": ["storage_quota_bytes", "storage_used"]})]
+
+    @admin.display(description="storage used (bytes)")
+    def storage_used(self, obj):
+        return limits.storage_used(obj) if obj.pk else 0
 
     @admin.display(description="role")
     def role(self, obj):
         return obj.role or "-"
 
     def get_readonly_fields(self, request, obj=None):
-        fields = super().get_readonly_fields(request, obj)
+        fields = [*super().get_readonly_fields(request, obj), "storage_used"]
         return fields if is_superuser(request) else [*fields, "is_superuser"]
 
     def has_change_permission(self, request, obj=None):
@@ -103,3 +112,38 @@ for model in (django_q_models.Schedule, django_q_models.Success, django_q_models
         admin.site.unregister(model)
         admin.site.register(model, type(model_admin.__name__, (SuperuserChangesOnly, model_admin),
                                         {"__module__": __name__}))
+
+
+class InviteForm(forms.ModelForm):
+    class Meta:
+        model = Invite
+        fields = ["email"]
+
+    def clean_email(self):
+        try:
+            return Invite.check_email(self.cleaned_data["email"])
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict["email"]) from None
+
+
+@admin.register(Invite)
+class InviteAdmin(admin.ModelAdmin):
+    """Invite by email (IMAGINEER_SIGNUP=invite): adding one sends its link. An invite
+    cannot be changed; deleting a pending one revokes its link."""
+
+    form = InviteForm
+    list_display = ["email", "status", "invited_by", "created_at", "expires_at",
+                    "accepted_by"]
+    search_fields = ["email"]
+    readonly_fields = ["invited_by", "created_at", "expires_at", "accepted_at", "accepted_by"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        invite, key = Invite.create(form.cleaned_data["email"], by=request.user)
+        link = Invite.link(request, key)
+        invite.send(link)
+        obj.pk = invite.pk
+        self.message_user(request, f"An invitation was sent to {invite.email}; its link "
+                                   f"(shown once): {link}", messages.SUCCESS)

@@ -1,4 +1,6 @@
-"""POST /api/token/: a script trades a username (or email) and password for its API token.
+"""POST /api/token/ and /api/invites/.
+
+POST /api/token/: a script trades a username (or email) and password for its API token.
 
 The token page (/account/token/) does the same for a signed-in browser. Credentials go
 through django.contrib.auth.authenticate with the request, so every authentication
@@ -13,15 +15,16 @@ import logging
 from allauth.account import app_settings as allauth_settings
 from allauth.account.utils import has_verified_email
 from django.contrib.auth import authenticate
-from rest_framework import serializers
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from core.api import RejectUnknownFields
+from core.api import ActionPermission, RejectUnknownFields, router
 
 from .middleware import client_address
+from .models import Invite
 
 security_log = logging.getLogger("security")
 
@@ -59,3 +62,59 @@ def obtain_token(request):
         extra={"event": "api_token", "user_id": user.pk, "address": client_address(request)},
     )
     return Response(TokenSerializer({"token": token.key}).data)
+
+
+# Invites: admins invite people by email while sign-up is by invitation (IMAGINEER_SIGNUP).
+
+
+class InviteSerializer(RejectUnknownFields, serializers.ModelSerializer):
+    invited_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    accepted_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    status = serializers.CharField(read_only=True,
+                                   help_text="pending, accepted or expired.")
+
+    class Meta:
+        model = Invite
+        fields = ["id", "email", "status", "invited_by", "created_at", "expires_at",
+                  "accepted_at", "accepted_by"]
+        read_only_fields = ["invited_by", "created_at", "expires_at", "accepted_at",
+                            "accepted_by"]
+
+
+class SentInviteSerializer(InviteSerializer):
+    link = serializers.SerializerMethodField(help_text="The invite link, sent by email; "
+                                             "shown this once (only its hash is kept).")
+
+    class Meta(InviteSerializer.Meta):
+        fields = [*InviteSerializer.Meta.fields, "link"]
+
+    def get_link(self, invite) -> str:
+        return self.context["link"]
+
+
+class InviteViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin,
+                    viewsets.ReadOnlyModelViewSet):
+    """Admins only: list, invite (the link is emailed, and answered once), revoke (delete a
+    pending invite)."""
+
+    queryset = Invite.objects.select_related("invited_by", "accepted_by")
+    serializer_class = InviteSerializer
+    permission_classes = [ActionPermission]
+    action_permissions = {
+        "list": ["accounts.view_invite"],
+        "retrieve": ["accounts.view_invite"],
+        "create": ["accounts.add_invite"],
+        "destroy": ["accounts.delete_invite"],
+    }
+
+    def create(self, request, *args, **kwargs):
+        serializer = InviteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        invite, key = Invite.create(serializer.validated_data["email"], by=request.user)
+        link = Invite.link(request, key)
+        invite.send(link)
+        return Response(SentInviteSerializer(invite, context={"link": link}).data,
+                        status=status.HTTP_201_CREATED)
+
+
+router.register("invites", InviteViewSet, basename="invite")

@@ -1,11 +1,19 @@
-"""The OpenAPI declaration of the token API (api.py). imagineer/urls.py imports it with the
-views."""
+"""The OpenAPI declaration of the token and invite APIs (api.py). imagineer/urls.py
+imports it with the views."""
 
 from drf_spectacular.utils import extend_schema
 
 from core.api import document, errors, example
 
-from .api import BAD_CREDENTIALS, TokenRequestSerializer, TokenSerializer, obtain_token
+from .api import (
+    BAD_CREDENTIALS,
+    InviteSerializer,
+    InviteViewSet,
+    SentInviteSerializer,
+    TokenRequestSerializer,
+    TokenSerializer,
+    obtain_token,
+)
 
 document(obtain_token, post=extend_schema(
     summary="Get an API token with a password",
@@ -21,3 +29,47 @@ document(obtain_token, post=extend_schema(
         example("Token", {"token": "35e45ee73c1a7e234c4e2cbf6a2a87a7563c4bce"}),
     ],
 ))
+
+
+INVITE = {"id": 4, "email": "new@example.com", "status": "pending", "invited_by": "admin",
+          "created_at": "2026-11-27T10:00:00Z", "expires_at": "2026-12-04T10:00:00Z",
+          "accepted_at": None, "accepted_by": None}
+
+document(
+    InviteViewSet,
+    list=extend_schema(
+        summary="List invites",
+        tags=["invites"],
+        description="Admins only. Every invite, newest first, with its status: pending, "
+                    "accepted or expired.",
+        responses={200: InviteSerializer(many=True), **errors(401, 403)},
+        examples=[example("Invites", [INVITE])],
+    ),
+    create=extend_schema(
+        summary="Invite someone by email",
+        tags=["invites"],
+        description="Admins only, for IMAGINEER_SIGNUP=invite. Emails an invite link to the "
+                    "address, which may sign up from it once, with that address, until "
+                    "`expires_at` (IMAGINEER_INVITE_DAYS). The answer holds the link this "
+                    "once: only a hash of its key is kept.",
+        request=InviteSerializer,
+        responses={201: SentInviteSerializer, **errors(400, 401, 403, examples={
+            400: {"email": ["new@example.com has an account already."]}})},
+        examples=[example("Address", {"email": "new@example.com"}, request=True),
+                  example("Sent", {**INVITE, "link": "https://imagineer.example.com/accounts/"
+                                                     "invite/q8P2Vd1fX0.../"})],
+    ),
+    retrieve=extend_schema(
+        summary="Get an invite",
+        tags=["invites"],
+        description="Admins only.",
+        responses={200: InviteSerializer, **errors(401, 403, 404, missing="Invite")},
+        examples=[example("Invite", INVITE)],
+    ),
+    destroy=extend_schema(
+        summary="Revoke an invite",
+        tags=["invites"],
+        description="Admins only. Deleting a pending invite makes its link useless.",
+        responses={204: None, **errors(401, 403, 404, missing="Invite")},
+    ),
+)

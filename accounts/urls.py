@@ -6,4 +6,5 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("account/token/", views.api_token, name="api_token"),
     path("api/token/", api.obtain_token, name="api_obtain_token"),
+    path("accounts/invite/<str:key>/", views.accept_invite, name="accept_invite"),
 ]

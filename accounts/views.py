@@ -1,8 +1,18 @@
+from allauth.account.adapter import get_adapter
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 from rest_framework.authtoken.models import Token
+
+from .adapters import INVITE, INVITE_SESSION_KEY, OPEN
+from .models import Invite
+
+
+def signup_policy(request):
+    """Template context: whether pages offer the sign-up page to anyone."""
+    return {"signup_open": settings.IMAGINEER_SIGNUP == OPEN}
 
 
 @login_required
@@ -28,3 +38,16 @@ def api_token(request):
         return redirect("api_token")
     token = Token.objects.filter(user=request.user).first()
     return render(request, "accounts/token.html", {"token": token})
+
+
+@require_http_methods(["GET"])
+def accept_invite(request, key):
+    """An invite link: keep the invite in the session and go to the sign-up page, whose
+    address it has verified (accounts/adapters.py). A used, expired or unknown link, or any
+    link while sign-up is not by invitation, answers 404 with a page saying so."""
+    invite = Invite.objects.by_key(key) if settings.IMAGINEER_SIGNUP == INVITE else None
+    if invite is None or request.user.is_authenticated:
+        return render(request, "accounts/invite_invalid.html", status=404)
+    request.session[INVITE_SESSION_KEY] = key
+    get_adapter(request).stash_verified_email(request, invite.email)
+    return redirect("account_signup")

@@ -9,8 +9,10 @@ An import is checked whole before anything is written, and refused (ArchiveRejec
 naming the entry and the rule) for: absolute paths or `..`, symlinks, encrypted or
 repeated entries, more entries or more uncompressed bytes than configured, an entry whose
 compression ratio marks a zip bomb, an oversized or non-UTF-8 caption file, or any image
-that store_image would refuse. The declared sizes can be trusted as limits: zipfile
-never inflates an entry past its declared size (and fails its CRC check if it lies).
+that store_image would refuse. It is counted against the importer's throttle ("imports")
+and must fit their storage quota (albums.ingest.reserve_storage). The declared sizes can be
+trusted as limits: zipfile never inflates an entry past its declared size (and fails its
+CRC check if it lies).
 """
 
 import io
@@ -23,12 +25,15 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.files.storage import default_storage
 
+from accounts.limits import throttle
+
 from .ingest import (
     EXTENSIONS,
     atomic_ingest,
     check_file_size,
     inspect_image,
     read_upload,
+    reserve_storage,
     store_image,
 )
 from .models import Image, Label
@@ -156,6 +161,7 @@ def import_dataset(album, uploads, *, by=None):
     of files that are neither images nor captions. Nothing is written unless everything
     passes; ArchiveRejected or ImageRejected otherwise.
     """
+    throttle(by, "imports")
     entries = []
     for upload in uploads:
         entries.extend(upload_entries(upload))
@@ -165,11 +171,14 @@ def import_dataset(album, uploads, *, by=None):
         raise ArchiveRejected("file", "the upload holds no PNG, JPEG or WebP image")
     check_totals(entries)
     captions = read_captions(entries)
+    sizes = {}
     for entry in images:  # check every image before storing any
-        inspect_image(entry.read(), entry.name)
+        checked = inspect_image(entry.read(), entry.name)
+        sizes[checked.sha256] = len(checked.data)
 
     imported = []
     with atomic_ingest():
+        reserve_storage(by, sizes)
         for entry in images:
             image, created = store_image(
                 entry.read(), filename=entry.name, source=Image.Source.IMPORT, created_by=by

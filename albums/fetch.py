@@ -98,7 +98,10 @@ def resolve(host, port, *, allow_loopback=False):
 
 def split_url(url):
     """(scheme, host, port, path with query) of an http(s) URL; raises Refused."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise Refused("scheme", f"{url}: not a valid URL ({exc})") from None
     if parts.scheme not in ("http", "https"):
         raise Refused("scheme", f"{url}: only http and https URLs are fetched")
     if not parts.hostname:
@@ -275,11 +278,11 @@ class PageParser(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         attrs = {name: (value or "") for name, value in attrs}
-        if tag == "base" and attrs.get("href"):
-            self.base_url = urljoin(self.base_url, attrs["href"])
-        elif tag == "a" and attrs.get("href"):
+        if tag == "base" and absolute(self.base_url, attrs.get("href")):
+            self.base_url = absolute(self.base_url, attrs["href"])
+        elif tag == "a" and absolute(self.base_url, attrs.get("href")):
             self.page.links.append(absolute(self.base_url, attrs["href"]))
-        elif tag == "img" and attrs.get("src"):
+        elif tag == "img" and absolute(self.base_url, attrs.get("src")):
             text = " ".join((attrs.get("alt") or attrs.get("title") or "").split())
             image = FoundImage(absolute(self.base_url, attrs["src"]), text)
             self.page.images.append(image)
@@ -305,7 +308,16 @@ class PageParser(HTMLParser):
 
 
 def absolute(base, href):
-    return urldefrag(urljoin(base, href.strip()))[0]
+    """The absolute URL of `href` on `base`, fragment dropped; "" for none or a malformed
+    one (an unclosed IPv6 bracket, a port out of range: skipped, not a failed run)."""
+    if not href or not href.strip():
+        return ""
+    try:
+        url = urldefrag(urljoin(base, href.strip()))[0]
+        urlsplit(url).port  # noqa: B018 (raises ValueError when out of range)
+    except ValueError:
+        return ""
+    return url
 
 
 def parse_page(html, base_url):

@@ -35,6 +35,11 @@ Readers need nothing of this: serving, thumbnails, export, training and check_me
 
 To store several images as one unit, all or none, wrap the calls in `atomic_ingest()`:
 a transaction that also removes the files written inside it when it fails.
+
+Uploads and imports are limited per user (accounts/limits.py): `store_uploads` and the
+import count the request against its throttle scope before reading anything, and
+`reserve_storage` refuses, inside the storing transaction and before any file is written,
+images that would take the uploader past their storage quota (413).
 """
 
 import contextvars
@@ -50,6 +55,8 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.transaction import TransactionManagementError
 from PIL import Image as PILImage
 from PIL import ImageOps
+
+from accounts.limits import check_storage, lock_user, throttle
 
 from .metadata import read_generation_metadata
 from .models import Image
@@ -371,21 +378,40 @@ class UploadRejected(ValueError):
         super().__init__("; ".join(errors))
 
 
+def reserve_storage(owner, sizes):
+    """Inside the transaction that stores them: refuse (LimitExceeded, 413) the images of
+    `sizes` (sha256 -> bytes) if those the owner has not stored yet would pass their storage
+    quota. The owner's row stays locked until the transaction ends, so that concurrent
+    uploads of one user are counted one after another."""
+    if owner is None:
+        return
+    lock_user(owner)
+    owned = set(Image.objects.filter(created_by=owner, sha256__in=list(sizes))
+                .values_list("sha256", flat=True))
+    new_bytes = sum(size for sha256, size in sizes.items() if sha256 not in owned)
+    if new_bytes:  # bytes they stored before cost nothing more
+        check_storage(owner, new_bytes)
+
+
 def store_uploads(uploads, *, by, album=None):
-    """The one upload path (the album page and POST /api/images/): check every file first,
-    holding one in memory at a time, and refuse them all (UploadRejected) if any is bad;
-    else store them all in one atomic_ingest and add them to `album`. Returns
+    """The one upload path (the album page and POST /api/images/): count the request
+    (throttle scope "uploads"), check every file first, holding one in memory at a time,
+    and refuse them all (UploadRejected) if any is bad; else, within the uploader's storage
+    quota, store them all in one atomic_ingest and add them to `album`. Returns
     [(image, created)]."""
-    errors = []
+    throttle(by, "uploads")
+    errors, sizes = [], {}
     for upload in uploads:
         try:
             check_file_size(upload.size, upload.name)  # before reading it
-            inspect_image(read_upload(upload), upload.name)
+            checked = inspect_image(read_upload(upload), upload.name)
+            sizes[checked.sha256] = len(checked.data)
         except ImageRejected as exc:
             errors.append(str(exc))
     if errors:
         raise UploadRejected(errors)
     with atomic_ingest():
+        reserve_storage(by, sizes)
         stored = [store_image(read_upload(upload), filename=upload.name,
                               source=Image.Source.UPLOAD, created_by=by)
                   for upload in uploads]

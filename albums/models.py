@@ -26,6 +26,7 @@ from django.db.models.lookups import Exact
 from django.utils import timezone
 from django.utils.text import slugify
 
+from accounts.limits import counts_toward_quota
 from workers.models import LeasedWork, LeasedWorkQuerySet
 
 CURATE_ALL = "albums.curate_all"
@@ -129,6 +130,7 @@ class ImageQuerySet(models.QuerySet):
         return self.with_caption().filter(has_text if flag else ~has_text)
 
 
+@counts_toward_quota(owner="created_by", size="size_bytes")
 class Image(models.Model):
     class Source(models.TextChoices):
         GENERATED = "generated"

@@ -67,7 +67,7 @@ document(
                     "new bytes do.",
         request={"multipart/form-data": ImageUploadSerializer},
         responses={201: UploadedImageSerializer(many=True),
-                   **errors(400, 401, 403, examples={400: examples.UPLOAD_REFUSED})},
+                   **errors(400, 401, 403, 413, 429, examples={400: examples.UPLOAD_REFUSED})},
         examples=[example("Stored", examples.UPLOADED)],
     ),
 )
@@ -138,7 +138,8 @@ document(
                     "Refused whole (400) when any entry is, with nothing stored.",
         request={"multipart/form-data": DatasetUploadSerializer},
         responses={201: ImportResultSerializer, **errors(
-            400, 401, 403, 404, missing="Album", examples={400: examples.UPLOAD_REFUSED})},
+            400, 401, 403, 404, 413, 429, missing="Album",
+            examples={400: examples.UPLOAD_REFUSED})},
         examples=[example("Imported", examples.IMPORTED)],
     ),
     caption=extend_schema(
@@ -148,7 +149,7 @@ document(
         request=None,
         responses={
             202: CaptionRunSerializer,
-            **errors(401, 403, 404, 503, missing="Album",
+            **errors(401, 403, 404, 429, 503, missing="Album",
                      examples={503: examples.CAPTIONING_OFF}),
         },
         parameters=[OpenApiParameter("Location", OpenApiTypes.URI, OpenApiParameter.HEADER,

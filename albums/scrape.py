@@ -50,7 +50,9 @@ def validate_scrape(data, user):
     """The cleaned fields of a scrape request, or a ValidationError naming each bad field
     and its rule. `data`: a dict (JSON body or form) of FIELDS."""
     errors, cleaned = {}, {}
-    unknown = sorted(set(data) - set(FIELDS))
+    if not hasattr(data, "get") or not hasattr(data, "keys"):
+        raise ValidationError({"non_field_errors": "A JSON object of the run's fields."})
+    unknown = sorted(set(map(str, data.keys())) - set(FIELDS))
     for name in unknown:
         errors[name] = f"Unknown field. Allowed: {', '.join(FIELDS)}."
 
@@ -114,7 +116,11 @@ def check_start_url(url):
         raise ValidationError("Required: the http or https URL of the first page.")
     if len(url) > 2000:
         raise ValidationError("At most 2000 characters.")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port out of range)
+    except ValueError:
+        raise ValidationError("Not a valid URL.") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError("An http or https URL with a host, like https://example.org/.")
     try:

@@ -28,6 +28,7 @@ from django.db import transaction
 from django_q.tasks import async_task
 from PIL import Image as PILImage
 
+from accounts.limits import throttle
 from workers.leases import Heartbeat, lease_interval, reclaim, worker_name
 
 from .captioning import (
@@ -77,8 +78,10 @@ def captioner():
 
 
 def start_caption_run(album, *, by):
-    """Queue captioning of the album's uncaptioned images; an active run is returned as is."""
+    """Queue captioning of the album's uncaptioned images; an active run is returned as is.
+    Counted against `by`'s throttle ("captioning"): LimitExceeded past it."""
     check_captioning_available()
+    throttle(by, "captioning")
     with transaction.atomic():
         run = album.caption_runs.filter(status__in=CaptionRun.ACTIVE).first()
         if run is None:
@@ -92,6 +95,7 @@ def start_caption_run(album, *, by):
 def start_image_caption_run(images, *, by):
     """Queue captioning of those of `images` (a queryset) that have no caption."""
     check_captioning_available()
+    throttle(by, "captioning")
     ids = list(images.captionable_by(by).captioned(False).values_list("pk", flat=True))
     with transaction.atomic():
         run = CaptionRun.objects.create(created_by=by, total=len(ids), image_ids=ids)

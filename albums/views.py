@@ -20,6 +20,7 @@ from django.db.models import OuterRef, Subquery
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from core.errors import LimitExceeded, limit_page
 from core.pagination import CappedPaginator
 
 from .captioning import CaptioningUnavailable
@@ -85,6 +86,13 @@ def album_detail(request, slug):
 
 def album_page(request, album, status=200):
     """The album page; also the answer (400) to a refused upload, with the reason shown."""
+    return render(request, ALBUM_PAGE, album_context(request, album), status=status)
+
+
+ALBUM_PAGE = "albums/album_detail.html"
+
+
+def album_context(request, album):
     images = (
         Image.objects.filter(album_entries__album=album)
         .with_caption()
@@ -97,7 +105,7 @@ def album_page(request, album, status=200):
         context["caption_run"] = album.caption_runs.first()
     if can_upload(request.user, album):
         context["upload_form"] = UploadForm()
-    return render(request, "albums/album_detail.html", context, status=status)
+    return context
 
 
 def curated_album(request, slug):
@@ -126,6 +134,8 @@ def album_upload(request, slug):
         for error in exc.errors:
             messages.error(request, f"Nothing was uploaded: {error}")
         return album_page(request, album, status=400)
+    except LimitExceeded as exc:
+        return limit_page(request, exc, ALBUM_PAGE, album_context(request, album))
     duplicates = sum(1 for _, created in stored if not created)
     note = f" ({duplicates} you had uploaded before: those images were used)" if duplicates else ""
     messages.success(request, f"Uploaded {len(stored)} images to {album.name}{note}.")
@@ -141,6 +151,8 @@ def album_caption(request, slug):
         run = start_caption_run(album, by=request.user)
     except CaptioningUnavailable as exc:
         messages.error(request, str(exc))
+    except LimitExceeded as exc:
+        return limit_page(request, exc, ALBUM_PAGE, album_context(request, album))
     else:
         messages.success(request, run.summary)
     return redirect("album_detail", slug=album.slug)

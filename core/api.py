@@ -67,9 +67,15 @@ ERRORS = {
     403: ("Signed in, but the role (or, for one object, the relation to it) does not allow "
           "this.", {"detail": "You do not have permission to perform this action."}),
     404: ("No such object, or one the caller may not see.", {"detail": "Not found."}),
+    413: ("The storage quota: storing this would take the caller past the bytes they may "
+          "store (accounts/limits.py). Waiting does not help: delete something first.",
+          {"detail": "Storage quota: you store 10485000 bytes and this needs 48213 more; "
+                     "your quota is 10485760 bytes. Delete images or models, or ask an admin "
+                     "for a larger quota."}),
     409: ("In use: other rows still need it (the message names them), so it cannot be "
           "deleted.", {"detail": "Cannot delete it: it is still used by 2 batches."}),
-    429: ("A per-user limit was hit: try again after `Retry-After` seconds.",
+    429: ("A per-user limit (a rate or a cap) was hit: try again after `Retry-After` "
+          "seconds.",
           {"detail": "Rate limit: at most 10 generation requests per minute."}),
     503: ("Unavailable for now: try again later.", {"detail": "Try again later."}),
 }
@@ -241,14 +247,15 @@ class Limited(APIException):
     def __init__(self, limit):
         super().__init__(str(limit))
         self.status_code = limit.status
-        self.wait = limit.retry_after or 60
+        self.wait = int(limit.headers["Retry-After"]) if limit.headers else None
 
 
 def exception_handler(exc, context):
     """DRF's, and the errors the rules raise, so that no view re-wraps them:
 
     - Django's ValidationError: 400, each field's messages (`detail` when it names none);
-    - LimitExceeded: its status (429 or 503), `{"detail": ...}` and `Retry-After`;
+    - LimitExceeded: its status (429, 413 or 503), `{"detail": ...}` and `Retry-After`
+      (not for 413);
     - ProtectedError (a PROTECT foreign key: a prompt set's batches, a model's jobs and
       runs): 409 naming what still uses the row, instead of a 500."""
     if isinstance(exc, DjangoValidationError):

@@ -114,7 +114,7 @@ class Pagination(BasePagination):
             "required": ["results"],
             "properties": {
                 "next": {**link, "example": "http://api.example.org/accounts/?cursor=eyJ2Ijo"},
-                "previous": link,
+                "previous": {**link, "example": None},
                 "results": schema,
             },
         }

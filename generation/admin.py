@@ -5,6 +5,8 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from core.errors import LimitExceeded
+
 from .models import (
     Batch,
     Job,
@@ -169,6 +171,8 @@ class PromptSetAdmin(admin.ModelAdmin):
 class ModelVersionForm(forms.ModelForm):
     """Adding checks the model the way the API does (ModelVersion.from_source/from_upload)."""
 
+    uploader = None  # the signed-in user (ModelVersionAdmin.get_form)
+
     class Meta:
         model = ModelVersion
         fields = ["name", "kind", "source", "file", "family", "trigger_words", "version",
@@ -183,6 +187,7 @@ class ModelVersionForm(forms.ModelForm):
         try:
             if data.get("file"):
                 self.checked = ModelVersion.from_upload(data["file"], kind=data.get("kind"),
+                                                        by=self.uploader,
                                                         **fields)
             else:
                 self.checked = ModelVersion.from_source(kind=data.get("kind"),
@@ -191,6 +196,8 @@ class ModelVersionForm(forms.ModelForm):
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
                 self.add_error(field if field in self.fields else None, errors)
+        except LimitExceeded as exc:
+            self.add_error("file", str(exc))
         return data
 
 
@@ -209,6 +216,11 @@ class ModelVersionAdmin(admin.ModelAdmin):
         a change too, as it does for the API)."""
         fixed = ModelVersion.FIXED_FIELDS if obj is not None else []
         return [*self.readonly_fields, *fixed]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.uploader = request.user  # whose limits an uploaded file counts against
+        return form
 
     def save_model(self, request, obj, form, change):
         if change:

@@ -524,7 +524,8 @@ class ModelVersionViewSet(viewsets.ModelViewSet):
         data = dict(serializer.validated_data)
         upload = data.pop("file", None)
         if upload is not None:
-            model = ModelVersion.from_upload(upload, created_by=request.user, **data)
+            model = ModelVersion.from_upload(upload, by=request.user, created_by=request.user,
+                                             **data)
         else:
             model = ModelVersion.from_source(created_by=request.user, **data)
         model.register()

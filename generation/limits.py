@@ -16,26 +16,17 @@ later one out.
 import heapq
 from datetime import timedelta
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from accounts.roles import ADMIN
+from accounts.limits import check_storage, is_exempt
 from core.errors import LimitExceeded
 
 # Why a submission was refused, as /metrics counts it (imagineer_jobs_rejected_total):
 # its parameters broke a rule (invalid), or one of the limits below (LimitExceeded.reason).
-REJECTION_REASONS = ["invalid", "rate_limited", "cap", "queue_full"]
-
-
-def is_exempt(user):
-    return user.is_superuser or user.groups.filter(name=ADMIN).exists()
-
-
-def lock_user(user):
-    """Serialise one user's submissions (call inside transaction.atomic)."""
-    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+# storage_quota: the user's files fill their quota (accounts.limits.check_storage).
+REJECTION_REASONS = ["invalid", "rate_limited", "cap", "queue_full", "storage_quota"]
 
 
 def _retry_after(oldest, window):
@@ -47,16 +38,17 @@ def check_submission(user, *, batch=False):
     or, for a single job, the queue cap. A batch holds what the queue has no room for."""
     from .models import ACTIVE, Batch, Job, SiteSettings
 
-    limits = SiteSettings.current()
+    site = SiteSettings.current()
+    limits = site.limits_for(user.role)
     now = timezone.now()
     if not is_exempt(user):
         if batch:
-            window, limit = timedelta(hours=1), limits.batches_per_hour
+            window, limit = timedelta(hours=1), limits["batches_per_hour"]
             recent = Batch.objects.filter(owner=user, created_at__gte=now - window)
             stamps = recent.order_by("created_at").values_list("created_at", flat=True)
             what = f"{limit} batch requests per hour"
         else:
-            window, limit = timedelta(minutes=1), limits.jobs_per_minute
+            window, limit = timedelta(minutes=1), limits["jobs_per_minute"]
             recent = Job.objects.filter(owner=user, batch=None, queued_at__gte=now - window)
             stamps = recent.order_by("queued_at").values_list("queued_at", flat=True)
             what = f"{limit} generation requests per minute"
@@ -65,7 +57,7 @@ def check_submission(user, *, batch=False):
                                 retry_after=_retry_after(stamps.first(), window))
         active = (Job.objects.filter(owner=user, batch=None, status__in=ACTIVE).count()
                   + Batch.objects.filter(owner=user, status__in=ACTIVE).count())
-        cap = limits.max_active_jobs
+        cap = limits["max_active_jobs"]
         if active >= cap:
             raise LimitExceeded(
                 f"You have {active} active jobs (queued or running); the limit is {cap}. "
@@ -73,13 +65,14 @@ def check_submission(user, *, batch=False):
                 reason="cap",
                 retry_after=10,
             )
+    check_storage(user)  # its images would go past the quota
     if batch:
         return
     queued = Job.objects.in_queue().count()
-    if queued + 1 > limits.max_queue:
+    if queued + 1 > site.max_queue:
         raise LimitExceeded(
             f"The queue is full: {queued} jobs are waiting and at most "
-            f"{limits.max_queue} may. Try again later.",
+            f"{site.max_queue} may. Try again later.",
             reason="queue_full",
             status=503,
             retry_after=30,

@@ -21,6 +21,7 @@ from django.db.models import Count, F, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.limits import check_storage, counts_toward_quota, throttle
 from albums.models import Album, Image, unique_slug
 from core.storage import fetch
 from workers.models import LeasedWork, LeasedWorkQuerySet
@@ -80,6 +81,7 @@ def model_upload_name(instance, filename):
     return f"models/{instance.sha256}.safetensors"
 
 
+@counts_toward_quota(owner="created_by", size="size_bytes")
 class ModelVersion(models.Model):
     """A base model or a LoRA that generation can use.
 
@@ -223,10 +225,18 @@ class ModelVersion(models.Model):
         return model
 
     @classmethod
-    def from_upload(cls, uploaded, *, name, kind=Kind.LORA, family=Family.SD15, **fields):
+    def from_upload(cls, uploaded, *, name, kind=Kind.LORA, family=Family.SD15, by=None,
+                    **fields):
         """A LoRA, or a base single-file checkpoint (its family read from its keys), from an
         uploaded .safetensors file, stored when the model is saved. The upload is read in
-        chunks (a checkpoint is gigabytes), from the disk where Django put it."""
+        chunks (a checkpoint is gigabytes), from the disk where Django put it.
+
+        `by`: the user who uploads it, whose throttle ("model_uploads") and storage quota it
+        counts against (LimitExceeded), before it is read; None for the platform's own
+        files (a trained LoRA: its run was checked when it was started)."""
+        if by is not None:
+            throttle(by, "model_uploads")
+            check_storage(by, uploaded.size)
         checkpoint = None
         with _on_disk(uploaded) as path:
             if kind == cls.Kind.BASE:
@@ -896,7 +906,7 @@ class SiteSettings(models.Model):
     change at their next request.
     """
 
-    CACHE_KEY = "generation.site-settings.v2"  # a new version when the fields change
+    CACHE_KEY = "generation.site-settings.v3"  # a new version when the fields change
     # A backstop: a reader that fetched the old row while a save committed may put it
     # back into the cache just after the save dropped it; it lives this long at most.
     CACHE_SECONDS = 60
@@ -909,13 +919,20 @@ class SiteSettings(models.Model):
     default_guidance_scale = models.FloatField(help_text=f"{GUIDANCE[0]} to {GUIDANCE[1]}.")
     default_scheduler = models.CharField(max_length=20,
                                          help_text="One of " + ", ".join(SCHEDULERS) + ".")
+    # The per-user limits by role: viewers' (these three) and editors' (editor_); admins
+    # are exempt (limits.is_exempt).
     jobs_per_minute = models.IntegerField(help_text=limit_rule(
-        "jobs_per_minute", "Single generation requests per user per minute (admins are exempt)."))
+        "jobs_per_minute", "Single generation requests per viewer per minute."))
     batches_per_hour = models.IntegerField(help_text=limit_rule(
-        "batches_per_hour", "Batch requests per user per hour (admins are exempt)."))
+        "batches_per_hour", "Batch requests per viewer per hour."))
     max_active_jobs = models.IntegerField(help_text=limit_rule(
-        "max_active_jobs",
-        "Queued or running jobs per user; a batch counts once (admins are exempt)."))
+        "max_active_jobs", "Queued or running jobs per viewer; a batch counts once."))
+    editor_jobs_per_minute = models.IntegerField(help_text=limit_rule(
+        "editor_jobs_per_minute", "Single generation requests per editor per minute."))
+    editor_batches_per_hour = models.IntegerField(help_text=limit_rule(
+        "editor_batches_per_hour", "Batch requests per editor per hour."))
+    editor_max_active_jobs = models.IntegerField(help_text=limit_rule(
+        "editor_max_active_jobs", "Queued or running jobs per editor; a batch counts once."))
     max_queue = models.IntegerField(help_text=limit_rule(
         "max_queue", "Queued jobs in total; a single job past it is refused with 503, "
         "a batch's jobs wait for room."))
@@ -961,6 +978,10 @@ class SiteSettings(models.Model):
             "jobs_per_minute": settings.IMAGINEER_JOBS_PER_MINUTE,
             "batches_per_hour": settings.IMAGINEER_BATCHES_PER_HOUR,
             "max_active_jobs": settings.IMAGINEER_MAX_ACTIVE_JOBS,
+            # Editors' limits: unset in the environment, the viewers' values.
+            **{f"editor_{name}": (getattr(settings, f"IMAGINEER_EDITOR_{name.upper()}")
+                                  or getattr(settings, f"IMAGINEER_{name.upper()}"))
+               for name in ("jobs_per_minute", "batches_per_hour", "max_active_jobs")},
             "max_queue": settings.IMAGINEER_MAX_QUEUE,
             "max_batch": settings.IMAGINEER_MAX_BATCH,
         }
@@ -997,6 +1018,14 @@ class SiteSettings(models.Model):
                                           for name in self.field_names()})
         for name, value in cleaned.items():
             setattr(self, name, value)
+
+    ROLE_LIMITS = ["jobs_per_minute", "batches_per_hour", "max_active_jobs"]
+
+    def limits_for(self, role):
+        """The per-user limits of a role: {jobs_per_minute, batches_per_hour,
+        max_active_jobs}, the editors' for editors, the viewers' for anyone else."""
+        prefix = "editor_" if role == "editor" else ""
+        return {name: getattr(self, prefix + name) for name in self.ROLE_LIMITS}
 
     def generation_defaults(self):
         """The defaults of the generation parameters, as validate_generation fills them."""

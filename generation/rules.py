@@ -74,6 +74,10 @@ LIMITS = {
     "jobs_per_minute": (1, 10_000),
     "batches_per_hour": (1, 10_000),
     "max_active_jobs": (1, 10_000),
+    # The same three for editors (the ones above are the viewers'; admins are exempt).
+    "editor_jobs_per_minute": (1, 10_000),
+    "editor_batches_per_hour": (1, 10_000),
+    "editor_max_active_jobs": (1, 10_000),
     "max_queue": (1, 1_000_000),
     "max_batch": (1, 64),
 }

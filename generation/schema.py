@@ -24,7 +24,7 @@ from .api import (
 )
 
 # What a submission may answer beyond 201: the limits of generation.limits.
-SUBMIT_ERRORS = (400, 401, 403, 429, 503)
+SUBMIT_ERRORS = (400, 401, 403, 413, 429, 503)
 
 LIMIT_EXAMPLES = {429: examples.RATE_LIMITED, 503: examples.QUEUE_FULL}
 
@@ -204,7 +204,7 @@ document(
                     "family is read from its keys (SD 1.x, SD 2.x, SDXL); a file of another "
                     "kind is refused naming it (docs/models.md). A LoRA is checked: a "
                     "readable safetensors file whose layers fit its family.",
-        responses={201: ModelVersionSerializer, **errors(400, 401, 403, examples={
+        responses={201: ModelVersionSerializer, **errors(400, 401, 403, 413, 429, examples={
             400: examples.MODEL_REFUSED})},
         examples=[example("Hub id", examples.MODEL_CREATE, request=True),
                   example("Model", {**examples.MODEL, "id": 3, "name": "SD 1.5",

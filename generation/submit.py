@@ -10,11 +10,12 @@ from contextlib import contextmanager
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from albums.ingest import atomic_ingest, store_image
+from accounts.limits import lock_user
+from albums.ingest import atomic_ingest, reserve_storage, store_image
 from albums.models import Album, Image
 from core.errors import LimitExceeded
 
-from .limits import check_submission, lock_user
+from .limits import check_submission
 from .models import Batch, Counter, Job, PromptSetItem
 from .tasks import enqueue_job_token, let_held_jobs_in
 from .validation import draw_seed, validate_generation
@@ -45,6 +46,7 @@ def submit_job(user, params, *, remix_of=None):
         check_submission(user)
         upload = cleaned.pop("mask_upload", None)
         if upload is not None:
+            reserve_storage(user, {upload.sha256: len(upload.data)})  # the quota (413)
             cleaned["mask"], _ = store_image(upload.data, filename=upload.filename,
                                              source=Image.Source.UPLOAD, created_by=user,
                                              checked=upload)

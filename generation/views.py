@@ -9,7 +9,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from albums.models import Image
-from core.errors import LimitExceeded
+from core.errors import LimitExceeded, limit_page
 from core.pagination import CappedPaginator
 
 from .forms import BatchForm, GenerateForm, SetLorasForm
@@ -30,13 +30,6 @@ def next_poll_delay(request):
     return min(max(int(delay * 1.5), POLL_FIRST), POLL_MAX)
 
 
-def _error_page(request, exc, template, context):
-    messages.error(request, str(exc))
-    response = render(request, template, context, status=exc.status)
-    response["Retry-After"] = str(exc.retry_after or 60)
-    return response
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 @permission_required("generation.add_job", raise_exception=True)
@@ -47,7 +40,7 @@ def generate(request):
             try:
                 job = submit_job(request.user, form.generation_params())
             except LimitExceeded as exc:
-                return _error_page(request, exc, "generation/generate.html", {"form": form})
+                return limit_page(request, exc, "generation/generate.html", {"form": form})
             except ValidationError as exc:
                 form.add_generation_errors(exc)
             else:
@@ -177,7 +170,7 @@ def set_detail(request, slug):
                                      overrides=form.overrides())
                 return redirect(batch)
             except LimitExceeded as exc:
-                return _error_page(request, exc, "generation/set_detail.html",
+                return limit_page(request, exc, "generation/set_detail.html",
                                    {"set": prompt_set, "form": form})
             except ValidationError as exc:
                 for field, errors in exc.message_dict.items():

@@ -66,6 +66,14 @@ SERVER_ENV = {
     "IMAGINEER_BATCHES_PER_HOUR": "10000",
     "IMAGINEER_MAX_ACTIVE_JOBS": "10000",
     "IMAGINEER_MAX_QUEUE": "1000000",
+    # The throttles of uploads, imports, captioning, model uploads and training runs
+    # (accounts/limits.py), raised alike; the storage quota off.
+    "IMAGINEER_THROTTLE_UPLOADS": "1000000/hour",
+    "IMAGINEER_THROTTLE_IMPORTS": "1000000/hour",
+    "IMAGINEER_THROTTLE_CAPTIONING": "1000000/hour",
+    "IMAGINEER_THROTTLE_MODEL_UPLOADS": "1000000/hour",
+    "IMAGINEER_THROTTLE_TRAINING": "1000000/hour",
+    "IMAGINEER_STORAGE_QUOTA_BYTES": "0",
     "OMP_NUM_THREADS": "1",
 }
 

@@ -145,6 +145,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.views.signup_policy",
             ],
         },
     },
@@ -261,6 +262,31 @@ IMAGINEER_SENDFILE_PREFIX = env("IMAGINEER_SENDFILE_PREFIX", "/protected-media/"
 # Salesforce/blip-image-captioning-base) or a local directory saved with save_pretrained.
 # Empty: automatic captioning is off and the pages do not offer it.
 IMAGINEER_CAPTION_MODEL = env("IMAGINEER_CAPTION_MODEL")
+# Per-user limits on what costs disk or CPU (accounts/limits.py); admins are exempt.
+# The storage quota in bytes of each user's images and models (0: none); an admin sets a
+# user's own on the user's page in the admin.
+IMAGINEER_STORAGE_QUOTA_BYTES = env_int("IMAGINEER_STORAGE_QUOTA_BYTES", 10 * 1024 ** 3)
+
+
+def env_rate(name, default):
+    """A DRF throttle rate, "<count>/<second|minute|hour|day>"; anything else stops the
+    start with a message naming it."""
+    value = env(name, default).strip()
+    count, _, period = value.partition("/")
+    if not (count.isdigit() and int(count) > 0 and period[:1] in ("s", "m", "h", "d")):
+        sys.exit(f"{name} must be a rate such as 20/hour (a count per second, minute, hour "
+                 f"or day); got {value!r}.")
+    return value
+
+
+# Requests per user and period, each scope counted alone: 429 with Retry-After past it.
+IMAGINEER_THROTTLE_RATES = {
+    "uploads": env_rate("IMAGINEER_THROTTLE_UPLOADS", "120/hour"),
+    "imports": env_rate("IMAGINEER_THROTTLE_IMPORTS", "20/hour"),
+    "captioning": env_rate("IMAGINEER_THROTTLE_CAPTIONING", "10/hour"),
+    "model_uploads": env_rate("IMAGINEER_THROTTLE_MODEL_UPLOADS", "20/day"),
+    "training": env_rate("IMAGINEER_THROTTLE_TRAINING", "10/day"),
+}
 # Which backend captions (albums/captioning.py): "local" (the model above) or "anthropic"
 # (a vision LLM through Anthropic's Messages API; the key from ANTHROPIC_API_KEY). The
 # model, the prompt, the long side images are shrunk to before sending (cost grows with
@@ -296,8 +322,20 @@ SITE_ID = 1
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
 ACCOUNT_LOGIN_METHODS = {"email"}
-ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
-ACCOUNT_EMAIL_VERIFICATION = env("IMAGINEER_EMAIL_VERIFICATION", "none")
+# The username is optional: left empty, the account gets a random one (user-xxxxxx), never
+# one made from the email address, which pages would show to other users.
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username", "password1*", "password2*"]
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+# Who may sign up (accounts/adapters.py): "open" (anyone), "invite" (only from an admin's
+# invite link, which expires after IMAGINEER_INVITE_DAYS) or "closed" (admins make accounts).
+IMAGINEER_SIGNUP = env("IMAGINEER_SIGNUP", "invite")
+if IMAGINEER_SIGNUP not in ("open", "invite", "closed"):
+    sys.exit(f'IMAGINEER_SIGNUP must be "open", "invite" or "closed", not {IMAGINEER_SIGNUP!r}')
+IMAGINEER_INVITE_DAYS = env_int("IMAGINEER_INVITE_DAYS", 7)
+# With open sign-up an address must be verified before its account signs in (anyone could
+# sign up with somebody else's); an invite link verifies its address itself.
+ACCOUNT_EMAIL_VERIFICATION = env("IMAGINEER_EMAIL_VERIFICATION",
+                                 "mandatory" if IMAGINEER_SIGNUP == "open" else "none")
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGOUT_ON_GET = False
 GOOGLE_CLIENT_ID = env("GOOGLE_CLIENT_ID")
@@ -513,6 +551,10 @@ IMAGINEER_GENERATION_DEFAULTS = {
 IMAGINEER_JOBS_PER_MINUTE = env_int("IMAGINEER_JOBS_PER_MINUTE", 10)
 IMAGINEER_BATCHES_PER_HOUR = env_int("IMAGINEER_BATCHES_PER_HOUR", 3)
 IMAGINEER_MAX_ACTIVE_JOBS = env_int("IMAGINEER_MAX_ACTIVE_JOBS", 10)
+# Editors' own limits (the three above are the viewers'); unset (None): the viewers' values.
+IMAGINEER_EDITOR_JOBS_PER_MINUTE = env_int("IMAGINEER_EDITOR_JOBS_PER_MINUTE", None)
+IMAGINEER_EDITOR_BATCHES_PER_HOUR = env_int("IMAGINEER_EDITOR_BATCHES_PER_HOUR", None)
+IMAGINEER_EDITOR_MAX_ACTIVE_JOBS = env_int("IMAGINEER_EDITOR_MAX_ACTIVE_JOBS", None)
 IMAGINEER_MAX_QUEUE = env_int("IMAGINEER_MAX_QUEUE", 100)
 IMAGINEER_MAX_BATCH = env_int("IMAGINEER_MAX_BATCH", 4)
 IMAGINEER_IDLE_UNLOAD_SECONDS = env_int("IMAGINEER_IDLE_UNLOAD_SECONDS", 600)

@@ -25,7 +25,7 @@ document(
                     "`succeeded` (`lora` is then the registered LoRA's model id), `failed` "
                     "or `cancelled`.",
         request=TrainingRunCreateSerializer,
-        responses={201: TrainingRunSerializer, **errors(400, 401, 403, examples={
+        responses={201: TrainingRunSerializer, **errors(400, 401, 403, 413, 429, examples={
             400: examples.RUN_REFUSED})},
         examples=[example("Settings", examples.RUN_CREATE, request=True),
                   example("Run", examples.RUN_QUEUED)],

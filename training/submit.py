@@ -3,6 +3,8 @@
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from accounts.limits import check_storage, lock_user, throttle
+
 from .models import TrainingRun
 from .tasks import enqueue_run
 from .validation import check_album, check_base_model
@@ -13,8 +15,13 @@ CONFIG_FIELDS = ["rank", "alpha", "learning_rate", "steps", "batch_size",
 
 
 def submit_run(user, cleaned):
-    """Queue a run from parameters cleaned by validate_training."""
+    """Queue a run from parameters cleaned by validate_training. Counted against the
+    user's throttle ("training"), and refused while they are at their storage quota (the
+    run will store a LoRA): LimitExceeded."""
+    throttle(user, "training")
     with transaction.atomic():
+        lock_user(user)
+        check_storage(user)
         run = TrainingRun.objects.create(
             owner=user, name=cleaned["name"], album=cleaned["album"],
             base_model=cleaned["base_model"],

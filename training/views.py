@@ -9,6 +9,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from albums.files import send_file
 from albums.models import Album
+from core.errors import LimitExceeded, limit_page
 from core.pagination import CappedPaginator
 from generation.views import POLL_FIRST, next_poll_delay
 
@@ -24,7 +25,10 @@ def album_train(request, slug):
     album = get_object_or_404(Album.objects.visible_to(request.user), slug=slug)
     form = TrainForm(request.POST or None, album=album, user=request.user)
     if request.method == "POST" and form.is_valid():
-        return redirect(submit_run(request.user, form.cleaned_training))
+        try:
+            return redirect(submit_run(request.user, form.cleaned_training))
+        except LimitExceeded as exc:
+            return limit_page(request, exc, "training/train.html", {"album": album, "form": form})
     return render(request, "training/train.html", {"album": album, "form": form})
 
 

@@ -23,6 +23,8 @@ def test_it_takes_the_admin_credentials_from_the_environment(client):
     result = manage("ensure_admin", env=env)
     assert result.returncode == 0, result.stderr
     assert "from-the-env-123" not in result.stdout
+    # Its username says nothing of the address: pages show it to other users.
+    assert get_user_model().objects.get(email="boss@example.com").username == "admin"
     response = client.post("/accounts/login/",
                            {"login": "boss@example.com", "password": "from-the-env-123"})
     assert response.status_code == 302

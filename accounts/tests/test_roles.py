@@ -62,7 +62,9 @@ def test_it_gives_new_sign_ups_the_viewer_role():
     assert user.role == VIEWER
 
 
-def test_it_gives_new_sign_ups_through_the_sign_up_page_the_viewer_role(client):
+def test_it_gives_new_sign_ups_through_the_sign_up_page_the_viewer_role(client, settings):
+    # The sign-up page's own form (by invitation: test_signup_policy.py).
+    settings.IMAGINEER_SIGNUP = "open"
     response = client.post(
         "/accounts/signup/",
         {

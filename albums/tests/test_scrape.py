@@ -177,7 +177,8 @@ def test_it_allows_loopback_only_when_told_and_public_addresses_always():
 def test_it_refuses_other_schemes_and_loopback_by_default():
     fetcher = Fetcher(FetchPolicy(user_agent="t", max_bytes=1000))
     for url, reason in [("file:///etc/passwd", "scheme"), ("gopher://x/", "scheme"),
-                        ("http://127.0.0.1:9/", "address"), ("http://localhost:9/", "address")]:
+                        ("http://127.0.0.1:9/", "address"), ("http://localhost:9/", "address"),
+                        ("http://[::1/", "scheme"), ("http://h.test:99999/", "scheme")]:
         with pytest.raises(Refused) as refused:
             fetcher.get(url)
         assert refused.value.reason == reason, url
@@ -202,6 +203,17 @@ def test_it_parses_links_and_the_text_of_images():
         ("http://s.test/img/fake.png", "really a web page")]
     assert page.images[6].url == "http://s.test/img/red.png"  # the fragment dropped
     assert "http://s.test/page2.html" in page.links and "mailto:x@y.z" in page.links
+    broken = parse_page('<a href="http://[::1/">x</a><img src="http://h:99999/a.png">'
+                        '<a href="/ok">ok</a>', "http://s.test/")
+    assert (broken.links, broken.images) == (["http://s.test/ok"], [])
+
+
+@pytest.mark.django_db
+def test_the_api_refuses_a_body_that_is_not_an_object(api_as, editor):
+    response = api_as(editor).post("/api/scrape-runs/", ["https://example.org/"],
+                                   format="json")
+    assert response.status_code == 400
+    assert not ScrapeRun.objects.exists()
 
 
 # --- Validation ----------------------------------------------------------------------------
@@ -220,6 +232,10 @@ def test_it_parses_links_and_the_text_of_images():
     ({"album_name": ""}, "album", "Give an album's id, or album_name"),
     ({"album": 999999}, "album", "No album of yours has this id."),
     ({"colour": "red"}, "colour", "Unknown field."),
+    ({"start_url": "http://[::1/"}, "start_url", "Not a valid URL."),
+    ({"start_url": "http://example.org:99999/"}, "start_url", "Not a valid URL."),
+    ({"start_url": ["https://example.org/"]}, "start_url", "An http or https URL"),
+    ({"album": {"id": 1}}, "album", "No album of yours has this id."),
 ])
 def test_the_api_answers_400_naming_the_field_and_rule(api_as, editor, data, field, message):
     body = {"start_url": "https://example.org/", **({} if "album" in data else

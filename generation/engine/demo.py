@@ -3,10 +3,22 @@
 Model weights cannot be downloaded everywhere Imagineer runs (CI, air-gapped boxes), so
 tests, CI and `make run` use this pipeline: the real diffusers code path with weights
 small enough for a CPU. It draws noise-like pictures, not art. No Django imports here.
+
+A trained demo model (generation/engine/demo_training.py, `manage.py train_demo_model`)
+is committed in demo_weights/ (fp16 safetensors) with SHA256SUMS: `install_demo_model`
+checks every file against it and copies the folder into place; `ship_weights` writes it.
+It is not the default yet (docs/performance.md, "The trained demo model").
 """
 
+import hashlib
 import json
+import shutil
+import tempfile
 from pathlib import Path
+
+# The committed, trained demo model (a diffusers folder) and the checksums of its files.
+DEMO_WEIGHTS = Path(__file__).resolve().parent / "demo_weights"
+SUMS_FILE = "SHA256SUMS"
 
 # A character-level CLIP vocabulary: every printable ASCII character, alone and as a
 # word end, plus the two special tokens. merges.txt is empty, so BPE never merges.
@@ -164,3 +176,91 @@ def build_random_pipeline(directory, *, seed, unet_config, vae_config, text_enco
     )
     pipeline.save_pretrained(directory)  # type: ignore[attr-defined]
     return pipeline
+
+
+class DemoWeightsError(Exception):
+    """The committed demo weights are missing or do not match their SHA256SUMS."""
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _shipped_files(folder: Path) -> list[Path]:
+    return sorted(path for path in folder.rglob("*")
+                  if path.is_file() and path.name != SUMS_FILE)
+
+
+def write_sums(folder: Path) -> Path:
+    """Write folder/SHA256SUMS (`sha256  relative/path` a line) for every file in it."""
+    lines = [f"{file_sha256(path)}  {path.relative_to(folder).as_posix()}"
+             for path in _shipped_files(folder)]
+    sums = folder / SUMS_FILE
+    sums.write_text("\n".join(lines) + "\n")
+    return sums
+
+
+def read_sums(folder: Path) -> dict[str, str]:
+    """relative path -> sha256, from folder/SHA256SUMS."""
+    sums = folder / SUMS_FILE
+    if not sums.is_file():
+        raise DemoWeightsError(f"{sums} is missing")
+    entries: dict[str, str] = {}
+    for line in sums.read_text().splitlines():
+        if line.strip():
+            digest, name = line.split(maxsplit=1)
+            entries[name.strip()] = digest
+    return entries
+
+
+def verify_weights(folder: Path = DEMO_WEIGHTS) -> dict[str, str]:
+    """Check every file of `folder` against its SHA256SUMS (none missing, none extra, none
+    changed); return the sums. Raises DemoWeightsError naming the first file that fails."""
+    expected = read_sums(folder)
+    present = {path.relative_to(folder).as_posix() for path in _shipped_files(folder)}
+    if missing := sorted(set(expected) - present):
+        raise DemoWeightsError(f"{folder}: {missing[0]} is missing")
+    if extra := sorted(present - set(expected)):
+        raise DemoWeightsError(f"{folder}: {extra[0]} is not in {SUMS_FILE}")
+    for name, digest in expected.items():
+        if file_sha256(folder / name) != digest:
+            raise DemoWeightsError(f"{folder}: {name} does not match its sha256 in {SUMS_FILE}")
+    return expected
+
+
+def install_demo_model(directory: str | Path, source: Path = DEMO_WEIGHTS) -> Path:
+    """Copy the trained demo model into `directory` (a diffusers folder), after checking
+    its checksums. Atomic: a folder that exists is complete. Returns `directory`."""
+    directory = Path(directory)
+    verify_weights(source)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        shutil.copytree(source, staging, dirs_exist_ok=True)
+        if directory.exists():
+            # An empty folder (a test's tmp dir) is replaced; anything else is kept apart.
+            directory.rmdir()
+        staging.rename(directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return directory
+
+
+def ship_weights(trained: str | Path, folder: Path = DEMO_WEIGHTS) -> dict[str, str]:
+    """Save the trained pipeline in `trained` as the shipped demo model: fp16
+    safetensors in `folder` (replaced), with SHA256SUMS. Returns the sums."""
+    import torch
+    from diffusers import StableDiffusionPipeline
+
+    pipeline = StableDiffusionPipeline.from_pretrained(
+        str(trained), safety_checker=None, requires_safety_checker=False)
+    pipeline.to(torch_dtype=torch.float16)
+    shutil.rmtree(folder, ignore_errors=True)
+    pipeline.save_pretrained(folder, safe_serialization=True)
+    write_sums(folder)
+    return read_sums(folder)

@@ -201,3 +201,33 @@ def test_held_batch_jobs_share_the_room_in_the_queue_between_batches(api_as, edi
     assert not Job.objects.filter(batch_id=first, status=Status.QUEUED).exists()
     assert release_held_jobs() and in_queue_by_batch()[second] == 3
     assert Batch.objects.get(pk=first).status == Status.CANCELLED
+
+
+@pytest.mark.django_db
+def test_each_role_has_its_own_limits_from_the_site_settings(api_as, viewer, editor,
+                                                             admin_user, tarot, settings):
+    from generation.models import SiteSettings
+
+    settings.IMAGINEER_JOBS_PER_MINUTE = 50
+    settings.IMAGINEER_EDITOR_MAX_ACTIVE_JOBS = None  # unset: the viewers' value
+    assert SiteSettings.current().editor_max_active_jobs == settings.IMAGINEER_MAX_ACTIVE_JOBS
+    response = api_as(admin_user).patch("/api/config/", {
+        "max_active_jobs": 1, "editor_max_active_jobs": 3, "editor_batches_per_hour": 1,
+        "editor_jobs_per_minute": 50}, format="json")
+    assert response.status_code == 200, response.content
+    viewer_client = api_as(viewer)
+    assert post_job(viewer_client).status_code == 201
+    assert post_job(viewer_client).status_code == 429  # a viewer: 1 active job
+    editor_client = api_as(editor)  # (the same client, signed in as the editor now)
+    assert [post_job(editor_client).status_code for _ in range(4)] == [201, 201, 201, 429]
+    assert "limit is 3" in post_job(editor_client).json()["detail"]
+    Job.objects.filter(owner=editor).update(status=Status.SUCCEEDED)
+    assert editor_client.post("/api/batches/", {"set": "tarot"}, format="json"
+                              ).status_code == 201
+    Batch.objects.update(status=Status.SUCCEEDED)
+    refused = editor_client.post("/api/batches/", {"set": "tarot"}, format="json")
+    assert refused.status_code == 429 and "1 batch requests per hour" in refused.json()["detail"]
+    # A limit out of range is refused, naming the field.
+    bad = api_as(admin_user).patch("/api/config/", {"editor_max_active_jobs": 0},
+                                   format="json")
+    assert bad.status_code == 400 and "editor_max_active_jobs" in bad.json()

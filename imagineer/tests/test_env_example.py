@@ -20,7 +20,8 @@ def env_example():
 
 def test_it_lists_every_setting_read_from_the_environment_in_env_example():
     settings = (ROOT / "imagineer" / "settings.py").read_text()
-    read = set(re.findall(r'env(?:_bool|_int|_list|_fraction)?\("([A-Z][A-Z0-9_]+)"', settings))
+    read = set(re.findall(r'env(?:_bool|_int|_list|_fraction|_rate)?\("([A-Z][A-Z0-9_]+)"',
+                          settings))
     settings_listed = listed(env_example()[0])
     assert read, "settings.py reads its settings with env(...)"
     assert read - settings_listed == set(), "settings missing from .env.example"

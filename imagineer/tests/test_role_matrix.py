@@ -34,6 +34,7 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from accounts.models import Invite
 from albums.models import Album, CaptionRun, ScrapeRun
 from albums.tests.images import make_image, png_bytes
 from generation.models import Batch, Job, ModelVersion, PromptSet
@@ -86,6 +87,7 @@ GENERATE = {"prompt": "a castle", "size": "64x64", "steps": "4", "scheduler": "p
 THEME = {"theme": "gold"}
 CAPTION = {"text": "a red square"}
 TOKEN = {"action": "create"}
+NEW_INVITE = {"email": "guest@example.com"}
 SCRAPE = {"start_url": "https://example.org/", "album_name": "Found"}
 TRAIN_FORM = {"name": "holiday-lora", "steps": 10, "rank": 4, "alpha": 4,
               "learning_rate": 1e-4, "resolution": 64, "batch_size": 1,
@@ -180,6 +182,13 @@ ROWS = [
     ("GET",    "home",                    None,          None,   SIGN_IN, 200, 200, 200, 200),
     ("GET",    "api_token",               None,          None,   SIGN_IN, 200, 200, 200, 200),
     ("POST",   "api_token",               None,          TOKEN,  SIGN_IN, 302, 302, 302, 302),
+    # an invite link: for a visitor who is not signed in (signed in, it opens nothing)
+    ("GET",    "accept_invite",           "invite",      None,       302, 404, 404, 404, 404),
+    # invites: admins only
+    ("GET",    "invite-list",             None,          None,       401, 403, 403, 403, 200),
+    ("POST",   "invite-list",             None,      NEW_INVITE,     401, 403, 403, 403, 201),
+    ("GET",    "invite-detail",           "invite",      None,       401, 403, 403, 403, 200),
+    ("DELETE", "invite-detail",           "invite",      None,       401, 403, 403, 403, 204),
     # pages: albums and images (the file views answer 404 to whoever may not see the image)
     ("GET",    "album_list",              None,          None,   SIGN_IN, 200, 200, 200, 200),
     ("POST",   "album_list",              None,       NEW_ALBUM, SIGN_IN, 302, 302, 302, 302),
@@ -239,6 +248,7 @@ LISTED = [
     ("batch-list",       "batch",       None,              True,  False, True,  True),
     ("promptset-list",   "prompt_set",  None,              True,  True,  True,  True),
     ("modelversion-list", "spare_model", None,             False, False, True,  True),
+    ("invite-list",      "invite",      None,              False, False, False, True),
     ("trainingrun-list", "run",         None,              True,  False, True,  True),
     ("scraperun-list",   "scrape_run",  None,              True,  False, False, False),
     ("album_list",       "album",       "album_detail",    True,  False, True,  True),
@@ -363,6 +373,8 @@ def world(settings, viewer, other_viewer, editor, admin_user):
     trained_run = TrainingRun.objects.create(name="trained", album=album, base_model=base,
                                              owner=vera, status="succeeded")
     trained_run.kohya_file.save("kohya.safetensors", ContentFile(b"weights"))
+    invite, key = Invite.create("invited@example.com", by=admin_user)
+    invite.key = key  # the link's key, which the row does not keep
     return SimpleNamespace(
         users={"viewer": vera, "other viewer": other_viewer, "editor": editor,
                "admin": admin_user},
@@ -386,6 +398,7 @@ def world(settings, viewer, other_viewer, editor, admin_user):
         failed_run=TrainingRun.objects.create(name="failed", album=album, base_model=base,
                                               owner=vera, status="failed"),
         trained_run=trained_run,
+        invite=invite,
         scrape_run=ScrapeRun.objects.create(start_url="https://example.org/", album=album,
                                             created_by=vera),
         editors_scrape=ScrapeRun.objects.create(start_url="https://example.org/",
@@ -406,10 +419,10 @@ def clients(world):
 
 
 def url_kwargs(name, target, arguments):
-    """The URL arguments of `name` taken from `target` (its pk or slug)."""
+    """The URL arguments of `name` taken from `target` (its pk, slug or key)."""
     if target is None:
         return {}
-    return {key: getattr(target, key) for key in ("pk", "slug") if key in arguments[name]}
+    return {key: getattr(target, key) for key in ("pk", "slug", "key") if key in arguments[name]}
 
 
 def urls(row, world, arguments):
@@ -460,8 +473,11 @@ def test_it_answers_every_endpoint_as_the_matrix_says(world, clients):
 
 def listed(client, name, target, page):
     """Whether the list at `name` shows `target`: its id in the API's results, or a link
-    to its page."""
+    to its page. A list the caller may not read (403: invites for all but admins) shows
+    nothing."""
     response = client.get(reverse(name))
+    if response.status_code == 403:
+        return False
     assert response.status_code == 200, name
     if page is None:
         return target.pk in {item["id"] for item in response.json()["results"]}

@@ -53,6 +53,7 @@ ARGUMENTS = {
     "training_retry": lambda site: {"pk": site["run"].pk},
     "training_kohya": lambda site: {"pk": site["run"].pk},
     "account_confirm_email": lambda site: {"key": "not-a-key"},
+    "accept_invite": lambda site: {"key": "not-a-key"},
     "account_reset_password_from_key": lambda site: {"uidb36": "0", "key": "not-a-key"},
 }
 
@@ -141,7 +142,8 @@ ANONYMOUS_PAGES = ["/accounts/login/", "/accounts/signup/", "/accounts/password/
                    "/admin/login/"]
 
 
-def test_it_refuses_every_form_posted_without_its_csrf_token(site):
+def test_it_refuses_every_form_posted_without_its_csrf_token(site, settings):
+    settings.IMAGINEER_SIGNUP = "open"  # the sign-up page shows its form (else by invite)
     browser = Client()  # reads the pages, as the admin and as nobody
     forms = post_forms(browser, ANONYMOUS_PAGES)
     browser.force_login(site["admin"])

@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from accounts.adapters import neutral_username
 from accounts.roles import ADMIN, set_role, sync_roles
 
 
@@ -29,8 +30,11 @@ class Command(BaseCommand):
             password = secrets.token_urlsafe(12)
         with transaction.atomic():
             sync_roles()
+            # Not the email's local part: pages show usernames to other users.
+            taken = User.objects.filter(username__iexact="admin").exists()
             user = User.objects.create_superuser(
-                username=email.split("@")[0], email=email, password=password
+                username=neutral_username() if taken else "admin", email=email,
+                password=password,
             )
             set_role(user, ADMIN)
             from allauth.account.models import EmailAddress

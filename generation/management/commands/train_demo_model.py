@@ -1,0 +1,51 @@
+"""`manage.py train_demo_model --seed N --out DIR [--ship]`: train the demo model on the
+procedural world (generation/engine/demo_training.py). A maintainer's one-time job (57
+minutes on the shared 2-core CPU); `--ship` then saves it as the committed demo model
+(generation/engine/demo_weights/, fp16, with SHA256SUMS), which
+`generation.engine.demo.install_demo_model` installs. `--ship-only` ships a folder trained
+before. Nothing here runs at `make run` or in CI."""
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Train the demo model on the procedural shapes world (deterministic for a seed)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--out", type=Path, required=True,
+                            help="The folder the trained pipeline is saved to (diffusers layout).")
+        parser.add_argument("--ship", action="store_true",
+                            help="Then save it as the committed demo model (demo_weights/).")
+        parser.add_argument("--ship-only", action="store_true",
+                            help="Do not train: ship the pipeline already in --out.")
+        parser.add_argument("--vae-steps", type=int, default=None)
+        parser.add_argument("--unet-steps", type=int, default=None)
+        parser.add_argument("--pictures", type=int, default=None)
+        parser.add_argument("--threads", type=int, default=None)
+
+    def handle(self, *args, seed, out, ship=False, ship_only=False, **options):
+        from dataclasses import replace
+
+        from generation.engine.demo import DEMO_WEIGHTS, ship_weights
+        from generation.engine.demo_training import TrainConfig, train_demo_model
+
+        if not ship_only:
+            config = replace(TrainConfig(seed=seed), **{
+                key: value for key in ("vae_steps", "unet_steps", "pictures", "threads")
+                if (value := options.get(key)) is not None})
+
+            def log(line):
+                self.stdout.write(line)
+                self.stdout.flush()
+
+            figures = train_demo_model(out, config, log)
+            self.stdout.write(self.style.SUCCESS(
+                f"Trained the demo model into {out} in {figures['seconds']:.0f} s."))
+        if ship or ship_only:
+            sums = ship_weights(out)
+            size = sum((DEMO_WEIGHTS / name).stat().st_size for name in sums)
+            self.stdout.write(self.style.SUCCESS(
+                f"Shipped {len(sums)} files ({size / 1e6:.1f} MB) to {DEMO_WEIGHTS}."))
