@@ -20,6 +20,8 @@ class GenerationConfig(AppConfig):
 
         from workers import registry
 
+        from . import signals  # noqa: F401  (a job's source deleted: the job fails)
+
         # Named by path: the engine (torch) loads in workers, not in the web server.
         registry.at_worker_start("generation.tasks.reclaim_stale_jobs")
         registry.at_worker_start("generation.tasks.start_idle_reaper")

@@ -58,6 +58,21 @@ def test_it_records_the_source_and_mask_on_the_job(api_as, viewer, demo_base, ci
     assert (job.init_image, job.mask, job.mode) == (circle, mask, "inpaint")
 
 
+def test_a_queued_job_whose_source_is_deleted_fails_saying_so(api_as, viewer, demo_base,
+                                                              circle, mask):
+    plain = submit(api_as, viewer, init_image=circle.pk, strength=0.6).json()["id"]
+    masked = submit(api_as, viewer, init_image=circle.pk, mask=mask.pk).json()["id"]
+    mask.delete()
+    job = Job.objects.get(pk=masked)
+    assert (job.status, job.error) == (Status.FAILED, "its mask was deleted before the job ran")
+    assert Job.objects.get(pk=plain).status == Status.QUEUED
+    circle.delete()
+    job = Job.objects.get(pk=plain)
+    # Not run as text to image: the job fails and says why.
+    assert (job.status, job.error) == (Status.FAILED,
+                                       "its init_image was deleted before the job ran")
+
+
 def test_a_source_keeps_its_size_unless_told(api_as, viewer, demo_base, media_root):
     wide = stored(red_circle(96).resize((96, 64)), viewer)
     body = api_as(viewer).post("/api/jobs/", {"prompt": "x", "init_image": wide.pk},
