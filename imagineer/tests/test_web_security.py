@@ -20,7 +20,7 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
 from accounts.models import RoleChange
-from albums.models import Album
+from albums.models import Album, ScrapeRun
 from albums.tests.images import make_image
 from conftest import PASSWORD
 from generation.models import Batch, Job, ModelVersion, PromptSet
@@ -44,6 +44,9 @@ ARGUMENTS = {
     "job_cancel": lambda site: {"pk": site["job"].pk},
     "job_retry": lambda site: {"pk": site["job"].pk},
     "set_detail": lambda site: {"slug": site["prompt_set"].slug},
+    "set_loras": lambda site: {"slug": site["prompt_set"].slug},
+    "scrape_detail": lambda site: {"pk": site["scrape"].pk},
+    "scrape_cancel": lambda site: {"pk": site["scrape"].pk},
     "batch_detail": lambda site: {"pk": site["batch"].pk},
     "batch_status": lambda site: {"pk": site["batch"].pk},
     "batch_cancel": lambda site: {"pk": site["batch"].pk},
@@ -100,8 +103,10 @@ def site(admin_user):
                              scheduler="pndm")
     run = TrainingRun.objects.create(name="holiday-lora", album=album, base_model=base,
                                      owner=admin_user)
+    scrape = ScrapeRun.objects.create(start_url="https://example.com/", album=album,
+                                      created_by=admin_user)
     return {"album": album, "image": image, "prompt_set": prompt_set, "batch": batch,
-            "job": job, "run": run, "admin": admin_user}
+            "job": job, "run": run, "scrape": scrape, "admin": admin_user}
 
 
 def test_it_sends_csp_nosniff_and_deny_framing_on_every_page(client, site):
