@@ -68,8 +68,12 @@ def obtain_token(request):
 
 
 class InviteSerializer(RejectUnknownFields, serializers.ModelSerializer):
-    invited_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    accepted_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    # null: an invite not yet accepted, or whose inviter's account is gone.
+    invited_by = serializers.SlugRelatedField(slug_field="username", read_only=True,
+                                              allow_null=True)
+    accepted_by = serializers.SlugRelatedField(slug_field="username", read_only=True,
+                                               allow_null=True)
+    accepted_at = serializers.DateTimeField(read_only=True, allow_null=True)
     status = serializers.CharField(read_only=True,
                                    help_text="pending, accepted or expired.")
 
