@@ -1,9 +1,10 @@
 """`manage.py train_demo_model --seed N --out DIR [--ship]`: train the demo model on the
 procedural world (generation/engine/demo_training.py). A maintainer's one-time job (67
-minutes on the shared 2-core CPU, in two runs: docs/performance.md, "The demo model"); `--ship` then saves it as the committed demo model
-(generation/engine/demo_weights/, fp16, with SHA256SUMS), which
-`generation.engine.demo.install_demo_model` installs. `--ship-only` ships a folder trained
-before; `--continue-from` trains a trained folder's UNet on. Nothing here runs at `make run` or in CI."""
+minutes on the shared 2-core CPU, in two runs: docs/performance.md, "The demo model");
+`--ship` then saves it as the committed demo model (generation/engine/demo_weights/, fp16,
+with SHA256SUMS), which `generation.engine.demo.install_demo_model` installs. `--ship-only`
+ships a folder trained before; `--continue-from` trains a trained folder's UNet on.
+Nothing here runs at `make run` or in CI."""
 
 from pathlib import Path
 
