@@ -291,6 +291,7 @@ IMAGINEER_THROTTLE_RATES = {
     "captioning": env_rate("IMAGINEER_THROTTLE_CAPTIONING", "10/hour"),
     "model_uploads": env_rate("IMAGINEER_THROTTLE_MODEL_UPLOADS", "20/day"),
     "training": env_rate("IMAGINEER_THROTTLE_TRAINING", "10/day"),
+    "scraping": env_rate("IMAGINEER_THROTTLE_SCRAPING", "10/hour"),
 }
 # Which backend captions (albums/captioning.py): "local" (the model above) or "anthropic"
 # (a vision LLM through Anthropic's Messages API; the key from ANTHROPIC_API_KEY). The
