@@ -149,3 +149,18 @@ def test_a_strangers_newer_matches_do_not_hide_the_viewers_own(
     assert all(image.pk > mine.pk for image in theirs)
     assert found(api_as(viewer), "lighthouse") == [mine.pk]
     assert len(found(api_as(other_viewer), "lighthouse")) == 3  # the window: theirs only
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plan choice")
+def test_a_common_query_reads_the_newest_rows_and_finds_the_same(api_as, editor, monkeypatch):
+    images = [make_image(n, prompt=f"a lighthouse {n}") for n in range(6)]
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE albums_image")  # the most common lexemes is_common reads
+    monkeypatch.setattr(search_module, "WINDOW", 3)
+    client = api_as(editor)
+    rare = found(client, "lig")
+    monkeypatch.setattr(search_module, "COMMON", 0.1)  # 0.3 matches: common
+    assert search_module.is_common(["lig"]) and not search_module.is_common(["zeppelin"])
+    with CaptureQueriesContext(connection) as queries:
+        assert found(client, "lig") == rare == [image.pk for image in images[:2:-1]]
+    assert any("ts_match_vq" in query["sql"] for query in queries)
