@@ -16,6 +16,10 @@ The migration (0010_album_image_count) adds the column, creates the triggers and
 the column for existing albums (`recount`, which may be run again).
 """
 
+from django.db import connection
+
+from .search import run
+
 POSTGRESQL = [
     """CREATE FUNCTION albums_album_count_added() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
@@ -75,26 +79,16 @@ RECOUNT = """UPDATE albums_album SET image_count = (
     SELECT count(*) FROM albums_albumimage WHERE albums_albumimage.album_id = albums_album.id)"""
 
 
-def run(statements, db):
-    with db.cursor() as cursor:
-        for statement in statements:
-            cursor.execute(statement)
-
-
 def create_triggers(apps, schema_editor):
     """The migration's forward step: the triggers, then every album counted."""
-    db = schema_editor.connection
-    run(POSTGRESQL if db.vendor == "postgresql" else SQLITE, db)
-    recount(db)
+    run(schema_editor.connection, POSTGRESQL, SQLITE)
+    recount(schema_editor.connection)
 
 
 def drop_triggers(apps, schema_editor):
-    db = schema_editor.connection
-    run(POSTGRESQL_DROP if db.vendor == "postgresql" else SQLITE_DROP, db)
+    run(schema_editor.connection, POSTGRESQL_DROP, SQLITE_DROP)
 
 
-def recount(db=None):
+def recount(db=connection):
     """Count every album's images afresh (what the triggers keep right from then on)."""
-    from django.db import connection
-
-    run([RECOUNT], db or connection)
+    run(db, [RECOUNT], [RECOUNT])

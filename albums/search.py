@@ -259,33 +259,31 @@ SQLITE_DROP = [
 ]
 
 
-def run(statements, using_connection):
-    with using_connection.cursor() as cursor:
-        for statement in statements:
+def run(db, postgresql, sqlite):
+    """Run the statements of db's vendor (migrations' SQL: here and in counts.py)."""
+    with db.cursor() as cursor:
+        for statement in postgresql if db.vendor == "postgresql" else sqlite:
             cursor.execute(statement)
 
 
 def create_index(apps, schema_editor):
     """The migration's forward step: the index, its triggers, filled for existing rows."""
-    db = schema_editor.connection
-    run(POSTGRESQL if db.vendor == "postgresql" else SQLITE, db)
-    rebuild(db)
+    run(schema_editor.connection, POSTGRESQL, SQLITE)
+    rebuild(schema_editor.connection)
 
 
 def drop_index(apps, schema_editor):
-    db = schema_editor.connection
-    run(POSTGRESQL_DROP if db.vendor == "postgresql" else SQLITE_DROP, db)
+    run(schema_editor.connection, POSTGRESQL_DROP, SQLITE_DROP)
 
 
 def rebuild(db=connection):
     """Index every image afresh (what the triggers keep up to date from then on)."""
-    run([POSTGRESQL_REBUILD] if db.vendor == "postgresql" else SQLITE_REBUILD, db)
+    run(db, [POSTGRESQL_REBUILD], SQLITE_REBUILD)
 
 
 def add_prefix_index(apps, schema_editor):
     """Migration 0009: SQLite's FTS5 table made again with its prefix indexes (SQLITE now
     has them), filled for existing rows. PostgreSQL's GIN index serves prefixes as it is."""
-    db = schema_editor.connection
-    if db.vendor == "sqlite":
-        run(SQLITE_DROP + SQLITE, db)
-        rebuild(db)
+    run(schema_editor.connection, [], SQLITE_DROP + SQLITE)
+    if schema_editor.connection.vendor == "sqlite":
+        rebuild(schema_editor.connection)
