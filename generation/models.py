@@ -21,7 +21,7 @@ from django.db.models import Count, F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.limits import check_storage, counts_toward_quota, throttle
+from accounts.limits import check_storage, counts_toward_quota, lock_user, throttle
 from albums.models import Album, Image, unique_slug
 from core.storage import fetch
 from workers.models import LeasedWork, LeasedWorkQuerySet
@@ -255,6 +255,7 @@ class ModelVersion(models.Model):
         uploaded.seek(0)
         model.file = File(uploaded, name=f"{kind}.safetensors")
         model.full_clean(exclude=["file"])
+        model.quota_user = by  # checked again under their row lock when registered
         return model
 
     def note_checkpoint(self, info):
@@ -267,13 +268,20 @@ class ModelVersion(models.Model):
                                   "and the masked picture (every call inpaints)."]))
 
     def register(self):
-        """Save a checked model; the first base model becomes the default."""
-        try:
-            self.save()
-        except Exception:
-            if self.file and self.file.name:
-                self.file.delete(save=False)  # no file without its row
-            raise
+        """Save a checked model; the first base model becomes the default. An upload counts
+        against its uploader's storage quota again here, with their row locked until it is
+        stored, so that two uploads at once cannot both pass it (LimitExceeded)."""
+        with transaction.atomic():
+            uploader = getattr(self, "quota_user", None)
+            if uploader is not None:
+                lock_user(uploader)
+                check_storage(uploader, self.size_bytes)
+            try:
+                self.save()
+            except Exception:
+                if self.file and self.file.name:
+                    self.file.delete(save=False)  # no file without its row
+                raise
         if self.kind == self.Kind.BASE and not ModelVersion.objects.default_base():
             self.make_default()
         return self
