@@ -99,7 +99,8 @@ class ImageQuerySet(models.QuerySet):
         # images), where a page of the newest images needs a few dozen probes
         # (bench/library_scale.py).
         in_visible_album = Exact(Subquery(
-            AlbumImage.objects.filter(albums, image=OuterRef("pk")).values(one=Value(1))[:1]), 1)
+            AlbumImage.objects.filter(albums, image=OuterRef("pk")).order_by()  # any one
+            .values(one=Value(1))[:1]), 1)
         if user.is_authenticated:
             return self.filter(in_visible_album | Q(created_by=user))
         return self.filter(in_visible_album)
