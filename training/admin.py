@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
+from core.errors import LimitExceeded
 from generation.forms import usable_models
 from generation.models import ModelVersion
 
@@ -107,8 +108,10 @@ class TrainingRunAdmin(admin.ModelAdmin):
         retried = 0
         for run in queryset:
             try:
-                retry_run(run)
+                retry_run(run, by=request.user)
                 retried += 1
             except ValidationError as exc:
                 self.message_user(request, f"{run}: {' '.join(exc.messages)}", messages.ERROR)
+            except LimitExceeded as exc:
+                self.message_user(request, f"{run}: {exc}", messages.ERROR)
         self.message_user(request, f"Queued {retried} runs again.")
