@@ -14,7 +14,9 @@ Each request of the issue's table goes through django.test.Client, signed in as 
 viewer (who owns a tenth of the albums): p50/p95 over --repeat requests, the number of
 queries, and the plan (EXPLAIN ANALYZE on PostgreSQL, EXPLAIN QUERY PLAN on SQLite) of
 the request's main query (its longest SQL: the page's rows). The databases are deleted at
-the end (--keep keeps them). Figures go to docs/performance.md.
+the end (--keep keeps them). --seed-only seeds and keeps them; --reuse measures databases
+kept before (migrating them first), so a million rows are seeded once. Figures go to
+docs/performance.md.
 """
 
 # ruff: noqa: S608 (the seeding SQL is the script's own: table names and numbers, no input)
