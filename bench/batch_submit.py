@@ -161,14 +161,14 @@ def main():
 
     settings.IMAGINEER_BATCHES_PER_HOUR = 10_000
     user, sets = prepare()
-    before = submit_batch_before()
+    old_submit = submit_batch_before()
     repeats = 1 if args.quick else 3
     rows = []
     for size in SIZES:
         runs = {"before": [], "after": []}
         queries = {}
         for _ in range(repeats):
-            for name, submit in (("before", before), ("after", submit_batch)):
+            for name, submit in (("before", old_submit), ("after", submit_batch)):
                 seconds, count = timed(submit, user, sets[size])
                 runs[name].append(seconds)
                 queries[name] = count
@@ -178,7 +178,7 @@ def main():
                      f"{after / size * 1000:.2f} ms"])
     engine = "PostgreSQL" if args.database.startswith("postgres") else "SQLite"
     print_table(f"Batch submit ({engine}, median of {repeats})",
-                ["items", "before", "queries", "after", "queries", "speed-up",
+                ["items", "before", "statements", "after", "statements", "speed-up",
                  "after, per item"], rows)
 
 
