@@ -86,7 +86,7 @@ def submit_batch(user, prompt_set, *, theme="", overrides=None):
     # What every item shares is read once: the site settings' defaults and the model.
     if base.get("model") is None:
         base["model"] = ModelVersion.objects.default_base()
-    cleaned_items = validate_items(prompt_set, items, base, loras, theme)
+    cleaned_items = validate_items(user, prompt_set, items, base, loras, theme)
     with transaction.atomic():
         lock_user(user)
         check_submission(user, batch=True)
@@ -101,17 +101,19 @@ def submit_batch(user, prompt_set, *, theme="", overrides=None):
     return batch
 
 
-def validate_items(prompt_set, items, base, loras, theme):
-    """Check every item's parameters before anything is written (validate_generation).
-    An item's own error (its prompt) names the item; an error of what all items share is
-    said once. At most ITEM_ERRORS items are named per field."""
+def validate_items(user, prompt_set, items, base, loras, theme):
+    """Check every item's parameters before anything is written (validate_generation, as
+    `user`: the model and LoRAs must be theirs to use). An item's own error (its prompt)
+    names the item; an error of what all items share is said once. At most ITEM_ERRORS
+    items are named per field."""
     defaults = generation_defaults()
     cleaned_items, errors, failed = [], {}, {}
     for item in items:
         try:
             prompt = prompt_set.prompt_for(item, theme)
             cleaned_items.append(
-                validate_generation({**base, "prompt": prompt}, loras=loras, defaults=defaults))
+                validate_generation({**base, "prompt": prompt}, loras=loras, user=user,
+                                    defaults=defaults))
         except ValidationError as error:
             for field, messages in error.message_dict.items():
                 if field not in ITEM_FIELDS:
