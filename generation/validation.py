@@ -53,7 +53,7 @@ def generation_defaults():
     return SiteSettings.current().generation_defaults()
 
 
-def validate_generation(params, *, loras=(), require_prompt=True, user=None):
+def validate_generation(params, *, loras=(), require_prompt=True, user=None, defaults=None):
     """Check and normalise generation parameters; fill the defaults; draw a seed.
 
     `params` holds prompt, negative_prompt, width, height, steps, guidance_scale, seed,
@@ -61,13 +61,16 @@ def validate_generation(params, *, loras=(), require_prompt=True, user=None):
     base), and for image to image init_image and mask (an Image or its id; the mask also an uploaded
     file), strength, mask_blur, keep_unmasked, outpaint_<side> and hires_scale,
     hires_strength (see `_check_image_parameters`); `user` is who asks (the images must be
-    theirs to see). `loras` is a list of (ModelVersion, weight). Returns the cleaned dict,
+    theirs to see, the model and LoRAs theirs to use: ModelVersion.usable_by). `loras` is
+    a list of (ModelVersion, weight). `defaults`: the site settings' generation_defaults(),
+    when the caller read them once for many prompts (a batch). Returns the cleaned dict,
     with "model", "loras", "init_image" and "mask" resolved (an uploaded mask as
     "mask_upload", checked, not stored); raises ValidationError({field: message}).
     """
     from .models import ModelVersion
 
-    cleaned = {**generation_defaults(), **IMAGE_DEFAULTS, "clip_skip": CLIP_SKIP_DEFAULT}
+    cleaned = {**(defaults or generation_defaults()), **IMAGE_DEFAULTS,
+               "clip_skip": CLIP_SKIP_DEFAULT}
     sent = {key: value for key, value in params.items() if value is not None}
     cleaned.update(sent)
     errors = {}
@@ -97,10 +100,25 @@ def validate_generation(params, *, loras=(), require_prompt=True, user=None):
     cleaned["model"] = model
 
     cleaned["loras"] = _validate_loras(errors, loras, model)
+    if user is not None:
+        _check_usable(errors, cleaned, user)
     _check_image_parameters(errors, cleaned, sent, user)
     if errors:
         raise ValidationError(errors)
     return cleaned
+
+
+def _check_usable(errors, cleaned, user):
+    """The model and LoRAs must be ones `user`'s role may use (ModelVersion.usable_by),
+    whatever chose them: the request, a prompt set's LoRAs, a job run again."""
+    model = cleaned["model"]
+    refusal = model.refusal_for(user, "model") if model and "model" not in errors else None
+    if refusal:
+        errors["model"] = refusal
+    if "loras" not in errors:
+        refusals = [lora.refusal_for(user, "loras") for lora, _ in cleaned["loras"]]
+        if any(refusals):
+            errors["loras"] = next(filter(None, refusals))
 
 
 def _check_image_parameters(errors, cleaned, sent, user):

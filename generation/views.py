@@ -18,19 +18,6 @@ from .remix import start_from_image
 from .rules import SIZE, SIZE_MULTIPLE
 from .submit import remix_job, submit_batch, submit_job
 
-# Polling backoff of the progress fragments, in milliseconds.
-POLL_FIRST, POLL_MAX = 500, 5000
-
-
-def next_poll_delay(request):
-    """The next polling delay of a progress fragment: 1.5 times the last, up to POLL_MAX."""
-    try:
-        delay = int(request.GET.get("delay", POLL_FIRST))
-    except ValueError:
-        delay = POLL_FIRST
-    return min(max(int(delay * 1.5), POLL_FIRST), POLL_MAX)
-
-
 # What the image pages' buttons start (?init_image=<id>&mode=): its initial values beyond
 # the picture's own prompt and size. Variations: the same prompt, a new seed, a low strength;
 # upscale: twice the size (within the limit), redrawn lightly.
@@ -52,7 +39,7 @@ def generate(request):
     if mode not in START_MODES:
         mode = "img2img"
     if request.method == "POST":
-        form = GenerateForm(request.POST)
+        form = GenerateForm(request.POST, user=request.user)
         if form.is_valid():
             try:
                 job = submit_job(request.user, form.generation_params())
@@ -79,7 +66,7 @@ def generate(request):
         if "init_image" in initial:
             source = _visible_image(request, initial["init_image"])
             initial.update(_start_from(source, mode))
-        form = GenerateForm(initial=initial)
+        form = GenerateForm(initial=initial, user=request.user)
     return render(request, "generation/generate.html",
                   _generate_context(request, form, source, mode))
 
@@ -113,7 +100,9 @@ def _visible_image(request, pk):
 def job_list(request):
     jobs = Job.objects.filter(owner=request.user).select_related("model")
     page = CappedPaginator(jobs, 25).get_page(request.GET.get("page"))
-    return render(request, "generation/job_list.html", {"page": page})
+    # While a job of the page is queued or running, the page refreshes its rows (poll.js).
+    active = any(not job.is_finished for job in page)
+    return render(request, "generation/job_list.html", {"page": page, "active": active})
 
 
 def _visible_job(request, pk):
@@ -125,15 +114,13 @@ def _visible_job(request, pk):
 @login_required
 def job_detail(request, pk):
     job = _visible_job(request, pk)
-    return render(request, "generation/job_detail.html", {"job": job, "delay": POLL_FIRST})
+    return render(request, "generation/job_detail.html", {"job": job})
 
 
 @login_required
 def job_status(request, pk):
-    """The progress fragment the job page polls (htmx), slower each time."""
-    job = _visible_job(request, pk)
-    return render(request, "generation/_job_status.html",
-                  {"job": job, "delay": next_poll_delay(request)})
+    """The progress fragment the job page polls (static/js/poll.js, with backoff)."""
+    return render(request, "generation/_job_status.html", {"job": _visible_job(request, pk)})
 
 
 @login_required
@@ -176,7 +163,7 @@ def set_list(request):
 def _set_page(request, prompt_set, form=None, lora_form=None, status=200):
     form = form or BatchForm(initial={"theme": prompt_set.example_theme})
     if lora_form is None and request.user.has_perm("generation.change_promptset"):
-        lora_form = SetLorasForm(prompt_set=prompt_set)
+        lora_form = SetLorasForm(prompt_set=prompt_set, user=request.user)
     return render(request, "generation/set_detail.html",
                   {"set": prompt_set, "form": form, "lora_form": lora_form}, status=status)
 
@@ -187,7 +174,7 @@ def _set_page(request, prompt_set, form=None, lora_form=None, status=200):
 def set_loras(request, slug):
     """Replace the set's LoRAs (the batches' default), checked by PromptSet.set_loras."""
     prompt_set = get_object_or_404(PromptSet, slug=slug)
-    form = SetLorasForm(request.POST, prompt_set=prompt_set)
+    form = SetLorasForm(request.POST, prompt_set=prompt_set, user=request.user)
     if form.is_valid():
         try:
             prompt_set.set_loras(form.chosen_loras())
@@ -230,14 +217,13 @@ def _visible_batch(request, pk):
 @login_required
 def batch_detail(request, pk):
     batch = _visible_batch(request, pk)
-    return render(request, "generation/batch_detail.html", {"batch": batch, "delay": POLL_FIRST})
+    return render(request, "generation/batch_detail.html", {"batch": batch})
 
 
 @login_required
 def batch_status(request, pk):
     batch = _visible_batch(request, pk)
-    return render(request, "generation/_batch_status.html",
-                  {"batch": batch, "delay": next_poll_delay(request)})
+    return render(request, "generation/_batch_status.html", {"batch": batch})
 
 
 @login_required

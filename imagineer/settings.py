@@ -169,6 +169,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so that worker processes started by tests share it.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
     VAR_DIR.mkdir(parents=True, exist_ok=True)
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # No JIT: it compiles any query the planner costs above 100,000, which the library's
+    # lists and searches are (visibility subqueries over a million images) though they
+    # read a page: 2.2 s of compiling for a 94 ms search (docs/performance.md).
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -286,6 +291,7 @@ IMAGINEER_THROTTLE_RATES = {
     "captioning": env_rate("IMAGINEER_THROTTLE_CAPTIONING", "10/hour"),
     "model_uploads": env_rate("IMAGINEER_THROTTLE_MODEL_UPLOADS", "20/day"),
     "training": env_rate("IMAGINEER_THROTTLE_TRAINING", "10/day"),
+    "scraping": env_rate("IMAGINEER_THROTTLE_SCRAPING", "10/hour"),
 }
 # Which backend captions (albums/captioning.py): "local" (the model above) or "anthropic"
 # (a vision LLM through Anthropic's Messages API; the key from ANTHROPIC_API_KEY). The
@@ -429,6 +435,13 @@ Q_CLUSTER = {
     "retry": env_int("IMAGINEER_JOB_RETRY", 1860),
     "max_attempts": env_int("IMAGINEER_JOB_MAX_ATTEMPTS", 3),
     "ack_failures": True,
+    # A worker process is replaced by a fresh one after this many tasks, or after a task
+    # that left it past IMAGINEER_WORKER_MAX_RSS_MB (its peak resident memory): slow
+    # leaks (allocator fragmentation, caches) never build up. Each task is a token that
+    # runs at least one job (generation.tasks.run_next_job); the new process loads its
+    # pipeline again at its first job.
+    "recycle": env_int("IMAGINEER_WORKER_RECYCLE", 500),
+    "max_rss": env_int("IMAGINEER_WORKER_MAX_RSS_MB", 0) * 1024 or None,
     "catch_up": False,
     "poll": 0.5,
     "label": "Task queue",
@@ -570,6 +583,10 @@ except ValueError as error:
 # A running job whose worker sent no heartbeat for this long is given back to the queue.
 IMAGINEER_JOB_LEASE_SECONDS = env_int("IMAGINEER_JOB_LEASE_SECONDS", 120)
 IMAGINEER_JOB_MAX_ATTEMPTS = env_int("IMAGINEER_JOB_MAX_ATTEMPTS", 3)
+# A generation job running longer than this (seconds, from its start) is stopped at its
+# next step and fails with error_type "timeout"; the worker goes on with the next job.
+# 0: no limit. See generation.tasks.run_jobs and docs/deploy.md ("Time limits").
+IMAGINEER_JOB_TIME_LIMIT = env_int("IMAGINEER_JOB_TIME_LIMIT", 600)
 IMAGINEER_MODEL_DIR = Path(env("IMAGINEER_MODEL_DIR", str(VAR_DIR / "models")))
 IMAGINEER_MODEL_CACHE = Path(env("IMAGINEER_MODEL_CACHE", str(VAR_DIR / "model-cache")))
 # Where registered models may be loaded from (generation.rules.check_model_source).

@@ -1,6 +1,8 @@
 import pytest
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Backend-neutral (conftest.py): a browser walk; the views and the worker it drives have their
+# own tests on both databases.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.backend_neutral]
 
 
 def test_it_generates_from_the_form_and_watches_the_progress_bar_reach_the_image(
@@ -13,7 +15,7 @@ def test_it_generates_from_the_form_and_watches_the_progress_bar_reach_the_image
     page.click("#generate-form button[type=submit]")
     page.wait_for_url(f"{live_server.url}/jobs/*/")
     assert page.locator("progress.job-progress").count() == 1
-    # htmx polls the status fragment until the job ends and the image replaces it.
+    # poll.js polls the status fragment until the job ends and the image replaces it.
     image = page.locator("#job-status .results img")
     image.wait_for(timeout=120_000)
     assert page.locator("#job-status .status").inner_text() == "succeeded"

@@ -27,7 +27,7 @@ def test_it_queues_a_job_from_the_generate_form(signed_in, viewer, make_lora):
     assert (job.width, job.height, job.steps) == (64, 64, 4)
     assert job.lora_weights() == [(lora, 0.7)]
     page = signed_in(viewer).get(f"/jobs/{job.pk}/").content.decode()
-    assert "a castle" in page and "<progress" in page and "hx-get" in page
+    assert "a castle" in page and "<progress" in page and "data-poll" in page
 
 
 def test_it_shows_field_errors_on_the_form(signed_in, viewer, demo_base):
@@ -39,18 +39,25 @@ def test_it_shows_field_errors_on_the_form(signed_in, viewer, demo_base):
     assert Job.objects.count() == 0
 
 
-def test_it_polls_slower_each_time_and_stops_when_done(signed_in, viewer, demo_base):
+def test_the_status_fragment_polls_until_the_job_ends(signed_in, viewer, demo_base):
     signed_in(viewer).post("/generate/", FORM)
     job = Job.objects.get()
-    fragment = signed_in(viewer).get(f"/jobs/{job.pk}/status/?delay=1000").content.decode()
-    assert "delay:1500ms" in fragment
+    fragment = signed_in(viewer).get(f"/jobs/{job.pk}/status/").content.decode()
+    assert f'data-poll="/jobs/{job.pk}/status/"' in fragment
     assert f"/jobs/{job.pk}/cancel/" in fragment
-    capped = signed_in(viewer).get(f"/jobs/{job.pk}/status/?delay=4900").content.decode()
-    assert "delay:5000ms" in capped
     Job.objects.filter(pk=job.pk).update(status=Status.FAILED, error="boom")
     done = signed_in(viewer).get(f"/jobs/{job.pk}/status/").content.decode()
-    assert "hx-get" not in done and "boom" in done
+    assert "data-poll" not in done and "boom" in done
     assert f"/jobs/{job.pk}/cancel/" not in done, "a finished job offers no cancel"
+
+
+def test_the_job_list_polls_while_a_job_is_active(signed_in, viewer, demo_base):
+    client = signed_in(viewer)
+    client.post("/generate/", FORM)
+    page = client.get("/jobs/?page=1").content.decode()
+    assert 'data-poll="/jobs/?page=1"' in page and "js/poll.js" in page
+    Job.objects.update(status=Status.SUCCEEDED)
+    assert "data-poll" not in client.get("/jobs/").content.decode()
 
 
 def test_it_hides_other_users_jobs(signed_in, viewer, other_viewer, demo_base):
