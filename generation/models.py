@@ -21,7 +21,7 @@ from django.db.models import Count, F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.limits import check_storage, counts_toward_quota, throttle
+from accounts.limits import check_storage, counts_toward_quota, lock_user, throttle
 from albums.models import Album, Image, unique_slug
 from core.storage import fetch
 from workers.models import LeasedWork, LeasedWorkQuerySet
@@ -53,8 +53,10 @@ class Family(models.TextChoices):
     SDXL = "sdxl", "Stable Diffusion XL"
 
 
-# Families the engine and the trainer run (SDXL needs another pipeline class).
-SUPPORTED_FAMILIES = {Family.SD15, Family.SD2}
+# Families the engine generates with (SDXL with StableDiffusionXLPipeline), and those the
+# trainer trains LoRAs for.
+SUPPORTED_FAMILIES = {Family.SD15, Family.SD2, Family.SDXL}
+TRAINABLE_FAMILIES = {Family.SD15, Family.SD2}
 
 
 class ModelVersionQuerySet(models.QuerySet):
@@ -220,6 +222,7 @@ class ModelVersion(models.Model):
                 raise ValidationError({"source": (
                     f"{source} is neither a diffusers model folder (no model_index.json) nor "
                     "a single-file .safetensors checkpoint.")})
+            model.family = _folder_family(path, family)
             model.sha256 = hashlib.sha256((path / "model_index.json").read_bytes()).hexdigest()
         model.full_clean(exclude=["file"])
         return model
@@ -252,6 +255,7 @@ class ModelVersion(models.Model):
         uploaded.seek(0)
         model.file = File(uploaded, name=f"{kind}.safetensors")
         model.full_clean(exclude=["file"])
+        model.quota_user = by  # checked again under their row lock when registered
         return model
 
     def note_checkpoint(self, info):
@@ -264,13 +268,20 @@ class ModelVersion(models.Model):
                                   "and the masked picture (every call inpaints)."]))
 
     def register(self):
-        """Save a checked model; the first base model becomes the default."""
-        try:
-            self.save()
-        except Exception:
-            if self.file and self.file.name:
-                self.file.delete(save=False)  # no file without its row
-            raise
+        """Save a checked model; the first base model becomes the default. An upload counts
+        against its uploader's storage quota again here, with their row locked until it is
+        stored, so that two uploads at once cannot both pass it (LimitExceeded)."""
+        with transaction.atomic():
+            uploader = getattr(self, "quota_user", None)
+            if uploader is not None:
+                lock_user(uploader)
+                check_storage(uploader, self.size_bytes)
+            try:
+                self.save()
+            except Exception:
+                if self.file and self.file.name:
+                    self.file.delete(save=False)  # no file without its row
+                raise
         if self.kind == self.Kind.BASE and not ModelVersion.objects.default_base():
             self.make_default()
         return self
@@ -312,27 +323,60 @@ def _check_checkpoint(path, field="source"):
     return info
 
 
+def _folder_family(path, family):
+    """A diffusers folder's family: SDXL when its model_index.json names the SDXL pipeline,
+    else the family given (SD 1.x and 2.x share a pipeline class); an SD folder given as
+    SDXL, or a folder of another pipeline, is refused."""
+    from .engine.checkpoints import folder_pipeline_class
+
+    try:
+        name = folder_pipeline_class(path)
+    except ValueError as exc:
+        raise ValidationError({"source": str(exc)}) from exc
+    if name == "StableDiffusionXLPipeline":
+        return Family.SDXL
+    if family == Family.SDXL:
+        raise ValidationError({"family": f"{path.name} holds a {name} (SD 1.x or 2.x), not an "
+                                         "SDXL model: give family sd15 or sd2."})
+    return family
+
+
 def _check_lora(path, family, field="source"):
-    """A LoRA must be a parseable safetensors file that fits its family."""
+    """A LoRA must be a parseable safetensors file that fits its family: a standard width
+    (engine/lora.py), or the width of a registered base of the family built at shapes of
+    its own (the demo model, the tiny SDXL of the tests), the default base first."""
     from .engine.lora import InvalidLora, check_lora_family, file_sha256
 
     if family not in SUPPORTED_FAMILIES:
         raise ValidationError({"family": f"{family} models are not supported yet."})
-    try:
-        check_lora_family(path, family, base_dir=_default_base_dir(family))
-    except InvalidLora as exc:
-        raise ValidationError({field: str(exc)}) from exc
+    errors = []
+    for base in _family_bases(family) or [None]:
+        try:
+            check_lora_family(path, family, base_dir=base)
+            break
+        except InvalidLora as exc:
+            errors.append(exc)
+    else:
+        raise ValidationError({field: str(errors[0])})
     return file_sha256(path), path.stat().st_size
 
 
-def _default_base_dir(family):
-    """The default base model's local folder, when it is one of `family`: a LoRA is
-    checked against it (the demo model has no standard family width)."""
-    base = ModelVersion.objects.default_base()
-    if base is None or base.family != family or base.file:
-        return None
-    source = Path(base.engine_source())
-    return source if is_file(source / "unet" / "config.json") else None
+def _family_bases(family):
+    """The local sources of the active base models of `family` whose UNet config can be
+    read (a diffusers folder, a single file carrying its configs), the default first: a
+    LoRA of no standard width is checked against them."""
+    from .engine.lora import has_unet_config
+
+    bases = ModelVersion.objects.bases().active().filter(family=family, file="")
+    found = []
+    for base in bases.order_by("-is_default", "-pk"):
+        try:
+            source = Path(base.engine_source())
+        except SourceRefused:
+            continue
+        if has_unet_config(source):
+            found.append(source)
+    return found
 
 
 def is_file(path):

@@ -3,6 +3,8 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
+from core.errors import LimitExceeded
+
 from .charts import loss_chart
 from .models import TrainingRun
 from .submit import CONFIG_FIELDS, retry_run, submit_run
@@ -102,8 +104,10 @@ class TrainingRunAdmin(admin.ModelAdmin):
         retried = 0
         for run in queryset:
             try:
-                retry_run(run)
+                retry_run(run, by=request.user)
                 retried += 1
             except ValidationError as exc:
                 self.message_user(request, f"{run}: {' '.join(exc.messages)}", messages.ERROR)
+            except LimitExceeded as exc:
+                self.message_user(request, f"{run}: {exc}", messages.ERROR)
         self.message_user(request, f"Queued {retried} runs again.")

@@ -140,15 +140,15 @@ def _usable(image):
 
 def check_base_model(model):
     """(the base model, its problem as a message or None); None means the default base."""
-    from generation.models import SUPPORTED_FAMILIES, ModelVersion
+    from generation.models import TRAINABLE_FAMILIES, ModelVersion
 
     model = model or ModelVersion.objects.default_base()
     if model is None:
         return None, "base_model: no base model is registered; run `manage.py create_demo_model`."
     if model.kind != ModelVersion.Kind.BASE or not model.is_active:
         return model, f"base_model must be an active base model; {model} is not."
-    if model.family not in SUPPORTED_FAMILIES:
-        supported = ", ".join(sorted(SUPPORTED_FAMILIES))
+    if model.family not in TRAINABLE_FAMILIES:
+        supported = ", ".join(sorted(TRAINABLE_FAMILIES))
         return model, (f"base_model: {model} is a {model.get_family_display()} model; "
                        f"training supports the families {supported}.")
     return model, None

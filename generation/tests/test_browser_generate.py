@@ -6,7 +6,9 @@ import pytest
 
 from generation.models import Job
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Backend-neutral (conftest.py): a browser walk; the views and the worker it drives have their
+# own tests on both databases.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.backend_neutral]
 
 
 def test_it_shows_the_result_in_place_with_lora_rows_and_no_reload(
