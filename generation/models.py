@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.limits import check_storage, counts_toward_quota, lock_user, throttle
+from accounts.roles import ADMIN, EDITOR, VIEWER, roles_within
 from albums.models import Album, Image, unique_slug
 from core.storage import fetch
 from workers.models import LeasedWork, LeasedWorkQuerySet
@@ -72,6 +73,12 @@ class ModelVersionQuerySet(models.QuerySet):
     def default_base(self):
         return self.bases().active().filter(is_default=True).first()
 
+    def usable_by_user(self, user):
+        """The models `user` may use: those whose usable_by is a role the user holds or is
+        above (ModelVersion.usable_by). The one rule of who may use which model: lists,
+        form choices and the API's choices filter by it, and generation checks it."""
+        return self.filter(usable_by__in=roles_within(user))
+
 
 class SourceRefused(Exception):
     """A registered model whose source the settings no longer allow (a worker loading it).
@@ -96,10 +103,19 @@ class ModelVersion(models.Model):
 
     FIXED_FIELDS = ["kind", "source", "file", "family"]
     FIXED_MESSAGE = "Fixed once registered: register a new model version instead."
+    DEFAULT_FOR_EVERYONE = ("usable_by: the default base model is usable by everyone "
+                            "(what a request without a model gets).")
 
     class Kind(models.TextChoices):
         BASE = "base", "Base model"
         LORA = "lora", "LoRA"
+
+    class UsableBy(models.TextChoices):
+        """The lowest role that may use the model (roles are ordered: accounts/roles.py)."""
+
+        EVERYONE = VIEWER, "Everyone (viewers, editors and admins)"
+        EDITORS = EDITOR, "Editors and admins"
+        ADMINS = ADMIN, "Admins only"
 
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=8, choices=Kind.choices)
@@ -117,6 +133,10 @@ class ModelVersion(models.Model):
     version = models.CharField(max_length=50, blank=True)
     is_active = models.BooleanField(default=True)
     is_default = models.BooleanField(default=False)
+    usable_by = models.CharField(
+        max_length=8, choices=UsableBy.choices, default=UsableBy.EVERYONE,
+        help_text="Who may generate, batch and train with it; others neither see it nor "
+        "may choose it. The default base model is usable by everyone.")
     description = models.TextField(blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
@@ -134,6 +154,10 @@ class ModelVersion(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(is_default=False) | Q(kind="base"), name="default_is_a_base"
+            ),
+            models.CheckConstraint(
+                condition=Q(is_default=False) | Q(usable_by="viewer"),
+                name="default_is_for_everyone",
             ),
         ]
 
@@ -172,11 +196,43 @@ class ModelVersion(models.Model):
             fetch(self.file.name, cache, sha256=self.sha256)
         return str(cache)
 
+    def may_be_used_by(self, user):
+        return self.usable_by in roles_within(user)
+
+    @staticmethod
+    def refusal(field, value, kind="model"):
+        """The message when `value` (an id) names no active model of `kind` that the caller
+        may use: the same whether it exists or not, so it tells nothing of a model the
+        caller may not see (named by id only)."""
+        return (f"{field} must be an active {kind} your role may use (its usable_by); "
+                f"{value} is not.")
+
+    def refusal_for(self, user, field="model"):
+        """The message refusing `user` this model on `field`, or None if they may use it."""
+        if self.may_be_used_by(user):
+            return None
+        return self.refusal(field, self.pk, "LoRA" if self.kind == self.Kind.LORA
+                            else "base model")
+
+    def check_usable_by_choice(self, user, value):
+        """Who may set `usable_by` to what: at most the user's own role (an editor cannot
+        make a model the admins' alone, then lose sight of it), and everyone for the
+        default base model. The admin's form and the API's serializer ask here."""
+        allowed = roles_within(user)
+        if value not in allowed:
+            raise ValidationError({"usable_by": (
+                f"usable_by must be one of {', '.join(allowed) or 'no role'} (at most your "
+                f"own role); got {value!r}.")})
+        if self.is_default and value != self.UsableBy.EVERYONE:
+            raise ValidationError({"usable_by": self.DEFAULT_FOR_EVERYONE})
+
     def clean(self):
         if not self.source and not self.file:
             raise ValidationError({"source": "Give a hub id or local path, or upload a file."})
         if self.kind == self.Kind.LORA and self.is_default:
             raise ValidationError({"is_default": "Only a base model can be the default."})
+        if self.is_default and self.usable_by != self.UsableBy.EVERYONE:
+            raise ValidationError({"usable_by": self.DEFAULT_FOR_EVERYONE})
         stored = ModelVersion.objects.filter(pk=self.pk).first() if self.pk else None
         if stored is not None:
             stored.refuse_fixed_changes({name: getattr(self, name) for name in
@@ -195,6 +251,8 @@ class ModelVersion(models.Model):
     def make_default(self):
         if self.kind != self.Kind.BASE:
             raise ValidationError({"is_default": "Only a base model can be the default."})
+        if self.usable_by != self.UsableBy.EVERYONE:
+            raise ValidationError({"usable_by": self.DEFAULT_FOR_EVERYONE})
         ModelVersion.objects.filter(is_default=True).exclude(pk=self.pk).update(is_default=False)
         self.is_default = True
         self.is_active = True
@@ -268,9 +326,10 @@ class ModelVersion(models.Model):
                                   "and the masked picture (every call inpaints)."]))
 
     def register(self):
-        """Save a checked model; the first base model becomes the default. An upload counts
-        against its uploader's storage quota again here, with their row locked until it is
-        stored, so that two uploads at once cannot both pass it (LimitExceeded)."""
+        """Save a checked model; the first base model usable by everyone becomes the
+        default. An upload counts against its uploader's storage quota again here, with
+        their row locked until it is stored, so that two uploads at once cannot both pass it
+        (LimitExceeded)."""
         with transaction.atomic():
             uploader = getattr(self, "quota_user", None)
             if uploader is not None:
@@ -282,7 +341,8 @@ class ModelVersion(models.Model):
                 if self.file and self.file.name:
                     self.file.delete(save=False)  # no file without its row
                 raise
-        if self.kind == self.Kind.BASE and not ModelVersion.objects.default_base():
+        if (self.kind == self.Kind.BASE and self.usable_by == self.UsableBy.EVERYONE
+                and not ModelVersion.objects.default_base()):
             self.make_default()
         return self
 

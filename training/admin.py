@@ -4,6 +4,8 @@ from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
 from core.errors import LimitExceeded
+from generation.forms import usable_models
+from generation.models import ModelVersion
 
 from .charts import loss_chart
 from .models import TrainingRun
@@ -24,6 +26,8 @@ class TrainingRunForm(forms.ModelForm):
         for name in ("base_model", "seed"):  # None: the default base, a random seed
             if name in self.fields:
                 self.fields[name].required = False
+        if "base_model" in self.fields and user is not None:  # those the user may use
+            self.fields["base_model"].queryset = usable_models(user, ModelVersion.Kind.BASE)
 
     def clean(self):
         data = super().clean()

@@ -46,7 +46,7 @@ def retry_run(run, by=None):
         "album: the album of this run was deleted."
     if album_error:
         errors["album"] = album_error
-    _, model_error = check_base_model(run.base_model)
+    _, model_error = check_base_model(run.base_model, run.owner)
     if model_error:
         errors["base_model"] = model_error
     if errors:

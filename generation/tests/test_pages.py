@@ -129,7 +129,8 @@ def test_it_judges_lora_rows_by_the_rules_of_the_api(signed_in, viewer, make_lor
     assert 'name="lora_2"' in heavy.content.decode(), "the rows sent come back"
     unknown = client.post("/generate/", {**FORM, "lora_1": "99999"}, **IN_PLACE)
     assert unknown.status_code == 400
-    assert "LoRA 1: Select a valid choice." in unknown.content.decode()
+    assert ("LoRA 1: loras must be an active LoRA your role may use (its usable_by); "
+            "99999 is not.") in unknown.content.decode()
     assert Job.objects.count() == 0
 
 
