@@ -1,6 +1,6 @@
-"""The generate page in a real chromium with a real worker: results come in place (htmx)
-with their progress bar, LoRAs are added and removed as rows, refusals show above the
-form; and a job's own page follows its progress to the image."""
+"""The generate page in a real chromium with a real worker: results come in place
+(generate.js, poll.js) with their progress bar, LoRAs are added and removed as rows,
+refusals show above the form; and a job's own page follows its progress to the image."""
 
 import pytest
 
@@ -41,7 +41,7 @@ def test_it_shows_the_result_in_place_with_lora_rows_and_no_reload(
     result.wait_for()
     assert page.url == f"{live_server.url}/generate/"
     assert result.locator("progress.job-progress").count() == 1
-    # htmx polls the fragment until the job ends and the image replaces it.
+    # poll.js polls the fragment until the job ends and the image replaces it.
     page.locator("#results .job-status.status-succeeded, #results .job-status.status-failed"
                  ).wait_for(timeout=240_000)
     assert result.locator(".status").inner_text() == "succeeded", Job.objects.get().error
