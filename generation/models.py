@@ -55,10 +55,9 @@ class Family(models.TextChoices):
     SDXL = "sdxl", "Stable Diffusion XL"
 
 
-# Families the engine generates with (SDXL with StableDiffusionXLPipeline), and those the
-# trainer trains LoRAs for.
+# Families the engine generates with (SDXL with StableDiffusionXLPipeline) and the trainer
+# trains LoRAs for.
 SUPPORTED_FAMILIES = {Family.SD15, Family.SD2, Family.SDXL}
-TRAINABLE_FAMILIES = {Family.SD15, Family.SD2}
 
 
 class ModelVersionQuerySet(models.QuerySet):
