@@ -1,4 +1,9 @@
-"""Pages: generate, my jobs, a job with its live progress, prompt sets and batches."""
+"""Pages: generate, my jobs, a job with its live progress, prompt sets and batches.
+
+The generate page submits in place when it can (static/js/generate.js): a job queued comes
+back as its progress fragment, put above the earlier results and polled (poll.js), with no
+reload; a refusal comes back as the errors above the form. Without JavaScript the same view
+redirects to the job's page."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
@@ -15,7 +20,7 @@ from core.pagination import CappedPaginator
 from .forms import BatchForm, GenerateForm, SetLorasForm
 from .models import Batch, Job, PromptSet
 from .remix import start_from_image
-from .rules import SIZE, SIZE_MULTIPLE
+from .rules import LORA_WEIGHT, MAX_LORAS, SIZE, SIZE_MULTIPLE
 from .submit import remix_job, submit_batch, submit_job
 
 # What the image pages' buttons start (?init_image=<id>&mode=): its initial values beyond
@@ -40,16 +45,23 @@ def generate(request):
         mode = "img2img"
     if request.method == "POST":
         form = GenerateForm(request.POST, user=request.user)
+        in_place = request.headers.get("X-Requested-With") == "generate"  # generate.js
         if form.is_valid():
             try:
                 job = submit_job(request.user, form.generation_params())
             except LimitExceeded as exc:
+                if in_place:
+                    return _form_errors(request, [str(exc)], exc.status, exc.headers)
                 return limit_page(request, exc, "generation/generate.html",
                                   _generate_context(request, form, None, mode))
             except ValidationError as exc:
                 form.add_generation_errors(exc)
             else:
+                if in_place:
+                    return render(request, "generation/_job_status.html", {"job": job})
                 return redirect(job)
+        if in_place:
+            return _form_errors(request, form.error_lines(), 400)
         picked = form.cleaned_data.get("init_image") if hasattr(form, "cleaned_data") else None
         if picked:
             source = Image.objects.visible_to(request.user).filter(pk=picked).first()
@@ -71,6 +83,17 @@ def generate(request):
                   _generate_context(request, form, source, mode))
 
 
+def _form_errors(request, errors, status, headers=None):
+    """The generate page's answer to a refused submission sent by generate.js: the errors,
+    for their place above the form (#form-errors), so the form keeps what was typed and
+    drawn."""
+    response = render(request, "generation/_form_errors.html", {"errors": errors},
+                      status=status)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
 def _start_from(image, mode):
     """The generate form's initial values for starting from `image` in `mode`: its own
     prompt and parameters where it has them (start_from_image), its size (twice, to
@@ -85,7 +108,8 @@ def _start_from(image, mode):
 
 def _generate_context(request, form, source, mode):
     strip = Image.objects.filter(created_by=request.user).order_by("-created_at", "-id")
-    return {"form": form, "source": source, "mode": mode, "strip": strip[:STRIP_SIZE]}
+    return {"form": form, "source": source, "mode": mode, "strip": strip[:STRIP_SIZE],
+            "max_loras": MAX_LORAS, "lora_weight": LORA_WEIGHT}
 
 
 def _visible_image(request, pk):

@@ -83,18 +83,18 @@ def test_the_job_page_polls_slower_then_faster_on_change_and_stops_at_the_end(
 
     # Progress: the next answer differs, and the wait starts again from the first.
     Job.objects.filter(pk=job.pk).update(status=Status.RUNNING, progress=0.5)
-    page.locator("#job-status .status", has_text="running").wait_for()
+    page.locator(".job-status .status", has_text="running").wait_for()
     wait_for_waits(page, lambda chosen: chosen[-1] == FIRST)
 
     # The job ends: the fragment without data-poll replaces it and polling stops.
     Job.objects.filter(pk=job.pk).update(status=Status.FAILED, error="the GPU caught fire",
                                          progress=0.5)
-    page.locator("#job-status .status", has_text="failed").wait_for()
-    assert page.locator("#job-status").get_attribute("data-poll") is None
+    page.locator(".job-status .status", has_text="failed").wait_for()
+    assert page.locator(".job-status").get_attribute("data-poll") is None
     count = len(times)
     page.wait_for_timeout(2 * MAX + 500)
     assert len(times) == count, "it polled after the job had ended"
-    assert "the GPU caught fire" in page.locator("#job-status").inner_text()
+    assert "the GPU caught fire" in page.locator(".job-status").inner_text()
 
 
 def test_it_keeps_trying_after_errors_and_waits_out_retry_after(sign_in_page, live_server,
@@ -127,7 +127,7 @@ def test_it_keeps_trying_after_errors_and_waits_out_retry_after(sign_in_page, li
     # backoff) after the 429; then the answer came, unchanged: 1600.
     wait_for_waits(page, lambda chosen: len(chosen) >= 4)
     assert waits(page)[:4] == [200, 400, 1000, 1600]
-    assert page.locator("#job-status .status").inner_text() == "queued"
+    assert page.locator(".job-status .status").inner_text() == "queued"
 
 
 def test_it_rests_while_the_tab_is_hidden(sign_in_page, live_server, viewer, job):

@@ -126,10 +126,18 @@
   };
 
   var pollers = [];
-  document.querySelectorAll("[data-poll][id]").forEach(function (element) {
+  function watch(element) {
     var poller = new Poller(element);
     pollers.push(poller);
     poller.schedule(FIRST);
+  }
+  document.querySelectorAll("[data-poll][id]").forEach(watch);
+  // An element put in the page later (the generate page's results, generate.js) asks to be
+  // polled with a "poll:watch" event.
+  document.addEventListener("poll:watch", function (event) {
+    if (event.target.id && event.target.dataset.poll) {
+      watch(event.target);
+    }
   });
 
   document.addEventListener("visibilitychange", function () {
