@@ -16,7 +16,10 @@ from rest_framework.response import Response
 
 from albums.api import file_urls
 from core.api import (
+    CONTENT_TYPES,
+    FILENAME,
     ActionPermission,
+    FileOfTypes,
     RejectUnknownFields,
     router,
     with_rules,
@@ -26,6 +29,7 @@ from core.filters import FilterBackend
 from .engine.params import FIELDS as PARAMETERS
 from .filters import JobFilter, ModelVersionFilter
 from .models import Batch, Job, ModelVersion, PromptSet, PromptSetItem, SiteSettings
+from .rules import SOURCE_RULE
 from .submit import remix_job, submit_batch, submit_job
 from .validation import (
     HIRES_SCALE,
@@ -97,6 +101,8 @@ def parameter_field(name):
 @extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string", "format": "binary"}]})
 class ImageOrUploadField(serializers.Field):
     """An image's id, or (multipart) an uploaded file: the mask."""
+
+    openapi_rule = {CONTENT_TYPES: "image/png", FILENAME: "mask.png"}
 
     def to_internal_value(self, data):
         if hasattr(data, "read"):
@@ -282,9 +288,15 @@ SLUG = "[-a-zA-Z0-9_]+"
 
 
 class PromptSetSlugField(serializers.SlugRelatedField):
+    """A prompt set by slug: a value of another shape is no slug (400, and the schema's
+    pattern); a slug naming no set is not found (404)."""
+
+    openapi_rule = {"pattern": f"^{SLUG}$"}
+    default_error_messages = {"invalid": "Not a slug: letters, digits, - and _ only."}
+
     def to_internal_value(self, data):
         if isinstance(data, str) and not re.fullmatch(SLUG, data):
-            self.fail("does_not_exist", slug_name=self.slug_field, value=data)
+            self.fail("invalid")
         return super().to_internal_value(data)
 
 
@@ -381,7 +393,12 @@ class PromptSetSerializer(RejectUnknownFields, serializers.ModelSerializer):
         instance.pk = self.instance.pk if self.instance else None
         instance.clean()
         if "loras" in data:
-            # (a PATCH leaves out the defaults of nested fields: the weight 1.0)
+            # (a PATCH leaves out the defaults of nested fields, the weight 1.0, and does
+            # not ask for their required ones)
+            missing = {str(number): {"id": ["This field is required."]}
+                       for number, choice in enumerate(data["loras"]) if "id" not in choice}
+            if missing:
+                raise serializers.ValidationError({"loras": missing})
             data["loras"] = [(choice["id"], choice.get("weight", 1.0))
                              for choice in data["loras"]]
             validate_lora_choices(data["loras"])
@@ -420,8 +437,9 @@ class PromptSetItemsSerializer(PromptSetSerializer):
 
 
 class CsvUploadSerializer(serializers.Serializer):
-    file = serializers.FileField(help_text="A CSV file of at most 1 MB: a header row naming "
-                                           "the columns, then one item a row.")
+    file = FileOfTypes("text/csv", filename="items.csv",
+                       help_text="A CSV file of at most 1 MB: a header row naming the "
+                                 "columns, then one item a row.")
 
 
 class PromptSetViewSet(viewsets.ModelViewSet):
@@ -463,7 +481,8 @@ class PromptSetViewSet(viewsets.ModelViewSet):
 
 
 class ModelVersionSerializer(RejectUnknownFields, serializers.ModelSerializer):
-    file = serializers.FileField(required=False, write_only=True)
+    file = FileOfTypes("application/octet-stream", filename="lora.safetensors",
+                       required=False, write_only=True)
 
     class Meta:
         model = ModelVersion
@@ -475,6 +494,9 @@ class ModelVersionSerializer(RejectUnknownFields, serializers.ModelSerializer):
         # Said outright: DRF reads a boolean left out of a form (the multipart upload of a
         # LoRA) as false, and a LoRA uploaded without `is_active` would be registered off.
         extra_kwargs = {"is_active": {"default": True}}
+
+    def get_fields(self):
+        return with_rules(super().get_fields(), {"source": SOURCE_RULE})
 
     def to_representation(self, model):
         """A local folder or file is a path on the server: shown to those who manage models
@@ -491,7 +513,8 @@ class ModelVersionSerializer(RejectUnknownFields, serializers.ModelSerializer):
             # What registration checked stays: the model's rule, as in the admin (DRF turns
             # Django's ValidationError into field errors).
             self.instance.refuse_fixed_changes(data)
-        current = self.instance.source if self.instance else ""  # PATCH may leave it out
+        # A change may leave the source out: the model's own (a source, or its uploaded file).
+        current = (self.instance.source or self.instance.file.name) if self.instance else ""
         if not data.get("file") and not data.get("source", current):
             raise ValidationError({"source": ["Give a hub id or local path, or upload a "
                                               ".safetensors file."]})

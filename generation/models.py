@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from accounts.limits import check_storage, counts_toward_quota, throttle
 from albums.models import Album, Image, unique_slug
+from core.errors import CONFLICT, NO_SUCH_ROW
 from core.storage import fetch
 from workers.models import LeasedWork, LeasedWorkQuerySet
 
@@ -187,12 +188,14 @@ class ModelVersion(models.Model):
         changed = [name for name in self.FIXED_FIELDS
                    if name in changes and changes[name] != getattr(self, name)]
         if changed:
-            raise ValidationError({name: self.FIXED_MESSAGE for name in changed})
+            raise ValidationError({name: ValidationError(self.FIXED_MESSAGE, code=CONFLICT)
+                                   for name in changed})
 
     @transaction.atomic
     def make_default(self):
         if self.kind != self.Kind.BASE:
-            raise ValidationError({"is_default": "Only a base model can be the default."})
+            raise ValidationError({"is_default": ValidationError(
+                "Only a base model can be the default.", code=CONFLICT)})
         ModelVersion.objects.filter(is_default=True).exclude(pk=self.pk).update(is_default=False)
         self.is_default = True
         self.is_active = True
@@ -210,7 +213,8 @@ class ModelVersion(models.Model):
         path = check_model_source(source)  # None: a hub id
         if kind == cls.Kind.LORA:
             if path is None or not is_file(path):
-                raise ValidationError({"source": f"no LoRA file at {source}."})
+                raise ValidationError({"source": ValidationError(
+                    f"no LoRA file at {source}.", code=NO_SUCH_ROW)})
             model.sha256, model.size_bytes = _check_lora(path, family)
         elif path is not None and is_file(path):
             model.note_checkpoint(_check_checkpoint(path))
@@ -387,10 +391,9 @@ class PromptSet(models.Model):
     def check_columns(self, columns):
         missing = [column for column in self.columns() if column not in columns]
         if missing:
-            raise ValidationError(
-                {"prompt_template": "prompt_template names columns the items lack: "
-                 + ", ".join(missing) + "."}
-            )
+            raise ValidationError({"prompt_template": ValidationError(
+                "prompt_template names columns the items lack: " + ", ".join(missing) + ".",
+                code=CONFLICT)})
 
     def clean(self):
         columns = self.item_columns()

@@ -217,7 +217,7 @@ def test_it_retries_a_cancelled_run_and_refuses_to_retry_a_queued_one(
 
     run = start_run(make_album())
     client = api_as(editor)
-    assert client.post(f"/api/training-runs/{run['id']}/retry/").status_code == 400
+    assert client.post(f"/api/training-runs/{run['id']}/retry/").status_code == 409
     client.post(f"/api/training-runs/{run['id']}/cancel/")
     OrmQ.objects.all().delete()
 
