@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 export DJANGO_DEBUG ?= 1
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install migrate lint clean system-packages soak fuzz gpu-check gpu-wheels \
+.PHONY: run test test-all install migrate lint clean system-packages soak fuzz gpu-check gpu-wheels \
 	gpu-wheels-verify
 
 $(STAMP): pyproject.toml
@@ -40,8 +40,14 @@ system-packages:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 	@command -v docker-compose >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null)
 
+# On SQLite (the default) the whole suite; with DATABASE_URL set to PostgreSQL, only the tests
+# whose outcome can depend on the database (conftest.py; docs/reliability.md, "Testing").
 test: install system-packages
 	$(PY) -m pytest
+
+# Every test, on whatever database DATABASE_URL names.
+test-all: install system-packages
+	IMAGINEER_TEST_ALL=1 $(PY) -m pytest
 
 # The crash and restart soak of docs/reliability.md: about 10 minutes, PostgreSQL required.
 soak: install

@@ -167,3 +167,44 @@ def start_worker(transactional_db, tmp_path):
 def worker(start_worker):
     """A real django-q2 worker on the test database, with the test run's environment."""
     return start_worker()
+
+
+# Which tests run on PostgreSQL (docs/reliability.md, "Testing"). SQLite, the default, runs
+# the whole suite. On another database `make test` (any pytest run) runs only the tests
+# whose outcome can depend on the backend: those that use the database, less the modules
+# marked backend_neutral (their database is only a place to keep fixtures: browser walks,
+# schema and header checks). IMAGINEER_TEST_ALL=1 (`make test-all`) runs everything.
+DATABASE_FIXTURES = {"db", "transactional_db", "django_db_setup", "live_server",
+                     "django_db_reset_sequences", "django_db_serialized_rollback"}
+
+
+def uses_database(item):
+    return (item.get_closest_marker("django_db") is not None
+            or not DATABASE_FIXTURES.isdisjoint(getattr(item, "fixturenames", ())))
+
+
+def pytest_collection_modifyitems(config, items):
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if engine == "django.db.backends.sqlite3" or os.environ.get("IMAGINEER_TEST_ALL") == "1":
+        return
+    no_database = [item for item in items if not uses_database(item)]
+    neutral = [item for item in items
+               if uses_database(item) and item.get_closest_marker("backend_neutral")]
+    if not no_database and not neutral:
+        return
+    skipped = {id(item) for item in no_database + neutral}
+    items[:] = [item for item in items if id(item) not in skipped]
+    config.hook.pytest_deselected(items=no_database + neutral)
+    # The coverage threshold (pyproject.toml) is the whole suite's: the SQLite run checks it.
+    coverage = config.pluginmanager.get_plugin("_cov")
+    if coverage is not None and getattr(coverage, "options", None) is not None:
+        coverage.options.cov_fail_under = None
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(
+            f"{engine.rsplit('.', 1)[-1]}: running the {len(items)} tests that can depend on "
+            f"the database backend; deselected {len(no_database)} that use no database and "
+            f"{len(neutral)} marked backend_neutral, and no coverage threshold (the SQLite "
+            "run, which runs them all, checks it; IMAGINEER_TEST_ALL=1 runs everything here)")

@@ -1,14 +1,16 @@
 """Per-user limits on what costs disk or CPU: the storage quota and the rate of costly
-requests (uploads, imports, captioning runs, model uploads, training runs). Admins (and
+requests (uploads, imports, captioning runs, model uploads, training runs, scrape runs). Admins (and
 superusers) are exempt, as for generation jobs (generation/limits.py).
 
     throttle(user, "uploads")            # LimitExceeded, 429 with Retry-After, if too many
     check_storage(user, new_bytes=1234)  # LimitExceeded, 413, if the quota would be passed
 
 Both are called by the rule that does the costly thing (albums.ingest.store_uploads,
-albums.archive.import_dataset, albums.tasks.start_caption_run, ModelVersion.from_upload,
-training.submit), so the API, the pages and the admin meet the same limit with the same
-message, and nothing is written when one refuses. The API's exception handler turns a
+albums.archive.import_dataset, albums.tasks.start_caption_run, albums.scrape.start_scrape,
+ModelVersion.from_upload and register, training.submit), so the API, the pages and the
+admin meet the same limit with the same message, and nothing is written when one refuses.
+The quota is checked again under the user's row lock (`lock_user`) in the transaction that
+stores, so two requests at once cannot both pass it. The API's exception handler turns a
 LimitExceeded into 413/429 with `{"detail": ...}`; pages show the message.
 
 Rates are DRF throttle rates ("20/hour"), one per scope (IMAGINEER_THROTTLE_RATES, from
@@ -41,6 +43,7 @@ SCOPES = {
     "captioning": "captioning runs",
     "model_uploads": "model registrations",
     "training": "training runs",
+    "scraping": "scrape runs",
 }
 PERIODS = {"s": "second", "m": "minute", "h": "hour", "d": "day"}
 

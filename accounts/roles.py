@@ -110,6 +110,15 @@ def role_of(user):
     return None
 
 
+def roles_within(user):
+    """The roles at or below the user's highest (all three for a superuser, none without a
+    role): what is open to one of them is open to the user (a model's `usable_by`)."""
+    if user.is_superuser:
+        return list(ROLES)
+    role = role_of(user)
+    return ROLES[: ROLES.index(role) + 1] if role else []
+
+
 def set_role(user, role):
     """Give a user exactly one role (one audit row inside a transaction)."""
     user.groups.set([Group.objects.get(name=role)])

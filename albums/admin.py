@@ -5,6 +5,8 @@ admin changes them, files them into albums, captions and deletes them. Deleting,
 in bulk, removes the files too (signals.py: post_delete fires for each row).
 """
 
+import re
+
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
@@ -13,8 +15,11 @@ from django.utils.html import format_html
 from .captioning import CaptioningUnavailable
 from .forms import AlbumChoiceForm
 from .models import Album, AlbumImage, CaptionRun, Image, Label, ScrapeRun
+from .search import search
 from .tasks import start_image_caption_run
 from .templatetags.albums_tags import image_url, thumbnail_url
+
+SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class AdminMedia:
@@ -59,7 +64,7 @@ class ImageAdmin(admin.ModelAdmin):
                     "created_at"]
     list_display_links = ["__str__"]
     list_filter = ["source", "albums", "nsfw", CaptionedFilter]
-    search_fields = ["prompt", "labels__text", "=sha256"]
+    search_fields = ["prompt"]  # shows the search box; get_search_results does the search
     list_per_page = 50
     date_hierarchy = "created_at"
     inlines = [LabelInline]
@@ -74,6 +79,16 @@ class ImageAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).with_caption().select_related("created_by")
+
+    def get_search_results(self, request, queryset, search_term):
+        """The API's search (albums.search.search: the index, the last word a prefix, the
+        newest matches), or an image by its sha256."""
+        term = search_term.strip().lower()
+        if not term:
+            return queryset, False
+        if SHA256.fullmatch(term):
+            return queryset.filter(sha256=term), False
+        return search(queryset, term), False
 
     def has_add_permission(self, request):
         return False  # images come in through albums.ingest, which checks them
@@ -210,10 +225,6 @@ class AlbumAdmin(admin.ModelAdmin):
     @admin.display(description="cover preview")
     def cover_preview(self, album):
         return thumbnail_tag(getattr(album, "cover_image_id", None), "admin-preview")
-
-    @admin.display(description="images", ordering="image_count")
-    def image_count(self, album):
-        return album.image_count
 
 
 @admin.register(CaptionRun)

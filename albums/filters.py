@@ -20,9 +20,10 @@ class ImageFilter(django_filters.FilterSet):
     created_by = IdFilter(field_name="created_by_id", label="A user id.")
     search = django_filters.CharFilter(
         method="with_words",
-        label="Words in the prompt or the caption, all of them; a word ending in * is the "
-              "start of one, as one types (\"lighthouse dus*\" finds \"a lighthouse at dusk\"). "
-              f"The best matches first, then the newest, among the newest {WINDOW} matches.")
+        label="Words in the prompt or the caption, all of them; the last word, and a word "
+              "ending in *, is the start of one, as one types (\"lighthouse dus\" finds "
+              "\"a lighthouse at dusk\"). The best matches first, then the newest, among "
+              f"the newest {WINDOW} matches the caller may see.")
 
     class Meta:
         model = Image

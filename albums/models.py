@@ -100,7 +100,8 @@ class ImageQuerySet(models.QuerySet):
         # images), where a page of the newest images needs a few dozen probes
         # (bench/library_scale.py).
         in_visible_album = Exact(Subquery(
-            AlbumImage.objects.filter(albums, image=OuterRef("pk")).values(one=Value(1))[:1]), 1)
+            AlbumImage.objects.filter(albums, image=OuterRef("pk")).order_by()  # any one
+            .values(one=Value(1))[:1]), 1)
         if user.is_authenticated:
             return self.filter(in_visible_album | Q(created_by=user))
         return self.filter(in_visible_album)
@@ -233,17 +234,10 @@ class AlbumQuerySet(models.QuerySet):
         return self.none()
 
     def with_summary(self):
-        """Annotate `image_count` and `cover_image_id` (the cover, else the first image)."""
+        """Annotate `cover_image_id` (the cover, else the first image); the number of images
+        is the album's own `image_count`, which the database keeps (counts.py)."""
         first = AlbumImage.objects.filter(album=OuterRef("pk")).order_by("position")
-        count = (
-            AlbumImage.objects.filter(album=OuterRef("pk"))
-            .order_by()
-            .values("album")
-            .annotate(n=models.Count("id"))
-            .values("n")
-        )
         return self.annotate(
-            image_count=models.functions.Coalesce(Subquery(count), 0),
             cover_image_id=models.functions.Coalesce(
                 "cover_id",
                 Subquery(first.values("image_id")[:1]),
@@ -275,6 +269,10 @@ class Album(models.Model):
     images = models.ManyToManyField(
         Image, through="AlbumImage", related_name="albums", blank=True
     )
+    image_count = models.PositiveIntegerField(
+        default=0, editable=False,
+        help_text="How many images the album holds: kept by the database (albums/counts.py)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -291,6 +289,11 @@ class Album(models.Model):
     def save(self, *args, **kwargs):
         if not self.slug:
             self.slug = album_slug(self.name)
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            # Every column but image_count, which the database keeps: this Album may have
+            # been read before images were added.
+            kwargs["update_fields"] = [field.name for field in self._meta.concrete_fields
+                                       if not field.primary_key and field.name != "image_count"]
         super().save(*args, **kwargs)
 
     def can_curate(self, user):

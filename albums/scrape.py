@@ -31,6 +31,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django_q.tasks import async_task
 
+from accounts.limits import check_storage, lock_user, throttle
 from core.errors import NO_SUCH_ROW
 from workers.leases import Heartbeat, lease_interval, reclaim, worker_name
 
@@ -137,8 +138,13 @@ def check_start_url(url):
 
 
 def start_scrape(user, cleaned):
-    """Create the run (and its new album) and queue its task on commit."""
+    """Create the run (and its new album) and queue its task on commit. Counted against the
+    user's throttle ("scraping"), and refused while they are at their storage quota (the
+    run will store images): LimitExceeded."""
+    throttle(user, "scraping")
     with transaction.atomic():
+        lock_user(user)
+        check_storage(user)
         album = cleaned.get("album")
         if album is None:
             album = Album.objects.create(name=cleaned["album_name"], owner=user)

@@ -12,21 +12,25 @@ imports) are found:
 
 Both split words the same way (letters and digits; case ignored; no stemming, so results
 match across the two databases). Every word of the search is required; a word is a whole
-word, or, ending in `*`, the start of one: what a search box sends for the word being
-typed ("lighthouse dus*" finds "a lighthouse at dusk"). The words are never put in SQL
-text: they are reduced to letters and digits and passed as parameters.
+word, but the last word, and a word ending in `*`, is the start of one: a search box sends
+what is typed so far ("lighthouse dus" finds "a lighthouse at dusk", "cir" finds
+"circle"). The indexes serve the prefixes: PostgreSQL's GIN index answers a tsquery
+prefix (`dus:*`), and the FTS5 table keeps prefix indexes of 2, 3 and 4 characters (the
+short prefixes, which start the most words; a longer one starts few). The words are
+never put in SQL text: they are reduced to letters and digits and passed as parameters.
 
-Candidates come from the index alone, newest first (both indexes keep matches in id
-order): the newest `WINDOW` matches (all of them when there are fewer), so that a common
-word costs no more than a rare one; type more words to narrow a search past that. The
-caller's visibility filter then applies to them, and they are ranked by relevance, then
-recency. Relevance is the same on both databases, worked out from the row: 2 when every
-word is in the prompt, plus 1 when every word is in the caption. (The engines' own ranks,
-ts_rank and bm25, were tried: bm25 needs a MATCH per ranked row, which cost 35 s for a
-common word on SQLite, and the two would order results differently.)
-
-A prefix costs more than a whole word on SQLite: FTS5 merges the doclists of every word
-with that start before it can give the newest (docs/performance.md has the figures).
+Candidates are the newest `WINDOW` matches among the images the caller passed (all of them
+when there are fewer): the caller's filters, the visibility rule first, apply inside the
+query that picks them, so a viewer always reaches their own matches, however many newer
+ones strangers have. A common word costs no more than a rare one; type more words to
+narrow a search past that. On SQLite they are read from the FTS5 table newest first, each
+tested against the caller's filters; on PostgreSQL a rare query reads its matches from the
+GIN index, a common one (`is_common`) the newest rows by pk, testing each row's tsvector.
+They are then ranked by relevance, then recency. Relevance is the same on both databases,
+worked out from the row: 2 when every word is in the prompt, plus 1 when every word is in
+the caption. (The engines' own ranks, ts_rank and bm25, were
+tried: bm25 needs a MATCH per ranked row, which cost 35 s for a common word on SQLite,
+and the two would order results differently.)
 
 The migration (0008_search) creates the index and fills it for existing rows
 (`rebuild`, which may be run again); a later migration that makes SQLite rebuild the
@@ -38,7 +42,17 @@ import re
 from functools import reduce
 
 from django.db import connection
-from django.db.models import Case, ExpressionWrapper, IntegerField, Q, Value, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    Expression,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Q,
+    Value,
+    When,
+)
 from django.db.models.expressions import RawSQL
 
 WINDOW = 1000
@@ -53,29 +67,114 @@ def words(text):
     return re.findall(r"[^\W_]+\*?", text.lower())[:MAX_WORDS]
 
 
+class Matches(Expression):
+    """PostgreSQL: true where the image's tsvector matches `query` (the engine's syntax,
+    made by `search` from the words): a condition on the row of the queryset it filters,
+    so it sits in the same WHERE as the caller's filters."""
+
+    output_field = BooleanField()
+
+    def __init__(self, query, *, common=False):
+        super().__init__()
+        self.query, self.common = query, common
+        self.pk = F("pk")
+
+    def get_source_expressions(self):
+        return [self.pk]
+
+    def set_source_expressions(self, exprs):
+        (self.pk,) = exprs
+
+    def as_sql(self, compiler, connection):
+        table = compiler.quote_name_unless_alias(self.pk.alias)  # relabelled in subqueries
+        # A common query as a plain function call, which no index serves: the plan reads
+        # the newest rows by pk until the window is full.
+        condition = "ts_match_vq({}, {})" if self.common else "{} @@ {}"
+        return (condition.format(f"{table}.search_document", "to_tsquery('simple', %s)"),
+                [self.query])
+
+
+def sqlite_candidates(images, query):
+    """SQLite: the newest WINDOW matches among `images`, read from the FTS5 table in rowid
+    order, each tested against the caller's filters until the window is full (an
+    `id IN (every match)` would first collect every match: 5x slower for a common word)."""
+    mine, params = (images.filter(pk=RawSQL("albums_image_fts.rowid", [])).order_by()
+                    .values("pk").query.sql_with_params())
+    sql = ("SELECT rowid FROM albums_image_fts WHERE albums_image_fts MATCH %s "  # noqa: S608
+           f"AND EXISTS ({mine}) ORDER BY rowid DESC LIMIT %s")  # (the ORM's SQL)
+    return RawSQL(sql, [query, *params, WINDOW])  # noqa: S611 (the words are parameters)
+
+
+COMMON = 20
+"""A query is common on PostgreSQL when it matches at least COMMON * WINDOW images."""
+
+
+def is_common(found):
+    """Whether, by PostgreSQL's statistics of the index's words (ANALYZE's most common
+    lexemes and their frequencies), the words match so many images that reading the
+    newest images until WINDOW of them match is cheaper than reading every match from
+    the GIN index (which gives them in no order). The planner itself estimates a prefix
+    (`lig:*`) at 2% of the rows whatever it starts, and would read a million matches of
+    a common prefix from the GIN index, testing each one's visibility (18 s)."""
+    plain = [word.rstrip("*") for word in found]
+    prefixes = [word.endswith("*") or n == len(found) - 1 for n, word in enumerate(found)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT m.lexeme, m.frequency, c.reltuples FROM pg_class c, pg_stats s, "
+            "unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) "
+            "AS m(lexeme, frequency) WHERE c.oid = 'albums_image'::regclass "
+            "AND s.schemaname = current_schema() AND s.tablename = 'albums_image' "
+            "AND s.attname = 'search_document' AND m.lexeme LIKE ANY(%s)",
+            [[word + "%" if prefix else word for word, prefix in zip(plain, prefixes,
+                                                                        strict=True)]])
+        rows = cursor.fetchall()
+    if not rows:
+        return False
+    shares = []
+    for word, prefix in zip(plain, prefixes, strict=True):
+        missing = 1.0  # the share of images without any matching lexeme
+        for lexeme, frequency, _ in rows:
+            if lexeme == word or (prefix and lexeme.startswith(word)):
+                missing *= 1 - frequency
+        shares.append(1 - missing)
+    return min(shares) * rows[0][2] >= COMMON * WINDOW
+
+
+def engine_query(found, vendor):
+    """The words (`words`'s) in the engine's query syntax: every word required; the last,
+    and any ending in `*`, a prefix."""
+    terms = []
+    for n, word in enumerate(found):
+        prefix = word.endswith("*") or n == len(found) - 1
+        word = word.rstrip("*")
+        if vendor == "postgresql":
+            terms.append(f"{word}:*" if prefix else word)
+        else:
+            terms.append(f'"{word}"*' if prefix else f'"{word}"')
+    return (" & " if vendor == "postgresql" else " ").join(terms)
+
+
 def search(images, text):
-    """`images` (a queryset) narrowed to those whose prompt or caption holds every word of
-    `text`, best match first, then newest; none if `text` has no words."""
+    """`images` (a queryset: what the caller may see, filtered) narrowed to those whose
+    prompt or caption holds every word of `text` (the last one as a prefix), best match
+    first, then newest; none if `text` has no words."""
     found = words(text)
     if not found:
         return images.none()
+    query = engine_query(found, connection.vendor)
     if connection.vendor == "postgresql":
-        query = " & ".join(f"{word[:-1]}:*" if word.endswith("*") else word for word in found)
-        candidates = RawSQL(
-            "SELECT id FROM albums_image WHERE search_document @@ to_tsquery('simple', %s) "
-            "ORDER BY id DESC LIMIT %s", [query, WINDOW])
+        candidates = (images.filter(Matches(query, common=is_common(found)))
+                      .order_by("-pk").values("pk")[:WINDOW])
     else:
-        query = " ".join(f'"{word[:-1]}"*' if word.endswith("*") else f'"{word}"'
-                         for word in found)
-        candidates = RawSQL(
-            "SELECT rowid FROM albums_image_fts WHERE albums_image_fts MATCH %s "
-            "ORDER BY rowid DESC LIMIT %s", [query, WINDOW])
+        candidates = sqlite_candidates(images, query)
     plain = [word.rstrip("*") for word in found]
     in_prompt = reduce(operator.and_, (Q(prompt__icontains=word) for word in plain))
     in_caption = reduce(operator.and_, (Q(caption_text__icontains=word) for word in plain))
     relevance = (Case(When(in_prompt, then=Value(2)), default=Value(0))
                  + Case(When(in_caption, then=Value(1)), default=Value(0)))
-    return (images.with_caption().filter(pk__in=candidates)
+    # The candidates passed the caller's filters already: not tested again (half the
+    # time of a common word on PostgreSQL).
+    return (images.model.objects.with_caption().filter(pk__in=candidates)
             .annotate(search_rank=ExpressionWrapper(relevance, output_field=IntegerField()))
             .order_by("-search_rank", "-created_at", "-id"))
 
@@ -137,7 +236,7 @@ def sqlite_caption(image):
 
 SQLITE = [
     "CREATE VIRTUAL TABLE albums_image_fts USING fts5(prompt, caption, "
-    "tokenize = 'unicode61 remove_diacritics 0')",
+    "tokenize = 'unicode61 remove_diacritics 0', prefix = '2 3 4')",
     """CREATE TRIGGER albums_image_fts_insert AFTER INSERT ON albums_image BEGIN
         INSERT INTO albums_image_fts (rowid, prompt, caption)
         VALUES (new.id, new.prompt, ''); END""",
@@ -174,24 +273,31 @@ SQLITE_DROP = [
 ]
 
 
-def run(statements, using_connection):
-    with using_connection.cursor() as cursor:
-        for statement in statements:
+def run(db, postgresql, sqlite):
+    """Run the statements of db's vendor (migrations' SQL: here and in counts.py)."""
+    with db.cursor() as cursor:
+        for statement in postgresql if db.vendor == "postgresql" else sqlite:
             cursor.execute(statement)
 
 
 def create_index(apps, schema_editor):
     """The migration's forward step: the index, its triggers, filled for existing rows."""
-    db = schema_editor.connection
-    run(POSTGRESQL if db.vendor == "postgresql" else SQLITE, db)
-    rebuild(db)
+    run(schema_editor.connection, POSTGRESQL, SQLITE)
+    rebuild(schema_editor.connection)
 
 
 def drop_index(apps, schema_editor):
-    db = schema_editor.connection
-    run(POSTGRESQL_DROP if db.vendor == "postgresql" else SQLITE_DROP, db)
+    run(schema_editor.connection, POSTGRESQL_DROP, SQLITE_DROP)
 
 
 def rebuild(db=connection):
     """Index every image afresh (what the triggers keep up to date from then on)."""
-    run([POSTGRESQL_REBUILD] if db.vendor == "postgresql" else SQLITE_REBUILD, db)
+    run(db, [POSTGRESQL_REBUILD], SQLITE_REBUILD)
+
+
+def add_prefix_index(apps, schema_editor):
+    """Migration 0009: SQLite's FTS5 table made again with its prefix indexes (SQLITE now
+    has them), filled for existing rows. PostgreSQL's GIN index serves prefixes as it is."""
+    run(schema_editor.connection, [], SQLITE_DROP + SQLITE)
+    if schema_editor.connection.vendor == "sqlite":
+        rebuild(schema_editor.connection)

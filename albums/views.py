@@ -229,13 +229,21 @@ def scrape_list(request):
             run = start_scrape(request.user, validate_scrape(values, request.user))
         except ValidationError as exc:
             errors, status = exc.message_dict, 400
+        except LimitExceeded as exc:
+            return limit_page(request, exc, "albums/scrape_list.html",
+                              _scrape_list_context(request, may_scrape, errors, values))
         else:
             return redirect("scrape_detail", pk=run.pk)
-    return render(request, "albums/scrape_list.html", {
+    return render(request, "albums/scrape_list.html",
+                  _scrape_list_context(request, may_scrape, errors, values), status=status)
+
+
+def _scrape_list_context(request, may_scrape, errors, values):
+    return {
         "runs": ScrapeRun.objects.visible_to(request.user).select_related("album")[:50],
         "may_scrape": may_scrape, "errors": errors, "values": values,
         "albums": Album.objects.curatable_by(request.user).filter(owner=request.user),
-    }, status=status)
+    }
 
 
 @login_required

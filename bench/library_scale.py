@@ -14,7 +14,9 @@ Each request of the issue's table goes through django.test.Client, signed in as 
 viewer (who owns a tenth of the albums): p50/p95 over --repeat requests, the number of
 queries, and the plan (EXPLAIN ANALYZE on PostgreSQL, EXPLAIN QUERY PLAN on SQLite) of
 the request's main query (its longest SQL: the page's rows). The databases are deleted at
-the end (--keep keeps them). Figures go to docs/performance.md.
+the end (--keep keeps them). --seed-only seeds and keeps them; --reuse measures databases
+kept before (migrating them first), so a million rows are seeded once. Figures go to
+docs/performance.md.
 """
 
 # ruff: noqa: S608 (the seeding SQL is the script's own: table names and numbers, no input)
@@ -156,12 +158,19 @@ def seed(images, albums, jobs):
         })
         template.delete()
         low = Image.objects.order_by("pk").values_list("pk", flat=True).first()
+        postgresql = connection.vendor == "postgresql"
         with connection.cursor() as cursor:
+            if postgresql:  # one set-based re-index below, not one UPDATE per caption
+                cursor.execute("SET session_replication_role = replica")  # triggers off
             cursor.execute(
                 "INSERT INTO albums_label (image_id, text, kind, source, created_by_id, "
                 "created_at) SELECT id, 'a lighthouse at dusk, number ' || "
                 f"{sql.text('id')}, 'caption', 'manual', NULL, created_at FROM albums_image "
                 "WHERE id % 2 = 0")
+            if postgresql:
+                cursor.execute("UPDATE albums_image SET search_document = "
+                               "albums_image_document(id, prompt) WHERE id % 2 = 0")
+                cursor.execute("SET session_replication_role = DEFAULT")
         template = Album.objects.create(name="template", slug="template", owner=users[0])
         clone("albums_album", template.pk, albums, {
             "name": f"'Album ' || {sql.text(i)}", "slug": f"'album-' || {sql.text(i)}",
@@ -204,6 +213,18 @@ def seed(images, albums, jobs):
     return users[0], big, middle
 
 
+def kept():
+    """The viewer, the big album and the image at half depth of a database seeded before."""
+    from django.contrib.auth import get_user_model
+
+    from albums.models import Album, Image
+
+    images = Image.objects.order_by("pk").values_list("pk", flat=True)
+    low, count = images.first(), images.count()
+    return (get_user_model().objects.get(username="bench-0"), Album.objects.get(slug="big"),
+            Image.objects.get(pk=low + count // 2))
+
+
 def measure(client, url, repeat):
     """(status, queries, p50 ms, p95 ms, the SQL of the page's own query) of GET url."""
     from django.db import connection, reset_queries
@@ -237,17 +258,23 @@ def explain(sql):
 
 def run(url, args):
     started = time.perf_counter()
-    recreate(url)
-    setup_django(url)
+    if not args.reuse:
+        recreate(url)
+    setup_django(url)  # on a kept database: its later migrations
     from django.db import connection
     from django.test import Client
 
     from core.pagination import encode_cursor
 
-    viewer, big, middle = seed(args.images, args.albums, args.jobs)
-    seeded = time.perf_counter() - started
-    print(f"{connection.vendor}: seeded {args.images:,} images, {args.albums:,} albums, "
-          f"{args.jobs:,} jobs in {seeded:.0f} s", flush=True)
+    if args.reuse:
+        viewer, big, middle = kept()
+    else:
+        viewer, big, middle = seed(args.images, args.albums, args.jobs)
+        seeded = time.perf_counter() - started
+        print(f"{connection.vendor}: seeded {args.images:,} images, {args.albums:,} albums, "
+              f"{args.jobs:,} jobs in {seeded:.0f} s", flush=True)
+        if args.seed_only:
+            return
     client = Client()
     client.force_login(viewer)
     deep = encode_cursor([middle.created_at, middle.pk])
@@ -281,7 +308,7 @@ def run(url, args):
         print(f"\nPlan of the main query of {what}:\n" + "\n".join(
             f"    {line}" for line in plan))
     connection.close()
-    if not args.keep:
+    if not args.keep and not args.reuse:
         drop(url)
 
 
@@ -295,6 +322,10 @@ def main():
     parser.add_argument("--postgres", default=POSTGRES, help="a database to make afresh")
     parser.add_argument("--sqlite", type=Path, default=SQLITE)
     parser.add_argument("--keep", action="store_true", help="keep the databases")
+    parser.add_argument("--seed-only", action="store_true",
+                        help="seed and keep the databases, measure nothing")
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure databases kept by an earlier run (same sizes), unseeded")
     args = parser.parse_args()
     if args.only:
         run(args.postgres if args.only == "postgresql" else f"sqlite:///{args.sqlite}", args)

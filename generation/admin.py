@@ -7,6 +7,7 @@ from django.utils.html import format_html, format_html_join
 
 from core.errors import LimitExceeded
 
+from .forms import usable_models
 from .models import (
     Batch,
     Job,
@@ -128,6 +129,11 @@ class PromptSetLoraInline(admin.TabularInline):
     extra = 0
     max_num = MAX_LORAS
 
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "lora":  # the LoRAs the user's role may use (usable_by)
+            kwargs["queryset"] = usable_models(request.user, ModelVersion.Kind.LORA)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
 
 class CsvImportForm(forms.Form):
     file = forms.FileField(help_text="A UTF-8 CSV with a header row naming the template's "
@@ -176,14 +182,25 @@ class ModelVersionForm(forms.ModelForm):
     class Meta:
         model = ModelVersion
         fields = ["name", "kind", "source", "file", "family", "trigger_words", "version",
-                  "is_active", "description"]
+                  "is_active", "usable_by", "description"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["usable_by"].required = False  # left out: everyone, the default
 
     def clean(self):
         data = super().clean()
+        data["usable_by"] = data.get("usable_by") or ModelVersion.UsableBy.EVERYONE
+        if self.uploader is not None:
+            try:  # who may set it to what: the model's rule, as in the API
+                self.instance.check_usable_by_choice(self.uploader, data["usable_by"])
+            except ValidationError as exc:
+                self.add_error("usable_by", exc.message_dict["usable_by"])
         if self.instance.pk or self.errors:
             return data
         fields = {key: data.get(key) for key in
-                  ["name", "family", "trigger_words", "version", "is_active", "description"]}
+                  ["name", "family", "trigger_words", "version", "is_active", "usable_by",
+                   "description"]}
         try:
             if data.get("file"):
                 self.checked = ModelVersion.from_upload(data["file"], kind=data.get("kind"),
@@ -205,8 +222,8 @@ class ModelVersionForm(forms.ModelForm):
 class ModelVersionAdmin(admin.ModelAdmin):
     form = ModelVersionForm
     list_display = ["name", "version", "kind", "family", "is_active", "is_default",
-                    "short_hash", "size_bytes", "created_at"]
-    list_filter = ["kind", "family", "is_active"]
+                    "usable_by", "short_hash", "size_bytes", "created_at"]
+    list_filter = ["kind", "family", "is_active", "usable_by"]
     search_fields = ["name", "trigger_words", "sha256"]
     readonly_fields = ["sha256", "size_bytes", "is_default", "metrics", "created_by"]
     actions = ["activate", "deactivate", "make_default"]
@@ -216,6 +233,11 @@ class ModelVersionAdmin(admin.ModelAdmin):
         a change too, as it does for the API)."""
         fixed = ModelVersion.FIXED_FIELDS if obj is not None else []
         return [*self.readonly_fields, *fixed]
+
+    def get_queryset(self, request):
+        """The models the user's role may use (usable_by): an editor never sees, nor
+        changes, those of admins alone."""
+        return super().get_queryset(request).usable_by_user(request.user)
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)

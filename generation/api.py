@@ -51,10 +51,26 @@ from .validation import (
 # Jobs
 
 
-# The active models only: a retired one is as unknown as a missing id, so neither an error
-# nor the browsable API's form names it to those who may not see it (viewers).
+class UsableModelField(serializers.PrimaryKeyRelatedField):
+    """The id of an active model of one kind that the caller's role may use
+    (ModelVersion.usable_by). A retired model, one the caller may not use and a missing id
+    are refused in the same words, naming the field and the rule, so neither an error nor
+    the browsable API's form names a model to those who may not see it."""
+
+    def __init__(self, kind, field, **kwargs):
+        label = "LoRA" if kind == ModelVersion.Kind.LORA else "base model"
+        messages = {"does_not_exist": ModelVersion.refusal(field, "{pk_value}", label)}
+        super().__init__(queryset=ModelVersion.objects.filter(kind=kind).active(),
+                         error_messages=messages, **kwargs)
+
+    def get_queryset(self):
+        request = self.context.get("request")
+        models = super().get_queryset()
+        return models if request is None else models.usable_by_user(request.user)
+
+
 class LoraChoiceSerializer(serializers.Serializer):
-    id = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.loras().active())
+    id = UsableModelField(ModelVersion.Kind.LORA, "loras")
     weight = serializers.FloatField(default=1.0, min_value=LORA_WEIGHT[0],
                                     max_value=LORA_WEIGHT[1])
 
@@ -65,8 +81,8 @@ class GenerationParamsSerializer(RejectUnknownFields, serializers.Serializer):
     left out defaults from the site settings. generation.validation checks them, the one
     place for their rules, which the schema states (parameter_rule)."""
 
-    model = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.bases().active(),
-                                               required=False, allow_null=True)
+    model = UsableModelField(ModelVersion.Kind.BASE, "model", required=False,
+                             allow_null=True)
     loras = LoraChoiceSerializer(many=True, required=False)
 
     def get_fields(self):
@@ -331,7 +347,7 @@ class BatchViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         return BatchCreateSerializer if self.action == "create" else BatchSerializer
 
     def create(self, request, *args, **kwargs):
-        serializer = BatchCreateSerializer(data=request.data)
+        serializer = BatchCreateSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         prompt_set, theme = data.pop("set"), data.pop("theme", "")
@@ -487,8 +503,8 @@ class ModelVersionSerializer(RejectUnknownFields, serializers.ModelSerializer):
     class Meta:
         model = ModelVersion
         fields = ["id", "name", "kind", "source", "file", "sha256", "size_bytes", "family",
-                  "trigger_words", "version", "is_active", "is_default", "description",
-                  "metrics", "created_at"]
+                  "trigger_words", "version", "is_active", "is_default", "usable_by",
+                  "description", "metrics", "created_at"]
         read_only_fields = ["id", "sha256", "size_bytes", "is_default", "metrics",
                             "created_at"]
         # Said outright: DRF reads a boolean left out of a form (the multipart upload of a
@@ -513,6 +529,11 @@ class ModelVersionSerializer(RejectUnknownFields, serializers.ModelSerializer):
             # What registration checked stays: the model's rule, as in the admin (DRF turns
             # Django's ValidationError into field errors).
             self.instance.refuse_fixed_changes(data)
+        request = self.context.get("request")
+        if "usable_by" in data and request is not None:
+            # Who may set it to what: the model's rule, as in the admin.
+            (self.instance or ModelVersion()).check_usable_by_choice(request.user,
+                                                                     data["usable_by"])
         # A change may leave the source out: the model's own (a source, or its uploaded file).
         current = (self.instance.source or self.instance.file.name) if self.instance else ""
         if not data.get("file") and not data.get("source", current):
@@ -536,7 +557,9 @@ class ModelVersionViewSet(viewsets.ModelViewSet):
     parser_classes = [JSONParser, MultiPartParser, FormParser]
 
     def get_queryset(self):
-        models = ModelVersion.objects.all()
+        # Only the models the caller's role may use (usable_by), editors' and admins'
+        # retired ones included.
+        models = ModelVersion.objects.usable_by_user(self.request.user)
         if not self.request.user.has_perm("generation.change_modelversion"):
             models = models.filter(is_active=True)
         return models

@@ -28,18 +28,29 @@ SIZE_PRESETS = [
 SIZE_FORMAT = re.compile(r"\d{1,5}x\d{1,5}")
 
 
+def usable_models(user, kind):
+    """The active models of `kind` that `user`'s role may use: the choices the pages offer
+    (ModelVersion.usable_by)."""
+    return ModelVersion.objects.filter(kind=kind).active().usable_by_user(user)
+
+
+def usable_messages(field, label):
+    """A choice outside usable_models, refused as the API refuses it (ModelVersion.refusal)."""
+    return {"invalid_choice": ModelVersion.refusal(field, "%(value)s", label)}
+
+
 class LoraFields:
     """MAX_LORAS pairs of fields, a LoRA and its weight (lora_1, weight_1, ...): the
     generate page's and a prompt set's."""
 
-    def add_lora_fields(self, chosen=()):
-        loras = ModelVersion.objects.loras().active()
+    def add_lora_fields(self, user, chosen=()):
+        loras = usable_models(user, ModelVersion.Kind.LORA)
         chosen = list(chosen)
         for n in range(1, MAX_LORAS + 1):
             lora, weight = chosen[n - 1] if n <= len(chosen) else (None, 1.0)
             self.fields[f"lora_{n}"] = forms.ModelChoiceField(
                 queryset=loras, required=False, empty_label="(no LoRA)", label=f"LoRA {n}",
-                initial=lora)
+                initial=lora, error_messages=usable_messages("loras", "LoRA"))
             self.fields[f"weight_{n}"] = forms.FloatField(
                 required=False, initial=weight, label="weight",
                 widget=forms.NumberInput(attrs={"step": "0.05", "min": LORA_WEIGHT[0],
@@ -61,8 +72,9 @@ class GenerateForm(LoraFields, forms.Form):
 
     prompt = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
     negative_prompt = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
-    model = forms.ModelChoiceField(queryset=ModelVersion.objects.bases().active(),
-                                   required=False, empty_label="Default model")
+    model = forms.ModelChoiceField(queryset=ModelVersion.objects.none(), required=False,
+                                   empty_label="Default model",
+                                   error_messages=usable_messages("model", "base model"))
     size = forms.ChoiceField(choices=SIZE_PRESETS)  # width and height
     scheduler = forms.ChoiceField(choices=[(s, s) for s in SCHEDULERS])
     # The other numbers of the engine's GenerationParams, one field each (num_images: one
@@ -71,8 +83,9 @@ class GenerateForm(LoraFields, forms.Form):
     HELP = {"seed": "Empty: a random seed.",
             "clip_skip": "1: the text encoder's last layer; 2: the one before (A1111's)."}
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["model"].queryset = usable_models(user, ModelVersion.Kind.BASE)
         for name in self.NUMBERS_ASKED:
             kind = forms.IntegerField if NUMBERS[name][0] is int else forms.FloatField
             self.fields[name] = kind(required=False, help_text=self.HELP.get(name, ""),
@@ -93,7 +106,7 @@ class GenerateForm(LoraFields, forms.Form):
         self.fields["guidance_scale"].initial = defaults["guidance_scale"]
         self.fields["scheduler"].initial = defaults["scheduler"]
         self.fields["negative_prompt"].initial = defaults["negative_prompt"]
-        self.add_lora_fields()
+        self.add_lora_fields(user)
 
     # Image to image: the source (an image id; the view checks it may be seen), the mask the
     # editor drew (static/js/mask_editor.js: a PNG as a data: URL), and their settings.
@@ -167,9 +180,9 @@ class BatchForm(forms.Form):
 class SetLorasForm(LoraFields, forms.Form):
     """A prompt set's LoRAs on its page (editors); PromptSet.set_loras checks them."""
 
-    def __init__(self, *args, prompt_set, **kwargs):
+    def __init__(self, *args, prompt_set, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.add_lora_fields(prompt_set.lora_choices())
+        self.add_lora_fields(user, prompt_set.lora_choices())
 
     def add_rule_errors(self, error):
         self.add_error("lora_1" if "loras" in error.message_dict else None,

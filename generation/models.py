@@ -21,7 +21,8 @@ from django.db.models import Count, F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.limits import check_storage, counts_toward_quota, throttle
+from accounts.limits import check_storage, counts_toward_quota, lock_user, throttle
+from accounts.roles import ADMIN, EDITOR, VIEWER, roles_within
 from albums.models import Album, Image, unique_slug
 from core.errors import CONFLICT, NO_SUCH_ROW
 from core.storage import fetch
@@ -54,8 +55,10 @@ class Family(models.TextChoices):
     SDXL = "sdxl", "Stable Diffusion XL"
 
 
-# Families the engine and the trainer run (SDXL needs another pipeline class).
-SUPPORTED_FAMILIES = {Family.SD15, Family.SD2}
+# Families the engine generates with (SDXL with StableDiffusionXLPipeline), and those the
+# trainer trains LoRAs for.
+SUPPORTED_FAMILIES = {Family.SD15, Family.SD2, Family.SDXL}
+TRAINABLE_FAMILIES = {Family.SD15, Family.SD2}
 
 
 class ModelVersionQuerySet(models.QuerySet):
@@ -70,6 +73,12 @@ class ModelVersionQuerySet(models.QuerySet):
 
     def default_base(self):
         return self.bases().active().filter(is_default=True).first()
+
+    def usable_by_user(self, user):
+        """The models `user` may use: those whose usable_by is a role the user holds or is
+        above (ModelVersion.usable_by). The one rule of who may use which model: lists,
+        form choices and the API's choices filter by it, and generation checks it."""
+        return self.filter(usable_by__in=roles_within(user))
 
 
 class SourceRefused(Exception):
@@ -95,10 +104,19 @@ class ModelVersion(models.Model):
 
     FIXED_FIELDS = ["kind", "source", "file", "family"]
     FIXED_MESSAGE = "Fixed once registered: register a new model version instead."
+    DEFAULT_FOR_EVERYONE = ("usable_by: the default base model is usable by everyone "
+                            "(what a request without a model gets).")
 
     class Kind(models.TextChoices):
         BASE = "base", "Base model"
         LORA = "lora", "LoRA"
+
+    class UsableBy(models.TextChoices):
+        """The lowest role that may use the model (roles are ordered: accounts/roles.py)."""
+
+        EVERYONE = VIEWER, "Everyone (viewers, editors and admins)"
+        EDITORS = EDITOR, "Editors and admins"
+        ADMINS = ADMIN, "Admins only"
 
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=8, choices=Kind.choices)
@@ -116,6 +134,10 @@ class ModelVersion(models.Model):
     version = models.CharField(max_length=50, blank=True)
     is_active = models.BooleanField(default=True)
     is_default = models.BooleanField(default=False)
+    usable_by = models.CharField(
+        max_length=8, choices=UsableBy.choices, default=UsableBy.EVERYONE,
+        help_text="Who may generate, batch and train with it; others neither see it nor "
+        "may choose it. The default base model is usable by everyone.")
     description = models.TextField(blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
@@ -133,6 +155,10 @@ class ModelVersion(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(is_default=False) | Q(kind="base"), name="default_is_a_base"
+            ),
+            models.CheckConstraint(
+                condition=Q(is_default=False) | Q(usable_by="viewer"),
+                name="default_is_for_everyone",
             ),
         ]
 
@@ -171,11 +197,43 @@ class ModelVersion(models.Model):
             fetch(self.file.name, cache, sha256=self.sha256)
         return str(cache)
 
+    def may_be_used_by(self, user):
+        return self.usable_by in roles_within(user)
+
+    @staticmethod
+    def refusal(field, value, kind="model"):
+        """The message when `value` (an id) names no active model of `kind` that the caller
+        may use: the same whether it exists or not, so it tells nothing of a model the
+        caller may not see (named by id only)."""
+        return (f"{field} must be an active {kind} your role may use (its usable_by); "
+                f"{value} is not.")
+
+    def refusal_for(self, user, field="model"):
+        """The message refusing `user` this model on `field`, or None if they may use it."""
+        if self.may_be_used_by(user):
+            return None
+        return self.refusal(field, self.pk, "LoRA" if self.kind == self.Kind.LORA
+                            else "base model")
+
+    def check_usable_by_choice(self, user, value):
+        """Who may set `usable_by` to what: at most the user's own role (an editor cannot
+        make a model the admins' alone, then lose sight of it), and everyone for the
+        default base model. The admin's form and the API's serializer ask here."""
+        allowed = roles_within(user)
+        if value not in allowed:
+            raise ValidationError({"usable_by": (
+                f"usable_by must be one of {', '.join(allowed) or 'no role'} (at most your "
+                f"own role); got {value!r}.")})
+        if self.is_default and value != self.UsableBy.EVERYONE:
+            raise ValidationError({"usable_by": self.DEFAULT_FOR_EVERYONE})
+
     def clean(self):
         if not self.source and not self.file:
             raise ValidationError({"source": "Give a hub id or local path, or upload a file."})
         if self.kind == self.Kind.LORA and self.is_default:
             raise ValidationError({"is_default": "Only a base model can be the default."})
+        if self.is_default and self.usable_by != self.UsableBy.EVERYONE:
+            raise ValidationError({"usable_by": self.DEFAULT_FOR_EVERYONE})
         stored = ModelVersion.objects.filter(pk=self.pk).first() if self.pk else None
         if stored is not None:
             stored.refuse_fixed_changes({name: getattr(self, name) for name in
@@ -196,6 +254,9 @@ class ModelVersion(models.Model):
         if self.kind != self.Kind.BASE:
             raise ValidationError({"is_default": ValidationError(
                 "Only a base model can be the default.", code=CONFLICT)})
+        if self.usable_by != self.UsableBy.EVERYONE:
+            raise ValidationError({"usable_by": ValidationError(self.DEFAULT_FOR_EVERYONE,
+                                                                code=CONFLICT)})
         ModelVersion.objects.filter(is_default=True).exclude(pk=self.pk).update(is_default=False)
         self.is_default = True
         self.is_active = True
@@ -224,6 +285,7 @@ class ModelVersion(models.Model):
                 raise ValidationError({"source": (
                     f"{source} is neither a diffusers model folder (no model_index.json) nor "
                     "a single-file .safetensors checkpoint.")})
+            model.family = _folder_family(path, family)
             model.sha256 = hashlib.sha256((path / "model_index.json").read_bytes()).hexdigest()
         model.full_clean(exclude=["file"])
         return model
@@ -256,6 +318,7 @@ class ModelVersion(models.Model):
         uploaded.seek(0)
         model.file = File(uploaded, name=f"{kind}.safetensors")
         model.full_clean(exclude=["file"])
+        model.quota_user = by  # checked again under their row lock when registered
         return model
 
     def note_checkpoint(self, info):
@@ -268,14 +331,23 @@ class ModelVersion(models.Model):
                                   "and the masked picture (every call inpaints)."]))
 
     def register(self):
-        """Save a checked model; the first base model becomes the default."""
-        try:
-            self.save()
-        except Exception:
-            if self.file and self.file.name:
-                self.file.delete(save=False)  # no file without its row
-            raise
-        if self.kind == self.Kind.BASE and not ModelVersion.objects.default_base():
+        """Save a checked model; the first base model usable by everyone becomes the
+        default. An upload counts against its uploader's storage quota again here, with
+        their row locked until it is stored, so that two uploads at once cannot both pass it
+        (LimitExceeded)."""
+        with transaction.atomic():
+            uploader = getattr(self, "quota_user", None)
+            if uploader is not None:
+                lock_user(uploader)
+                check_storage(uploader, self.size_bytes)
+            try:
+                self.save()
+            except Exception:
+                if self.file and self.file.name:
+                    self.file.delete(save=False)  # no file without its row
+                raise
+        if (self.kind == self.Kind.BASE and self.usable_by == self.UsableBy.EVERYONE
+                and not ModelVersion.objects.default_base()):
             self.make_default()
         return self
 
@@ -316,27 +388,60 @@ def _check_checkpoint(path, field="source"):
     return info
 
 
+def _folder_family(path, family):
+    """A diffusers folder's family: SDXL when its model_index.json names the SDXL pipeline,
+    else the family given (SD 1.x and 2.x share a pipeline class); an SD folder given as
+    SDXL, or a folder of another pipeline, is refused."""
+    from .engine.checkpoints import folder_pipeline_class
+
+    try:
+        name = folder_pipeline_class(path)
+    except ValueError as exc:
+        raise ValidationError({"source": str(exc)}) from exc
+    if name == "StableDiffusionXLPipeline":
+        return Family.SDXL
+    if family == Family.SDXL:
+        raise ValidationError({"family": f"{path.name} holds a {name} (SD 1.x or 2.x), not an "
+                                         "SDXL model: give family sd15 or sd2."})
+    return family
+
+
 def _check_lora(path, family, field="source"):
-    """A LoRA must be a parseable safetensors file that fits its family."""
+    """A LoRA must be a parseable safetensors file that fits its family: a standard width
+    (engine/lora.py), or the width of a registered base of the family built at shapes of
+    its own (the demo model, the tiny SDXL of the tests), the default base first."""
     from .engine.lora import InvalidLora, check_lora_family, file_sha256
 
     if family not in SUPPORTED_FAMILIES:
         raise ValidationError({"family": f"{family} models are not supported yet."})
-    try:
-        check_lora_family(path, family, base_dir=_default_base_dir(family))
-    except InvalidLora as exc:
-        raise ValidationError({field: str(exc)}) from exc
+    errors = []
+    for base in _family_bases(family) or [None]:
+        try:
+            check_lora_family(path, family, base_dir=base)
+            break
+        except InvalidLora as exc:
+            errors.append(exc)
+    else:
+        raise ValidationError({field: str(errors[0])})
     return file_sha256(path), path.stat().st_size
 
 
-def _default_base_dir(family):
-    """The default base model's local folder, when it is one of `family`: a LoRA is
-    checked against it (the demo model has no standard family width)."""
-    base = ModelVersion.objects.default_base()
-    if base is None or base.family != family or base.file:
-        return None
-    source = Path(base.engine_source())
-    return source if is_file(source / "unet" / "config.json") else None
+def _family_bases(family):
+    """The local sources of the active base models of `family` whose UNet config can be
+    read (a diffusers folder, a single file carrying its configs), the default first: a
+    LoRA of no standard width is checked against them."""
+    from .engine.lora import has_unet_config
+
+    bases = ModelVersion.objects.bases().active().filter(family=family, file="")
+    found = []
+    for base in bases.order_by("-is_default", "-pk"):
+        try:
+            source = Path(base.engine_source())
+        except SourceRefused:
+            continue
+        if has_unet_config(source):
+            found.append(source)
+    return found
 
 
 def is_file(path):

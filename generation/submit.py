@@ -85,7 +85,8 @@ def submit_batch(user, prompt_set, *, theme="", overrides=None):
         base["seed"] = draw_seed()
     # Validate every prompt before anything is written.
     cleaned_items = [
-        validate_generation({**base, "prompt": prompt_set.prompt_for(item, theme)}, loras=loras)
+        validate_generation({**base, "prompt": prompt_set.prompt_for(item, theme)}, loras=loras,
+                            user=user)
         for item in items
     ]
     with transaction.atomic():

@@ -63,9 +63,10 @@ def validate_generation(params, *, loras=(), require_prompt=True, user=None):
     base), and for image to image init_image and mask (an Image or its id; the mask also an uploaded
     file), strength, mask_blur, keep_unmasked, outpaint_<side> and hires_scale,
     hires_strength (see `_check_image_parameters`); `user` is who asks (the images must be
-    theirs to see). `loras` is a list of (ModelVersion, weight). Returns the cleaned dict,
-    with "model", "loras", "init_image" and "mask" resolved (an uploaded mask as
-    "mask_upload", checked, not stored); raises ValidationError({field: message}).
+    theirs to see, the model and LoRAs theirs to use: ModelVersion.usable_by). `loras` is
+    a list of (ModelVersion, weight). Returns the cleaned dict, with "model", "loras",
+    "init_image" and "mask" resolved (an uploaded mask as "mask_upload", checked, not
+    stored); raises ValidationError({field: message}).
     """
     from .models import ModelVersion
 
@@ -101,10 +102,25 @@ def validate_generation(params, *, loras=(), require_prompt=True, user=None):
     cleaned["model"] = model
 
     cleaned["loras"] = _validate_loras(errors, loras, model)
+    if user is not None:
+        _check_usable(errors, cleaned, user)
     _check_image_parameters(errors, cleaned, sent, user)
     if errors:
         raise ValidationError(errors)
     return cleaned
+
+
+def _check_usable(errors, cleaned, user):
+    """The model and LoRAs must be ones `user`'s role may use (ModelVersion.usable_by),
+    whatever chose them: the request, a prompt set's LoRAs, a job run again."""
+    model = cleaned["model"]
+    refusal = model.refusal_for(user, "model") if model and "model" not in errors else None
+    if refusal:
+        errors["model"] = refusal
+    if "loras" not in errors:
+        refusals = [lora.refusal_for(user, "loras") for lora, _ in cleaned["loras"]]
+        if any(refusals):
+            errors["loras"] = next(filter(None, refusals))
 
 
 def _check_image_parameters(errors, cleaned, sent, user):

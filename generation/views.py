@@ -52,7 +52,7 @@ def generate(request):
     if mode not in START_MODES:
         mode = "img2img"
     if request.method == "POST":
-        form = GenerateForm(request.POST)
+        form = GenerateForm(request.POST, user=request.user)
         if form.is_valid():
             try:
                 job = submit_job(request.user, form.generation_params())
@@ -79,7 +79,7 @@ def generate(request):
         if "init_image" in initial:
             source = _visible_image(request, initial["init_image"])
             initial.update(_start_from(source, mode))
-        form = GenerateForm(initial=initial)
+        form = GenerateForm(initial=initial, user=request.user)
     return render(request, "generation/generate.html",
                   _generate_context(request, form, source, mode))
 
@@ -176,7 +176,7 @@ def set_list(request):
 def _set_page(request, prompt_set, form=None, lora_form=None, status=200):
     form = form or BatchForm(initial={"theme": prompt_set.example_theme})
     if lora_form is None and request.user.has_perm("generation.change_promptset"):
-        lora_form = SetLorasForm(prompt_set=prompt_set)
+        lora_form = SetLorasForm(prompt_set=prompt_set, user=request.user)
     return render(request, "generation/set_detail.html",
                   {"set": prompt_set, "form": form, "lora_form": lora_form}, status=status)
 
@@ -187,7 +187,7 @@ def _set_page(request, prompt_set, form=None, lora_form=None, status=200):
 def set_loras(request, slug):
     """Replace the set's LoRAs (the batches' default), checked by PromptSet.set_loras."""
     prompt_set = get_object_or_404(PromptSet, slug=slug)
-    form = SetLorasForm(request.POST, prompt_set=prompt_set)
+    form = SetLorasForm(request.POST, prompt_set=prompt_set, user=request.user)
     if form.is_valid():
         try:
             prompt_set.set_loras(form.chosen_loras())

@@ -169,6 +169,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so that worker processes started by tests share it.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
     VAR_DIR.mkdir(parents=True, exist_ok=True)
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # No JIT: it compiles any query the planner costs above 100,000, which the library's
+    # lists and searches are (visibility subqueries over a million images) though they
+    # read a page: 2.2 s of compiling for a 94 ms search (docs/performance.md).
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -286,6 +291,7 @@ IMAGINEER_THROTTLE_RATES = {
     "captioning": env_rate("IMAGINEER_THROTTLE_CAPTIONING", "10/hour"),
     "model_uploads": env_rate("IMAGINEER_THROTTLE_MODEL_UPLOADS", "20/day"),
     "training": env_rate("IMAGINEER_THROTTLE_TRAINING", "10/day"),
+    "scraping": env_rate("IMAGINEER_THROTTLE_SCRAPING", "10/hour"),
 }
 # Which backend captions (albums/captioning.py): "local" (the model above) or "anthropic"
 # (a vision LLM through Anthropic's Messages API; the key from ANTHROPIC_API_KEY). The

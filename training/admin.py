@@ -3,6 +3,10 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
+from core.errors import LimitExceeded
+from generation.forms import usable_models
+from generation.models import ModelVersion
+
 from .charts import loss_chart
 from .models import TrainingRun
 from .submit import CONFIG_FIELDS, retry_run, submit_run
@@ -22,6 +26,8 @@ class TrainingRunForm(forms.ModelForm):
         for name in ("base_model", "seed"):  # None: the default base, a random seed
             if name in self.fields:
                 self.fields[name].required = False
+        if "base_model" in self.fields and user is not None:  # those the user may use
+            self.fields["base_model"].queryset = usable_models(user, ModelVersion.Kind.BASE)
 
     def clean(self):
         data = super().clean()
@@ -102,8 +108,10 @@ class TrainingRunAdmin(admin.ModelAdmin):
         retried = 0
         for run in queryset:
             try:
-                retry_run(run)
+                retry_run(run, by=request.user)
                 retried += 1
             except ValidationError as exc:
                 self.message_user(request, f"{run}: {' '.join(exc.messages)}", messages.ERROR)
+            except LimitExceeded as exc:
+                self.message_user(request, f"{run}: {exc}", messages.ERROR)
         self.message_user(request, f"Queued {retried} runs again.")

@@ -130,7 +130,7 @@ class TrainingRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         """Queue a failed or cancelled run again; it resumes from its last checkpoint."""
-        run = retry_run(self.get_object())
+        run = retry_run(self.get_object(), by=request.user)
         return self._answer(run)
 
 

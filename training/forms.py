@@ -1,6 +1,7 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
+from generation.forms import usable_messages, usable_models
 from generation.models import ModelVersion
 
 from .validation import DEFAULTS, validate_training
@@ -10,8 +11,9 @@ class TrainForm(forms.Form):
     """"Train a LoRA from this album". Its rules are training.validation's, like the API's."""
 
     name = forms.CharField(max_length=200)
-    base_model = forms.ModelChoiceField(queryset=ModelVersion.objects.bases().active(),
-                                        required=False, empty_label="Default model")
+    base_model = forms.ModelChoiceField(
+        queryset=ModelVersion.objects.none(), required=False, empty_label="Default model",
+        error_messages=usable_messages("base_model", "base model"))
     trigger_word = forms.CharField(required=False, max_length=100,
                                    help_text="A rare word that will call up what was learned.")
     steps = forms.IntegerField()
@@ -37,6 +39,7 @@ class TrainForm(forms.Form):
             if DEFAULTS.get(name) is not None:
                 field.initial = DEFAULTS[name]
         self.fields["name"].initial = f"{album.name} LoRA"
+        self.fields["base_model"].queryset = usable_models(user, ModelVersion.Kind.BASE)
 
     def clean(self):
         data = super().clean()

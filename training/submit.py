@@ -32,24 +32,29 @@ def submit_run(user, cleaned):
     return run
 
 
-def retry_run(run):
+def retry_run(run, by=None):
     """Queue a failed or cancelled run again; it resumes from its checkpoint if it has one.
+    Counted against the throttle ("training") of `by`, who asks for it, and refused while
+    the run's owner is at their storage quota, as a new run is: LimitExceeded.
 
     The album and the base model are checked again (they may have changed since), so a
     run that cannot train is refused here rather than failing in the worker.
     Raises ValidationError naming the field, or the status when it cannot be retried.
     """
+    throttle(by, "training")
     errors = {}
     album_error = check_album(run.album, run.owner) if run.album else \
         "album: the album of this run was deleted."
     if album_error:
         errors["album"] = album_error
-    _, model_error = check_base_model(run.base_model)
+    _, model_error = check_base_model(run.base_model, run.owner)
     if model_error:
         errors["base_model"] = model_error
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
+        lock_user(run.owner)
+        check_storage(run.owner)
         if not run.retry():
             raise ValidationError({"status": ValidationError(
                 f"only a failed or cancelled run can be retried; this one is {run.status}.",

@@ -96,7 +96,7 @@ def validate_training(params, *, user):
     album_error = check_album(cleaned.get("album"), user)
     if album_error:
         errors["album"] = album_error
-    cleaned["base_model"], model_error = check_base_model(cleaned.get("base_model"))
+    cleaned["base_model"], model_error = check_base_model(cleaned.get("base_model"), user)
     if model_error:
         errors["base_model"] = model_error
 
@@ -142,17 +142,21 @@ def _usable(image):
     return True
 
 
-def check_base_model(model):
-    """(the base model, its problem as a message or None); None means the default base."""
-    from generation.models import SUPPORTED_FAMILIES, ModelVersion
+def check_base_model(model, user):
+    """(the base model, its problem as a message or None); None means the default base,
+    which must be one `user`'s role may use (ModelVersion.usable_by)."""
+    from generation.models import TRAINABLE_FAMILIES, ModelVersion
 
     model = model or ModelVersion.objects.default_base()
     if model is None:
         return None, "base_model: no base model is registered; run `manage.py create_demo_model`."
     if model.kind != ModelVersion.Kind.BASE or not model.is_active:
         return model, f"base_model must be an active base model; {model} is not."
-    if model.family not in SUPPORTED_FAMILIES:
-        supported = ", ".join(sorted(SUPPORTED_FAMILIES))
+    refusal = model.refusal_for(user, "base_model")
+    if refusal:
+        return model, refusal
+    if model.family not in TRAINABLE_FAMILIES:
+        supported = ", ".join(sorted(TRAINABLE_FAMILIES))
         return model, (f"base_model: {model} is a {model.get_family_display()} model; "
                        f"training supports the families {supported}.")
     return model, None

@@ -73,9 +73,11 @@ def run_cancel(request, pk):
 def run_retry(request, pk):
     run = _visible_run(request, pk)
     try:
-        retry_run(run)
+        retry_run(run, by=request.user)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
+    except LimitExceeded as exc:
+        messages.error(request, str(exc))
     else:
         messages.success(request, f"{run} was queued again.")
     return redirect(run)

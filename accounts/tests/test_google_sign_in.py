@@ -1,6 +1,7 @@
 import pytest
 
-pytestmark = pytest.mark.django_db
+# Backend-neutral (conftest.py): the sign-in page's Google button and redirect.
+pytestmark = [pytest.mark.django_db, pytest.mark.backend_neutral]
 
 GOOGLE = {
     "google": {

@@ -72,11 +72,19 @@ def test_it_filters_images_by_source_album_nsfw_and_caption(as_editor, make_imag
     assert listed(as_editor.get(IMAGES, {"source__exact": "generated"})) == [nsfw.pk]
 
 
-def test_it_searches_prompts_and_captions(as_editor, make_image):
+def test_it_searches_prompts_and_captions_with_the_apis_search(as_editor, make_image):
     by_prompt = make_image(prompt="a castle in the fog")
     by_caption = make_image(caption="fog over a harbour")
-    make_image(caption="sunny beach")
-    assert listed(as_editor.get(IMAGES, {"q": "fog"})) == [by_prompt.pk, by_caption.pk]
+    sunny = make_image(caption="sunny beach")
+    with CaptureQueriesContext(connection) as queries:
+        assert listed(as_editor.get(IMAGES, {"q": "fog"})) == [by_prompt.pk, by_caption.pk]
+    index = "albums_image_fts" if connection.vendor == "sqlite" else "search_document"
+    assert any(index in query["sql"] for query in queries)  # albums.search, not LIKE
+    assert listed(as_editor.get(IMAGES, {"q": "cast"})) == [by_prompt.pk]  # as one types
+    assert listed(as_editor.get(IMAGES, {"q": "fog harb"})) == [by_caption.pk]
+    assert listed(as_editor.get(IMAGES, {"q": "og"})) == []  # words, not any part
+    assert listed(as_editor.get(IMAGES, {"q": sunny.sha256.upper()})) == [sunny.pk]
+    assert listed(as_editor.get(IMAGES, {"q": "fog", "source__exact": "import"})) == []
 
 
 def test_it_shows_labels_inline_on_the_image(as_editor, make_image, editor):

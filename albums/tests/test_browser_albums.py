@@ -9,7 +9,9 @@ from albums.models import Album, CaptionRun, Image
 
 from .images import png_bytes
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Backend-neutral (conftest.py): a browser walk; the views it drives have their own tests on both
+# databases.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.backend_neutral]
 
 
 @pytest.fixture

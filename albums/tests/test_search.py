@@ -1,7 +1,8 @@
 """Search over prompts and captions (albums/search.py), through /api/images/?search=, on the
 database the tests run on (SQLite's FTS5, or PostgreSQL's full-text search with
-DATABASE_URL): the index follows every way rows are written, a word ending in * is a
-prefix, the best match comes first and then the newest."""
+DATABASE_URL): the index follows every way rows are written, the last word and a word
+ending in * are prefixes (served by the index), the best match comes first and then the
+newest, and the caller's visibility applies before the window of newest matches."""
 
 import pytest
 from django.db import connection
@@ -25,13 +26,14 @@ def test_it_finds_every_word_as_a_prefix_in_prompts_and_captions(api_as, editor)
     tower = make_image(1, prompt="A Lighthouse at dusk, oil painting")
     boat = make_image(2, prompt="a boat")
     boat.set_caption("a red boat at DUSK")
-    make_image(3, prompt="a lighthouse at noon")
+    noon = make_image(3, prompt="a lighthouse at noon")
     client = api_as(editor)
     assert found(client, "lightho* dus*") == [tower.pk]  # as one types, any case
-    assert found(client, "lightho") == []  # a whole word unless it ends in *
+    assert found(client, "lightho boat") == []  # a whole word unless last or ending in *
+    assert found(client, "lightho") == [noon.pk, tower.pk]  # the last word: as one types
     assert found(client, "dusk") == [tower.pk, boat.pk]  # the prompt ranks first
     assert found(client, "red  boat!") == [boat.pk]  # punctuation separates words
-    assert found(client, "ighthouse*") == []  # the start of a word, not any part
+    assert found(client, "ighthouse") == []  # the start of a word, not any part
     assert found(client, "!!! ...") == []  # no words: nothing
     for text in ('"a" OR b*', "NEAR(a b)", "a:* | !b", "'; DROP TABLE x; --", "é" * 300):
         assert found(client, text) is not None  # not a syntax error in either engine
@@ -113,3 +115,52 @@ def test_rebuild_indexes_rows_written_before_the_index(api_as, editor):
     assert found(api_as(editor), "harbour") == []
     search_module.rebuild()
     assert found(api_as(editor), "harbour boats") == [image.pk]
+
+
+def test_as_you_type_the_last_word_is_a_prefix_served_by_the_index(api_as, editor):
+    circle = make_image(1, prompt="a red circle")
+    circus = make_image(2, prompt="a circus tent")
+    make_image(3, prompt="a red square")
+    client = api_as(editor)
+    assert found(client, "c") == [circus.pk, circle.pk]  # one letter: no prefix index
+    assert found(client, "ci") == [circus.pk, circle.pk]
+    assert found(client, "cir") == [circus.pk, circle.pk]
+    assert found(client, "circl") == [circle.pk]
+    assert found(client, "red cir") == [circle.pk]
+    assert found(client, "cir red") == []  # "cir" is not last: a whole word
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("SELECT sql FROM sqlite_master WHERE name = 'albums_image_fts'")
+            assert "prefix = '2 3 4'" in cursor.fetchone()[0]
+        else:
+            cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table: seqscan else
+            cursor.execute("EXPLAIN SELECT id FROM albums_image WHERE search_document @@ "
+                           "to_tsquery('simple', 'cir:*')")
+            plan = " ".join(line for (line,) in cursor.fetchall())
+            assert "albums_image_search" in plan  # the GIN index serves the prefix
+
+
+def test_a_strangers_newer_matches_do_not_hide_the_viewers_own(
+        api_as, viewer, other_viewer, monkeypatch):
+    monkeypatch.setattr(search_module, "WINDOW", 3)
+    mine = make_image(1, created_by=viewer, prompt="my lighthouse")
+    theirs = [make_image(n, created_by=other_viewer, prompt=f"their lighthouse {n}")
+              for n in range(2, 8)]  # newer, more than the window, private
+    assert all(image.pk > mine.pk for image in theirs)
+    assert found(api_as(viewer), "lighthouse") == [mine.pk]
+    assert len(found(api_as(other_viewer), "lighthouse")) == 3  # the window: theirs only
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plan choice")
+def test_a_common_query_reads_the_newest_rows_and_finds_the_same(api_as, editor, monkeypatch):
+    images = [make_image(n, prompt=f"a lighthouse {n}") for n in range(6)]
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE albums_image")  # the most common lexemes is_common reads
+    monkeypatch.setattr(search_module, "WINDOW", 3)
+    client = api_as(editor)
+    rare = found(client, "lig")
+    monkeypatch.setattr(search_module, "COMMON", 0.1)  # 0.3 matches: common
+    assert search_module.is_common(["lig"]) and not search_module.is_common(["zeppelin"])
+    with CaptureQueriesContext(connection) as queries:
+        assert found(client, "lig") == rare == [image.pk for image in images[:2:-1]]
+    assert any("ts_match_vq" in query["sql"] for query in queries)

@@ -38,6 +38,7 @@ CONFIGS = Path(__file__).parent / "configs"
 CONFIG_KEY = "imagineer.diffusers"  # the safetensors metadata of a file carrying its configs
 UNET, VAE = "model.diffusion_model.", "first_stage_model."
 CLIP_SD1 = "cond_stage_model.transformer."
+CLIP_SDXL, OPENCLIP_SDXL = "conditioner.embedders.0.transformer.", "conditioner.embedders.1.model."
 FAMILY_NAMES = {"sd15": "Stable Diffusion 1.x", "sd2": "Stable Diffusion 2.x",
                 "sdxl": "Stable Diffusion XL"}
 PIPELINES = {"sd15": "StableDiffusionPipeline", "sd2": "StableDiffusionPipeline",
@@ -128,6 +129,19 @@ def _other_kind(shapes: dict[str, list[int]], has: Any) -> str | None:
 
 
 # -- loading ---------------------------------------------------------------------------
+
+def folder_pipeline_class(source: str | Path) -> str:
+    """The pipeline class a diffusers folder names in its model_index.json (PIPELINES:
+    SD 1.x/2.x or SDXL); StableDiffusionPipeline for a hub id. ValueError for another."""
+    index = Path(str(source)) / "model_index.json"
+    if not index.is_file():
+        return "StableDiffusionPipeline"
+    name = json.loads(index.read_text()).get("_class_name", "StableDiffusionPipeline")
+    if name not in PIPELINES.values():
+        raise ValueError(f"{Path(str(source)).name} holds a {name}, not one of "
+                         f"{', '.join(sorted(set(PIPELINES.values())))}.")
+    return str(name)
+
 
 def config_folder(path: str | Path, info: Checkpoint, folder: Path) -> Path:
     """Write the diffusers config folder for the checkpoint at `path` into `folder`: the
@@ -252,11 +266,38 @@ def vae_to_original(state: dict[str, Any], config: dict[str, Any]) -> dict[str, 
     return out
 
 
+def openclip_to_original(state: dict[str, Any]) -> dict[str, Any]:
+    """A transformers CLIPTextModelWithProjection's state dict in OpenCLIP's layout (SDXL's
+    second text encoder, no prefix): q, k and v in one in_proj, the projection transposed."""
+    import torch
+
+    state = {key.removeprefix("text_model."): value for key, value in state.items()
+             if not key.endswith("position_ids")}
+    out = {"token_embedding.weight": state.pop("embeddings.token_embedding.weight"),
+           "positional_embedding": state.pop("embeddings.position_embedding.weight"),
+           "text_projection": state.pop("text_projection.weight").T.contiguous()}
+    for key in [key for key in state if ".self_attn.q_proj." in key]:
+        layer, kind = key.split(".")[2], key.rsplit(".", 1)[1]  # encoder.layers.<n>...<kind>
+        parts = [state.pop(f"encoder.layers.{layer}.self_attn.{name}_proj.{kind}")
+                 for name in "qkv"]
+        out[f"transformer.resblocks.{layer}.attn.in_proj_{kind}"] = torch.cat(parts)
+    for key, value in state.items():
+        original = key.replace("final_layer_norm.", "ln_final.")
+        original = original.replace("encoder.layers.", "transformer.resblocks.")
+        for diffusers_name, name in (("self_attn.", "attn."), ("layer_norm1", "ln_1"),
+                                     ("layer_norm2", "ln_2"), ("mlp.fc1", "mlp.c_fc"),
+                                     ("mlp.fc2", "mlp.c_proj")):
+            original = original.replace(diffusers_name, name)
+        out[original] = value
+    return out
+
+
 def write_original_checkpoint(pipeline: Any, path: str | Path, *,
                               carry_config: bool = False) -> Path:
-    """Write an SD 1.x-layout pipeline (UNet, VAE, CLIP text encoder) as one safetensors
-    file in the original key layout. carry_config: put its configs and tokenizer in the
-    file (CONFIG_KEY), for a model at shapes of its own (the demo model)."""
+    """Write an SD 1.x-layout pipeline (UNet, VAE, CLIP text encoder) or an SDXL one (and
+    OpenCLIP's second text encoder) as one safetensors file in the original key layout.
+    carry_config: put its configs and tokenizers in the file (CONFIG_KEY), for a model at
+    shapes of its own (the demo model, the tiny SDXL)."""
     from safetensors.torch import save_file
 
     tensors: dict[str, Any] = {}
@@ -265,9 +306,14 @@ def write_original_checkpoint(pipeline: Any, path: str | Path, *,
         tensors[UNET + key] = value
     for key, value in vae_to_original(pipeline.vae.state_dict(), dict(pipeline.vae.config)).items():
         tensors[VAE + key] = value
+    text_encoder_2 = getattr(pipeline, "text_encoder_2", None)
+    first = CLIP_SD1 if text_encoder_2 is None else CLIP_SDXL
     for key, value in pipeline.text_encoder.state_dict().items():
         # transformers 5.6+ flattened CLIPTextModel; the original layout keeps "text_model."
-        tensors[CLIP_SD1 + ("" if key.startswith("text_model.") else "text_model.") + key] = value
+        tensors[first + ("" if key.startswith("text_model.") else "text_model.") + key] = value
+    if text_encoder_2 is not None:
+        for key, value in openclip_to_original(text_encoder_2.state_dict()).items():
+            tensors[OPENCLIP_SDXL + key] = value
     metadata = {CONFIG_KEY: json.dumps(carried_config(pipeline))} if carry_config else None
     path = Path(path)
     save_file({key: value.contiguous() for key, value in tensors.items()}, str(path),

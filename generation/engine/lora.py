@@ -118,9 +118,34 @@ def inspect_lora(path: str | Path) -> LoraInfo:
     )
 
 
+def unet_config(base: str | Path) -> dict | None:
+    """The UNet config of a diffusers base model folder, or of a single-file checkpoint that
+    carries its configs (checkpoints.CONFIG_KEY); None when there is none to read."""
+    from .checkpoints import CONFIG_KEY, NotACheckpoint, read_header
+
+    base = Path(base)
+    try:
+        if base.is_dir():
+            file = base / "unet" / "config.json"
+            return json.loads(file.read_text()) if file.is_file() else None
+        if base.is_file():
+            carried = read_header(base)[1].get(CONFIG_KEY)
+            return json.loads(json.loads(carried)["unet"]["config.json"]) if carried else None
+    except (OSError, ValueError, KeyError, NotACheckpoint):
+        return None
+    return None
+
+
+def has_unet_config(base: str | Path) -> bool:
+    return unet_config(base) is not None
+
+
 def unet_cross_attention_dim(base_dir: str | Path) -> int:
-    """The cross-attention width of a diffusers base model folder's UNet."""
-    config = json.loads((Path(base_dir) / "unet" / "config.json").read_text())
+    """The cross-attention width of a base model's UNet (a diffusers folder, or a single
+    file carrying its configs)."""
+    config = unet_config(base_dir)
+    if config is None:
+        raise InvalidLora(f"{Path(base_dir).name}: no UNet config to check the LoRA against")
     return config["cross_attention_dim"]
 
 
@@ -173,13 +198,14 @@ lora_sha256 = file_sha256
 
 
 def make_random_lora(base_dir: str | Path, out_path: str | Path, rank: int = 4, seed: int = 0,
-                     scale: float = 1.0) -> Path:
+                     scale: float = 1.0, kohya: bool = False) -> Path:
     """Write a LoRA with random, non-zero weights for the UNet in `base_dir` to `out_path`.
 
     For tests and benchmarks: a peft LoraConfig on to_q/to_k/to_v/to_out.0, saved the way
-    diffusers' LoRA training example saves, so `load_lora_weights` loads it. The "up"
-    weights are drawn with standard deviation `scale` (training starts them at zero),
-    which makes the LoRA change the pixels visibly. Same seed, same file.
+    diffusers' LoRA training example saves, so `load_lora_weights` loads it; with `kohya`,
+    in kohya's layout (lora_unet_*, lora_down/lora_up, alpha) as A1111 and ComfyUI keep
+    LoRAs. The "up" weights are drawn with standard deviation `scale` (training starts them
+    at zero), which makes the LoRA change the pixels visibly. Same seed, same file.
     """
     import torch
     from diffusers import StableDiffusionPipeline, UNet2DConditionModel
@@ -206,16 +232,27 @@ def make_random_lora(base_dir: str | Path, out_path: str | Path, rank: int = 4, 
             else:
                 continue
             parameter.copy_(torch.randn(parameter.shape, generator=generator) * std)
-    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
+    peft_state = get_peft_model_state_dict(unet)
+    layers = convert_state_dict_to_diffusers(peft_state)
 
     # Write next to the target and move into place, so no half-written file is left.
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     staging = tempfile.mkdtemp(dir=out_path.parent, prefix=".lora-")
     try:
-        StableDiffusionPipeline.save_lora_weights(
-            staging, unet_lora_layers=layers, weight_name="lora.safetensors"
-        )
+        if kohya:
+            from diffusers.utils import convert_state_dict_to_kohya
+            from safetensors.torch import save_file
+
+            state = convert_state_dict_to_kohya({f"unet.{k}": v for k, v in peft_state.items()})
+            save_file({key: value.contiguous() for key, value in state.items()},
+                      str(Path(staging) / "lora.safetensors"),
+                      metadata={"ss_network_module": "networks.lora",
+                                "ss_network_dim": str(rank), "ss_network_alpha": str(rank)})
+        else:
+            StableDiffusionPipeline.save_lora_weights(
+                staging, unet_lora_layers=layers, weight_name="lora.safetensors"
+            )
         os.replace(Path(staging) / "lora.safetensors", out_path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .checkpoints import inspect_checkpoint, load_single_file
+from .checkpoints import folder_pipeline_class, inspect_checkpoint, load_single_file
 from .clip_tokenizer import clean_prompt
 from .device import Device, forget_compiled, free_memory, pick_device, prepare_pipeline
 from .params import GenerationParams
@@ -216,26 +216,31 @@ def adapter_name(key: object) -> str:
     return "lora_" + re.sub(r"\W", "_", str(key))
 
 
+def is_sdxl(pipeline: Any) -> bool:
+    """Whether the pipeline is an SDXL one (two text encoders, size conditioning)."""
+    return getattr(pipeline, "text_encoder_2", None) is not None
+
+
 def load_pipeline(source: str | Path, device: Device, compile: str | None = None,
                   compile_backend: str = "inductor") -> Any:
-    """Load a pipeline from a hub id, a diffusers folder or a single-file checkpoint;
-    `compile`: a torch.compile mode for its UNet, None for eager (see prepare_pipeline)."""
-    from diffusers import StableDiffusionPipeline
+    """Load a pipeline from a hub id, a diffusers folder (SD 1.x/2.x or SDXL, as its
+    model_index.json says) or a single-file checkpoint; `compile`: a torch.compile mode for
+    its UNet, None for eager (see prepare_pipeline)."""
+    import diffusers
 
-    options = {
-        "dtype": device.dtype,
-        # The NSFW checker is a second 1.2 GB model; A1111 and most team setups run
-        # without it, and a diffusers folder built locally has none.
-        "safety_checker": None,
-        "requires_safety_checker": False,
-    }
     path = Path(str(source))
     if path.is_file():
         # A single-file checkpoint (A1111's layout): its family read from its keys, its
         # configs and tokenizers the project's own, nothing from the hub (checkpoints.py).
         pipeline = load_single_file(path, inspect_checkpoint(path), {"dtype": device.dtype})
     else:
-        pipeline = StableDiffusionPipeline.from_pretrained(str(source), **options)
+        name = folder_pipeline_class(source)
+        options: dict[str, Any] = {"dtype": device.dtype}
+        if name == "StableDiffusionPipeline":
+            # The NSFW checker is a second 1.2 GB model; A1111 and most team setups run
+            # without it, and a diffusers folder built locally has none.
+            options.update(safety_checker=None, requires_safety_checker=False)
+        pipeline = getattr(diffusers, name).from_pretrained(str(source), **options)
     alias_text_model(pipeline)
     return prepare_pipeline(pipeline, device, compile, compile_backend)
 
@@ -415,11 +420,12 @@ class PipelineCache:
         if mode == "txt2img":
             return pipeline
         if mode not in self._derived:
-            from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionInpaintPipeline
+            import diffusers
 
-            cls = StableDiffusionInpaintPipeline if mode == "inpaint" else \
-                StableDiffusionImg2ImgPipeline
-            self._derived[mode] = cls.from_pipe(pipeline)
+            kind = "Inpaint" if mode == "inpaint" else "Img2Img"
+            family = "StableDiffusionXL" if is_sdxl(pipeline) else "StableDiffusion"
+            self._derived[mode] = getattr(diffusers, f"{family}{kind}Pipeline").from_pipe(
+                pipeline)
         return self._derived[mode]
 
     def generate(

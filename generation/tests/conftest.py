@@ -1,6 +1,19 @@
 """Fixtures for the generation tests: the tiny demo model and random LoRAs, built once."""
 
+import socket
+
 import pytest
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any connection attempt fails the test: nothing may come from the hub."""
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"a network connection was attempted: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
 @pytest.fixture(scope="session")
@@ -71,3 +84,41 @@ def quick_job(api_as, viewer, demo_base):
         return response.json()
 
     return submit
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl_dir(tmp_path_factory):
+    """A tiny SDXL pipeline (the real SDXL component classes, random weights) as a
+    diffusers folder (generation/engine/tiny_sdxl.py)."""
+    import torch
+
+    from generation.engine.tiny_sdxl import build_tiny_sdxl_pipeline
+
+    torch.set_num_threads(1)
+    directory = tmp_path_factory.mktemp("tiny-sdxl")
+    build_tiny_sdxl_pipeline(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl_file(tiny_sdxl_dir, tmp_path_factory):
+    """The tiny SDXL as a single file in the original SDXL key layout (conditioner.
+    embedders.0/1), carrying its configs: its shapes are its own, no real model's."""
+    from diffusers import StableDiffusionXLPipeline
+
+    from generation.engine.checkpoints import write_original_checkpoint
+
+    pipeline = StableDiffusionXLPipeline.from_pretrained(tiny_sdxl_dir)
+    path = tmp_path_factory.mktemp("tiny-sdxl-file") / "tiny-xl.safetensors"
+    return write_original_checkpoint(pipeline, path, carry_config=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl_loras(tiny_sdxl_dir, tmp_path_factory):
+    """Two random LoRAs for the tiny SDXL: {"diffusers": path, "kohya": path}."""
+    from generation.engine.lora import make_random_lora
+
+    directory = tmp_path_factory.mktemp("tiny-sdxl-loras")
+    return {layout: make_random_lora(tiny_sdxl_dir, directory / f"xl-{layout}.safetensors",
+                                     seed=seed, kohya=layout == "kohya")
+            for seed, layout in ((5, "diffusers"), (6, "kohya"))}

@@ -1,6 +1,8 @@
 import pytest
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Backend-neutral (conftest.py): a browser walk; the views and the worker it drives have their
+# own tests on both databases.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.backend_neutral]
 
 
 def test_it_generates_from_the_form_and_watches_the_progress_bar_reach_the_image(

@@ -14,7 +14,9 @@ from generation.models import Job
 
 from .engine_helpers import pixels, png_of, red_circle
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Backend-neutral (conftest.py): a browser walk; the views and the worker it drives have their
+# own tests on both databases.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.backend_neutral]
 
 
 def read(image):

@@ -72,7 +72,8 @@ def test_it_checks_lora_weights_count_activity_and_family(api_as, viewer, make_l
     lora.save()
     response = post_job(client, loras=[{"id": lora.pk, "weight": 1}])
     # A retired LoRA is as unknown as a missing one: its name is not told (issue 13).
-    assert "does not exist" in str(response.json()["loras"])
+    assert f"an active LoRA your role may use (its usable_by); {lora.pk} is not" in str(
+        response.json()["loras"])
     assert lora.name not in str(response.json())
     other = make_lora(1, name="xl")
     other.family = "sdxl"

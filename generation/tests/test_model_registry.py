@@ -169,3 +169,24 @@ def test_it_refuses_a_source_too_long_to_look_up(api_as, editor, demo_base, kind
                                                     "source": source}, format="json")
     assert response.status_code == status
     assert [name for name in response.json() if name != "detail"] == ["source"]
+
+
+def test_an_upload_is_checked_against_the_quota_again_under_the_uploaders_lock(
+        editor, demo_base, demo_loras, media_root, settings):
+    # Two uploads at once both pass the early check (before the file is read); the check
+    # in register(), with the uploader's row locked, refuses the one that would overshoot.
+    from albums.models import Image
+    from core.errors import LimitExceeded
+
+    size = demo_loras[0].stat().st_size
+    settings.IMAGINEER_STORAGE_QUOTA_BYTES = size + 100
+    model = ModelVersion.from_upload(upload(demo_loras[0]), name="ink", by=editor,
+                                     created_by=editor)
+    Image.objects.create(created_by=editor, sha256="f" * 64, size_bytes=200,
+                         width=1, height=1, file="images/elsewhere.png")
+
+    with pytest.raises(LimitExceeded, match=f"this needs {size} more"):
+        model.register()
+
+    assert not ModelVersion.objects.filter(name="ink").exists()
+    assert not (media_root / "models").exists() or not any((media_root / "models").iterdir())

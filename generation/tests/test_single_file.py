@@ -4,7 +4,6 @@ CLIP's tokenizer built from open-clip-torch's BPE file (no hub)."""
 
 import hashlib
 import json
-import socket
 
 import pytest
 import torch
@@ -18,17 +17,6 @@ from generation.engine.pipelines import PipelineCache
 from generation.models import ModelVersion
 
 QUICK = GenerationParams("a red castle", width=64, height=64, steps=3, seed=7)
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    """Any connection attempt fails the test: nothing may come from the hub."""
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"a network connection was attempted: {args}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
 @pytest.fixture(scope="session")
@@ -139,19 +127,6 @@ def test_it_notes_an_inpainting_checkpoint(api_as, admin_user, tmp_path):
     assert response.status_code == 201, response.content
     assert response.json()["family"] == "sd15"
     assert "Stable Diffusion 1.x inpainting checkpoint" in response.json()["description"]
-
-
-@pytest.mark.django_db
-def test_it_says_sdxl_is_not_supported_yet(api_as, admin_user, tmp_path):
-    path = fake_checkpoint(tmp_path / "xl.safetensors", {
-        "model.diffusion_model.input_blocks.0.0.weight": (8, 4, 3, 3),
-        "conditioner.embedders.0.transformer.text_model.final_layer_norm.weight": (8,),
-        "conditioner.embedders.1.model.positional_embedding": (77, 8)})
-    response = api_as(admin_user).post("/api/models/", {"name": "xl", "kind": "base",
-                                                        "source": str(path)}, format="json")
-    assert response.status_code == 400
-    assert "Stable Diffusion XL checkpoint; sdxl models are not supported yet" in \
-        json.dumps(response.json())
 
 
 # The parameter counts of the real models' components (their published sizes): the

@@ -11,6 +11,9 @@ from conftest import PASSWORD
 from imagineer.fuzzing import WebServer
 from imagineer.testing import subprocess_env, wait_for
 
+# Backend-neutral (conftest.py): the access log's format.
+pytestmark = pytest.mark.backend_neutral
+
 SECRET_QUERY = "a-secret-in-the-query-string"  # noqa: S105 (made up: the log must not show it)
 
 

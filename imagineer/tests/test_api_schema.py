@@ -8,6 +8,9 @@ from openapi_spec_validator import validate
 
 from imagineer.testing import manage
 
+# Backend-neutral (conftest.py): the schema is generated from the code.
+pytestmark = pytest.mark.backend_neutral
+
 METHODS = ("get", "post", "put", "patch", "delete")
 JSON = "application/json"
 # Documentation of the documentation, not part of the API.

@@ -2,7 +2,8 @@
 
 import pytest
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Backend-neutral (conftest.py): Swagger UI in a browser.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.backend_neutral]
 
 # Records every CSP violation of the page; Playwright runs it before the page's scripts.
 RECORD_VIOLATIONS = """

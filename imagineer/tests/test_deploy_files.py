@@ -18,6 +18,9 @@ import yaml
 
 from imagineer.testing import subprocess_env, wait_for
 
+# Backend-neutral (conftest.py): the deployment files.
+pytestmark = pytest.mark.backend_neutral
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 BUILT = {"web", "worker", "trainer"}  # the services built from our Dockerfile
 # What compose requires (docker-compose.yml refuses to start without these).

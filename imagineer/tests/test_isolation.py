@@ -3,7 +3,8 @@ another (DESIGN.md, "Every account is a stranger"; issue 13).
 
 Two viewers and an editor. vera (a viewer) and edith (an editor) own private things: an
 album, an image with its prompt, caption and bytes, a job, a batch, a training run, a
-caption run; the admin a pending invite. vera also shares a public album. otto (the other
+caption run; the admin a pending invite, and a model and a LoRA only admins may use
+(usable_by). vera also shares a public album. otto (the other
 viewer) walks every route of the URL conf, API and pages, each method, as the role matrix
 does (test_role_matrix.py), aiming at their things where a route names an object.
 
@@ -103,6 +104,14 @@ NEW_SET = {"name": "Otto set", "prompt_template": "a {thing}"}
 NEW_MODEL = {"name": "otto-model", "kind": "base", "source": "example/otto"}
 NEW_INVITE = {"email": "friend@example.com"}
 
+def job_on_admins_model(world):
+    return {**JOB, "model": world.ids["admins_model"]}
+
+
+def job_with_admins_lora(world):
+    return {**JOB, "loras": [{"id": world.ids["admins_lora"]}]}
+
+
 # One row per call otto makes: (method, URL name, object, payload). The object is a name
 # in the world: vera_* and edith_* are private (absent in the second world), otto_* his
 # own, the others shared by everyone. Every route and method of the URL conf needs a row.
@@ -167,6 +176,10 @@ ROWS = [
     ("PATCH",  "modelversion-detail",     "base",          DESCRIBE),
     ("DELETE", "modelversion-detail",     "base",          None),
     ("POST",   "modelversion-make-default", "base",        None),
+    # a model for admins only: refused as a missing id is, its name never said
+    ("GET",    "modelversion-detail",     "admins_model",  None),
+    ("POST",   "job-list",                None,            job_on_admins_model),
+    ("POST",   "job-list",                None,            job_with_admins_lora),
     # training runs
     ("GET",    "trainingrun-list",        None,            None),
     ("POST",   "trainingrun-list",        None,            train_on_their_album),
@@ -295,6 +308,13 @@ def private_world(vera, edith, base, prompt_set, admin):
                 start_url=f"https://example.org/{SECRET}/{name}", album=album,
                 created_by=owner),
         })
+    # The platform's models that only admins may use (ModelVersion.usable_by).
+    objects["admins_model"] = ModelVersion.objects.create(
+        name=secret("admins model"), kind="base", source="example/zq7secret",
+        usable_by="admin", description=secret("about"))
+    objects["admins_lora"] = ModelVersion.objects.create(
+        name=secret("admins lora"), kind="lora", source="zq7secret.safetensors",
+        usable_by="admin")
     invite, key = Invite.create("zq7secret-invitee@example.com", by=admin)
     invite.key = key  # the link's key, which the row does not keep
     objects["admin_invite"] = invite
@@ -362,6 +382,8 @@ def hide_private(world):
     Image.objects.filter(pk__in=[o.pk for k, o in private.items()
                                  if k.endswith("_image")]).delete()
     Invite.objects.filter(pk=private["admin_invite"].pk).delete()
+    ModelVersion.objects.filter(pk__in=[private["admins_model"].pk,
+                                        private["admins_lora"].pk]).delete()
     ScrapeRun.objects.filter(pk__in=[o.pk for k, o in private.items()
                                      if k.endswith("_scrape")]).delete()
 

@@ -23,6 +23,10 @@ from imagineer.tests.test_deploy_files import (  # noqa: F401 (project: a fixtur
     resolved,
 )
 
+# Backend-neutral (conftest.py): the monitoring files and metric names; the figures are
+# test_metrics.py's.
+pytestmark = pytest.mark.backend_neutral
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 DEPLOY = ROOT / "deploy"
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "imagineer.json"

@@ -74,6 +74,14 @@ def to_public_album(world):
     return {"album": world.public_album.pk}
 
 
+def job_on_editors_model(world):
+    return {**JOB, "model": world.editors_model.pk}
+
+
+def job_with_admins_lora(world):
+    return {**JOB, "loras": [{"id": world.admins_lora.pk}]}
+
+
 NEW_ALBUM = {"name": "New album", "visibility": "private"}
 DESCRIBE = {"description": "changed"}
 NSFW = {"nsfw": True}
@@ -172,6 +180,11 @@ ROWS = [
     ("DELETE", "modelversion-detail",     "spare_model", None,       401, 403, 403, 403, 204),
     ("DELETE", "modelversion-detail",     "base",        None,       401, 403, 403, 403, 409),
     ("POST",   "modelversion-make-default", "spare_model", None,     401, 403, 403, 200, 200),
+    # who may use which model (usable_by): the others neither see it nor may choose it
+    ("GET",    "modelversion-detail",     "editors_model", None,     401, 404, 404, 200, 200),
+    ("GET",    "modelversion-detail",     "admins_lora", None,       401, 404, 404, 404, 200),
+    ("POST",   "job-list",                None,  job_on_editors_model, 401, 400, 400, 201, 201),
+    ("POST",   "job-list",                None,  job_with_admins_lora, 401, 400, 400, 400, 201),
     # training runs
     ("GET",    "trainingrun-list",        None,          None,       401, 200, 200, 200, 200),
     ("POST",   "trainingrun-list",        None,          training,   401, 403, 403, 201, 201),
@@ -248,6 +261,8 @@ LISTED = [
     ("batch-list",       "batch",       None,              True,  False, True,  True),
     ("promptset-list",   "prompt_set",  None,              True,  True,  True,  True),
     ("modelversion-list", "spare_model", None,             False, False, True,  True),
+    ("modelversion-list", "editors_model", None,           False, False, True,  True),
+    ("modelversion-list", "admins_lora", None,             False, False, False, True),
     ("invite-list",      "invite",      None,              False, False, False, True),
     ("trainingrun-list", "run",         None,              True,  False, True,  True),
     ("scraperun-list",   "scrape_run",  None,              True,  False, False, False),
@@ -381,6 +396,10 @@ def world(settings, viewer, other_viewer, editor, admin_user):
         base=base,
         spare_model=ModelVersion.objects.create(name="spare", kind="base",
                                                 source="example/spare", is_active=False),
+        editors_model=ModelVersion.objects.create(name="studio", kind="base",
+                                                  source="example/studio", usable_by="editor"),
+        admins_lora=ModelVersion.objects.create(name="house", kind="lora",
+                                                source="house.safetensors", usable_by="admin"),
         album=album,
         public_album=Album.objects.create(name="Shared", owner=vera, visibility="public"),
         image=image,

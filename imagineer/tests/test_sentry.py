@@ -10,6 +10,9 @@ import pytest
 
 from imagineer.testing import manage, subprocess_env, wait_for
 
+# Backend-neutral (conftest.py): what reaches Sentry.
+pytestmark = pytest.mark.backend_neutral
+
 TOKEN = "metrics-token-that-must-not-leave"  # noqa: S105 (a test's metrics token)
 
 

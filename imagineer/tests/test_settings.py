@@ -8,6 +8,9 @@ import pytest
 
 from imagineer.testing import manage, subprocess_env
 
+# Backend-neutral (conftest.py): the production settings and their checks.
+pytestmark = pytest.mark.backend_neutral
+
 PRODUCTION = {
     "DJANGO_DEBUG": "0",
     "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),

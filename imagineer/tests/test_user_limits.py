@@ -1,6 +1,6 @@
 """Per-user limits on what costs disk or CPU (accounts/limits.py): the storage quota (413)
-and the throttles of uploads, imports, captioning runs, model uploads and training runs
-(429 with Retry-After), through the API, the pages and the admin alike; admins exempt;
+and the throttles of uploads, imports, captioning runs, model uploads, training runs and
+scrape runs (429 with Retry-After), through the API, the pages and the admin alike; admins exempt;
 nothing written when refused."""
 
 import pytest
@@ -173,7 +173,7 @@ def rates(settings):
     settings.IMAGINEER_THROTTLE_RATES = {**settings.IMAGINEER_THROTTLE_RATES,
                                          "uploads": "2/hour", "imports": "1/hour",
                                          "captioning": "1/hour", "model_uploads": "1/day",
-                                         "training": "1/day"}
+                                         "training": "1/day", "scraping": "1/hour"}
 
 
 def assert_throttled(response, message):
@@ -260,3 +260,60 @@ def test_the_pages_meet_the_same_throttle(client, viewer, rates, settings):
     assert response.status_code == 429
     assert int(response["Retry-After"]) > 0
     assert "at most 1 captioning runs per hour" in response.content.decode()
+
+
+@pytest.fixture
+def failed_run(api_as, editor, base_model):
+    """A training run of the editor's, started through the API, that failed."""
+    album = Album.objects.create(name="Set", owner=editor)
+    client = api_as(editor)
+    assert client.post("/api/images/", {"file": upload(), "album": album.pk},
+                       format="multipart").status_code == 201
+    created = client.post("/api/training-runs/", {"album": album.pk, "name": "r"},
+                          format="json")
+    assert created.status_code == 201, created.content
+    TrainingRun.objects.update(status="failed")
+    return TrainingRun.objects.get()
+
+
+def test_retrying_a_training_run_is_throttled_as_starting_one(api_as, editor, rates,
+                                                             failed_run):
+    response = api_as(editor).post(f"/api/training-runs/{failed_run.pk}/retry/")
+
+    assert_throttled(response, "at most 1 training runs per day (training)")
+    assert TrainingRun.objects.get().status == "failed"
+
+
+def test_a_run_is_not_retried_while_its_owner_is_at_the_quota(api_as, editor, settings,
+                                                              failed_run):
+    settings.IMAGINEER_STORAGE_QUOTA_BYTES = len(PNG)
+
+    response = api_as(editor).post(f"/api/training-runs/{failed_run.pk}/retry/")
+
+    assert response.status_code == 413, response.content
+    assert "Storage quota" in response.json()["detail"]
+    assert TrainingRun.objects.get().status == "failed"
+
+
+def test_scrape_runs_are_throttled_and_refused_at_the_quota(api_as, client, editor, rates,
+                                                            settings):
+    from albums.models import ScrapeRun
+
+    api = api_as(editor)
+    body = {"start_url": "https://example.org/", "album_name": "Found"}
+    assert api.post("/api/scrape-runs/", body, format="json").status_code == 201
+    assert_throttled(api.post("/api/scrape-runs/", body, format="json"),
+                     "at most 1 scrape runs per hour (scraping)")
+    client.force_login(editor)
+    page = client.post(reverse("scrape_list"), body)
+    assert page.status_code == 429
+    assert "at most 1 scrape runs per hour" in page.content.decode()
+    assert ScrapeRun.objects.count() == 1 and Album.objects.count() == 1
+
+    settings.IMAGINEER_THROTTLE_RATES = {**settings.IMAGINEER_THROTTLE_RATES,
+                                         "scraping": "100/hour"}
+    assert api.post("/api/images/", {"file": upload()}, format="multipart").status_code == 201
+    settings.IMAGINEER_STORAGE_QUOTA_BYTES = len(PNG)
+    response = api.post("/api/scrape-runs/", body, format="json")
+    assert response.status_code == 413, response.content
+    assert ScrapeRun.objects.count() == 1 and Album.objects.count() == 1

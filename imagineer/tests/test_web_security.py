@@ -27,7 +27,9 @@ from generation.models import Batch, Job, ModelVersion, PromptSet
 from imagineer.testing import manage, subprocess_env, url_routes
 from training.models import TrainingRun
 
-pytestmark = pytest.mark.django_db
+# Backend-neutral (conftest.py): headers, CSRF and log contents; every route on both databases is
+# the role matrix's.
+pytestmark = [pytest.mark.django_db, pytest.mark.backend_neutral]
 
 # Page name -> its URL arguments, from the `site` fixture.
 ARGUMENTS = {

@@ -147,8 +147,8 @@ def test_it_refuses_a_base_model_of_an_unsupported_family(api_as, editor, make_a
                                                           demo_base, demo_model_dir):
     from generation.models import ModelVersion
 
-    sdxl = ModelVersion.from_source(name="big", kind="base", source=str(demo_model_dir),
-                                    family="sdxl").register()
+    sdxl = ModelVersion.objects.create(name="big", kind="base", source=str(demo_model_dir),
+                                       family="sdxl")
     response = post(api_as(editor), {"album": make_album().pk, "name": "boards",
                                      "base_model": sdxl.pk})
 

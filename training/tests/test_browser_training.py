@@ -1,6 +1,8 @@
 import pytest
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Backend-neutral (conftest.py): a browser walk; the views and the worker it drives have their
+# own tests on both databases.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.backend_neutral]
 
 
 def test_it_trains_from_the_album_form_and_watches_progress_and_the_loss_chart(
