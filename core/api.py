@@ -144,6 +144,9 @@ class AutoSchema(openapi.AutoSchema):
         """A field's schema, with the rule its validator checks (`with_rules`)."""
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
         rule = getattr(field, "openapi_rule", None)
+        if direction == "request" and isinstance(field, serializers.SlugField) and (
+                not field.allow_unicode):
+            schema = {**schema, "pattern": "^[-a-zA-Z0-9_]+$"}  # its validator's
         if (direction == "request" and isinstance(field, serializers.CharField)
                 and schema.get("type") == "string" and "pattern" not in schema):
             schema = {**schema, "pattern": NO_NUL}  # DRF refuses a NUL in any text
@@ -234,11 +237,13 @@ class AutoSchema(openapi.AutoSchema):
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
-        if ("404" not in responses and self.method in ("POST", "PUT", "PATCH")
-                and self.get_request_serializer() is not None):
-            # An id in the body that names no row (exception_handler).
-            responses["404"] = self._get_response_for_code(NO_SUCH_ID, "404",
-                                                          direction=direction)
+        if self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None:
+            # An id in the body that names no row; a state that does not allow the change
+            # (exception_handler).
+            for code, answer in (("404", NO_SUCH_ID), ("409", STATE_CONFLICT)):
+                if code not in responses:
+                    responses[code] = self._get_response_for_code(answer, code,
+                                                                  direction=direction)
         if self._get_paginator():
             if "400" not in responses:
                 responses["400"] = self._get_response_for_code(BAD_PAGE, "400",
@@ -253,6 +258,10 @@ NO_SUCH_ID = errors(404, examples={404: {
     "detail": NOT_FOUND_IN_REQUEST,
     "album": ["No album with id 42 that you may add to."]}})[404]
 """An id or slug in the body naming no row the caller may see."""
+STATE_CONFLICT = errors(409, examples={409: {
+    "detail": CONFLICT_IN_REQUEST,
+    "model": ["no base model is registered; run `manage.py create_demo_model`."]}})[409]
+"""A well-formed request that the state of what it names does not allow."""
 def kind(serializer):
     return serializer if isinstance(serializer, type) else type(serializer)
 

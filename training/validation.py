@@ -149,7 +149,9 @@ def check_base_model(model, user):
 
     model = model or ModelVersion.objects.default_base()
     if model is None:
-        return None, "base_model: no base model is registered; run `manage.py create_demo_model`."
+        return None, ValidationError(  # the server's state, not the request: 409
+            "base_model: no base model is registered; run `manage.py create_demo_model`.",
+            code=CONFLICT)
     if model.kind != ModelVersion.Kind.BASE or not model.is_active:
         return model, f"base_model must be an active base model; {model} is not."
     refusal = model.refusal_for(user, "base_model")
