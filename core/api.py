@@ -180,6 +180,11 @@ class AutoSchema(openapi.AutoSchema):
         if json and any(is_file(prop) for prop in
                         self.resolved(json["schema"]).get("properties", {}).values()):
             json["schema"] = json_view(self.resolved(json["schema"]))
+            # A new object's field that stands in for the file JSON cannot send (a model's
+            # source) is required there.
+            alternative = getattr(kind(self.get_request_serializer()), "file_alternative", None)
+            if self.method == "POST" and alternative:
+                json["schema"]["required"] = [*json["schema"].get("required", []), alternative]
         for media_type in [name for name in content if name in FORM_MEDIA_TYPES]:
             schema = self.resolved(content[media_type]["schema"])
             properties = schema.get("properties", {})
@@ -192,9 +197,18 @@ class AutoSchema(openapi.AutoSchema):
             form = {**schema, "properties": kept}
             if "required" in schema:
                 form["required"] = [name for name in schema["required"] if name in kept]
+            serializer = kind(self.get_request_serializer())
+            alternative = getattr(serializer, "file_alternative", None)
+            files = [name for name, prop in kept.items() if is_file(prop)]
+            if self.method == "POST" and alternative and files:
+                form["anyOf"] = [{"required": [alternative]}, {"required": files[:1]}]
+            # Rules across a form's fields (in a form, a field is sent or not: no null).
+            form.update(getattr(serializer, "form_rule", {}))
             entry = {"schema": form}
-            encoding = {name: part_encoding(name, prop)
-                        for name, prop in kept.items() if content_types(prop)}
+            # (Only a field of one file: schemathesis 4.32 sends a part of a list of files,
+            # or of an id-or-file field, without a file name once it has an encoding.)
+            encoding = {name: part_encoding(name, prop) for name, prop in kept.items()
+                        if content_types(prop) and prop.get("format") == "binary"}
             if encoding:
                 entry["encoding"] = encoding
             examples = content[media_type].get("examples", {})

@@ -164,6 +164,9 @@ class HiresSerializer(RejectUnknownFields, serializers.Serializer):
 
 
 class JobCreateSerializer(GenerationParamsSerializer):
+    # In a form (multipart: no null), a mask needs an init_image (validation.py).
+    form_rule = {"anyOf": [{"not": {"required": ["mask"]}}, {"required": ["init_image"]}]}
+
     prompt = serializers.CharField(allow_blank=True, trim_whitespace=False)
     init_image = serializers.IntegerField(
         required=False, allow_null=True,
@@ -499,6 +502,7 @@ class PromptSetViewSet(viewsets.ModelViewSet):
 class ModelVersionSerializer(RejectUnknownFields, serializers.ModelSerializer):
     file = FileOfTypes("application/octet-stream", filename="lora.safetensors",
                        required=False, write_only=True)
+    file_alternative = "source"  # a new model needs one or the other (validate)
 
     class Meta:
         model = ModelVersion

@@ -60,6 +60,9 @@ def csv_files(draw):
     return out.getvalue().encode()
 
 
+# A file field without a single media type (a list of images, an id-or-PNG mask): images.
+schemathesis.openapi.format("binary", st.one_of(images("PNG"), images("JPEG"),
+                                                images("WEBP")))
 schemathesis.openapi.media_type("image/png", images("PNG"))
 schemathesis.openapi.media_type("image/jpeg", images("JPEG"))
 schemathesis.openapi.media_type("image/webp", images("WEBP"))
