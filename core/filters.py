@@ -92,6 +92,8 @@ class FilterSchema(DjangoFilterExtension):
     priority = 1
 
     def get_schema_operation_parameters(self, auto_schema, *args, **kwargs):
+        if getattr(auto_schema.view, "action", "list") != "list":
+            return []  # FilterBackend filters lists only (an upload takes no filter)
         parameters = super().get_schema_operation_parameters(auto_schema, *args, **kwargs)
         for parameter in parameters:
             parameter["allowEmptyValue"] = True

@@ -24,7 +24,7 @@ from core.api import (
     router,
     with_rules,
 )
-from core.filters import FilterBackend
+from core.filters import ID_RANGE, FilterBackend
 
 from .engine.params import FIELDS as PARAMETERS
 from .filters import JobFilter, ModelVersionFilter
@@ -166,6 +166,13 @@ class HiresSerializer(RejectUnknownFields, serializers.Serializer):
 class JobCreateSerializer(GenerationParamsSerializer):
     # In a form (multipart: no null), a mask needs an init_image (validation.py).
     form_rule = {"anyOf": [{"not": {"required": ["mask"]}}, {"required": ["init_image"]}]}
+
+    def get_fields(self):
+        # The image parameters' ranges (declared below, the rule is lost when DRF copies
+        # a declared field) and the id's 64 bits.
+        return with_rules(super().get_fields(), {
+            "strength": parameter_rule("strength"), "mask_blur": parameter_rule("mask_blur"),
+            "init_image": {"minimum": ID_RANGE["min_value"], "maximum": ID_RANGE["max_value"]}})
 
     prompt = serializers.CharField(allow_blank=True, trim_whitespace=False)
     init_image = serializers.IntegerField(
