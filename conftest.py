@@ -38,6 +38,13 @@ def model_roots(settings, tmp_path_factory):
     return settings.IMAGINEER_MODEL_ROOTS
 
 
+@pytest.fixture(autouse=True)
+def quick_password_hashes(settings):
+    """Test users' passwords hashed with 1,000 PBKDF2 rounds (imagineer/testing.py)."""
+    settings.PASSWORD_HASHERS = ["imagineer.testing.QuickPBKDF2PasswordHasher",
+                                 *settings.PASSWORD_HASHERS]
+
+
 @pytest.fixture
 def make_user(db):
     from django.contrib.auth import get_user_model

@@ -14,7 +14,10 @@ Markdown tables that it also writes to <out>/gpu-check.md:
 3. the worker path: jobs through generation.submit and a qcluster (SQLite, ORM broker)
    against the same direct pipeline calls;
 4. training: LoRA steps/s at 512 px (bf16 autocast, rank 16, batch 1 and 4), peak VRAM,
-   and a checkpoint written and resumed.
+   and a checkpoint written and resumed;
+5. SDXL: an SDXL-shaped model (SDXL base 1.0's shipped configs, random weights, built on
+   the GPU in fp16) through the engine at 1024 px: load time, s/image, peak VRAM, and
+   the image finite (the VAE's fp16 overflow: force_upcast, device.upcast_on_overflow).
 
 Each part runs in a child process of its own (`--part`), with a time limit taken from
 what is left of the 8 minutes, so a crash, a hang or an exhausted GPU in one part leaves
@@ -81,6 +84,8 @@ class Profile:
     train_steps: int  # batch 1: a checkpoint at half, cancelled at three quarters, resumed
     train_steps_batch4: int
     threads: int | None  # torch CPU threads (None: torch's default)
+    sdxl_size: int  # the SDXL part's image side, px (the tiny SDXL on the CPU)
+    sdxl_steps: int
     budget: float  # seconds for the whole run, model building included
     part_limits: tuple  # ((part, seconds), ...) in the order they run
 
@@ -89,17 +94,20 @@ GPU = Profile(
     name="gpu", device="cuda", model="sd15-shaped", size=512, steps=30, check_steps=20,
     repeats=3, batches=(1, 4, 8), compile_modes=("default", "reduce-overhead"),
     compile_backend="inductor", worker_jobs=20, train_resolution=512,
-    train_steps=20, train_steps_batch4=10, threads=None, budget=470,
+    train_steps=20, train_steps_batch4=10, threads=None, sdxl_size=1024, sdxl_steps=20,
+    budget=470,
     part_limits=(("engine", 180), ("worker", 180), ("training", 150),
-                 ("compiled:default", 240), ("compiled:reduce-overhead", 180)),
+                 ("compiled:default", 240), ("compiled:reduce-overhead", 180),
+                 ("sdxl", 150)),
 )
 CPU_SMOKE = Profile(
     name="cpu-smoke", device="cpu", model="demo", size=64, steps=4, check_steps=4,
     repeats=1, batches=(1, 4, 8), compile_modes=("default",), compile_backend="eager",
     worker_jobs=3, train_resolution=64, train_steps=4,
-    train_steps_batch4=3, threads=1, budget=900,  # a shared CPU may be slow: no hurry
+    train_steps_batch4=3, threads=1, sdxl_size=64, sdxl_steps=3,
+    budget=900,  # a shared CPU may be slow: no hurry
     part_limits=(("engine", 300), ("worker", 300), ("training", 300),
-                 ("compiled:default", 300)),
+                 ("compiled:default", 300), ("sdxl", 300)),
 )
 PROFILES = {profile.name: profile for profile in (GPU, CPU_SMOKE)}
 NOT_ASKED = "not asked for (--parts)"
@@ -514,6 +522,49 @@ def part_training(profile, model):
     return results
 
 
+def part_sdxl(profile):
+    """SDXL through the engine: an SDXL-shaped model (random weights) built here, loaded by
+    PipelineCache and drawn from at profile.sdxl_size; the tiny SDXL on the CPU."""
+    from generation.engine.params import GenerationParams
+    from generation.engine.pipelines import PipelineCache
+    from generation.engine.tiny_sdxl import build_sdxl_shaped_pipeline, build_tiny_sdxl_pipeline
+
+    folder = Path(tempfile.mkdtemp(prefix="gpu-check-sdxl-"))
+    try:
+        started = time.perf_counter()
+        if profile.device == "cuda":
+            build_sdxl_shaped_pipeline(folder, device=profile.device)
+            model = "sdxl-shaped (SDXL base 1.0 configs, random weights)"
+        else:
+            build_tiny_sdxl_pipeline(folder)
+            model = "tiny SDXL (random weights)"
+        built = time.perf_counter() - started
+        cache = PipelineCache(device=device_of(profile))
+        load = timed(lambda: cache.pipeline(str(folder)))
+        pipeline = cache.pipeline(str(folder))
+        watch = FiniteWatch(pipeline)
+        params = GenerationParams(PROMPTS[0], seed=1, width=profile.sdxl_size,
+                                  height=profile.sdxl_size, steps=profile.sdxl_steps,
+                                  guidance_scale=GUIDANCE)
+        try:
+            first = cache.generate(str(folder), params)[0]
+            reset_peak(profile)
+            seconds = median_time(lambda: cache.generate(str(folder), params), profile.repeats)
+        finally:
+            watch.remove()
+        bad = {name: count for name, count in watch.bad.items() if count}
+        spread = float(pixels(first).std())
+        return {"model": model, "pipeline": type(pipeline).__name__, "build": built,
+                "load": load, "seconds": seconds, "peak_gib": peak_gib(profile),
+                "finite": not bad and spread > 1.0,
+                "detail": (f"non-finite: {bad}" if bad else "all finite")
+                + f"; pixel standard deviation {spread:.1f}; VAE "
+                f"{str(pipeline.vae.dtype).removeprefix('torch.')}, force_upcast "
+                f"{bool(pipeline.vae.config.get('force_upcast'))}"}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def run_part(name, profile, model, loras):
     """The body of a child process: one part's figures, as a dict."""
     if profile.threads:
@@ -528,6 +579,8 @@ def run_part(name, profile, model, loras):
         return part_worker(profile, model)
     if name == "training":
         return part_training(profile, model)
+    if name == "sdxl":
+        return part_sdxl(profile)
     raise ValueError(f"--part: no part {name!r}")
 
 
@@ -722,6 +775,18 @@ def report(profile, results, errors, seconds, notes):
                   f" ({resume['detail']})."]
         goals.append(["a checkpoint written and resumed", "ok" if resume["ok"] else "FAILED",
                       met(resume["ok"])])
+    sdxl = results.get("sdxl")
+    lines += ["", f"### 5. SDXL ({profile.sdxl_size}x{profile.sdxl_size}, "
+              f"{profile.sdxl_steps} steps, the engine's PipelineCache)", "", *failed("sdxl")]
+    if sdxl:
+        lines += table(["model", "pipeline", "build (s)", "load (s)", "s/image", "it/s",
+                        "peak VRAM (GiB)", "image"],
+                       [[sdxl["model"], sdxl["pipeline"], f"{sdxl['build']:.1f}",
+                         f"{sdxl['load']:.1f}", f"{sdxl['seconds']:.2f}",
+                         f"{profile.sdxl_steps / sdxl['seconds']:.2f}", gib(sdxl["peak_gib"]),
+                         ("ok: " if sdxl["finite"] else "FAILED: ") + sdxl["detail"]]])
+        goals.append([f"an SDXL image at {profile.sdxl_size} px, finite",
+                      "ok" if sdxl["finite"] else "FAILED", met(sdxl["finite"])])
     lines += ["", "### Goals", ""]
     if profile.device != "cuda":
         lines += ["(CPU smoke check: these say the code path runs, not how fast a GPU is.)", ""]
@@ -801,6 +866,8 @@ def parent(args):
     checks = [row["ok"] for row in results.get("engine", {}).get("correctness", [])]
     if "training" in results:
         checks.append(results["training"]["resume"]["ok"])
+    if "sdxl" in results:
+        checks.append(results["sdxl"]["finite"])
     failed = [name for name, error in errors.items() if error != NOT_ASKED]
     return 0 if not failed and all(checks) else 1
 

@@ -40,14 +40,19 @@ def usable_messages(field, label):
 
 
 class LoraFields:
-    """MAX_LORAS pairs of fields, a LoRA and its weight (lora_1, weight_1, ...): the
-    generate page's and a prompt set's."""
+    """Pairs of fields, a LoRA and its weight (lora_1, weight_1, ...): a prompt set's five,
+    and the generate page's rows, as many as sent (static/js/lora_rows.js adds and removes
+    them; lora_rows). How many LoRAs a job may use, their weights and family are the rules'
+    (generation.validation), judged as the API's list is: a sixth row gets their error."""
 
-    def add_lora_fields(self, user, chosen=()):
+    ROW_NAME = re.compile(r"lora_(\d{1,3})")
+
+    def add_lora_fields(self, user, chosen=(), numbers=None):
         loras = usable_models(user, ModelVersion.Kind.LORA)
         chosen = list(chosen)
-        for n in range(1, MAX_LORAS + 1):
-            lora, weight = chosen[n - 1] if n <= len(chosen) else (None, 1.0)
+        self.lora_numbers = list(numbers or range(1, MAX_LORAS + 1))
+        for index, n in enumerate(self.lora_numbers):
+            lora, weight = chosen[index] if index < len(chosen) else (None, 1.0)
             self.fields[f"lora_{n}"] = forms.ModelChoiceField(
                 queryset=loras, required=False, empty_label="(no LoRA)", label=f"LoRA {n}",
                 initial=lora, error_messages=usable_messages("loras", "LoRA"))
@@ -56,15 +61,26 @@ class LoraFields:
                 widget=forms.NumberInput(attrs={"step": "0.05", "min": LORA_WEIGHT[0],
                                                 "max": LORA_WEIGHT[1]}))
 
+    def add_lora_rows(self, user):
+        """The rows the form was sent (or started with: ?lora_1=), else one empty row."""
+        sent = self.data if self.is_bound else self.initial
+        numbers = sorted({match[1] for key in sent if (match := self.ROW_NAME.fullmatch(key))},
+                         key=int)
+        self.add_lora_fields(user, numbers=numbers or [1])
+
     def lora_rows(self):
-        return [(self[f"lora_{n}"], self[f"weight_{n}"]) for n in range(1, MAX_LORAS + 1)]
+        return [(self[f"lora_{n}"], self[f"weight_{n}"]) for n in self.lora_numbers]
 
     def chosen_loras(self):
         """[(ModelVersion, weight)] of the rows with a LoRA (weight 1.0 when left empty)."""
         data = self.cleaned_data
         return [(data[f"lora_{n}"], 1.0 if data.get(f"weight_{n}") is None
                  else data[f"weight_{n}"])
-                for n in range(1, MAX_LORAS + 1) if data.get(f"lora_{n}")]
+                for n in self.lora_numbers if data.get(f"lora_{n}")]
+
+    def lora_error_field(self):
+        """The field that shows a rule's error about the LoRAs: the first row's."""
+        return f"lora_{self.lora_numbers[0]}"
 
 
 class GenerateForm(LoraFields, forms.Form):
@@ -106,7 +122,7 @@ class GenerateForm(LoraFields, forms.Form):
         self.fields["guidance_scale"].initial = defaults["guidance_scale"]
         self.fields["scheduler"].initial = defaults["scheduler"]
         self.fields["negative_prompt"].initial = defaults["negative_prompt"]
-        self.add_lora_fields(user)
+        self.add_lora_rows(user)
 
     # Image to image: the source (an image id; the view checks it may be seen), the mask the
     # editor drew (static/js/mask_editor.js: a PNG as a data: URL), and their settings.
@@ -158,10 +174,15 @@ class GenerateForm(LoraFields, forms.Form):
         params["loras"] = self.chosen_loras()
         return params
 
+    def error_lines(self):
+        """Every error of the form as one line each, the field's label first."""
+        return [message if field == "__all__" else f"{self[field].label}: {message}"
+                for field, messages in self.errors.items() for message in messages]
+
     def add_generation_errors(self, error):
         """Show the errors of a refused submission on the fields they name."""
         for field, messages in error.message_dict.items():
-            target = {"width": "size", "height": "size", "loras": "lora_1",
+            target = {"width": "size", "height": "size", "loras": self.lora_error_field(),
                       "mask": "mask_data", "hires": "hires_scale",
                       "outpaint": "outpaint_left"}.get(field, field)
             self.add_error(target if target in self.fields else None, messages)
@@ -185,6 +206,6 @@ class SetLorasForm(LoraFields, forms.Form):
         self.add_lora_fields(user, prompt_set.lora_choices())
 
     def add_rule_errors(self, error):
-        self.add_error("lora_1" if "loras" in error.message_dict else None,
+        self.add_error(self.lora_error_field() if "loras" in error.message_dict else None,
                        [message for messages in error.message_dict.values()
                         for message in messages])

@@ -10,6 +10,7 @@ import io
 import json
 import tempfile
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -55,10 +56,9 @@ class Family(models.TextChoices):
     SDXL = "sdxl", "Stable Diffusion XL"
 
 
-# Families the engine generates with (SDXL with StableDiffusionXLPipeline), and those the
-# trainer trains LoRAs for.
+# Families the engine generates with (SDXL with StableDiffusionXLPipeline) and the trainer
+# trains LoRAs for.
 SUPPORTED_FAMILIES = {Family.SD15, Family.SD2, Family.SDXL}
-TRAINABLE_FAMILIES = {Family.SD15, Family.SD2}
 
 
 class ModelVersionQuerySet(models.QuerySet):
@@ -619,6 +619,18 @@ FINISHED = [Status.SUCCEEDED, Status.PARTIAL, Status.FAILED, Status.CANCELLED]
 ACTIVE = [Status.QUEUED, Status.RUNNING]
 # The error_type of a job failed because its worker died too often (no exception to name).
 WORKER_STOPPED = "WorkerStopped"
+# Rows per INSERT when a batch's jobs are written in bulk (Job.create_batch); Django
+# splits further where a database allows fewer variables in one statement.
+BULK_ROWS = 500
+# The error_type of a job stopped past its time limit (JobTimedOut).
+TIMEOUT = "timeout"
+
+
+class JobTimedOut(Exception):
+    """A job ran past its time limit (IMAGINEER_JOB_TIME_LIMIT, or its worker's task
+    timeout): it fails with error_type "timeout" (Job.fail reads `error_type`)."""
+
+    error_type = TIMEOUT
 # Upper bounds (seconds) of the job duration histogram's buckets (/metrics): a 64 px demo
 # job takes about a second, a 512 px job on a CPU minutes.
 DURATION_BUCKETS = [1, 2, 5, 10, 30, 60, 120, 300, 600, 1800]
@@ -906,7 +918,40 @@ class Job(LeasedWork):
 
         `owner_role`: the owner's role, when the caller knows it (a batch asks once);
         `held`: a batch job that waits for room in the queue."""
-        job = cls.objects.create(
+        job = cls.new_from(cleaned, owner=owner, batch=batch, batch_position=batch_position,
+                           remix_of=remix_of, owner_role=owner_role, held=held)
+        job.save(force_insert=True)
+        JobLora.objects.bulk_create(
+            JobLora(job=job, lora=lora, weight=weight) for lora, weight in cleaned["loras"]
+        )
+        Counter.add("jobs_submitted", kind="single" if batch is None else "batch",
+                    role=job.owner_role or "none")
+        return job
+
+    @classmethod
+    def create_batch(cls, cleaned_items, *, owner, batch):
+        """Create a batch's jobs, held, one per cleaned item in order: the jobs, their
+        LoRAs and the counter in a few bulk INSERTs (a batch may hold a thousand)."""
+        role = owner.role or ""
+        jobs = cls.objects.bulk_create(
+            [cls.new_from(cleaned, owner=owner, batch=batch, batch_position=position,
+                          owner_role=role, held=True)
+             for position, cleaned in enumerate(cleaned_items)],
+            batch_size=BULK_ROWS)
+        JobLora.objects.bulk_create(
+            [JobLora(job=job, lora=lora, weight=weight)
+             for job, cleaned in zip(jobs, cleaned_items, strict=True)
+             for lora, weight in cleaned["loras"]],
+            batch_size=BULK_ROWS)
+        Counter.add("jobs_submitted", len(jobs), kind="batch", role=role or "none")
+        return jobs
+
+    @classmethod
+    def new_from(cls, cleaned, *, owner, batch=None, batch_position=0, remix_of=None,
+                 owner_role=None, held=False):
+        """An unsaved job from parameters cleaned by validate_generation (create_from,
+        create_batch)."""
+        return cls(
             owner=owner,
             held=held,
             owner_role=(owner.role or "") if owner_role is None else owner_role,
@@ -918,12 +963,6 @@ class Job(LeasedWork):
             mask=cleaned.get("mask"),
             **{name: cleaned[name] for name in PARAMETERS if name in cleaned},
         )
-        JobLora.objects.bulk_create(
-            JobLora(job=job, lora=lora, weight=weight) for lora, weight in cleaned["loras"]
-        )
-        Counter.add("jobs_submitted", kind="single" if batch is None else "batch",
-                    role=job.owner_role or "none")
-        return job
 
     def same_parameters(self):
         """This job's parameters, for a remix: same seed, model, LoRAs and settings."""
@@ -966,9 +1005,12 @@ class Job(LeasedWork):
         return True
 
     def fail(self, error, context=""):
-        """End the job failed. `error`: the exception (its class is kept as error_type,
-        which the metrics count) or a text; `context` says where it happened."""
-        error_type = error.__class__.__name__ if isinstance(error, BaseException) else ""
+        """End the job failed. `error`: the exception (its class, or its own `error_type`,
+        is kept as error_type, which the metrics count) or a text; `context` says where it
+        happened."""
+        error_type = ""
+        if isinstance(error, BaseException):
+            error_type = getattr(error, "error_type", None) or error.__class__.__name__
         text = f"{error_type}: {error}" if error_type else str(error)
         if context:
             text = f"{context}: {text}"
@@ -984,8 +1026,22 @@ class Job(LeasedWork):
 
     def requeue(self):
         """Give a job whose worker died back to the queue (or fail it after
-        IMAGINEER_JOB_MAX_ATTEMPTS starts)."""
+        IMAGINEER_JOB_MAX_ATTEMPTS starts). A job already past its time limit fails with
+        error_type "timeout" instead: its worker was most likely stopped for running too
+        long (the task timeout), and would be again."""
+        if self.past_time_limit():
+            self.fail(JobTimedOut(
+                f"the job ran past its time limit of {settings.IMAGINEER_JOB_TIME_LIMIT} s "
+                "(IMAGINEER_JOB_TIME_LIMIT) and its worker stopped"))
+            return False
         return super().requeue(progress=0.0)
+
+    def past_time_limit(self, now=None):
+        """True when the job has run longer than IMAGINEER_JOB_TIME_LIMIT (0: no limit)
+        since it started."""
+        limit = settings.IMAGINEER_JOB_TIME_LIMIT
+        return bool(limit and self.started_at
+                    and (now or timezone.now()) - self.started_at > timedelta(seconds=limit))
 
 
 class JobLora(WeightedLora):

@@ -16,9 +16,15 @@ from albums.models import Album, Image
 from core.errors import CONFLICT, LimitExceeded, as_conflict
 
 from .limits import check_submission
-from .models import Batch, Counter, Job, PromptSetItem
+from .models import Batch, Counter, Job, ModelVersion, PromptSetItem
 from .tasks import enqueue_job_token, let_held_jobs_in
-from .validation import draw_seed, validate_generation
+from .validation import draw_seed, generation_defaults, validate_generation
+
+# The fields of a batch's parameters that differ by item (the others are the set's and
+# the request's, the same for every item).
+ITEM_FIELDS = {"prompt"}
+# Items named in a refused batch's errors, per field.
+ITEM_ERRORS = 10
 
 
 @contextmanager
@@ -83,12 +89,10 @@ def submit_batch(user, prompt_set, *, theme="", overrides=None):
     # One seed for the whole batch unless given: the items differ by prompt.
     if base.get("seed") is None:
         base["seed"] = draw_seed()
-    # Validate every prompt before anything is written.
-    cleaned_items = [
-        validate_generation({**base, "prompt": prompt_set.prompt_for(item, theme)}, loras=loras,
-                            user=user)
-        for item in items
-    ]
+    # What every item shares is read once: the site settings' defaults and the model.
+    if base.get("model") is None:
+        base["model"] = ModelVersion.objects.default_base()
+    cleaned_items = validate_items(user, prompt_set, items, base, loras, theme)
     with transaction.atomic():
         lock_user(user)
         check_submission(user, batch=True)
@@ -97,10 +101,45 @@ def submit_batch(user, prompt_set, *, theme="", overrides=None):
                                      total=len(items))
         batch.album = Album.objects.create(name=f"{title} (batch {batch.pk})", owner=user)
         batch.save(update_fields=["album"])
-        role = user.role or ""
-        for position, cleaned in enumerate(cleaned_items):
-            # Held: the queue lets in what it has room for (limits.release_held_jobs).
-            Job.create_from(cleaned, owner=user, batch=batch, batch_position=position,
-                            owner_role=role, held=True)
+        # Held: the queue lets in what it has room for (limits.release_held_jobs).
+        Job.create_batch(cleaned_items, owner=user, batch=batch)
         let_held_jobs_in()
     return batch
+
+
+def validate_items(user, prompt_set, items, base, loras, theme):
+    """Check every item's parameters before anything is written (validate_generation, as
+    `user`: the model and LoRAs must be theirs to use). An item's own error (its prompt)
+    names the item; an error of what all items share is said once. At most ITEM_ERRORS
+    items are named per field."""
+    defaults = generation_defaults()
+    cleaned_items, errors, failed = [], {}, {}
+    for item in items:
+        try:
+            prompt = prompt_set.prompt_for(item, theme)
+            cleaned_items.append(
+                validate_generation({**base, "prompt": prompt}, loras=loras, user=user,
+                                    defaults=defaults))
+        except ValidationError as error:
+            for field, messages in error.message_dict.items():
+                if field not in ITEM_FIELDS:
+                    errors.setdefault(field, messages)
+                    continue
+                failed[field] = failed.get(field, 0) + 1
+                if failed[field] <= ITEM_ERRORS:
+                    errors.setdefault(field, []).extend(
+                        f"{item_name(item)}: {message}" for message in messages)
+    for field, count in failed.items():
+        if count > ITEM_ERRORS:
+            errors[field].append(f"... and {count - ITEM_ERRORS} more items.")
+    if errors:
+        raise ValidationError(errors)
+    return cleaned_items
+
+
+def item_name(item):
+    """How an error names a set's item: its number and its values."""
+    values = ", ".join(f"{key}={value}" for key, value in item.values.items())
+    if len(values) > 80:
+        values = values[:79] + "…"
+    return f"item {item.position + 1} ({values})"

@@ -6,6 +6,12 @@ it with a conditional update, so a job runs once however many tokens or workers 
 are; it then goes on with the next queued jobs for a while (`run_next_job`). A job whose
 worker died (kill -9) is given back to the queue by `reclaim_stale_jobs`, which runs when
 a worker starts, before each job and every minute.
+
+Time limits: a job running longer than IMAGINEER_JOB_TIME_LIMIT is stopped at its next
+step (`run_jobs`) and fails with error_type "timeout"; the engine frees its memory and the
+task goes on with the next job. A step that never ends is caught by the token's own task
+timeout (`token_timeout`): django-q2 raises TimeoutException in the task, the jobs fail as
+timeouts and the cluster replaces the worker process.
 """
 
 import io
@@ -16,6 +22,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django_q.brokers import get_broker
+from django_q.exceptions import TimeoutException
 from django_q.tasks import async_task
 
 from albums.ingest import atomic_ingest, store_generated
@@ -24,7 +31,7 @@ from workers.leases import Heartbeat, NoLongerOurs, lease_interval, reclaim, wor
 from .engine.metadata import png_bytes
 from .engine.pipelines import Cancelled, Source, get_cache
 from .limits import release_held_jobs
-from .models import Job, SiteSettings, Status
+from .models import Job, JobTimedOut, SiteSettings, Status
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +42,33 @@ PROGRESS_INTERVAL = 0.5
 # inside the cluster's task timeout, short enough for housekeeping to have its turn.
 DRAIN_SECONDS = 60
 
+# How far past a job's time limit its task may run before django-q2 stops it (seconds):
+# the time to store a finished job's images.
+TIMEOUT_GRACE = 60
+
+
+def token_timeout():
+    """The task timeout of a token (seconds), or None for the cluster's (IMAGINEER_JOB_TIMEOUT)
+    when jobs have no time limit. A token drains jobs for up to DRAIN_SECONDS, and the last
+    one may run its whole time limit: only a job stuck in one step for longer than the
+    grace after its limit meets it."""
+    limit = settings.IMAGINEER_JOB_TIME_LIMIT
+    return limit + DRAIN_SECONDS + TIMEOUT_GRACE if limit else None
+
 
 def enqueue_job_token():
     """Queue one "run the next job" token (call once per queued job)."""
-    async_task("generation.tasks.run_next_job", task_name="run next job", group="generation")
+    options = {"timeout": timeout} if (timeout := token_timeout()) else {}
+    async_task("generation.tasks.run_next_job", task_name="run next job", group="generation",
+               **options)
+
+
+def enqueue_job_tokens(count):
+    """Queue `count` tokens at once: in one transaction (the ORM broker's rows), not one
+    each, which would cost a commit and a fresh database connection per token."""
+    with transaction.atomic():
+        for _ in range(count):
+            enqueue_job_token()
 
 
 def let_held_jobs_in():
@@ -46,8 +76,8 @@ def let_held_jobs_in():
     with a token for each, queued when the transaction commits."""
     with transaction.atomic():
         released = release_held_jobs()
-        for _ in released:
-            transaction.on_commit(enqueue_job_token)
+        if released:
+            transaction.on_commit(lambda: enqueue_job_tokens(len(released)))
     return released
 
 
@@ -147,6 +177,10 @@ def run_jobs(jobs):
     last_write = [0.0]
 
     def on_step(step, total):
+        if any(job.past_time_limit() for job in jobs):
+            raise JobTimedOut(  # out of the engine, which frees the call's memory
+                f"the job ran past its time limit of {settings.IMAGINEER_JOB_TIME_LIMIT} s "
+                f"(IMAGINEER_JOB_TIME_LIMIT) and was stopped at step {step} of {total}")
         now = time.monotonic()
         if step < total and now - last_write[0] < PROGRESS_INTERVAL:
             return
@@ -183,6 +217,14 @@ def run_jobs(jobs):
         log.info("jobs cancelled", extra={"jobs": sorted(cancelled)})
         _after(jobs)
         return
+    except TimeoutException as exc:
+        # django-q2's task timeout (token_timeout): a step that never ended. The jobs fail
+        # as timeouts; re-raised, the task ends and the cluster replaces this process.
+        log.error("task timeout", extra={"jobs": [job.pk for job in jobs]})
+        for job in jobs:
+            job.fail(JobTimedOut(f"the worker's task ran past its timeout ({exc})"))
+        _after(jobs)
+        raise
     except Exception as exc:
         log.exception("generation failed", extra={"jobs": [job.pk for job in jobs]})
         for job in jobs:

@@ -55,7 +55,7 @@ def generation_defaults():
     return SiteSettings.current().generation_defaults()
 
 
-def validate_generation(params, *, loras=(), require_prompt=True, user=None):
+def validate_generation(params, *, loras=(), require_prompt=True, user=None, defaults=None):
     """Check and normalise generation parameters; fill the defaults; draw a seed.
 
     `params` holds prompt, negative_prompt, width, height, steps, guidance_scale, seed,
@@ -64,13 +64,15 @@ def validate_generation(params, *, loras=(), require_prompt=True, user=None):
     file), strength, mask_blur, keep_unmasked, outpaint_<side> and hires_scale,
     hires_strength (see `_check_image_parameters`); `user` is who asks (the images must be
     theirs to see, the model and LoRAs theirs to use: ModelVersion.usable_by). `loras` is
-    a list of (ModelVersion, weight). Returns the cleaned dict, with "model", "loras",
-    "init_image" and "mask" resolved (an uploaded mask as "mask_upload", checked, not
-    stored); raises ValidationError({field: message}).
+    a list of (ModelVersion, weight). `defaults`: the site settings' generation_defaults(),
+    when the caller read them once for many prompts (a batch). Returns the cleaned dict,
+    with "model", "loras", "init_image" and "mask" resolved (an uploaded mask as
+    "mask_upload", checked, not stored); raises ValidationError({field: message}).
     """
     from .models import ModelVersion
 
-    cleaned = {**generation_defaults(), **IMAGE_DEFAULTS, "clip_skip": CLIP_SKIP_DEFAULT}
+    cleaned = {**(defaults or generation_defaults()), **IMAGE_DEFAULTS,
+               "clip_skip": CLIP_SKIP_DEFAULT}
     sent = {key: value for key, value in params.items() if value is not None}
     cleaned.update(sent)
     errors = {}

@@ -1,4 +1,9 @@
-"""Pages: generate, my jobs, a job with its live progress, prompt sets and batches."""
+"""Pages: generate, my jobs, a job with its live progress, prompt sets and batches.
+
+The generate page submits in place when it can (static/js/generate.js): a job queued comes
+back as its progress fragment, put above the earlier results and polled (poll.js), with no
+reload; a refusal comes back as the errors above the form. Without JavaScript the same view
+redirects to the job's page."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
@@ -15,21 +20,8 @@ from core.pagination import CappedPaginator
 from .forms import BatchForm, GenerateForm, SetLorasForm
 from .models import Batch, Job, PromptSet
 from .remix import start_from_image
-from .rules import SIZE, SIZE_MULTIPLE
+from .rules import LORA_WEIGHT, MAX_LORAS, SIZE, SIZE_MULTIPLE
 from .submit import remix_job, submit_batch, submit_job
-
-# Polling backoff of the progress fragments, in milliseconds.
-POLL_FIRST, POLL_MAX = 500, 5000
-
-
-def next_poll_delay(request):
-    """The next polling delay of a progress fragment: 1.5 times the last, up to POLL_MAX."""
-    try:
-        delay = int(request.GET.get("delay", POLL_FIRST))
-    except ValueError:
-        delay = POLL_FIRST
-    return min(max(int(delay * 1.5), POLL_FIRST), POLL_MAX)
-
 
 # What the image pages' buttons start (?init_image=<id>&mode=): its initial values beyond
 # the picture's own prompt and size. Variations: the same prompt, a new seed, a low strength;
@@ -53,16 +45,23 @@ def generate(request):
         mode = "img2img"
     if request.method == "POST":
         form = GenerateForm(request.POST, user=request.user)
+        in_place = request.headers.get("X-Requested-With") == "generate"  # generate.js
         if form.is_valid():
             try:
                 job = submit_job(request.user, form.generation_params())
             except LimitExceeded as exc:
+                if in_place:
+                    return _form_errors(request, [str(exc)], exc.status, exc.headers)
                 return limit_page(request, exc, "generation/generate.html",
                                   _generate_context(request, form, None, mode))
             except ValidationError as exc:
                 form.add_generation_errors(exc)
             else:
+                if in_place:
+                    return render(request, "generation/_job_status.html", {"job": job})
                 return redirect(job)
+        if in_place:
+            return _form_errors(request, form.error_lines(), 400)
         picked = form.cleaned_data.get("init_image") if hasattr(form, "cleaned_data") else None
         if picked:
             source = Image.objects.visible_to(request.user).filter(pk=picked).first()
@@ -84,6 +83,17 @@ def generate(request):
                   _generate_context(request, form, source, mode))
 
 
+def _form_errors(request, errors, status, headers=None):
+    """The generate page's answer to a refused submission sent by generate.js: the errors,
+    for their place above the form (#form-errors), so the form keeps what was typed and
+    drawn."""
+    response = render(request, "generation/_form_errors.html", {"errors": errors},
+                      status=status)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
 def _start_from(image, mode):
     """The generate form's initial values for starting from `image` in `mode`: its own
     prompt and parameters where it has them (start_from_image), its size (twice, to
@@ -98,7 +108,8 @@ def _start_from(image, mode):
 
 def _generate_context(request, form, source, mode):
     strip = Image.objects.filter(created_by=request.user).order_by("-created_at", "-id")
-    return {"form": form, "source": source, "mode": mode, "strip": strip[:STRIP_SIZE]}
+    return {"form": form, "source": source, "mode": mode, "strip": strip[:STRIP_SIZE],
+            "max_loras": MAX_LORAS, "lora_weight": LORA_WEIGHT}
 
 
 def _visible_image(request, pk):
@@ -113,7 +124,9 @@ def _visible_image(request, pk):
 def job_list(request):
     jobs = Job.objects.filter(owner=request.user).select_related("model")
     page = CappedPaginator(jobs, 25).get_page(request.GET.get("page"))
-    return render(request, "generation/job_list.html", {"page": page})
+    # While a job of the page is queued or running, the page refreshes its rows (poll.js).
+    active = any(not job.is_finished for job in page)
+    return render(request, "generation/job_list.html", {"page": page, "active": active})
 
 
 def _visible_job(request, pk):
@@ -125,15 +138,13 @@ def _visible_job(request, pk):
 @login_required
 def job_detail(request, pk):
     job = _visible_job(request, pk)
-    return render(request, "generation/job_detail.html", {"job": job, "delay": POLL_FIRST})
+    return render(request, "generation/job_detail.html", {"job": job})
 
 
 @login_required
 def job_status(request, pk):
-    """The progress fragment the job page polls (htmx), slower each time."""
-    job = _visible_job(request, pk)
-    return render(request, "generation/_job_status.html",
-                  {"job": job, "delay": next_poll_delay(request)})
+    """The progress fragment the job page polls (static/js/poll.js, with backoff)."""
+    return render(request, "generation/_job_status.html", {"job": _visible_job(request, pk)})
 
 
 @login_required
@@ -230,14 +241,13 @@ def _visible_batch(request, pk):
 @login_required
 def batch_detail(request, pk):
     batch = _visible_batch(request, pk)
-    return render(request, "generation/batch_detail.html", {"batch": batch, "delay": POLL_FIRST})
+    return render(request, "generation/batch_detail.html", {"batch": batch})
 
 
 @login_required
 def batch_status(request, pk):
     batch = _visible_batch(request, pk)
-    return render(request, "generation/_batch_status.html",
-                  {"batch": batch, "delay": next_poll_delay(request)})
+    return render(request, "generation/_batch_status.html", {"batch": batch})
 
 
 @login_required

@@ -435,6 +435,13 @@ Q_CLUSTER = {
     "retry": env_int("IMAGINEER_JOB_RETRY", 1860),
     "max_attempts": env_int("IMAGINEER_JOB_MAX_ATTEMPTS", 3),
     "ack_failures": True,
+    # A worker process is replaced by a fresh one after this many tasks, or after a task
+    # that left it past IMAGINEER_WORKER_MAX_RSS_MB (its peak resident memory): slow
+    # leaks (allocator fragmentation, caches) never build up. Each task is a token that
+    # runs at least one job (generation.tasks.run_next_job); the new process loads its
+    # pipeline again at its first job.
+    "recycle": env_int("IMAGINEER_WORKER_RECYCLE", 500),
+    "max_rss": env_int("IMAGINEER_WORKER_MAX_RSS_MB", 0) * 1024 or None,
     "catch_up": False,
     "poll": 0.5,
     "label": "Task queue",
@@ -576,6 +583,10 @@ except ValueError as error:
 # A running job whose worker sent no heartbeat for this long is given back to the queue.
 IMAGINEER_JOB_LEASE_SECONDS = env_int("IMAGINEER_JOB_LEASE_SECONDS", 120)
 IMAGINEER_JOB_MAX_ATTEMPTS = env_int("IMAGINEER_JOB_MAX_ATTEMPTS", 3)
+# A generation job running longer than this (seconds, from its start) is stopped at its
+# next step and fails with error_type "timeout"; the worker goes on with the next job.
+# 0: no limit. See generation.tasks.run_jobs and docs/deploy.md ("Time limits").
+IMAGINEER_JOB_TIME_LIMIT = env_int("IMAGINEER_JOB_TIME_LIMIT", 600)
 IMAGINEER_MODEL_DIR = Path(env("IMAGINEER_MODEL_DIR", str(VAR_DIR / "models")))
 IMAGINEER_MODEL_CACHE = Path(env("IMAGINEER_MODEL_CACHE", str(VAR_DIR / "model-cache")))
 # Where registered models may be loaded from (generation.rules.check_model_source).

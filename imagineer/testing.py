@@ -1,10 +1,11 @@
-"""Helpers for tests: the URL conf as a list of routes, and real processes (manage.py
-commands, qcluster workers)."""
+"""Helpers for tests: the URL conf as a list of routes, real processes (manage.py
+commands, qcluster workers), and quick password hashes for the test users."""
 
 import os
 import sys
 from pathlib import Path
 
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.db import connection
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -235,3 +236,12 @@ class LocalRequest:
         import json
 
         return json.loads(self.body)
+
+
+class QuickPBKDF2PasswordHasher(PBKDF2PasswordHasher):
+    """Django's PBKDF2 with 1,000 rounds instead of a million (seconds per hash on a loaded
+    machine, paid for every user a test makes and every sign-in). The hashes are the same
+    algorithm with their rounds written in, so a child process with the real settings
+    (gunicorn, a manage.py command, a worker) checks them too. The tests only."""
+
+    iterations = 1000

@@ -167,6 +167,7 @@ class TrainingImages:
 
         self.config = config
         self.pixels = []  # uint8 tensors, (3, H, W)
+        self.original_sizes = []  # (height, width) before resizing: SDXL's size conditioning
         self.captions = []
         for example, caption in zip(examples, captions, strict=True):
             try:
@@ -174,6 +175,7 @@ class TrainingImages:
             except Exception as error:  # a broken file costs one image, not the run
                 on_log(f"warning: skipped {Path(example.image_path).name}: {error}")
                 continue
+            self.original_sizes.append((image.height, image.width))
             image = resize_shorter_side(image, config.resolution)
             self.pixels.append(torch.from_numpy(np.array(image)).permute(2, 0, 1).contiguous())
             self.captions.append(caption)
@@ -196,6 +198,10 @@ class TrainingImages:
         return self._order[offset]
 
     def sample(self, index, generator):
+        return self.cropped(index, generator)[0]
+
+    def cropped(self, index, generator):
+        """(pixel values, (top, left) of the crop in the resized image)."""
         import torch
 
         pixels = self.pixels[index]
@@ -209,14 +215,26 @@ class TrainingImages:
         pixels = pixels[:, top : top + size, left : left + size]
         if self.config.random_flip and float(torch.rand(1, generator=generator)) < 0.5:
             pixels = pixels.flip(-1)
-        return pixels.float() / 127.5 - 1.0
+        return pixels.float() / 127.5 - 1.0, (top, left)
 
     def batch(self, position, generator):
         """(pixel values (B, 3, R, R), example indexes) for the batch starting at position."""
+        pixels, indexes, _ = self.conditioned_batch(position, generator)
+        return pixels, indexes
+
+    def conditioned_batch(self, position, generator):
+        """batch(), and SDXL's size and crop conditioning of each picture (B, 6): its
+        original size, the crop's top left corner and the target size, as the diffusers
+        SDXL recipe gives them (draws the same random numbers as batch())."""
         import torch
 
         indexes = [self.index_at(position + i) for i in range(self.config.batch_size)]
-        return torch.stack([self.sample(i, generator) for i in indexes]), indexes
+        drawn = [self.cropped(i, generator) for i in indexes]
+        size = self.config.resolution
+        time_ids = torch.tensor([[*self.original_sizes[i], *crop, size, size]
+                                 for i, (_, crop) in zip(indexes, drawn, strict=True)],
+                                dtype=torch.float32)
+        return torch.stack([pixels for pixels, _ in drawn]), indexes, time_ids
 
 
 # --- Checkpoints --------------------------------------------------------------------------
@@ -307,24 +325,30 @@ def torch_device(device=None):
 
 
 def _load_models(base_model_dir, config, device, weight_dtype):
-    """The frozen base models, and the UNet with a fresh trainable LoRA adapter."""
+    """The frozen base models, and the UNet with a fresh trainable LoRA adapter:
+    (tokenizers, text encoders, vae, unet, noise scheduler). One tokenizer and text
+    encoder for SD 1.x/2.x, two for SDXL. The base is loaded as the engine loads it (a
+    diffusers folder, a single-file checkpoint with the project's configs, or a hub id)."""
     import torch
-    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from diffusers import DDPMScheduler
     from peft import LoraConfig
-    from transformers import CLIPTextModel, CLIPTokenizer
 
-    # A folder, or a hub id (loaded from the Hugging Face cache, or downloaded).
-    base = str(base_model_dir)
-    tokenizer = CLIPTokenizer.from_pretrained(base, subfolder="tokenizer")
-    text_encoder = CLIPTextModel.from_pretrained(base, subfolder="text_encoder",
-                                                 dtype=weight_dtype)
-    vae = AutoencoderKL.from_pretrained(base, subfolder="vae", dtype=weight_dtype)
-    unet = UNet2DConditionModel.from_pretrained(base, subfolder="unet", dtype=weight_dtype)
-    # The noise schedule the base model was trained with, read from its scheduler config.
-    noise_scheduler = DDPMScheduler.from_pretrained(base, subfolder="scheduler")
-    for model in (text_encoder, vae, unet):
+    from generation.engine.pipelines import load_components
+
+    pipeline = load_components(base_model_dir, weight_dtype)
+    tokenizers = [pipeline.tokenizer]
+    text_encoders = [pipeline.text_encoder]
+    if getattr(pipeline, "text_encoder_2", None) is not None:
+        tokenizers.append(pipeline.tokenizer_2)
+        text_encoders.append(pipeline.text_encoder_2)
+    vae, unet = pipeline.vae, pipeline.unet
+    # The noise schedule the base model was trained with, from its scheduler config.
+    noise_scheduler = DDPMScheduler.from_config(pipeline.scheduler.config)
+    for model in (*text_encoders, vae, unet):
         model.requires_grad_(False)
         model.to(device)
+    if weight_dtype == torch.float16 and vae.config.get("force_upcast", False):
+        vae.to(torch.float32)  # SDXL's VAE overflows in fp16 (its config says so)
     unet.add_adapter(
         LoraConfig(
             r=config.rank,
@@ -337,26 +361,41 @@ def _load_models(base_model_dir, config, device, weight_dtype):
     for parameter in unet.parameters():
         if parameter.requires_grad:
             parameter.data = parameter.data.to(torch.float32)
-    return tokenizer, text_encoder, vae, unet, noise_scheduler
+    return tokenizers, text_encoders, vae, unet, noise_scheduler
 
 
+def _encode_captions(tokenizers, text_encoders, captions, device):
+    """Every caption's text embedding, computed once (the text encoders are frozen), and
+    for SDXL the pooled embedding too: (embeddings, pooled or None).
 
-def _encode_captions(tokenizer, text_encoder, captions, device):
-    """Every caption's text embedding, computed once: the text encoder is frozen."""
+    SD 1.x/2.x: the encoder's last hidden state. SDXL, as its pipeline encodes: both
+    encoders' penultimate hidden states side by side, and the second's projected pooled
+    output (the UNet's added text embedding)."""
     import torch
 
-    embeddings = []
+    sdxl = len(text_encoders) == 2
+    embeddings, pooled = [], []
     with torch.no_grad():
         for start in range(0, len(captions), 16):
-            input_ids = tokenizer(
-                captions[start : start + 16],
-                max_length=tokenizer.model_max_length,
-                padding="max_length",
-                truncation=True,
-                return_tensors="pt",
-            ).input_ids
-            embeddings.append(text_encoder(input_ids.to(device))[0])
-    return torch.cat(embeddings)
+            states = []
+            for tokenizer, text_encoder in zip(tokenizers, text_encoders, strict=True):
+                input_ids = tokenizer(
+                    captions[start : start + 16],
+                    max_length=tokenizer.model_max_length,
+                    padding="max_length",
+                    truncation=True,
+                    return_tensors="pt",
+                ).input_ids.to(device)
+                if not sdxl:
+                    states.append(text_encoder(input_ids)[0])
+                    continue
+                output = text_encoder(input_ids, output_hidden_states=True)
+                states.append(output.hidden_states[-2])
+                last_pooled = output[0]
+            embeddings.append(torch.cat(states, dim=-1))
+            if sdxl:
+                pooled.append(last_pooled)
+    return torch.cat(embeddings), (torch.cat(pooled) if sdxl else None)
 
 
 # --- Training -----------------------------------------------------------------------------
@@ -407,11 +446,11 @@ def train_lora(
     images = TrainingImages(examples, captions, config, on_log)
     device, weight_dtype = torch_device(device)
     torch.manual_seed(config.seed)  # the LoRA's initial weights
-    tokenizer, text_encoder, vae, unet, noise_scheduler = _load_models(
+    tokenizers, text_encoders, vae, unet, noise_scheduler = _load_models(
         base_model_dir, config, device, weight_dtype
     )
-    embeddings = _encode_captions(tokenizer, text_encoder, images.captions, device)
-    del text_encoder
+    embeddings, pooled = _encode_captions(tokenizers, text_encoders, images.captions, device)
+    del text_encoders
 
     parameters = [p for p in unet.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate)
@@ -455,10 +494,14 @@ def train_lora(
         step_loss = 0.0
         for micro_batch in range(config.gradient_accumulation):
             position = ((step - 1) * config.gradient_accumulation + micro_batch) * config.batch_size
-            pixels, indexes = images.batch(position, generator)
+            pixels, indexes, time_ids = images.conditioned_batch(position, generator)
             with torch.no_grad():
-                latents = vae.encode(pixels.to(device, weight_dtype)).latent_dist
+                latents = vae.encode(pixels.to(device, vae.dtype)).latent_dist
                 latents = latents.sample(generator=generator) * vae.config.scaling_factor
+                latents = latents.to(weight_dtype)
+            # SDXL's UNet also takes the pooled text and the size and crop conditioning.
+            added = None if pooled is None else {
+                "text_embeds": pooled[indexes], "time_ids": time_ids.to(device, weight_dtype)}
             noise = torch.randn(latents.shape, generator=generator).to(device, latents.dtype)
             timesteps = torch.randint(0, timesteps_count, (len(indexes),), generator=generator)
             timesteps = timesteps.to(device)
@@ -468,7 +511,8 @@ def train_lora(
             else:
                 target = noise
             with autocast:
-                prediction = unet(noisy_latents, timesteps, embeddings[indexes]).sample
+                prediction = unet(noisy_latents, timesteps, embeddings[indexes],
+                                  added_cond_kwargs=added).sample
             loss = F.mse_loss(prediction.float(), target.float()) / config.gradient_accumulation
             scaler.scale(loss).backward()
             step_loss += loss.item()
@@ -512,6 +556,8 @@ def train_lora(
         "resolution": str(config.resolution),
         "learning_rate": str(config.learning_rate),
     }
+    if pooled is not None:
+        metadata["ss_base_model_version"] = "sdxl_base_v1-0"  # as kohya's scripts write it
     lora_path, kohya_path = save_lora(
         output_dir, get_peft_model_state_dict(unet), unet.peft_config["default"], metadata
     )
@@ -590,12 +636,11 @@ def generate_validation_images(
 ):
     """(image without the LoRA, image with it): the same prompt, seed and settings."""
     import torch
-    from diffusers import StableDiffusionPipeline
+
+    from generation.engine.pipelines import load_components
 
     device, dtype = torch_device(device)
-    pipeline = StableDiffusionPipeline.from_pretrained(
-        base_model_dir, dtype=dtype, safety_checker=None, requires_safety_checker=False
-    ).to(device)
+    pipeline = load_components(base_model_dir, dtype).to(device)
     pipeline.set_progress_bar_config(disable=True)
 
     def draw():

@@ -145,7 +145,7 @@ def _usable(image):
 def check_base_model(model, user):
     """(the base model, its problem as a message or None); None means the default base,
     which must be one `user`'s role may use (ModelVersion.usable_by)."""
-    from generation.models import TRAINABLE_FAMILIES, ModelVersion
+    from generation.models import SUPPORTED_FAMILIES, ModelVersion
 
     model = model or ModelVersion.objects.default_base()
     if model is None:
@@ -157,8 +157,8 @@ def check_base_model(model, user):
     refusal = model.refusal_for(user, "base_model")
     if refusal:
         return model, refusal
-    if model.family not in TRAINABLE_FAMILIES:
-        supported = ", ".join(sorted(TRAINABLE_FAMILIES))
+    if model.family not in SUPPORTED_FAMILIES:
+        supported = ", ".join(sorted(SUPPORTED_FAMILIES))
         return model, (f"base_model: {model} is a {model.get_family_display()} model; "
                        f"training supports the families {supported}.")
     return model, None

@@ -11,7 +11,6 @@ from albums.files import send_file
 from albums.models import Album
 from core.errors import LimitExceeded, limit_page
 from core.pagination import CappedPaginator
-from generation.views import POLL_FIRST, next_poll_delay
 
 from .forms import TrainForm
 from .models import TrainingRun
@@ -36,7 +35,9 @@ def album_train(request, slug):
 def run_list(request):
     runs = TrainingRun.objects.visible_to(request.user).select_related("album", "owner", "lora")
     page = CappedPaginator(runs, 25).get_page(request.GET.get("page"))
-    return render(request, "training/run_list.html", {"page": page})
+    # While a run of the page is queued or running, the page refreshes its rows (poll.js).
+    active = any(not run.is_finished for run in page)
+    return render(request, "training/run_list.html", {"page": page, "active": active})
 
 
 def _visible_run(request, pk):
@@ -48,14 +49,13 @@ def _visible_run(request, pk):
 @login_required
 def run_detail(request, pk):
     return render(request, "training/run_detail.html",
-                  {"run": _visible_run(request, pk), "delay": POLL_FIRST})
+                  {"run": _visible_run(request, pk)})
 
 
 @login_required
 def run_status(request, pk):
-    """The progress fragment the run page polls (htmx), slower each time."""
-    return render(request, "training/_run_status.html",
-                  {"run": _visible_run(request, pk), "delay": next_poll_delay(request)})
+    """The progress fragment the run page polls (static/js/poll.js, with backoff)."""
+    return render(request, "training/_run_status.html", {"run": _visible_run(request, pk)})
 
 
 @login_required

@@ -98,9 +98,54 @@ def prepare_pipeline(
         # Large images (wider than the VAE's sample size) are decoded in overlapping
         # tiles, so a 2048x2048 decode fits in memory. Smaller images are untouched.
         pipeline.vae.enable_tiling()
+    if device.dtype == _float16():
+        upcast_on_overflow(pipeline.vae)
     if compile is not None:
         compile_unet(pipeline, compile, compile_backend)
     return pipeline
+
+
+def _float16() -> object:
+    import torch
+
+    return torch.float16
+
+
+def upcast_on_overflow(vae: Any) -> Any:
+    """Make a half-precision VAE decode again in fp32 when its fp16 decode overflows.
+
+    SDXL's VAE overflows to inf/NaN in fp16 at some sizes (black pictures). Its config
+    says `force_upcast`, and diffusers' SDXL pipelines then decode in fp32 every time; a
+    VAE whose config does not say so (a fine-tune, an SD 1.x VAE pushed too far) would
+    hand back NaN. Here the decode is checked: a result that is not finite is decoded
+    again in fp32 (the VAE moved to fp32 for that call, then back), and `force_upcast` is
+    set on the VAE's config, so that diffusers' SDXL pipelines decode in fp32 from then
+    on. The worker's log says so once. Returns the VAE.
+    """
+    import logging
+
+    import torch
+
+    decode = vae.decode
+
+    def checked(latents: Any, *args: Any, **kwargs: Any) -> Any:
+        out = decode(latents, *args, **kwargs)
+        sample = out[0] if isinstance(out, tuple) else out.sample
+        if torch.isfinite(sample).all():
+            return out
+        dtype = vae.dtype
+        logging.getLogger(__name__).warning(
+            "The VAE's %s decode overflowed (not finite): decoding in fp32, and from now "
+            "on (force_upcast)", str(dtype).removeprefix("torch."))
+        vae.to(torch.float32)
+        try:
+            return decode(latents.float(), *args, **kwargs)
+        finally:
+            vae.to(dtype)
+            vae.register_to_config(force_upcast=True)
+
+    vae.decode = checked
+    return vae
 
 
 def free_memory(device: Device | None = None) -> None:

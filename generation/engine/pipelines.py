@@ -226,23 +226,30 @@ def load_pipeline(source: str | Path, device: Device, compile: str | None = None
     """Load a pipeline from a hub id, a diffusers folder (SD 1.x/2.x or SDXL, as its
     model_index.json says) or a single-file checkpoint; `compile`: a torch.compile mode for
     its UNet, None for eager (see prepare_pipeline)."""
+    return prepare_pipeline(load_components(source, device.dtype), device, compile,
+                            compile_backend)
+
+
+def load_components(source: str | Path, dtype: Any) -> Any:
+    """The pipeline of a hub id, a diffusers folder or a single-file checkpoint, on the CPU
+    in `dtype` (the trainer takes its components from it too)."""
     import diffusers
 
     path = Path(str(source))
     if path.is_file():
         # A single-file checkpoint (A1111's layout): its family read from its keys, its
         # configs and tokenizers the project's own, nothing from the hub (checkpoints.py).
-        pipeline = load_single_file(path, inspect_checkpoint(path), {"dtype": device.dtype})
+        pipeline = load_single_file(path, inspect_checkpoint(path), {"dtype": dtype})
     else:
         name = folder_pipeline_class(source)
-        options: dict[str, Any] = {"dtype": device.dtype}
+        options: dict[str, Any] = {"dtype": dtype}
         if name == "StableDiffusionPipeline":
             # The NSFW checker is a second 1.2 GB model; A1111 and most team setups run
             # without it, and a diffusers folder built locally has none.
             options.update(safety_checker=None, requires_safety_checker=False)
         pipeline = getattr(diffusers, name).from_pretrained(str(source), **options)
     alias_text_model(pipeline)
-    return prepare_pipeline(pipeline, device, compile, compile_backend)
+    return pipeline
 
 
 def alias_text_model(pipeline: Any) -> None:

@@ -104,3 +104,53 @@ def build_tiny_sdxl_pipeline(directory: str | Path, seed: int = 0) -> Any:
     )
     pipeline.save_pretrained(folder)  # type: ignore[attr-defined]
     return pipeline
+
+
+def build_sdxl_shaped_pipeline(directory: str | Path, device: str = "cuda",
+                               seed: int = 0) -> Path:
+    """SDXL base 1.0's shapes (the shipped configs/sdxl: a 2.6 billion parameter UNet, both
+    text encoders, the VAE) with random weights, made on `device` in fp16 and saved as a
+    diffusers folder, for `make gpu-check` (bench/gpu_check.py): what a real SDXL costs
+    to load and run, noise for pictures. CLIP's tokenizers are built from open-clip-torch's
+    BPE file, as for a single file. Returns the folder."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        EulerDiscreteScheduler,
+        StableDiffusionXLPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import (
+        CLIPTextConfig,
+        CLIPTextModel,
+        CLIPTextModelWithProjection,
+        CLIPTokenizer,
+    )
+
+    from .checkpoints import TOKENIZER_PADDING
+    from .clip_tokenizer import write_clip_tokenizer
+
+    configs, folder = CONFIGS / "sdxl", Path(directory)
+    torch.manual_seed(seed)
+
+    def read(name: str) -> dict[str, Any]:
+        return json.loads((configs / name).read_text())
+
+    tokenizers = {name: CLIPTokenizer.from_pretrained(str(write_clip_tokenizer(
+        folder / name, pad_token=TOKENIZER_PADDING["sdxl", name])))
+        for name in ("tokenizer", "tokenizer_2")}
+    with torch.device(device):
+        parts = {
+            "unet": UNet2DConditionModel.from_config(read("unet/config.json")),
+            "vae": AutoencoderKL.from_config(read("vae/config.json")),
+            "text_encoder": CLIPTextModel(CLIPTextConfig.from_json_file(
+                str(configs / "text_encoder" / "config.json"))),
+            "text_encoder_2": CLIPTextModelWithProjection(CLIPTextConfig.from_json_file(
+                str(configs / "text_encoder_2" / "config.json"))),
+        }
+    for part in parts.values():
+        part.to(torch.float16)
+    scheduler = EulerDiscreteScheduler.from_config(read("scheduler/scheduler_config.json"))
+    pipeline = StableDiffusionXLPipeline(scheduler=scheduler, **parts, **tokenizers)
+    pipeline.save_pretrained(folder)  # type: ignore[attr-defined]
+    return folder

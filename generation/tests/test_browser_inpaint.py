@@ -57,9 +57,8 @@ def test_it_draws_a_mask_with_the_mouse_and_gets_an_inpainted_result(
     }""")
     assert painted == 255 and not errors, (painted, errors, box, on_top)
     page.click("#generate-form button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/jobs/*/")
-    page.locator("#job-status .results img").wait_for(timeout=180_000)
-    assert page.locator("#job-status .status").inner_text() == "succeeded"
+    page.locator("#results .job-status .results img").wait_for(timeout=180_000)
+    assert page.locator("#results .job-status .status").inner_text() == "succeeded"
 
     job = Job.objects.get()
     assert job.init_image == circle and job.mode == "inpaint"

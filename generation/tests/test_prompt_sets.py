@@ -204,8 +204,9 @@ def test_it_fills_templates_up_to_the_prompt_limit_and_no_further(api_as, editor
     response = api_as(editor).post("/api/batches/", {"set": "playing-cards"}, format="json")
     assert response.status_code == 400
     [message] = response.json()["prompt"]
-    assert message.startswith(f"prompt must be 1 to {PROMPT_MAX} characters; the prompt "
-                              "template filled with the item rank=xxx")
+    assert message.startswith(f"item 1 (rank={long[:74]}…): prompt must be 1 to "
+                              f"{PROMPT_MAX} characters; the prompt template filled with the "
+                              "item rank=xxx"), message
     assert not Batch.objects.exists()
     assert fill_template("{{a}} {a} and {b}", {"a": "1", "b": "2"}) == "{a} 1 and 2"
     with pytest.raises(ValidationError):
@@ -322,3 +323,68 @@ def test_editors_set_a_prompt_sets_loras_in_the_admin(client, editor, signs, mak
     assert set_loras_of(signs) == []
     assert client.post(url, {**form, "promptsetlora_set-0-weight": "0.8"}).status_code == 302
     assert set_loras_of(signs) == [(lora.pk, 0.8)]
+
+
+@pytest.mark.django_db
+def test_a_refused_batch_names_each_failing_item_and_writes_nothing(api_as, editor, deck,
+                                                                   demo_base):
+    from albums.models import Album
+    from generation.models import Counter
+
+    # Items 2 and 4 fill the template past the prompt limit; 1 and 3 are fine.
+    long = "x" * (PROMPT_MAX // 2)
+    deck.import_csv(f"rank,suit\nace,hearts\n{long},{long}\nking,spades\n{long},{long}y\n")
+    response = api_as(editor).post("/api/batches/", {"set": "playing-cards"}, format="json")
+    assert response.status_code == 400
+    messages = response.json()["prompt"]
+    assert [message.split(":")[0] for message in messages] == [
+        f"item 2 (rank={long[:74]}…)", f"item 4 (rank={long[:74]}…)"]
+    assert all(f"prompt must be 1 to {PROMPT_MAX} characters" in message
+               for message in messages)
+    assert not (Batch.objects.exists() or Job.objects.exists() or Album.objects.exists())
+    assert Counter.objects.get(name="jobs_rejected", labels='{"reason": "invalid"}').value == 1
+
+    # A rule broken by what every item shares is said once, naming no item.
+    deck.import_csv("rank,suit\nace,hearts\nking,spades\n")
+    shared = api_as(editor).post("/api/batches/", {"set": "playing-cards", "steps": 999},
+                                 format="json")
+    assert shared.status_code == 400
+    [message] = shared.json()["steps"]
+    assert message.startswith("steps must be") and "item" not in message
+
+
+@pytest.mark.django_db
+def test_a_refused_batch_names_at_most_ten_items_per_field(api_as, editor, deck, demo_base):
+    long = "x" * PROMPT_MAX
+    deck.import_csv("rank,suit\n" + "".join(f"{long},{n}\n" for n in range(25)))
+    response = api_as(editor).post("/api/batches/", {"set": "playing-cards"}, format="json")
+    assert response.status_code == 400
+    messages = response.json()["prompt"]
+    assert [message.split(" (")[0] for message in messages[:10]] == [
+        f"item {n}" for n in range(1, 11)]
+    assert messages[10:] == ["... and 15 more items."]
+    assert not Job.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_batch_writes_its_jobs_in_item_order_with_their_loras(api_as, editor, deck,
+                                                              demo_base, make_lora):
+    from generation.models import Counter, JobLora
+
+    lora = make_lora(0)
+    deck.import_csv(DECK_CSV.encode())
+    deck.set_loras([(lora, 0.6)])
+    response = api_as(editor).post("/api/batches/", {"set": "playing-cards", "seed": 5},
+                                   format="json")
+    assert response.status_code == 201, response.content
+    batch = Batch.objects.get(pk=response.json()["id"])
+    jobs = list(batch.jobs.order_by("batch_position"))
+    items = list(deck.items.all())
+    assert [job.batch_position for job in jobs] == list(range(54))
+    assert [job.prompt for job in jobs] == [deck.prompt_for(item) for item in items]
+    assert all(job.seed == 5 and job.owner == editor and job.owner_role == "editor"
+               and job.model == demo_base for job in jobs)
+    assert JobLora.objects.filter(job__batch=batch, lora=lora, weight=0.6).count() == 54
+    assert Counter.objects.get(name="jobs_submitted",
+                               labels='{"kind": "batch", "role": "editor"}').value == 54
+

@@ -4,7 +4,9 @@ from django_q.models import OrmQ
 from generation.models import Job, Status
 from imagineer.testing import manage, subprocess_env, wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Backend-neutral (conftest.py): Redis as the broker, where PostgreSQL has no part; the jobs'
+# rows are the same as with the ORM broker, whose tests run on both databases.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.backend_neutral]
 
 REDIS_URL = "redis://127.0.0.1:6379/15"  # a database of its own, flushed by the test
 

@@ -172,3 +172,38 @@ def test_a_worker_runs_an_sdxl_job_with_a_kohya_lora_to_a_png(start_worker, api_
     sampler = info.samplers[0]
     assert sampler.model.name == "tiny-xl" and sampler.model.hash == base.sha256[:10]
     assert f'Lora hashes: "xl-style: {lora.sha256[:10]}"' in picture.text["parameters"]
+
+
+def test_a_half_precision_vae_that_overflows_decodes_again_in_fp32(tiny_sdxl_dir, tmp_path):
+    """SDXL's VAE overflows in fp16 at some sizes: here a tiny SDXL whose VAE overflows in
+    fp16 (its post_quant_conv scaled up) and whose config does not say force_upcast, run
+    in fp16 on the CPU (device.upcast_on_overflow)."""
+    import shutil
+
+    import torch
+    from diffusers import AutoencoderKL, StableDiffusionXLPipeline
+
+    from generation.engine.device import Device
+
+    folder = tmp_path / "overflowing-xl"
+    shutil.copytree(tiny_sdxl_dir, folder)
+    vae = AutoencoderKL.from_pretrained(tiny_sdxl_dir, subfolder="vae")
+    with torch.no_grad():
+        vae.post_quant_conv.weight.mul_(3000.0)
+    vae.register_to_config(force_upcast=False)
+    vae.save_pretrained(folder / "vae")
+    half = GenerationParams("a red castle", width=64, height=64, steps=2, seed=7)
+
+    # Without the check, diffusers hands back NaN (a black picture).
+    plain = StableDiffusionXLPipeline.from_pretrained(folder, dtype=torch.float16)
+    plain.set_progress_bar_config(disable=True)
+    drawn = plain(prompt="a red castle", width=64, height=64, num_inference_steps=2,
+                  generator=torch.Generator().manual_seed(7), output_type="np").images
+    assert np.isnan(drawn).any()
+
+    cache = PipelineCache(device=Device("cpu", torch.float16))
+    image = cache.generate(str(folder), half)[0]
+    assert cache._pipeline.vae.config.force_upcast  # diffusers upcasts from now on
+    assert cache._pipeline.vae.dtype == torch.float16
+    assert pixels(image).std() > 1  # a picture, not black
+    assert pixels(cache.generate(str(folder), half)[0]).std() > 1

@@ -32,7 +32,7 @@ def test_it_runs_every_part_of_the_gpu_check_on_the_cpu(tmp_path):
     report = (tmp_path / "gpu-check.md").read_text()
     assert report in result.stdout  # printed and written alike
     for heading in ("### 1. Correctness", "### 2. Speed", "### 3. Worker path",
-                    "### 4. Training", "### Goals"):
+                    "### 4. Training", "### 5. SDXL", "### Goals"):
         assert heading in report
     assert "FAILED" not in report and "failed" not in report
     lines = report.splitlines()
@@ -50,6 +50,8 @@ def test_it_runs_every_part_of_the_gpu_check_on_the_cpu(tmp_path):
     assert "| batch 4 " in report
     assert "Checkpoint written and resumed: **ok**" in report
     assert re.search(r"\| every correctness check passes +\| 6 of 6 +\| met", report)
+    assert "| tiny SDXL (random weights) | StableDiffusionXLPipeline |" in report
+    assert re.search(r"\| an SDXL image at 64 px, finite +\| ok +\| met", report)
 
 
 def test_it_refuses_to_report_gpu_figures_without_a_gpu(tmp_path):

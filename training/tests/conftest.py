@@ -13,6 +13,8 @@ demo_model_dir = generation_fixtures.demo_model_dir
 demo_base = generation_fixtures.demo_base
 demo_loras = generation_fixtures.demo_loras
 make_lora = generation_fixtures.make_lora
+tiny_sdxl_dir = generation_fixtures.tiny_sdxl_dir
+tiny_sdxl_file = generation_fixtures.tiny_sdxl_file
 
 # Small and quick on the tiny model: what most tests submit.
 QUICK = {"resolution": 64, "steps": 4, "rank": 4, "alpha": 4, "learning_rate": 1e-3,

@@ -144,22 +144,6 @@ def test_it_trains_on_an_album_with_one_usable_image_of_an_odd_mode(
     assert response.status_code == 201, response.content
 
 
-def test_it_refuses_a_base_model_of_an_unsupported_family(api_as, editor, make_album,
-                                                          demo_base, demo_model_dir):
-    from generation.models import ModelVersion
-
-    sdxl = ModelVersion.objects.create(name="big", kind="base", source=str(demo_model_dir),
-                                       family="sdxl")
-    response = post(api_as(editor), {"album": make_album().pk, "name": "boards",
-                                     "base_model": sdxl.pk})
-
-    assert response.status_code == 400
-    assert response.json()["base_model"] == [
-        "base_model: big is a Stable Diffusion XL model; training supports the families "
-        "sd15, sd2."]
-    assert not TrainingRun.objects.exists()
-
-
 def test_it_refuses_a_lora_or_an_inactive_model_as_base(api_as, editor, make_album, make_lora,
                                                         demo_model_dir):
     from generation.models import ModelVersion

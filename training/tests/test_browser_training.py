@@ -22,7 +22,7 @@ def test_it_trains_from_the_album_form_and_watches_progress_and_the_loss_chart(
     page.wait_for_url(f"{live_server.url}/training/*/")
 
     assert page.locator("progress.run-progress").count() == 1
-    # htmx polls the status fragment: the chart appears as losses come in, and the
+    # poll.js polls the status fragment: the chart appears as losses come in, and the
     # validation images once the run has succeeded.
     page.locator("#run-status svg.loss-chart polyline.loss").wait_for(timeout=180_000)
     page.locator("#run-status .validation-grid img").first.wait_for(timeout=180_000)

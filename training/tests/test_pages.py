@@ -86,16 +86,17 @@ def test_it_shows_a_runs_progress_and_loss_chart(signed_in, editor, make_album, 
     client = signed_in(editor)
 
     page = client.get(f"/training/{run.pk}/").content.decode()
-    fragment = client.get(f"/training/{run.pk}/status/?delay=500").content.decode()
+    fragment = client.get(f"/training/{run.pk}/status/").content.decode()
 
     for html in (page, fragment):
         assert '<progress class="run-progress" value="0.475" max="1">' in html
         assert "step <span class=\"current-step\">2</span> of 4" in html
         assert '<polyline class="loss"' in html
         assert "Training on 4 images" in html
-    # The fragment polls itself again, a little later each time.
-    assert f'hx-get="/training/{run.pk}/status/?delay=750"' in fragment
-    assert "js/htmx.min.js" in page
+    # The fragment polls itself again (static/js/poll.js), as does the list of runs.
+    assert f'data-poll="/training/{run.pk}/status/"' in fragment
+    assert "js/poll.js" in page
+    assert 'data-poll="/training/"' in client.get("/training/").content.decode()
 
 
 def test_it_shows_the_lora_and_the_validation_images_of_a_finished_run(
@@ -112,7 +113,7 @@ def test_it_shows_the_lora_and_the_validation_images_of_a_finished_run(
 
     fragment = signed_in(editor).get(f"/training/{run.pk}/status/").content.decode()
 
-    assert "hx-get" not in fragment  # finished: no more polling
+    assert "data-poll" not in fragment  # finished: no more polling
     assert f'href="/generate/?lora_1={lora.pk}&amp;weight_1=1.0&amp;prompt=' in fragment
     assert "Generate with this LoRA" in fragment
     assert fragment.count('<figure><img src="/media/images/') == 2

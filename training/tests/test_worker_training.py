@@ -61,8 +61,9 @@ def test_it_trains_a_lora_from_an_album_that_generation_then_uses(
     assert with_lora.params == {"training_run": run.pk, "lora": lora.pk, "seed": 7}
     assert without_lora.params["lora"] is None
     assert run.validation_album.owner == editor
-    # The checkpoints are gone once the run succeeded.
-    assert not run.directory.exists()
+    # The checkpoints are gone once the run succeeded (the worker deletes them just after
+    # it marks the run succeeded, so that a run cancelled at the last moment keeps them).
+    wait_for(lambda: not run.directory.exists(), timeout=30, message="the run's folder gone")
 
     body = api_as(editor).get(f"/api/training-runs/{run.pk}/").json()
     assert body["lora"] == lora.pk and body["status"] == "succeeded"
