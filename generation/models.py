@@ -410,10 +410,14 @@ def _check_lora(path, family, field="source"):
     """A LoRA must be a parseable safetensors file that fits its family: a standard width
     (engine/lora.py), or the width of a registered base of the family built at shapes of
     its own (the demo model, the tiny SDXL of the tests), the default base first."""
-    from .engine.lora import InvalidLora, check_lora_family, file_sha256
+    from .engine.lora import InvalidLora, check_lora_family, file_sha256, inspect_lora
 
     if family not in SUPPORTED_FAMILIES:
         raise ValidationError({"family": f"{family} models are not supported yet."})
+    try:
+        inspect_lora(path)  # a LoRA at all: else a bad request (400)
+    except InvalidLora as exc:
+        raise ValidationError({field: str(exc)}) from exc
     errors = []
     for base in _family_bases(family) or [None]:
         try:
@@ -421,8 +425,8 @@ def _check_lora(path, family, field="source"):
             break
         except InvalidLora as exc:
             errors.append(exc)
-    else:
-        raise ValidationError({field: str(errors[0])})
+    else:  # a LoRA that fits no registered base of its family: the registry's state (409)
+        raise ValidationError({field: ValidationError(str(errors[0]), code=CONFLICT)})
     return file_sha256(path), path.stat().st_size
 
 

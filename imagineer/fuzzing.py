@@ -268,11 +268,6 @@ SERVER_FAILURES = {"ServerError", "ContentTypeServerError"}
 # multipart file field as a part without a file name, which is a text field to any
 # multipart parser (RFC 7578), and fills the other required fields with empty text. The
 # server's 400 is right; the schema declares a file and a file name (`encoding`).
-# Operations where a request the schema allows may be refused for a reason it cannot say,
-# with positive_data_acceptance off for them only (the other checks stay on): whether an
-# uploaded LoRA fits depends on the base models registered for the family it names
-# (generation.models._check_lora); the fuzz run's LoRA fits the demo model's only.
-POSITIVE_OFF = ["POST /api/models/", "PUT /api/models/{id}/"]
 NO_COVERAGE = ["POST /api/images/", "POST /api/albums/{id}/import/", "POST /api/jobs/",
                "POST /api/sets/{slug}/items/", "POST /api/models/", "PUT /api/models/{id}/",
                "PATCH /api/models/{id}/"]
@@ -285,8 +280,7 @@ def configuration(schema):
       queue is full (the admin's run may lower `max_queue`), captioning while it is off,
       an unhealthy health check. Any other 5xx fails, and a 503 elsewhere fails as an
       undocumented status too;
-    - the coverage phase is off for the operations of NO_COVERAGE, the positive data
-      check for those of POSITIVE_OFF."""
+    - the coverage phase is off for the operations of NO_COVERAGE."""
     blocks = []
     for path, item in schema["paths"].items():
         for method, operation in item.items():
@@ -297,8 +291,6 @@ def configuration(schema):
                              '["2xx", "3xx", "4xx", "503"]')
             if name in NO_COVERAGE:
                 lines.append("phases.coverage.enabled = false")
-            if name in POSITIVE_OFF:
-                lines.append("checks.positive_data_acceptance.enabled = false")
             if lines:
                 blocks.append(f'[[operations]]\ninclude-name = "{name}"\n'
                               + "\n".join(lines) + "\n")
