@@ -44,6 +44,7 @@ CHECKS = [
     "positive_data_acceptance",  # a request the schema allows is not refused with 400
     "negative_data_rejection",  # one it forbids is refused (4xx), not served
 ]
+DATA_CHECKS = ["positive_data_acceptance", "negative_data_rejection"]
 # Left out: object_level_authorization: it needs two identities in one run; who may see
 # and change what is checked per role by the tests (accounts/,
 # albums/tests/test_permissions.py, imagineer/tests/test_isolation.py).
