@@ -42,11 +42,10 @@ def main():
         torch.set_num_threads(args.threads)
     from PIL import Image, ImageDraw, ImageFont
 
-    from generation.engine.demo import install_demo_model
     from generation.engine.params import GenerationParams
     from generation.engine.pipelines import PipelineCache
 
-    model = benchlib.built("demo-shapes", install_demo_model)
+    model = benchlib.demo_model()
     params = [GenerationParams(prompt, width=64, height=64, steps=20, guidance_scale=1.5,
                                seed=1) for prompt in PROMPTS]
     images = PipelineCache().generate(model, params)

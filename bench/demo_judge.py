@@ -47,10 +47,8 @@ RANDOM_DEMO_TEXT = {
 
 
 def trained_demo_model():
-    """var/bench/demo-shapes: the committed trained demo model, installed once."""
-    from generation.engine.demo import install_demo_model
-
-    return benchlib.built("demo-shapes", install_demo_model)
+    """var/bench/demo-shapes: the committed trained demo model."""
+    return benchlib.demo_model()
 
 
 def random_demo_model():

@@ -1,13 +1,18 @@
-"""The demo model: a tiny Stable Diffusion pipeline with random weights, built locally.
+"""The demo model: a tiny Stable Diffusion pipeline that draws the shapes world.
 
 Model weights cannot be downloaded everywhere Imagineer runs (CI, air-gapped boxes), so
-tests, CI and `make run` use this pipeline: the real diffusers code path with weights
-small enough for a CPU. It draws noise-like pictures, not art. No Django imports here.
+tests, CI and `make run` use a pipeline shipped in the repository: the real diffusers
+classes with weights small enough for a CPU. It is trained by the project on a procedural
+world (generation/engine/world.py, demo_training.py, `manage.py train_demo_model`): one
+flat shape on a flat background, as "a small red circle on a blue background, top" says,
+so tests can check what a picture shows (generation/engine/judge.py). 64 px shapes, not
+photographs.
 
-A trained demo model (generation/engine/demo_training.py, `manage.py train_demo_model`)
-is committed in demo_weights/ (fp16 safetensors) with SHA256SUMS: `install_demo_model`
-checks every file against it and copies the folder into place; `ship_weights` writes it.
-It is not the default yet (docs/performance.md, "The trained demo model").
+The trained weights are committed in demo_weights/ (fp16 safetensors) with SHA256SUMS:
+`install_demo_model` checks every file against it and copies the folder into place (what
+`manage.py create_demo_model` and the tests' fixtures do, in seconds); `ship_weights`
+writes it. `build_demo_pipeline` builds the earlier random-weight model of other shapes,
+for the few tests that need a second, different base model. No Django imports here.
 """
 
 import hashlib
@@ -97,7 +102,8 @@ DEMO_TEXT_ENCODER_CONFIG = {
 
 
 def build_demo_pipeline(directory, seed=0):
-    """Build the tiny pipeline with random weights (seeded) and save it to `directory`."""
+    """Build a tiny pipeline with random weights (seeded) and save it to `directory`: it
+    draws noise. Not the demo model (install_demo_model); a second, different base."""
     return build_random_pipeline(
         directory,
         seed=seed,

@@ -18,20 +18,19 @@ def no_network(monkeypatch):
 
 @pytest.fixture(scope="session")
 def demo_model_dir(tmp_path_factory):
-    """A folder holding the tiny demo Stable Diffusion pipeline (diffusers layout).
+    """A folder holding the demo model (diffusers layout), installed from demo_weights/.
 
     Also puts torch on one thread in this process: the demo model's layers are so small
     that waking more threads costs more than it saves, above all on a shared machine.
     """
     import torch
 
-    from generation.engine.demo import build_demo_pipeline
+    from generation.engine.demo import install_demo_model
 
     torch.set_num_threads(1)
 
     directory = tmp_path_factory.mktemp("demo-model")
-    build_demo_pipeline(directory)
-    return directory
+    return install_demo_model(directory)
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,10 @@ from generation.engine.demo import (
     verify_weights,
 )
 
+# The most mean absolute error (0-255) of the VAE's round trip over any colour's pixels
+# (measured: see docs/performance.md, "The demo model").
+VAE_MAX_ERROR = 14.0
+
 
 def test_the_committed_weights_match_their_sha256_and_fit_in_16_mb():
     sums = verify_weights()
@@ -34,3 +38,34 @@ def test_install_refuses_a_changed_file_and_leaves_nothing(tmp_path):
 
     installed = install_demo_model(tmp_path / "models" / "demo")
     assert read_sums(installed) == read_sums(DEMO_WEIGHTS)
+
+
+def test_its_vae_gives_back_every_colour_and_shape_it_is_given():
+    """decode(encode(x)) against x, alone (the UNet's colours can be no better): the mean
+    error over each colour's pixels stays small, and the judge reads every round trip as
+    it reads the picture itself (the colours always, everything nearly always)."""
+    import numpy as np
+    import torch
+    from diffusers import AutoencoderKL
+    from PIL import Image
+
+    from generation.engine.demo_training import pictures_tensor, vae_errors
+    from generation.engine.judge import judge
+    from generation.engine.world import sample_specs
+
+    torch.set_num_threads(1)
+    vae = AutoencoderKL.from_pretrained(DEMO_WEIGHTS / "vae", torch_dtype=torch.float32)
+    specs = sample_specs(99, 80)
+    errors = vae_errors(vae, specs)
+    assert max(errors.values()) < VAE_MAX_ERROR, errors
+
+    with torch.no_grad():
+        out = vae.decode(vae.encode(pictures_tensor(specs)).latent_dist.mean).sample
+    arrays = ((out.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+    readings = [(spec, judge(Image.fromarray(np.ascontiguousarray(array))).agrees(spec))
+                for spec, array in zip(specs, arrays, strict=True)]
+    # Colours always; shape, position and size nearly always (a small circle and a small
+    # square are 4 x 4 latent pixels).
+    assert [spec for spec, agrees in readings
+            if not (agrees["colour"] and agrees["background"])] == []
+    assert sum(all(agrees.values()) for _, agrees in readings) >= 0.8 * len(readings)

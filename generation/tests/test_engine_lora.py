@@ -95,7 +95,7 @@ def test_it_names_adapters_after_the_key():
 def test_it_reads_a_lora_made_for_the_demo_model(demo_model_dir, demo_loras):
     info = inspect_lora(demo_loras[0])
 
-    assert info.cross_attention_dim == 32
+    assert info.cross_attention_dim == 64
     assert info.family is None
     assert info.rank == 4
     assert info.tensors > 0
@@ -189,14 +189,14 @@ def test_it_falls_back_to_the_family_in_the_metadata(tmp_path):
 def test_it_accepts_an_odd_width_only_against_a_base_of_that_width(
     demo_model_dir, demo_loras, tmp_path
 ):
-    with pytest.raises(InvalidLora, match="width 32, which is no standard family's"):
+    with pytest.raises(InvalidLora, match="width 64, which is no standard family's"):
         check_lora_family(demo_loras[0], "sd15")
 
     sd15 = write_safetensors(
         tmp_path / "sd15.safetensors",
         {f"{KOHYA_KEY}.lora_down.weight": (8, 768), f"{KOHYA_KEY}.lora_up.weight": (320, 8)},
     )
-    with pytest.raises(InvalidLora, match="width 768; the base model's UNet has .* 32"):
+    with pytest.raises(InvalidLora, match="width 768; the base model's UNet has .* 64"):
         check_lora_family(sd15, "sd15", base_dir=demo_model_dir)
 
 
@@ -206,10 +206,10 @@ def test_it_refuses_an_unknown_family(demo_loras):
 
 
 def test_it_leaves_no_adapter_behind_when_a_lora_does_not_fit(cache, demo_model_dir, tmp_path):
-    key = "unet.down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k"
+    key = "unet.down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k"
     sd15 = write_safetensors(
         tmp_path / "sd15.safetensors",
-        {f"{key}.lora.down.weight": (4, 768), f"{key}.lora.up.weight": (32, 4)},
+        {f"{key}.lora.down.weight": (4, 768), f"{key}.lora.up.weight": (64, 4)},
     )
     base = cache.generate(demo_model_dir, params(["a cat"], [9], **SMALL))[0]
 

@@ -16,6 +16,9 @@ from imagineer.testing import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+# The demo model's guidance for pictures that follow the prompt (docs/performance.md).
+MEANING_GUIDANCE = 1.5
+
 
 def job_state(job_id):
     return Job.objects.get(pk=job_id)
@@ -195,3 +198,22 @@ def test_it_hot_swaps_loras_and_loads_the_base_once(worker, quick_job, make_lora
     loads = [json.loads(line)["pipeline_loads"] for line in worker.log().splitlines()
              if '"pipeline_loads"' in line]
     assert loads and max(loads) == 1, "the base model loads once per worker"
+
+
+def test_the_worker_draws_what_the_prompt_asks(worker, quick_job):
+    """The demo model draws its world, and the worker hands its prompt to it: the judge
+    reads the colours asked for (a swapped prompt, a lost negative or a broken pipeline
+    would not give them)."""
+    from generation.engine.judge import judge
+
+    asks = [("a red circle on a white background", "red", "white"),
+            ("a yellow square on a blue background", "yellow", "blue"),
+            ("a white triangle on a black background", "white", "black")]
+    jobs = [quick_job(prompt=prompt, steps=20, guidance_scale=MEANING_GUIDANCE, seed=1)
+            for prompt, _, _ in asks]
+    for submitted, (prompt, colour, background) in zip(jobs, asks, strict=True):
+        job = wait_status(submitted["id"], Status.SUCCEEDED, Status.FAILED, timeout=300)
+        assert job.status == Status.SUCCEEDED, job.error
+        with default_storage.open(job.images.get().file.name, "rb") as f:
+            reading = judge(PILImage.open(f))
+        assert (reading.colour, reading.background) == (colour, background), (prompt, reading)

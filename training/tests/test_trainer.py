@@ -173,7 +173,7 @@ def test_it_saves_loras_that_diffusers_loads(demo_model_dir, checkerboards, tmp_
         assert float(kohya[f"{name}_{projection}.alpha"]) == 2.0
 
     latents = torch.randn(1, 4, 16, 16, generator=torch.Generator().manual_seed(0))
-    text = torch.randn(1, 77, 32, generator=torch.Generator().manual_seed(1))
+    text = torch.randn(1, 32, 64, generator=torch.Generator().manual_seed(1))
 
     def predict(lora_path=None):
         pipeline = StableDiffusionPipeline.from_pretrained(demo_model_dir, safety_checker=None)

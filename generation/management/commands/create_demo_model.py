@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from generation.engine.demo import build_demo_pipeline
+from generation.engine.demo import install_demo_model
 from generation.models import Family, ModelVersion
 
 DEMO_NAME = "demo"
@@ -9,7 +9,8 @@ DEMO_NAME = "demo"
 
 class Command(BaseCommand):
     help = (
-        "Build the tiny demo Stable Diffusion pipeline (random weights, no downloads) under "
+        "Install the demo model (a tiny Stable Diffusion pipeline trained on a world of "
+        "coloured shapes, committed with the code: no downloads, no training) under "
         "IMAGINEER_MODEL_DIR/demo and register it as the default base model. Idempotent."
     )
 
@@ -23,15 +24,16 @@ class Command(BaseCommand):
             return
         directory = settings.IMAGINEER_MODEL_DIR / DEMO_NAME
         if not (directory / "model_index.json").is_file():
-            build_demo_pipeline(directory)
-            self.stdout.write(f"Built the demo model in {directory}.")
+            install_demo_model(directory)
+            self.stdout.write(f"Installed the demo model in {directory}.")
         model = ModelVersion.objects.bases().filter(source=str(directory)).first()
         if model is None:
             model = ModelVersion.from_source(
                 name=DEMO_NAME, kind=ModelVersion.Kind.BASE, source=str(directory),
                 family=Family.SD15, version="1",
-                description="Tiny pipeline with random weights, for tests and demos: "
-                "it draws noise, not pictures.",
+                description="Tiny pipeline for tests and demos, trained on coloured "
+                "shapes: 'a small red circle on a blue background, top'. 64 px shapes, "
+                "not photographs.",
             ).register()
             self.stdout.write(self.style.SUCCESS(f"Registered {model} (id {model.pk})."))
         if ModelVersion.objects.default_base() is None:

@@ -1,9 +1,10 @@
 """`manage.py train_demo_model --seed N --out DIR [--ship]`: train the demo model on the
-procedural world (generation/engine/demo_training.py). A maintainer's one-time job (57
-minutes on the shared 2-core CPU); `--ship` then saves it as the committed demo model
-(generation/engine/demo_weights/, fp16, with SHA256SUMS), which
-`generation.engine.demo.install_demo_model` installs. `--ship-only` ships a folder trained
-before. Nothing here runs at `make run` or in CI."""
+procedural world (generation/engine/demo_training.py). A maintainer's one-time job (67
+minutes on the shared 2-core CPU, in two runs: docs/performance.md, "The demo model");
+`--ship` then saves it as the committed demo model (generation/engine/demo_weights/, fp16,
+with SHA256SUMS), which `generation.engine.demo.install_demo_model` installs. `--ship-only`
+ships a folder trained before; `--continue-from` trains a trained folder's UNet on.
+Nothing here runs at `make run` or in CI."""
 
 from pathlib import Path
 
@@ -21,27 +22,42 @@ class Command(BaseCommand):
                             help="Then save it as the committed demo model (demo_weights/).")
         parser.add_argument("--ship-only", action="store_true",
                             help="Do not train: ship the pipeline already in --out.")
+        parser.add_argument("--continue-from", type=Path, default=None,
+                            help="Train the UNet and text encoder of this trained folder on "
+                            "(--unet-steps more, batches drawn from --seed), into --out.")
+        parser.add_argument("--pictures-seed", type=int, default=0,
+                            help="With --continue-from: the first run's seed (its pictures).")
+        parser.add_argument("--unet-lr", type=float, default=None)
         parser.add_argument("--vae-steps", type=int, default=None)
         parser.add_argument("--unet-steps", type=int, default=None)
         parser.add_argument("--pictures", type=int, default=None)
         parser.add_argument("--threads", type=int, default=None)
 
-    def handle(self, *args, seed, out, ship=False, ship_only=False, **options):
+    def handle(self, *args, seed, out, ship=False, ship_only=False, continue_from=None,
+               **options):
         from dataclasses import replace
 
         from generation.engine.demo import DEMO_WEIGHTS, ship_weights
-        from generation.engine.demo_training import TrainConfig, train_demo_model
+        from generation.engine.demo_training import (
+            TrainConfig,
+            continue_demo_model,
+            train_demo_model,
+        )
 
         if not ship_only:
             config = replace(TrainConfig(seed=seed), **{
-                key: value for key in ("vae_steps", "unet_steps", "pictures", "threads")
+                key: value for key in ("vae_steps", "unet_steps", "pictures", "threads",
+                                       "pictures_seed", "unet_lr")
                 if (value := options.get(key)) is not None})
 
             def log(line):
                 self.stdout.write(line)
                 self.stdout.flush()
 
-            figures = train_demo_model(out, config, log)
+            if continue_from is not None:
+                figures = continue_demo_model(continue_from, out, config, log)
+            else:
+                figures = train_demo_model(out, config, log)
             self.stdout.write(self.style.SUCCESS(
                 f"Trained the demo model into {out} in {figures['seconds']:.0f} s."))
         if ship or ship_only:
