@@ -52,7 +52,11 @@ def obtain_token(request):
     credentials.is_valid(raise_exception=True)
     user = authenticate(request=request, **credentials.validated_data)
     if user is None:
-        raise serializers.ValidationError({"non_field_errors": [BAD_CREDENTIALS]})
+        # 401, not 400: the request is well formed (the schema cannot know which passwords
+        # are right); the credentials in it are not valid. As for a bad token, with the
+        # scheme to use.
+        return Response({"detail": BAD_CREDENTIALS}, status=status.HTTP_401_UNAUTHORIZED,
+                        headers={"WWW-Authenticate": "Token"})
     if (allauth_settings.EMAIL_VERIFICATION == allauth_settings.EmailVerificationMethod.MANDATORY
             and not has_verified_email(user)):
         raise serializers.ValidationError({"non_field_errors": [UNVERIFIED]})

@@ -7,6 +7,7 @@ from core.api import document, errors, example
 
 from .api import (
     BAD_CREDENTIALS,
+    UNVERIFIED,
     InviteSerializer,
     InviteViewSet,
     SentInviteSerializer,
@@ -20,9 +21,11 @@ document(obtain_token, post=extend_schema(
     tags=["token"],
     request=TokenRequestSerializer,
     responses={200: TokenSerializer,
-               **errors(400, examples={400: {"non_field_errors": [BAD_CREDENTIALS]}})},
-    description="With email verification mandatory, an account whose email address is not "
-                "verified gets a 400 saying so, and no token.",
+               **errors(400, 401, examples={400: {"non_field_errors": [UNVERIFIED]},
+                                            401: {"detail": BAD_CREDENTIALS}})},
+    description="A wrong username or password answers 401. With email verification "
+                "mandatory, an account whose email address is not verified gets a 400 "
+                "saying so, and no token.",
     examples=[
         example("Credentials", {"username": "edith@example.com", "password": "a-long-password"},
                 request=True),

@@ -22,11 +22,16 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
 from core.api import (
+    NO_SUCH_ROW,
     ActionPermission,
+    FileOfTypes,
+    JsonTypes,
+    RejectUnknownFields,
+    check_json_types,
     integer_param,
     router,
 )
-from core.filters import FilterBackend, is_id
+from core.filters import ID_RANGE, FilterBackend, is_id
 
 from .archive import ArchiveRejected, album_export_name, export_album, import_dataset
 from .captioning import CaptioningUnavailable
@@ -37,6 +42,7 @@ from .scrape import start_scrape, validate_scrape
 from .tasks import start_caption_run
 
 CAPTION_MAX_LENGTH = Label.MAX_LENGTH
+IMAGE_TYPES = "image/png, image/jpeg, image/webp"  # what ingest.py stores
 
 
 class RolePermission(ActionPermission):
@@ -80,7 +86,7 @@ def image_ids_param(data):
 # Images
 
 
-class ImageSerializer(serializers.ModelSerializer):
+class ImageSerializer(JsonTypes, serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
     thumbnail_url = serializers.SerializerMethodField()
     caption = serializers.CharField(
@@ -153,19 +159,20 @@ def curated_album(request, album_id, field="album"):
     """The album `album_id` if the caller may add images to it; a 400 on `field` if not."""
     album = Album.objects.visible_to(request.user).filter(pk=album_id).first()
     if album is None or not album.can_curate(request.user):
-        raise ValidationError({field: [f"No album with id {album_id} that you may add to."]})
+        raise ValidationError({field: [f"No album with id {album_id} that you may add to."]},
+                              code=NO_SUCH_ROW)
     return album
 
 
 # POST /api/images/ as the schema shows it: the view reads the files itself.
 class ImageUploadSerializer(serializers.Serializer):
     file = serializers.ListField(
-        child=serializers.FileField(),
+        child=FileOfTypes(IMAGE_TYPES, filename="file.png"),
         help_text="One or more PNG, JPEG or WebP images: repeat the field for each.",
         min_length=1,
     )
     album = serializers.IntegerField(
-        required=False, help_text="Add them to this album (one you may add to).",
+        required=False, help_text="Add them to this album (one you may add to).", **ID_RANGE,
     )
 
 
@@ -225,7 +232,7 @@ class ImageViewSet(
 # Albums
 
 
-class AlbumSerializer(serializers.ModelSerializer):
+class AlbumSerializer(JsonTypes, serializers.ModelSerializer):
     cover_thumbnail_url = serializers.SerializerMethodField()
     image_count = serializers.IntegerField(read_only=True)
 
@@ -255,13 +262,14 @@ class AlbumSerializer(serializers.ModelSerializer):
 
 
 class ImageIdsSerializer(serializers.Serializer):
-    image_ids = serializers.ListField(child=serializers.IntegerField())
+    image_ids = serializers.ListField(child=serializers.IntegerField(**ID_RANGE))
 
 
 # POST /api/albums/{id}/import/ as the schema shows it: the view reads the files itself.
 class DatasetUploadSerializer(serializers.Serializer):
     file = serializers.ListField(
-        child=serializers.FileField(),
+        child=FileOfTypes("application/zip, image/png, image/jpeg, image/webp",
+                          filename="file.png"),  # a zip is known by its bytes
         help_text="A zip dataset, or images and their .txt captions: repeat the field.",
         min_length=1,
     )
@@ -340,17 +348,15 @@ class AlbumViewSet(viewsets.ModelViewSet):
         found = Image.objects.visible_to(request.user).in_bulk(ids)
         missing = [i for i in ids if i not in found]
         if missing:
-            raise ValidationError({"image_ids": [f"No images with ids {missing}."]})
+            raise ValidationError({"image_ids": [f"No images with ids {missing}."]},
+                                  code=NO_SUCH_ROW)
         album.add_images([found[i] for i in ids], by=request.user)
         return self.summary(album)
 
     @action(detail=True, methods=["patch"])
     def order(self, request, pk=None):
         album = self.get_object()
-        try:
-            album.reorder(image_ids_param(request.data))
-        except ValueError as exc:
-            raise ValidationError({"image_ids": [str(exc).removeprefix("image_ids: ")]}) from exc
+        album.reorder(image_ids_param(request.data))
         return self.summary(album)
 
     @action(detail=True, methods=["get"], content_negotiation_class=IgnoreAcceptHeader)
@@ -419,8 +425,12 @@ class ScrapeRunSerializer(serializers.ModelSerializer):
             reverse("scraperun-detail", args=[run.pk]))
 
 
-class ScrapeRunCreateSerializer(serializers.Serializer):
-    """The fields of a new scrape run (the schema's; albums.scrape.validate_scrape rules)."""
+class ScrapeRunCreateSerializer(RejectUnknownFields, serializers.Serializer):
+    """The fields of a new scrape run (the schema's; albums.scrape.validate_scrape rules,
+    after the JSON types: check_json_types)."""
+
+    # An album, or a new album's name (with more than spaces), not both.
+    openapi_rule = {"oneOf": [{"required": ["album"]}, {"required": ["album_name"]}]}
 
     start_url = serializers.URLField(max_length=2000)
     depth = serializers.IntegerField(min_value=0, max_value=3, default=1)
@@ -429,8 +439,8 @@ class ScrapeRunCreateSerializer(serializers.Serializer):
     min_width = serializers.IntegerField(min_value=0, max_value=10000, default=0)
     min_height = serializers.IntegerField(min_value=0, max_value=10000, default=0)
     album = serializers.IntegerField(required=False, help_text="An album of yours...")
-    album_name = serializers.CharField(required=False, max_length=200,
-                                       help_text="...or the name of a new album.")
+    album_name = serializers.RegexField(r"\S", required=False, max_length=200,
+                                        help_text="...or the name of a new album.")
     caption = serializers.BooleanField(default=False, help_text="Caption the album's "
                                        "uncaptioned images when the scrape ends.")
 
@@ -449,6 +459,7 @@ class ScrapeRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         return ScrapeRun.objects.visible_to(self.request.user).select_related("album")
 
     def create(self, request, *args, **kwargs):
+        check_json_types(ScrapeRunCreateSerializer().fields, request.data)
         run = start_scrape(request.user, validate_scrape(request.data, request.user))
         answer = self.get_serializer(run).data
         return Response(answer, status=status.HTTP_201_CREATED,

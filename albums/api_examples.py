@@ -64,7 +64,8 @@ ALBUM_CREATE = {"name": "Lighthouses", "description": "For the lighthouse LoRA",
 
 IMAGE_IDS = {"image_ids": [1]}
 
-NO_SUCH_IMAGES = {"image_ids": ["No images with ids [42]."]}
+NO_SUCH_IMAGES = {"detail": "Not found: the fields below name no object you may see.",
+                  "image_ids": ["No images with ids [42]."]}
 
 IMPORTED = {"images": [{**UPLOADED, "id": 1, **image_urls(1), "duplicate": True}],
             "skipped": ["notes.pdf"]}

@@ -5,6 +5,7 @@ search.py's search."""
 import django_filters
 from rest_framework.exceptions import ValidationError
 
+from core.api import NO_SUCH_ROW
 from core.filters import BooleanFilter, IdFilter, choice_filter
 
 from .models import Album, Image
@@ -30,7 +31,7 @@ class ImageFilter(django_filters.FilterSet):
 
     def in_album(self, images, name, album_id):
         if not Album.objects.visible_to(self.request.user).filter(pk=album_id).exists():
-            raise ValidationError({"album": [f"No album with id {album_id}."]})
+            raise ValidationError({"album": [f"No album with id {album_id}."]}, code=NO_SUCH_ROW)
         return images.filter(album_entries__album_id=album_id).order_by(
             "album_entries__position", "album_entries__id")
 

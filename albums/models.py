@@ -20,6 +20,7 @@ import string
 from collections import Counter
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import Max, OuterRef, Q, Subquery, Value
 from django.db.models.lookups import Exact
@@ -335,17 +336,20 @@ class Album(models.Model):
     def reorder(self, image_ids):
         """Put the listed images first, in that order; the others keep their order after.
 
-        Raises ValueError naming the ids that are repeated or not in the album.
+        Raises ValidationError on `image_ids` naming the ids that are repeated or, with the
+        code "does_not_exist" (the API's 404), not in the album.
         """
         Album.objects.select_for_update().filter(pk=self.pk).first()
         image_ids = list(image_ids)
         repeated = sorted(i for i, times in Counter(image_ids).items() if times > 1)
         if repeated:
-            raise ValueError(f"image_ids: repeated ids {repeated}")
+            raise ValidationError({"image_ids": ValidationError(
+                f"repeated ids {repeated}", code="repeated")})
         entries = {entry.image_id: entry for entry in self.entries.all()}
         unknown = [i for i in image_ids if i not in entries]
         if unknown:
-            raise ValueError(f"image_ids: ids not in this album {unknown}")
+            raise ValidationError({"image_ids": ValidationError(
+                f"ids not in this album {unknown}", code="does_not_exist")})
         listed = [entries.pop(i) for i in image_ids]
         rest = sorted(entries.values(), key=lambda entry: entry.position)
         for position, entry in enumerate(listed + rest):

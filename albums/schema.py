@@ -5,7 +5,7 @@ with the views."""
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 
-from core.api import document, errors, example
+from core.api import NOT_FOUND_IN_REQUEST, document, errors, example
 
 from . import api_examples as examples
 from .api import (
@@ -33,8 +33,9 @@ document(
         description="The images the caller may see, newest first (in the album's order "
                     "with `album`). Anonymous callers see public albums' images while the "
                     "public gallery is on.",
-        responses={200: ImageSerializer(many=True), **errors(400, 401, examples={
-            400: {"nsfw": ["'maybe' is not a boolean: use true or false"]}})},
+        responses={200: ImageSerializer(many=True), **errors(400, 401, 404, examples={
+            400: {"nsfw": ["'maybe' is not a boolean: use true or false"]},
+            404: {"detail": NOT_FOUND_IN_REQUEST, "album": ["No album with id 42."]}})},
         examples=[example("Image", examples.IMAGE)],
     ),
     retrieve=extend_schema(
@@ -97,7 +98,7 @@ document(
         summary="Change an album",
         description="`cover` must be one of the album's images.",
         responses={200: AlbumSerializer, **errors(400, 401, 403, 404, missing="Album", examples={
-            400: {"cover": ['Invalid pk "42" - object does not exist.']}})},
+            400: {"cover": ["Incorrect type. Expected pk value, received str."]}})},
         examples=[example("Make it public", {"visibility": "public"}, request=True),
                   example("Album", {**examples.ALBUM, "visibility": "public"})],
     ),
@@ -112,7 +113,8 @@ document(
                     "DELETE takes them out (the images stay). Answers the album.",
         request=ImageIdsSerializer,
         responses={200: AlbumSerializer, **errors(400, 401, 403, 404, missing="Album", examples={
-            400: examples.NO_SUCH_IMAGES})},
+            400: {"image_ids": ["Send a list of integer image ids."]},
+            404: examples.NO_SUCH_IMAGES})},
         examples=[example("Images", examples.IMAGE_IDS, request=True),
                   example("Album", examples.ALBUM)],
     ),
@@ -121,7 +123,8 @@ document(
         description="These images first, in this order; the others after them.",
         request=ImageIdsSerializer,
         responses={200: AlbumSerializer, **errors(400, 401, 403, 404, missing="Album", examples={
-            400: {"image_ids": ["ids not in this album [42]"]}})},
+            400: {"image_ids": ["repeated ids [42]"]},
+            404: {"detail": NOT_FOUND_IN_REQUEST, "image_ids": ["ids not in this album [42]"]}})},
         examples=[example("Order", {"image_ids": [7, 3, 1]}, request=True),
                   example("Album", examples.ALBUM)],
     ),

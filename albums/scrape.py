@@ -32,6 +32,7 @@ from django.db import transaction
 from django_q.tasks import async_task
 
 from accounts.limits import check_storage, lock_user, throttle
+from core.errors import NO_SUCH_ROW
 from workers.leases import Heartbeat, lease_interval, reclaim, worker_name
 
 from .fetch import Fetcher, FetchPolicy, Refused, check_address, parse_page, same_site
@@ -97,8 +98,11 @@ def validate_scrape(data, user):
     elif album not in (None, ""):
         try:
             cleaned["album"] = Album.objects.curatable_by(user).get(pk=int(album))
-        except (TypeError, ValueError, Album.DoesNotExist):
+        except (TypeError, ValueError):
             errors["album"] = "No album of yours has this id."
+        except (Album.DoesNotExist, OverflowError):  # an id naming none: 404 in the API
+            errors["album"] = ValidationError("No album of yours has this id.",
+                                              code=NO_SUCH_ROW)
     elif name:
         if len(name) > 200:
             errors["album_name"] = "At most 200 characters."

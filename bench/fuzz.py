@@ -48,7 +48,7 @@ def options():
                              "fuzzing, stateful)")
     parser.add_argument("--checks", default="",
                         help="more schemathesis checks, comma-separated, e.g. "
-                             "positive_data_acceptance,negative_data_rejection")
+                             "object_level_authorization")
     parser.add_argument("--workers", type=int, default=1, help="schemathesis workers")
     parser.add_argument("--seed", type=int, default=None, help="schemathesis seed")
     parser.add_argument("--database", default=None, metavar="URL",
@@ -144,7 +144,7 @@ def main():
             print(f"fuzzing with the {label}'s token ...", flush=True)
             result = fuzz(server, tokens[label], label=label, out_dir=VAR / "runs",
                           max_examples=args.examples, phases=args.phases,
-                          workers=args.workers, seed=args.seed,
+                          workers=args.workers, seed=args.seed, lora_file=lora,
                           checks=[*CHECKS, *filter(None, args.checks.split(","))])
             results.append(result)
             print(f"  {result.examples} examples, {result.requests} requests in "

@@ -7,6 +7,7 @@ from collections import Counter
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError
+from django.http import QueryDict
 from drf_spectacular import openapi
 from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiViewExtension
 from drf_spectacular.utils import (
@@ -16,13 +17,13 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import routers, serializers, status, views
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, ErrorDetail
 from rest_framework.permissions import BasePermission
 from rest_framework.schemas import DefaultSchema
 
-from .errors import LimitExceeded
+from .errors import CONFLICT, FORBIDDEN, NO_SUCH_ROW, LimitExceeded
 from .filters import IdField
-from .pagination import BAD_PAGE_SIZE
+from .pagination import BAD_PAGE_SIZE, NO_SUCH_CURSOR
 
 # The error format, as the schema (/api/schema/) describes it: one body for each kind of
 # error, shared by every operation through `errors()`.
@@ -60,20 +61,28 @@ class ValidationErrorSchema(OpenApiSerializerExtension):
         }
 
 
+NOT_FOUND_IN_REQUEST = "Not found: the fields below name no object you may see."
+CONFLICT_IN_REQUEST = "Conflict: the state of what the fields below name does not allow it."
+FORBIDDEN_IN_REQUEST = "Forbidden: this server's settings do not allow the fields below."
+
 ERRORS = {
     400: ("Invalid input: nothing was changed.", {"name": ["This field is required."]}),
     401: ("No credentials, or a token that is not valid.",
           {"detail": "Authentication credentials were not provided."}),
     403: ("Signed in, but the role (or, for one object, the relation to it) does not allow "
           "this.", {"detail": "You do not have permission to perform this action."}),
-    404: ("No such object, or one the caller may not see.", {"detail": "Not found."}),
+    404: ("No such object, or one the caller may not see; for an id or slug in the body or "
+          "a filter, its field is named beside `detail`.", {"detail": "Not found."}),
     413: ("The storage quota: storing this would take the caller past the bytes they may "
           "store (accounts/limits.py). Waiting does not help: delete something first.",
           {"detail": "Storage quota: you store 10485000 bytes and this needs 48213 more; "
                      "your quota is 10485760 bytes. Delete images or models, or ask an admin "
                      "for a larger quota."}),
-    409: ("In use: other rows still need it (the message names them), so it cannot be "
-          "deleted.", {"detail": "Cannot delete it: it is still used by 2 batches."}),
+    409: ("A conflict with the state of what the request names: in use (other rows still "
+          "need it, the message names them), so it cannot be deleted; or a state that does "
+          "not allow the change (a slug already taken, a run that has not failed, a retired "
+          "model), its field named beside `detail`.",
+          {"detail": "Cannot delete it: it is still used by 2 batches."}),
     429: ("A per-user limit (a rate or a cap) was hit: try again after `Retry-After` "
           "seconds.",
           {"detail": "Rate limit: at most 10 generation requests per minute."}),
@@ -127,14 +136,113 @@ def document(view, **operations):
 class AutoSchema(openapi.AutoSchema):
     """drf-spectacular's, but only a list is paginated: an upload that answers a plain list
     (POST /api/images/) would otherwise be described as a page of results. A paginated list
-    also answers 400 for a page size out of range or a cursor it did not give
-    (core/pagination.py)."""
+    also answers 400 for a page size out of range or a cursor of the wrong shape, 404 for
+    one it did not give (core/pagination.py); an operation with a body answers 404 for an
+    id in it that names no row (exception_handler)."""
 
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
         """A field's schema, with the rule its validator checks (`with_rules`)."""
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
         rule = getattr(field, "openapi_rule", None)
+        if direction == "request" and isinstance(field, serializers.SlugField) and (
+                not field.allow_unicode):
+            schema = {**schema, "pattern": "^[-a-zA-Z0-9_]+$"}  # its validator's
+        if (direction == "request" and isinstance(field, serializers.CharField)
+                and schema.get("type") == "string" and "pattern" not in schema):
+            schema = {**schema, "pattern": NO_NUL}  # DRF refuses a NUL in any text
         return {**schema, **rule} if rule else schema
+
+    def _get_request_body(self, direction="request"):
+        """drf-spectacular's, with the forms said as the server reads them (form_bodies),
+        and a DELETE's body where the operation declares one (`extend_schema(request=...)`:
+        DELETE /api/albums/{id}/images/ takes `image_ids`)."""
+        if self.method == "DELETE":
+            declared, default = self.get_request_serializer(), super().get_request_serializer()
+            if declared is None or kind(declared) is kind(default):
+                return None
+            self.method = "POST"
+            try:
+                body = super()._get_request_body(direction)
+            finally:
+                self.method = "DELETE"
+        else:
+            body = super()._get_request_body(direction)
+        return self.form_bodies(body) if body else body
+
+    def form_bodies(self, body):
+        """Every body is JSON, without files (json_view); a form (DRF reads multipart and
+        urlencoded bodies too) is declared only where a file is sent, as multipart, and
+        only with what a form can say: text and files. A form has no null, no list of
+        objects and no object (`cover=null` is the text "null"), so those fields are left
+        out of its schema; JSON says them."""
+        content = body["content"]
+        json = content.get("application/json")
+        if json and any(is_file(prop) for prop in
+                        self.resolved(json["schema"]).get("properties", {}).values()):
+            json["schema"] = json_view(self.resolved(json["schema"]))
+            # A new object's field that stands in for the file JSON cannot send (a model's
+            # source) is required there.
+            alternative = getattr(kind(self.get_request_serializer()), "file_alternative", None)
+            if self.method == "POST" and alternative:
+                json["schema"]["required"] = [*json["schema"].get("required", []), alternative]
+        for media_type in [name for name in content if name in FORM_MEDIA_TYPES]:
+            schema = self.resolved(content[media_type]["schema"])
+            properties = schema.get("properties", {})
+            if media_type == "application/x-www-form-urlencoded" or not any(
+                    is_file(prop) for prop in properties.values()):
+                del content[media_type]
+                continue
+            kept = {name: form_field(prop) for name, prop in properties.items()
+                    if is_file(prop) or not is_structured(self.resolved(prop))}
+            form = {**schema, "properties": kept}
+            if "required" in schema:
+                form["required"] = [name for name in schema["required"] if name in kept]
+            serializer = kind(self.get_request_serializer())
+            alternative = getattr(serializer, "file_alternative", None)
+            files = [name for name, prop in kept.items() if is_file(prop)]
+            if self.method == "POST" and alternative and files:
+                form["anyOf"] = [{"required": [alternative]}, {"required": files[:1]}]
+            # Rules across a form's fields (in a form, a field is sent or not: no null).
+            form.update(getattr(serializer, "form_rule", {}))
+            entry = {"schema": form}
+            # (Only a field of one file: schemathesis 4.32 sends a part of a list of files,
+            # or of an id-or-file field, without a file name once it has an encoding.)
+            encoding = {name: part_encoding(name, prop) for name, prop in kept.items()
+                        if content_types(prop) and prop.get("format") == "binary"}
+            if encoding:
+                entry["encoding"] = encoding
+            examples = content[media_type].get("examples", {})
+            if all(set(example.get("value", {})) <= set(kept) for example in examples.values()):
+                entry.update({"examples": examples} if examples else {})
+            content[media_type] = entry
+        return body
+
+    def resolved(self, schema):
+        """A schema, its $ref followed to the component."""
+        ref = schema.get("$ref", "")
+        if ref.startswith("#/components/schemas/"):
+            return self.registry._components[(ref.rsplit("/", 1)[1], "schemas")].schema
+        return schema
+
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        if direction == "request" and isinstance(serializer, RejectUnknownFields):
+            schema["additionalProperties"] = False
+        if direction == "request":  # rules across fields, e.g. one of two required
+            schema.update(getattr(serializer, "openapi_rule", {}))
+        return schema
+
+    def _get_request_for_media_type(self, serializer, direction="request"):
+        """drf-spectacular's; but only the object's own serializer is partial in a PATCH: a
+        body an action declares (PATCH /api/albums/{id}/order/: `image_ids`) is whole."""
+        if self.method == "PATCH" and kind(serializer) is not kind(
+                super().get_request_serializer()):
+            self.method = "POST"
+            try:
+                return super()._get_request_for_media_type(serializer, direction)
+            finally:
+                self.method = "PATCH"
+        return super()._get_request_for_media_type(serializer, direction)
 
     def _get_paginator(self):
         if getattr(self.view, "action", "list") != "list":
@@ -143,15 +251,117 @@ class AutoSchema(openapi.AutoSchema):
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
+        if self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None:
+            # An id in the body that names no row; a state that does not allow the change
+            # (exception_handler).
+            for code, answer in (("404", NO_SUCH_ID), ("409", STATE_CONFLICT)):
+                if code not in responses:
+                    responses[code] = self._get_response_for_code(answer, code,
+                                                                  direction=direction)
         if self._get_paginator():
             if "400" not in responses:
                 responses["400"] = self._get_response_for_code(BAD_PAGE, "400",
                                                               direction=direction)
+            if "404" not in responses:
+                responses["404"] = self._get_response_for_code(NO_SUCH_PAGE, "404",
+                                                              direction=direction)
         return responses
 
 
+NO_SUCH_ID = errors(404, examples={404: {
+    "detail": NOT_FOUND_IN_REQUEST,
+    "album": ["No album with id 42 that you may add to."]}})[404]
+"""An id or slug in the body naming no row the caller may see."""
+STATE_CONFLICT = errors(409, examples={409: {
+    "detail": CONFLICT_IN_REQUEST,
+    "model": ["no base model is registered; run `manage.py create_demo_model`."]}})[409]
+"""A well-formed request that the state of what it names does not allow."""
+def kind(serializer):
+    return serializer if isinstance(serializer, type) else type(serializer)
+
+
+NO_NUL = "^[^\\x00]*$"
+FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def is_file(schema):
+    """A file field's schema: binary, a list of binaries, or an id or a file."""
+    if schema.get("format") == "binary":
+        return True
+    if schema.get("type") == "array":
+        return is_file(schema.get("items", {}))
+    return any(is_file(option) for option in schema.get("oneOf", []))
+
+
+def is_structured(schema):
+    """An object or a list of objects: what a form's text fields cannot say."""
+    if "$ref" in schema or schema.get("type") == "object":
+        return True
+    if schema.get("type") == "array":
+        return is_structured(schema.get("items", {}))
+    return any(is_structured(option) for option in schema.get("oneOf", [])
+               + schema.get("allOf", []) + schema.get("anyOf", []))
+
+
+class FileOfTypes(serializers.FileField):
+    """A file of the media types `content_types` ("image/png, image/jpeg"), which the
+    schema's multipart body names (`encoding`, with a file name of the kind the server
+    reads, e.g. "file.png"), so that clients and fuzzers send those."""
+
+    def __init__(self, content_types, filename, **kwargs):
+        super().__init__(**kwargs)
+        self.openapi_rule = {CONTENT_TYPES: content_types, FILENAME: filename}
+
+
+CONTENT_TYPES, FILENAME = "x-content-types", "x-filename"
+
+
+def content_types(schema):
+    """The media types a file field's schema names (FileOfTypes), if any."""
+    return schema.get(CONTENT_TYPES) or schema.get("items", {}).get(CONTENT_TYPES)
+
+
+def part_encoding(name, schema):
+    """A multipart field's `encoding`: its media types, and a Content-Disposition with an
+    example file name (without one, a part is a text field, not a file)."""
+    types = content_types(schema)
+    filename = schema.get(FILENAME) or schema.get("items", {}).get(FILENAME)
+    encoding = {"contentType": types}
+    if filename:
+        encoding["headers"] = {"Content-Disposition": {
+            "schema": {"type": "string"},
+            "example": f'form-data; name="{name}"; filename="{filename}"'}}
+    return encoding
+
+
+def json_view(schema):
+    """A body's schema as JSON can send it: no file (a file is sent as multipart); a field
+    that takes an id or a file takes the id."""
+    properties = {}
+    for name, prop in schema.get("properties", {}).items():
+        if "oneOf" in prop and is_file(prop):
+            prop = {**prop, "oneOf": [option for option in prop["oneOf"] if not is_file(option)]}
+            prop.pop(CONTENT_TYPES, None)
+            prop.pop(FILENAME, None)
+        elif is_file(prop):
+            continue
+        properties[name] = prop
+    view = {**schema, "properties": properties}
+    if "required" in schema:
+        view["required"] = [name for name in schema["required"] if name in properties]
+    return view
+
+
+def form_field(schema):
+    """A field of a form: never null (a form has no null; leave the field out instead)."""
+    return {name: value for name, value in schema.items() if name != "nullable"}
+
+
 BAD_PAGE = errors(400, examples={400: {"page_size": [BAD_PAGE_SIZE]}})[400]
-"""A page size out of range, or a `cursor` the list did not give (BAD_CURSOR)."""
+"""A page size out of range, or a `cursor` that is not one (BAD_CURSOR)."""
+NO_SUCH_PAGE = errors(404, examples={404: {"detail": NOT_FOUND_IN_REQUEST,
+                                           "cursor": [NO_SUCH_CURSOR]}})[404]
+"""A `cursor` of the right shape that this list did not give."""
 
 
 class APIRootView(routers.APIRootView):
@@ -211,9 +421,20 @@ class ActionPermission(BasePermission):
         return request.user.has_perms(needed)
 
 
-class RejectUnknownFields:
+class JsonTypes:
+    """Serializer mixin: in a JSON body, a value must be of its field's JSON type, as the
+    schema says (check_json_types): DRF alone reads 0 for a text as "0", "64" for a number
+    as 64 and 0 as false. A form's values are all text, and read as DRF reads them."""
+
+    def to_internal_value(self, data):
+        check_json_types(self.fields, data)
+        return super().to_internal_value(data)
+
+
+class RejectUnknownFields(JsonTypes):
     """Serializer mixin: a field the serializer does not know is a 400, so that a typo
-    in a script ("step" for "steps") surfaces instead of silently taking a default."""
+    in a script ("step" for "steps") surfaces instead of silently taking a default; the
+    schema says so (`additionalProperties: false`, AutoSchema). And JsonTypes."""
 
     def to_internal_value(self, data):
         if hasattr(data, "keys"):
@@ -227,6 +448,36 @@ class RejectUnknownFields:
         return super().to_internal_value(data)
 
 
+def check_json_types(fields, data):
+    """In a JSON body (not a form, whose values are all text), a 400 naming each value not
+    of its field's JSON type."""
+    if isinstance(data, dict) and not isinstance(data, QueryDict):
+        wrong = {name: [fields[name].error_messages.get("invalid", "Not a valid string.")]
+                 for name, value in data.items()
+                 if name in fields and not of_json_type(fields[name], value)}
+        if wrong:
+            raise serializers.ValidationError(wrong)
+
+
+def of_json_type(field, value):
+    """Whether a JSON value has the type the schema gives `field` (null aside: the field
+    says whether it may be null). Fields of other kinds check their values themselves."""
+    if value is None:
+        return True
+    if isinstance(field, serializers.BooleanField):
+        return isinstance(value, bool)
+    if isinstance(field, serializers.IntegerField):  # 2.0 is an integer to JSON Schema
+        return ((isinstance(value, int) and not isinstance(value, bool))
+                or (isinstance(value, float) and value.is_integer()))
+    if isinstance(field, serializers.FloatField | serializers.DecimalField):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(field, serializers.CharField) or (
+            isinstance(field, serializers.ChoiceField)
+            and all(isinstance(choice, str) for choice in field.choices)):
+        return isinstance(value, str)
+    return True
+
+
 def integer_param(params, name):
     """An integer id sent as a form field (a query parameter: core.filters), or None when
     absent or empty; a 400 naming it when it is no id."""
@@ -234,6 +485,42 @@ def integer_param(params, name):
         return IdField().clean(params.get(name))
     except DjangoValidationError as exc:
         raise serializers.ValidationError({name: exc.messages}) from exc
+
+
+
+
+def error_codes(codes):
+    """The codes of a ValidationError's get_codes(), flat."""
+    if isinstance(codes, dict):
+        return [code for value in codes.values() for code in error_codes(value)]
+    if isinstance(codes, list):
+        return [code for value in codes for code in error_codes(value)]
+    return [codes]
+
+
+def details(errors):
+    """Django's ValidationErrors as DRF's messages, each keeping its code."""
+    return [ErrorDetail(message, code=error.code or "invalid")
+            for error in errors for message in error]
+
+
+# Validation errors of a well-formed request, and the answer when they are all it has.
+WELL_FORMED = {
+    NO_SUCH_ROW: (status.HTTP_404_NOT_FOUND, NOT_FOUND_IN_REQUEST),
+    FORBIDDEN: (status.HTTP_403_FORBIDDEN, FORBIDDEN_IN_REQUEST),
+    CONFLICT: (status.HTTP_409_CONFLICT, CONFLICT_IN_REQUEST),
+    "unique": (status.HTTP_409_CONFLICT, CONFLICT_IN_REQUEST),  # DRF's UniqueValidator
+}
+
+
+def well_formed_status(exc):
+    """(status, detail) of a ValidationError whose every error is one of WELL_FORMED's,
+    the first of them in its order (something named is missing before anything else);
+    None for a 400."""
+    answers = {WELL_FORMED.get(code) for code in error_codes(exc.get_codes())}
+    if not answers or None in answers:
+        return None
+    return next(answer for answer in WELL_FORMED.values() if answer in answers)
 
 
 class InUse(APIException):
@@ -257,10 +544,25 @@ def exception_handler(exc, context):
     - LimitExceeded: its status (429, 413 or 503), `{"detail": ...}` and `Retry-After`
       (not for 413);
     - ProtectedError (a PROTECT foreign key: a prompt set's batches, a model's jobs and
-      runs): 409 naming what still uses the row, instead of a 500."""
+      runs): 409 naming what still uses the row, instead of a 500;
+    - a 400 whose every error is an id or slug naming no row the caller may see (the code
+      `does_not_exist`: DRF's related fields', core.errors.NO_SUCH_ROW): 404, with those
+      fields' messages beside `detail`. The request was well formed (the schema cannot
+      know which rows exist): what it names is not found, as for an object's own URL.
+      Likewise a slug already taken or a state that does not allow the change
+      (core.errors.CONFLICT): 409."""
     if isinstance(exc, DjangoValidationError):
         exc = serializers.ValidationError(
-            exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages})
+            {field: details(errors) for field, errors in exc.error_dict.items()}
+            if hasattr(exc, "error_dict") else {"detail": details(exc.error_list)})
+    answer = isinstance(exc, serializers.ValidationError) and well_formed_status(exc)
+    if answer:
+        response = views.exception_handler(exc, context)
+        if response is not None and isinstance(response.data, dict):
+            response.status_code, detail = answer
+            fields = {name: value for name, value in response.data.items() if name != "detail"}
+            response.data = {"detail": detail, **fields}
+        return response
     elif isinstance(exc, LimitExceeded):
         exc = Limited(exc)
     elif isinstance(exc, ProtectedError):

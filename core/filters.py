@@ -20,10 +20,13 @@ from drf_spectacular.utils import extend_schema_field
 TRUE, FALSE = ("1", "true", "yes"), ("0", "false", "no")
 
 
+ID_RANGE = {"min_value": -(2**63), "max_value": 2**63 - 1}  # a serializer field's, for the schema
+
+
 def is_id(number):
     """An int that a database integer column holds: 64 bits."""
     return (isinstance(number, int) and not isinstance(number, bool)
-            and -(2**63) <= number < 2**63)
+            and ID_RANGE["min_value"] <= number <= ID_RANGE["max_value"])
 
 
 class IdField(forms.IntegerField):
@@ -89,6 +92,8 @@ class FilterSchema(DjangoFilterExtension):
     priority = 1
 
     def get_schema_operation_parameters(self, auto_schema, *args, **kwargs):
+        if getattr(auto_schema.view, "action", "list") != "list":
+            return []  # FilterBackend filters lists only (an upload takes no filter)
         parameters = super().get_schema_operation_parameters(auto_schema, *args, **kwargs)
         for parameter in parameters:
             parameter["allowEmptyValue"] = True

@@ -17,6 +17,7 @@ import base64
 import binascii
 import json
 import operator
+import re
 from functools import reduce
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
@@ -28,11 +29,16 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 
+from .errors import NO_SUCH_ROW
+
 
 class Pagination(BasePagination):
     """Every list's pages: `cursor` (from `next` or `previous`), and `page_size` (50 unless
     asked). A page size that is no whole number from 1 to `max_page_size` is refused, not
-    quietly replaced; a cursor that this list did not give is refused too (400)."""
+    quietly replaced (400); so is a cursor of the wrong shape (not URL-safe base64, the
+    schema's `pattern`). A cursor of the right shape that this list did not give names no
+    page: 404 naming `cursor`, as an id naming no row (core.api.exception_handler), and
+    as DRF's page numbers answer a page that does not exist."""
 
     page_size = 50
     page_size_query_param = "page_size"
@@ -77,6 +83,8 @@ class Pagination(BasePagination):
         text = request.query_params.get(self.cursor_query_param)
         if not text:
             return None, False
+        if not re.fullmatch(CURSOR_PATTERN, text):
+            raise ValidationError({self.cursor_query_param: [BAD_CURSOR]})
         try:
             padded = text + "=" * (-len(text) % 4)
             data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
@@ -88,9 +96,9 @@ class Pagination(BasePagination):
             values = [None if value is None else field.to_python(value)
                       for field, value in zip(fields, raw, strict=True)]
         except (ValueError, TypeError, KeyError, binascii.Error, DjangoValidationError) as exc:
-            raise ValidationError({self.cursor_query_param: [BAD_CURSOR]}) from exc
+            raise no_such_cursor() from exc
         if any(value is None for value in values):
-            raise ValidationError({self.cursor_query_param: [BAD_CURSOR]})
+            raise no_such_cursor()
         return values, backwards
 
     def link(self, cursor):
@@ -124,7 +132,7 @@ class Pagination(BasePagination):
             {"name": self.cursor_query_param, "required": False, "in": "query",
              "description": "Where the page starts: the `cursor` of a `next` or `previous` "
                             "link (opaque; leave it out for the first page).",
-             "schema": {"type": "string"}},
+             "schema": {"type": "string", "pattern": f"^{CURSOR_PATTERN}$"}},
             {"name": self.page_size_query_param, "required": False, "in": "query",
              "description": "Number of results to return per page.",
              "schema": {"type": "integer", "minimum": 1, "maximum": self.max_page_size,
@@ -175,7 +183,13 @@ def row_values(row, keys):
 
 
 BAD_PAGE_SIZE = f"A whole number from 1 to {Pagination.max_page_size}."
-BAD_CURSOR = "Not a cursor of this list: follow the `next` or `previous` link as it is."
+CURSOR_PATTERN = "[A-Za-z0-9_-]*"  # URL-safe base64 without padding (encode_cursor)
+BAD_CURSOR = "Not a cursor: follow the `next` or `previous` link as it is."
+NO_SUCH_CURSOR = "Not a cursor of this list: follow the `next` or `previous` link as it is."
+
+
+def no_such_cursor():
+    return ValidationError({Pagination.cursor_query_param: [NO_SUCH_CURSOR]}, code=NO_SUCH_ROW)
 
 
 class CappedPaginator(Paginator):

@@ -16,16 +16,20 @@ from rest_framework.response import Response
 
 from albums.api import file_urls
 from core.api import (
+    CONTENT_TYPES,
+    FILENAME,
     ActionPermission,
+    FileOfTypes,
     RejectUnknownFields,
     router,
     with_rules,
 )
-from core.filters import FilterBackend
+from core.filters import ID_RANGE, FilterBackend
 
 from .engine.params import FIELDS as PARAMETERS
 from .filters import JobFilter, ModelVersionFilter
 from .models import Batch, Job, ModelVersion, PromptSet, PromptSetItem, SiteSettings
+from .rules import SOURCE_RULE
 from .submit import remix_job, submit_batch, submit_job
 from .validation import (
     HIRES_SCALE,
@@ -114,6 +118,8 @@ def parameter_field(name):
 class ImageOrUploadField(serializers.Field):
     """An image's id, or (multipart) an uploaded file: the mask."""
 
+    openapi_rule = {CONTENT_TYPES: "image/png", FILENAME: "mask.png"}
+
     def to_internal_value(self, data):
         if hasattr(data, "read"):
             return data
@@ -158,6 +164,16 @@ class HiresSerializer(RejectUnknownFields, serializers.Serializer):
 
 
 class JobCreateSerializer(GenerationParamsSerializer):
+    # In a form (multipart: no null), a mask needs an init_image (validation.py).
+    form_rule = {"anyOf": [{"not": {"required": ["mask"]}}, {"required": ["init_image"]}]}
+
+    def get_fields(self):
+        # The image parameters' ranges (declared below, the rule is lost when DRF copies
+        # a declared field) and the id's 64 bits.
+        return with_rules(super().get_fields(), {
+            "strength": parameter_rule("strength"), "mask_blur": parameter_rule("mask_blur"),
+            "init_image": {"minimum": ID_RANGE["min_value"], "maximum": ID_RANGE["max_value"]}})
+
     prompt = serializers.CharField(allow_blank=True, trim_whitespace=False)
     init_image = serializers.IntegerField(
         required=False, allow_null=True,
@@ -298,9 +314,15 @@ SLUG = "[-a-zA-Z0-9_]+"
 
 
 class PromptSetSlugField(serializers.SlugRelatedField):
+    """A prompt set by slug: a value of another shape is no slug (400, and the schema's
+    pattern); a slug naming no set is not found (404)."""
+
+    openapi_rule = {"pattern": f"^{SLUG}$"}
+    default_error_messages = {"invalid": "Not a slug: letters, digits, - and _ only."}
+
     def to_internal_value(self, data):
         if isinstance(data, str) and not re.fullmatch(SLUG, data):
-            self.fail("does_not_exist", slug_name=self.slug_field, value=data)
+            self.fail("invalid")
         return super().to_internal_value(data)
 
 
@@ -397,7 +419,12 @@ class PromptSetSerializer(RejectUnknownFields, serializers.ModelSerializer):
         instance.pk = self.instance.pk if self.instance else None
         instance.clean()
         if "loras" in data:
-            # (a PATCH leaves out the defaults of nested fields: the weight 1.0)
+            # (a PATCH leaves out the defaults of nested fields, the weight 1.0, and does
+            # not ask for their required ones)
+            missing = {str(number): {"id": ["This field is required."]}
+                       for number, choice in enumerate(data["loras"]) if "id" not in choice}
+            if missing:
+                raise serializers.ValidationError({"loras": missing})
             data["loras"] = [(choice["id"], choice.get("weight", 1.0))
                              for choice in data["loras"]]
             validate_lora_choices(data["loras"])
@@ -436,8 +463,9 @@ class PromptSetItemsSerializer(PromptSetSerializer):
 
 
 class CsvUploadSerializer(serializers.Serializer):
-    file = serializers.FileField(help_text="A CSV file of at most 1 MB: a header row naming "
-                                           "the columns, then one item a row.")
+    file = FileOfTypes("text/csv", filename="items.csv",
+                       help_text="A CSV file of at most 1 MB: a header row naming the "
+                                 "columns, then one item a row.")
 
 
 class PromptSetViewSet(viewsets.ModelViewSet):
@@ -479,7 +507,9 @@ class PromptSetViewSet(viewsets.ModelViewSet):
 
 
 class ModelVersionSerializer(RejectUnknownFields, serializers.ModelSerializer):
-    file = serializers.FileField(required=False, write_only=True)
+    file = FileOfTypes("application/octet-stream", filename="lora.safetensors",
+                       required=False, write_only=True)
+    file_alternative = "source"  # a new model needs one or the other (validate)
 
     class Meta:
         model = ModelVersion
@@ -491,6 +521,9 @@ class ModelVersionSerializer(RejectUnknownFields, serializers.ModelSerializer):
         # Said outright: DRF reads a boolean left out of a form (the multipart upload of a
         # LoRA) as false, and a LoRA uploaded without `is_active` would be registered off.
         extra_kwargs = {"is_active": {"default": True}}
+
+    def get_fields(self):
+        return with_rules(super().get_fields(), {"source": SOURCE_RULE})
 
     def to_representation(self, model):
         """A local folder or file is a path on the server: shown to those who manage models
@@ -512,7 +545,8 @@ class ModelVersionSerializer(RejectUnknownFields, serializers.ModelSerializer):
             # Who may set it to what: the model's rule, as in the admin.
             (self.instance or ModelVersion()).check_usable_by_choice(request.user,
                                                                      data["usable_by"])
-        current = self.instance.source if self.instance else ""  # PATCH may leave it out
+        # A change may leave the source out: the model's own (a source, or its uploaded file).
+        current = (self.instance.source or self.instance.file.name) if self.instance else ""
         if not data.get("file") and not data.get("source", current):
             raise ValidationError({"source": ["Give a hub id or local path, or upload a "
                                               ".safetensors file."]})

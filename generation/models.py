@@ -25,6 +25,7 @@ from django.utils import timezone
 from accounts.limits import check_storage, counts_toward_quota, lock_user, throttle
 from accounts.roles import ADMIN, EDITOR, VIEWER, roles_within
 from albums.models import Album, Image, unique_slug
+from core.errors import CONFLICT, NO_SUCH_ROW
 from core.storage import fetch
 from workers.models import LeasedWork, LeasedWorkQuerySet
 
@@ -245,14 +246,17 @@ class ModelVersion(models.Model):
         changed = [name for name in self.FIXED_FIELDS
                    if name in changes and changes[name] != getattr(self, name)]
         if changed:
-            raise ValidationError({name: self.FIXED_MESSAGE for name in changed})
+            raise ValidationError({name: ValidationError(self.FIXED_MESSAGE, code=CONFLICT)
+                                   for name in changed})
 
     @transaction.atomic
     def make_default(self):
         if self.kind != self.Kind.BASE:
-            raise ValidationError({"is_default": "Only a base model can be the default."})
+            raise ValidationError({"is_default": ValidationError(
+                "Only a base model can be the default.", code=CONFLICT)})
         if self.usable_by != self.UsableBy.EVERYONE:
-            raise ValidationError({"usable_by": self.DEFAULT_FOR_EVERYONE})
+            raise ValidationError({"usable_by": ValidationError(self.DEFAULT_FOR_EVERYONE,
+                                                                code=CONFLICT)})
         ModelVersion.objects.filter(is_default=True).exclude(pk=self.pk).update(is_default=False)
         self.is_default = True
         self.is_active = True
@@ -270,7 +274,8 @@ class ModelVersion(models.Model):
         path = check_model_source(source)  # None: a hub id
         if kind == cls.Kind.LORA:
             if path is None or not is_file(path):
-                raise ValidationError({"source": f"no LoRA file at {source}."})
+                raise ValidationError({"source": ValidationError(
+                    f"no LoRA file at {source}.", code=NO_SUCH_ROW)})
             model.sha256, model.size_bytes = _check_lora(path, family)
         elif path is not None and is_file(path):
             model.note_checkpoint(_check_checkpoint(path))
@@ -405,10 +410,14 @@ def _check_lora(path, family, field="source"):
     """A LoRA must be a parseable safetensors file that fits its family: a standard width
     (engine/lora.py), or the width of a registered base of the family built at shapes of
     its own (the demo model, the tiny SDXL of the tests), the default base first."""
-    from .engine.lora import InvalidLora, check_lora_family, file_sha256
+    from .engine.lora import InvalidLora, check_lora_family, file_sha256, inspect_lora
 
     if family not in SUPPORTED_FAMILIES:
         raise ValidationError({"family": f"{family} models are not supported yet."})
+    try:
+        inspect_lora(path)  # a LoRA at all: else a bad request (400)
+    except InvalidLora as exc:
+        raise ValidationError({field: str(exc)}) from exc
     errors = []
     for base in _family_bases(family) or [None]:
         try:
@@ -416,8 +425,8 @@ def _check_lora(path, family, field="source"):
             break
         except InvalidLora as exc:
             errors.append(exc)
-    else:
-        raise ValidationError({field: str(errors[0])})
+    else:  # a LoRA that fits no registered base of its family: the registry's state (409)
+        raise ValidationError({field: ValidationError(str(errors[0]), code=CONFLICT)})
     return file_sha256(path), path.stat().st_size
 
 
@@ -491,10 +500,9 @@ class PromptSet(models.Model):
     def check_columns(self, columns):
         missing = [column for column in self.columns() if column not in columns]
         if missing:
-            raise ValidationError(
-                {"prompt_template": "prompt_template names columns the items lack: "
-                 + ", ".join(missing) + "."}
-            )
+            raise ValidationError({"prompt_template": ValidationError(
+                "prompt_template names columns the items lack: " + ", ".join(missing) + ".",
+                code=CONFLICT)})
 
     def clean(self):
         columns = self.item_columns()

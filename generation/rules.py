@@ -23,6 +23,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from core.errors import CONFLICT, FORBIDDEN
+
 PROMPT_MAX = 500
 STEPS = (1, 150)
 SIZE = (64, 2048)
@@ -153,6 +155,10 @@ def fill_template(template, values, limit=PROMPT_MAX):
 
 # A Hugging Face hub repository id: owner/name, letters, digits, "-", "_" and ".".
 HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
+# A model's source as the schema says it (check_model_source's shape): an absolute path or
+# a hub id. Whether this server allows it (IMAGINEER_MODEL_ROOTS, IMAGINEER_HUB_DOWNLOADS)
+# is its settings' to say: a source they refuse answers 403 (core.errors.FORBIDDEN).
+SOURCE_RULE = {"pattern": f"^(/[^\\x00]*|{HUB_ID.pattern})$"}
 
 
 def check_model_source(source):
@@ -167,18 +173,19 @@ def check_model_source(source):
         resolved = path.resolve()
         roots = [Path(root).resolve() for root in settings.IMAGINEER_MODEL_ROOTS]
         if not any(resolved.is_relative_to(root) for root in roots):
-            raise ValidationError({"source": (
+            raise ValidationError({"source": ValidationError(
                 f"{source} is outside the model folders: local models must be inside "
-                f"IMAGINEER_MODEL_ROOTS ({', '.join(str(root) for root in roots)}).")})
+                f"IMAGINEER_MODEL_ROOTS ({', '.join(str(root) for root in roots)}).",
+                code=FORBIDDEN)})
         return path
     if not HUB_ID.fullmatch(source) or _exists(path):  # a relative path, not a hub id
         raise ValidationError({"source": (
             f"{source} is neither an absolute path nor a Hugging Face hub id (owner/name).")})
     if not settings.IMAGINEER_HUB_DOWNLOADS:
-        raise ValidationError({"source": (
+        raise ValidationError({"source": ValidationError(
             f"{source}: models from the Hugging Face hub are off. The operator allows them "
             f"with IMAGINEER_HUB_DOWNLOADS=1; or register a folder inside "
-            f"IMAGINEER_MODEL_ROOTS.")})
+            f"IMAGINEER_MODEL_ROOTS.", code=FORBIDDEN)})
     return None
 
 
@@ -280,7 +287,7 @@ def _validate_loras(errors, loras, model):
                 f"{lora} has {weight}."
             )
         elif not lora.is_active:  # retired: named by id only (its name may be unknown here)
-            errors["loras"] = f"LoRA {lora.pk} is retired."
+            errors["loras"] = ValidationError(f"LoRA {lora.pk} is retired.", code=CONFLICT)
         elif lora.kind != "lora":
             errors["loras"] = f"{lora} is not an active LoRA."
         elif model is not None and lora.family != model.family:

@@ -3,7 +3,7 @@ the error answers of each operation. imagineer/urls.py imports it with the views
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 
-from core.api import document, errors, example
+from core.api import CONFLICT_IN_REQUEST, document, errors, example
 
 from . import api_examples as examples
 from .api import (
@@ -37,15 +37,22 @@ REMIX = extend_schema(
                 "names the first). Limits apply as to any submission.",
     request=None,
     parameters=[RETRY_AFTER],
-    responses={201: JobSerializer, **errors(*SUBMIT_ERRORS, 404, missing="Job", examples={
-        **LIMIT_EXAMPLES, 400: {"model": ["model must be an active base model; demo 1 is not."]}})},
+    responses={201: JobSerializer, **errors(*SUBMIT_ERRORS, 404, 409, missing="Job", examples={
+        **LIMIT_EXAMPLES, 400: {"model": ["model must be an active base model; demo 1 is not."]},
+        409: {"detail": CONFLICT_IN_REQUEST,
+              "model": ["model must be an active base model; model 1 is retired."]}})},
     examples=[example("Job", examples.JOB_REMIX)],
 )
+
+SLUG_TAKEN = {"detail": CONFLICT_IN_REQUEST,
+              "slug": ["prompt set with this slug already exists."]}
 
 SET_CHANGE = extend_schema(
     summary="Change a prompt set",
     responses={200: PromptSetSerializer, **errors(
-        400, 401, 403, 404, missing="PromptSet", examples={400: examples.PROMPT_SET_REFUSED})},
+        400, 401, 403, 404, 409, missing="PromptSet", examples={
+            400: {"name": ["This field may not be blank."]},
+            409: {"detail": CONFLICT_IN_REQUEST, **examples.PROMPT_SET_REFUSED}})},
     examples=[example("Template", {"prompt_template": "{subject} on a {place}"}, request=True),
               example("Set", examples.PROMPT_SET)],
 )
@@ -54,10 +61,11 @@ MODEL_CHANGE = extend_schema(
     summary="Change a model",
     description="Its name, description, version, trigger words, and whether it is active. "
                 "`kind`, `source`, `file` and `family` are set when it is registered: sent "
-                "with another value they are refused (400).",
+                "with another value they are refused (409).",
     responses={200: ModelVersionSerializer, **errors(
-        400, 401, 403, 404, missing="ModelVersion", examples={400: {"kind": [
-            "Fixed once registered: register a new model version instead."]}})},
+        400, 401, 403, 404, 409, missing="ModelVersion", examples={409: {
+            "detail": CONFLICT_IN_REQUEST,
+            "kind": ["Fixed once registered: register a new model version instead."]}})},
     examples=[example("Retire", {"is_active": False}, request=True),
               example("Model", {**examples.LORA, "is_active": False})],
 )
@@ -81,8 +89,8 @@ document(
                     "`strength`; inpainting: `mask` (an image id, or a PNG uploaded as "
                     "multipart, of init_image's size), `mask_blur`, `keep_unmasked`; "
                     "`outpaint` (pixels per side); `hires` (text to image: upscale and draw "
-                    "again). An image you cannot see, a mask of another size, an upscale past "
-                    "the size limit: 400 naming the field, nothing queued.",
+                    "again). A mask of another size, an upscale past the size limit: 400 "
+                    "naming the field, nothing queued; an image you cannot see: 404 naming it.",
         request=JobCreateSerializer,
         parameters=[RETRY_AFTER],
         responses={201: JobSerializer, **errors(*SUBMIT_ERRORS, examples={
@@ -161,7 +169,8 @@ document(
         summary="Create a prompt set",
         description="`prompt_template` names the items' columns in braces, e.g. "
                     "`{subject} on a {place}`; upload the items with the items action.",
-        responses={201: PromptSetSerializer, **errors(400, 401, 403)},
+        responses={201: PromptSetSerializer, **errors(400, 401, 403, 409,
+                                                      examples={409: SLUG_TAKEN})},
         examples=[example("Set", examples.PROMPT_SET_CREATE, request=True),
                   example("Created", {**examples.PROMPT_SET, "items": []})],
     ),
@@ -182,7 +191,10 @@ document(
         summary="Upload a prompt set's items",
         request={"multipart/form-data": CsvUploadSerializer},
         responses={201: PromptSetItemsSerializer, **errors(
-            400, 401, 403, 404, missing="PromptSet", examples={400: examples.PROMPT_SET_REFUSED})},
+            400, 401, 403, 404, 409, missing="PromptSet", examples={
+                400: {"file": ["the CSV file must be UTF-8 text."]},
+                409: {"detail": CONFLICT_IN_REQUEST, "prompt_template": [
+                    "prompt_template names columns the items lack: place."]}})},
         examples=[example("Imported", {"imported": 2, **examples.PROMPT_SET})],
     ),
 )
@@ -229,8 +241,9 @@ document(
         summary="Make a base model the default",
         request=None,
         responses={200: ModelVersionSerializer, **errors(
-            400, 401, 403, 404, missing="ModelVersion",
-            examples={400: {"is_default": ["Only a base model can be the default."]}})},
+            401, 403, 404, 409, missing="ModelVersion",
+            examples={409: {"detail": CONFLICT_IN_REQUEST,
+                            "is_default": ["Only a base model can be the default."]}})},
         examples=[example("Model", examples.MODEL)],
     ),
 )

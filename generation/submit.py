@@ -13,7 +13,7 @@ from django.db import transaction
 from accounts.limits import lock_user
 from albums.ingest import atomic_ingest, reserve_storage, store_image
 from albums.models import Album, Image
-from core.errors import LimitExceeded
+from core.errors import CONFLICT, LimitExceeded, as_conflict
 
 from .limits import check_submission
 from .models import Batch, Counter, Job, ModelVersion, PromptSetItem
@@ -62,8 +62,13 @@ def submit_job(user, params, *, remix_of=None):
 
 
 def remix_job(user, job):
-    """Run a job again with the same seed, model, LoRAs and parameters."""
-    return submit_job(user, job.same_parameters(), remix_of=job)
+    """Run a job again with the same seed, model, LoRAs and parameters. What no longer
+    passes (a retired model, a deleted source image) is a conflict (409), not a bad
+    request."""
+    try:
+        return submit_job(user, job.same_parameters(), remix_of=job)
+    except ValidationError as exc:
+        raise as_conflict(exc) from exc
 
 
 @refusals_counted()
@@ -77,7 +82,8 @@ def submit_batch(user, prompt_set, *, theme="", overrides=None):
         loras = prompt_set.lora_choices()
     items = list(PromptSetItem.objects.filter(prompt_set=prompt_set))
     if not items:
-        raise ValidationError({"set": f"the prompt set {prompt_set.slug} has no items."})
+        raise ValidationError({"set": ValidationError(
+            f"the prompt set {prompt_set.slug} has no items.", code=CONFLICT)})
     base = {"width": prompt_set.width, "height": prompt_set.height,
             "negative_prompt": prompt_set.negative_prompt, **overrides}
     # One seed for the whole batch unless given: the items differ by prompt.

@@ -9,6 +9,8 @@ themselves (ranges, choices, the schema's view of them) are in generation/rules.
 
 from django.core.exceptions import ValidationError
 
+from core.errors import CONFLICT, NO_SUCH_ROW
+
 from .rules import (  # noqa: F401  (the rules, for callers that check a request)
     CLIP_SKIP,
     CLIP_SKIP_DEFAULT,
@@ -92,9 +94,11 @@ def validate_generation(params, *, loras=(), require_prompt=True, user=None, def
 
     model = cleaned.get("model") or ModelVersion.objects.default_base()
     if model is None:
-        errors["model"] = "no base model is registered; run `manage.py create_demo_model`."
+        errors["model"] = ValidationError(
+            "no base model is registered; run `manage.py create_demo_model`.", code=CONFLICT)
     elif not model.is_active:  # retired: named by id only (its name may be unknown here)
-        errors["model"] = f"model must be an active base model; model {model.pk} is retired."
+        errors["model"] = ValidationError(
+            f"model must be an active base model; model {model.pk} is retired.", code=CONFLICT)
     elif model.kind != ModelVersion.Kind.BASE:
         errors["model"] = f"model must be an active base model; {model} is not."
     cleaned["model"] = model
@@ -229,8 +233,10 @@ def _visible_image(errors, field, value, user):
     image = None
     if pk is not None and 0 < pk < 2**63 and user is not None:
         image = Image.objects.visible_to(user).filter(pk=pk).first()
-    if image is None:
-        errors[field] = f"{field} must be the id of an image you can see; {value!r} is not."
+    if image is None:  # an id naming no image you can see is not found (404), else 400
+        errors[field] = ValidationError(
+            f"{field} must be the id of an image you can see; {value!r} is not.",
+            code=NO_SUCH_ROW if pk is not None else "invalid")
     return image
 
 

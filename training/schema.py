@@ -3,7 +3,7 @@ the error answers of each operation. imagineer/urls.py imports it with the views
 
 from drf_spectacular.utils import extend_schema
 
-from core.api import document, errors, example
+from core.api import CONFLICT_IN_REQUEST, document, errors, example
 
 from . import api_examples as examples
 from .api import TrainingRunCreateSerializer, TrainingRunSerializer, TrainingRunViewSet
@@ -49,8 +49,9 @@ document(
         summary="Retry a failed or cancelled run",
         request=None,
         responses={200: TrainingRunSerializer, **errors(
-            400, 401, 403, 404, missing="TrainingRun", examples={400: {"status": [
-                "only a failed or cancelled run can be retried; this one is succeeded."]}})},
+            400, 401, 403, 404, 409, missing="TrainingRun", examples={409: {
+                "detail": CONFLICT_IN_REQUEST, "status": [
+                    "only a failed or cancelled run can be retried; this one is succeeded."]}})},
         examples=[example("Run", {**examples.RUN_QUEUED, "attempts": 1})],
     ),
 )

@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts.limits import check_storage, lock_user, throttle
+from core.errors import CONFLICT
 
 from .models import TrainingRun
 from .tasks import enqueue_run
@@ -55,7 +56,8 @@ def retry_run(run, by=None):
         lock_user(run.owner)
         check_storage(run.owner)
         if not run.retry():
-            raise ValidationError({"status": f"only a failed or cancelled run can be retried; "
-                                             f"this one is {run.status}."})
+            raise ValidationError({"status": ValidationError(
+                f"only a failed or cancelled run can be retried; this one is {run.status}.",
+                code=CONFLICT)})
         transaction.on_commit(lambda: enqueue_run(run))
     return run

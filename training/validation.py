@@ -7,6 +7,7 @@ range (or what is wrong with the album or the base model).
 
 from django.core.exceptions import ValidationError
 
+from core.errors import CONFLICT, NO_SUCH_ROW
 from generation.rules import SEED, draw_seed, openapi_rule
 from generation.rules import _number as number  # the same rule and wording
 
@@ -113,13 +114,16 @@ def check_album(album, user):
     if album is None:
         return "album is required: the id of the album to train on."
     if not Album.objects.visible_to(user).filter(pk=album.pk).exists():
-        return f"album: there is no album with id {album.pk}."
+        return ValidationError(f"album: there is no album with id {album.pk}.",
+                               code=NO_SUCH_ROW)
     images = list(album.images.only("id", "file"))
-    if not images:
-        return f"album: {album.name} has no images; add some before training on it."
+    if not images:  # the album's state, not the request: 409 (core.errors.CONFLICT)
+        return ValidationError(
+            f"album: {album.name} has no images; add some before training on it.",
+            code=CONFLICT)
     if not any(_usable(image) for image in images):
-        return (f"album: none of the {len(images)} images of {album.name} can be read as "
-                f"an image.")
+        return ValidationError(f"album: none of the {len(images)} images of {album.name} "
+                               "can be read as an image.", code=CONFLICT)
     return None
 
 
@@ -145,7 +149,9 @@ def check_base_model(model, user):
 
     model = model or ModelVersion.objects.default_base()
     if model is None:
-        return None, "base_model: no base model is registered; run `manage.py create_demo_model`."
+        return None, ValidationError(  # the server's state, not the request: 409
+            "base_model: no base model is registered; run `manage.py create_demo_model`.",
+            code=CONFLICT)
     if model.kind != ModelVersion.Kind.BASE or not model.is_active:
         return model, f"base_model must be an active base model; {model} is not."
     refusal = model.refusal_for(user, "base_model")

@@ -86,7 +86,7 @@ def test_it_locks_an_address_whatever_account_it_tries(client, viewer, make_user
 def test_it_counts_failures_from_every_form_that_checks_a_password(client, viewer, limit):
     for n in range(limit - 1):
         admin_sign_in(client, viewer.username, WRONG, address=f"198.51.100.{n}")
-    assert api_token(client, viewer.username, WRONG, "198.51.100.99").status_code == 400
+    assert api_token(client, viewer.username, WRONG, "198.51.100.99").status_code == 401
     assert sign_in(client, viewer.email, PASSWORD, address="203.0.113.9").status_code == 429
 
 
@@ -94,7 +94,7 @@ def test_it_refuses_the_api_password_check_while_locked_out(client, viewer, limi
     for n in range(limit):
         sign_in(client, viewer.email, WRONG, address=f"198.51.100.{n}")
     response = api_token(client, viewer.username, PASSWORD, "203.0.113.9")
-    assert response.status_code == 400
+    assert response.status_code == 401
     assert "token" not in response.json()
 
 

@@ -35,11 +35,11 @@ def test_it_gives_the_same_token_until_it_is_replaced(api_client, viewer):
     assert Token.objects.filter(user=viewer).count() == 1
 
 
-def test_it_refuses_a_wrong_password_with_a_clear_400_and_no_token(api_client, viewer):
+def test_it_refuses_a_wrong_password_with_a_clear_401_and_no_token(api_client, viewer):
     response = api_client.post(URL, {"username": viewer.email, "password": "not-it"},
                                format="json")
-    assert response.status_code == 400
-    assert response.json() == {"non_field_errors": [BAD_CREDENTIALS]}
+    assert response.status_code == 401 and response["WWW-Authenticate"] == "Token"
+    assert response.json() == {"detail": BAD_CREDENTIALS}
     assert not Token.objects.exists()
 
 
@@ -49,8 +49,8 @@ def test_it_refuses_an_unknown_user_and_an_inactive_one_alike(api_client, viewer
     for username in (viewer.username, "nobody"):
         response = api_client.post(URL, {"username": username, "password": PASSWORD},
                                    format="json")
-        assert response.status_code == 400
-        assert response.json() == {"non_field_errors": [BAD_CREDENTIALS]}
+        assert response.status_code == 401
+        assert response.json() == {"detail": BAD_CREDENTIALS}
 
 
 def test_it_names_the_missing_and_the_unknown_fields(api_client):

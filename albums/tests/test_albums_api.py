@@ -7,6 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from albums.models import Album
+from core.api import NOT_FOUND_IN_REQUEST
 
 from .images import make_image
 
@@ -89,8 +90,9 @@ def test_it_reorders_images(api_as, viewer):
     assert list(album.entries.values_list("position", flat=True)) == [0, 1, 2, 3]
     stranger = make_image(9)
     response = client.patch(url, {"image_ids": [a.pk, stranger.pk]}, format="json")
-    assert response.status_code == 400
-    assert response.json() == {"image_ids": [f"ids not in this album {[stranger.pk]}"]}
+    assert response.status_code == 404
+    assert response.json() == {"detail": NOT_FOUND_IN_REQUEST,
+                               "image_ids": [f"ids not in this album {[stranger.pk]}"]}
     response = client.patch(url, {"image_ids": [a.pk, a.pk]}, format="json")
     assert response.json() == {"image_ids": [f"repeated ids {[a.pk]}"]}
     assert entries(album) == [d.pk, b.pk, a.pk, c.pk]
@@ -102,7 +104,7 @@ def test_it_takes_a_cover_only_from_the_album(api_as, viewer):
     album.add_images([inside])
     client = api_as(viewer)
     response = client.patch(f"/api/albums/{album.pk}/", {"cover": outside.pk}, format="json")
-    assert response.status_code == 400 and "cover" in response.json()
+    assert response.status_code == 404 and "cover" in response.json()  # none in the album
     response = client.patch(f"/api/albums/{album.pk}/", {"cover": inside.pk}, format="json")
     assert response.status_code == 200
     assert response.json()["cover_thumbnail_url"].endswith(f"/{inside.pk}/thumbnail/")

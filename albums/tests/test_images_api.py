@@ -5,6 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from albums.models import Album, Image, Label
+from core.api import NOT_FOUND_IN_REQUEST
 
 from .images import make_image
 
@@ -63,7 +64,7 @@ def test_it_filters_the_list(api_as, editor, viewer):
 
 @pytest.mark.parametrize("query, field", [
     ("source=painted", "source"), ("nsfw=maybe", "nsfw"), ("album=x", "album"),
-    ("created_by=me", "created_by"), ("has_caption=2", "has_caption"), ("album=999", "album"),
+    ("created_by=me", "created_by"), ("has_caption=2", "has_caption"),
     # Each a 500 once: past 64 bits on SQLite, a NUL on PostgreSQL.
     ("created_by=64414288463686606848", "created_by"), ("search=a%00b", "search"),
 ])
@@ -73,13 +74,20 @@ def test_it_names_the_filter_with_a_bad_value(api_as, editor, query, field):
     assert list(response.json()) == [field]
 
 
+def test_it_answers_404_naming_the_filter_for_an_album_that_does_not_exist(api_as, editor):
+    response = api_as(editor).get("/api/images/?album=999")
+    assert response.status_code == 404
+    assert response.json() == {"detail": NOT_FOUND_IN_REQUEST, "album": ["No album with id 999."]}
+
+
 def test_it_hides_images_of_an_album_the_caller_may_not_see(api_as, viewer, other_viewer):
     hidden = Album.objects.create(name="Hidden", owner=other_viewer)
     mine = make_image(1, created_by=viewer)
     hidden.add_images([mine])
     response = api_as(viewer).get(f"/api/images/?album={hidden.pk}")
-    assert response.status_code == 400
-    assert response.json() == {"album": [f"No album with id {hidden.pk}."]}
+    assert response.status_code == 404
+    assert response.json() == {"detail": NOT_FOUND_IN_REQUEST,
+                               "album": [f"No album with id {hidden.pk}."]}
 
 
 def test_it_paginates_with_a_constant_number_of_queries(api_as, editor):

@@ -8,6 +8,7 @@ images only it holds, answer 404, as if they did not exist.
 import pytest
 
 from albums.models import Album
+from core.api import NOT_FOUND_IN_REQUEST
 
 from .images import make_image
 
@@ -193,8 +194,9 @@ def test_it_does_not_let_a_viewer_add_images_they_cannot_see(world, as_):
         f"/api/albums/{albums['vera_private'].pk}/images/",
         {"image_ids": [images["otto_private"].pk]}, format="json",
     )
-    assert response.status_code == 400
-    assert response.json() == {"image_ids": [f"No images with ids {[images['otto_private'].pk]}."]}
+    assert response.status_code == 404
+    assert response.json() == {"detail": NOT_FOUND_IN_REQUEST,
+                               "image_ids": [f"No images with ids {[images['otto_private'].pk]}."]}
     assert not albums["vera_private"].images.filter(pk=images["otto_private"].pk).exists()
 
 

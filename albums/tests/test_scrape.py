@@ -224,18 +224,18 @@ def test_the_api_refuses_a_body_that_is_not_an_object(api_as, editor):
     ({"start_url": ""}, "start_url", "Required"),
     ({"start_url": "http://10.0.0.1/"}, "start_url", "Not a public address"),
     ({"depth": 4}, "depth", "A whole number from 0 to 3; got 4."),
-    ({"depth": "two"}, "depth", "A whole number from 0 to 3."),
+    ({"depth": "two"}, "depth", "A valid integer is required."),  # a JSON number
+    ({"depth": "2"}, "depth", "A valid integer is required."),
     ({"max_images": 0}, "max_images", "A whole number from 1 to 1000; got 0."),
     ({"max_images": 1001}, "max_images", "A whole number from 1 to 1000; got 1001."),
     ({"min_width": -1}, "min_width", "A whole number from 0 to 10000; got -1."),
-    ({"same_site": "maybe"}, "same_site", "true or false."),
+    ({"same_site": "maybe"}, "same_site", "Must be a valid boolean."),  # JSON true or false
     ({"album_name": ""}, "album", "Give an album's id, or album_name"),
-    ({"album": 999999}, "album", "No album of yours has this id."),
     ({"colour": "red"}, "colour", "Unknown field."),
     ({"start_url": "http://[::1/"}, "start_url", "Not a valid URL."),
     ({"start_url": "http://example.org:99999/"}, "start_url", "Not a valid URL."),
-    ({"start_url": ["https://example.org/"]}, "start_url", "An http or https URL"),
-    ({"album": {"id": 1}}, "album", "No album of yours has this id."),
+    ({"start_url": ["https://example.org/"]}, "start_url", "Enter a valid URL."),
+    ({"album": {"id": 1}}, "album", "A valid integer is required."),
 ])
 def test_the_api_answers_400_naming_the_field_and_rule(api_as, editor, data, field, message):
     body = {"start_url": "https://example.org/", **({} if "album" in data else
@@ -244,6 +244,15 @@ def test_the_api_answers_400_naming_the_field_and_rule(api_as, editor, data, fie
     assert response.status_code == 400, response.content
     assert message in str(response.json()[field])
     assert not ScrapeRun.objects.exists() and not Album.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_api_answers_404_naming_an_album_that_is_not_there(api_as, editor):
+    response = api_as(editor).post("/api/scrape-runs/", {
+        "start_url": "https://example.org/", "album": 999999}, format="json")
+    assert response.status_code == 404, response.content
+    assert response.json()["album"] == ["No album of yours has this id."]
+    assert not ScrapeRun.objects.exists()
 
 
 @pytest.mark.django_db

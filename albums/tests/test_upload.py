@@ -8,6 +8,7 @@ bad the whole request is refused (400 naming each bad file) and nothing is store
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from albums.models import Album, Image
+from core.api import NOT_FOUND_IN_REQUEST
 
 from .images import jpeg_bytes, png_bytes, png_declaring
 
@@ -104,9 +105,10 @@ def test_it_refuses_an_album_the_uploader_may_not_change(api_as, viewer, other_v
         response = api_as(viewer).post(
             "/api/images/", {"file": upload("a.png", png_bytes()), "album": album.pk}
         )
-        assert response.status_code == 400
+        assert response.status_code == 404
         assert response.json() == {
-            "album": [f"No album with id {album.pk} that you may add to."]
+            "detail": NOT_FOUND_IN_REQUEST,
+            "album": [f"No album with id {album.pk} that you may add to."],
         }
     assert stored_state() == before
 

@@ -38,10 +38,10 @@ def submit(api_as, user, **body):
                              format="json")
 
 
-def refused(response, field):
-    assert response.status_code == 400, response.content
+def refused(response, field, status=400):
+    assert response.status_code == status, response.content
     assert field in response.json(), response.json()
-    assert not Job.objects.exists(), "nothing is queued on a 400"
+    assert not Job.objects.exists(), "nothing is queued on a refusal"
     return response.json()[field]
 
 
@@ -83,12 +83,12 @@ def test_a_source_keeps_its_size_unless_told(api_as, viewer, demo_base, media_ro
 def test_an_image_the_caller_cannot_see_is_as_if_it_did_not_exist(
         api_as, viewer, other_viewer, demo_base, media_root):
     theirs = stored(red_circle(), other_viewer)
-    hidden = refused(submit(api_as, viewer, init_image=theirs.pk), "init_image")
-    missing = refused(submit(api_as, viewer, init_image=theirs.pk + 1000), "init_image")
+    hidden = refused(submit(api_as, viewer, init_image=theirs.pk), "init_image", 404)
+    missing = refused(submit(api_as, viewer, init_image=theirs.pk + 1000), "init_image", 404)
     assert hidden[0].replace(str(theirs.pk), "N") == missing[0].replace(
         str(theirs.pk + 1000), "N")
     mine = stored(red_circle(), viewer)
-    refused(submit(api_as, viewer, init_image=mine.pk, mask=theirs.pk), "mask")
+    refused(submit(api_as, viewer, init_image=mine.pk, mask=theirs.pk), "mask", 404)
 
 
 def test_an_image_in_an_album_shared_with_the_caller_may_be_a_source(

@@ -57,7 +57,7 @@ def test_it_lists_only_the_models_each_role_may_use(api_as, viewer, editor, admi
 def test_it_refuses_a_job_with_a_model_the_role_may_not_use(api_as, viewer, editor, models):
     pk = models["editors"].pk
     response = api_as(viewer).post("/api/jobs/", {**JOB, "model": pk}, format="json")
-    assert response.status_code == 400
+    assert response.status_code == 404  # refused as an id that names no model
     assert response.json()["model"] == [refusal("model", pk, "base model")]
     # The same words as for an id that names no model: nothing said of one not visible.
     missing = api_as(viewer).post("/api/jobs/", {**JOB, "model": 99999}, format="json")
@@ -73,7 +73,7 @@ def test_it_refuses_a_lora_the_role_may_not_use(api_as, editor, admin_user, mode
     lora = models["lora"]
     response = api_as(editor).post("/api/jobs/", {**JOB, "loras": [{"id": lora.pk}]},
                                    format="json")
-    assert response.status_code == 400
+    assert response.status_code == 404
     assert response.json()["loras"] == {"0": {"id": [refusal("loras", lora.pk, "LoRA")]}}
     response = api_as(admin_user).post("/api/jobs/", {**JOB, "loras": [{"id": lora.pk}]},
                                        format="json")
@@ -85,7 +85,7 @@ def test_a_job_run_again_is_checked_against_the_model_as_it_is_now(api_as, edito
                               format="json").json()
     ModelVersion.objects.filter(pk=models["editors"].pk).update(usable_by="admin")
     response = api_as(editor).post(f"/api/jobs/{job['id']}/remix/")
-    assert response.status_code == 400
+    assert response.status_code == 409  # the job names it; it may no longer be used
     assert response.json()["model"] == [refusal("model", models["editors"].pk, "base model")]
 
 
@@ -118,7 +118,7 @@ def test_a_batch_refuses_a_set_lora_the_role_may_not_use(api_as, editor, admin_u
     # An editor cannot choose it for a set either (API and page).
     response = api_as(editor).patch("/api/sets/signs/",
                                      {"loras": [{"id": models["lora"].pk}]}, format="json")
-    assert response.status_code == 400
+    assert response.status_code == 404
     assert response.json()["loras"] == {"0": {"id": [refusal("loras", models["lora"].pk, "LoRA")]}}
     page = signed_in(editor).post("/sets/signs/loras/", {"lora_1": models["lora"].pk,
                                                          "weight_1": "1"})
@@ -158,7 +158,7 @@ def test_who_may_set_usable_by_to_what(api_as, editor, admin_user, models):
     assert response.status_code == 400
     assert "default base model is usable by everyone" in response.json()["usable_by"][0]
     response = api_as(admin_user).post(f"/api/models/{models['admins'].pk}/make-default/")
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert "usable_by" in response.json()
 
 

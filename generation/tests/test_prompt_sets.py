@@ -45,7 +45,7 @@ def test_it_refuses_a_template_naming_a_column_the_items_lack(api_as, editor, de
     deck.import_csv(DECK_CSV)
     response = api_as(editor).patch("/api/sets/playing-cards/",
                                     {"prompt_template": "the {rank} of {colour}"}, format="json")
-    assert response.status_code == 400
+    assert response.status_code == 409  # the items' columns: the state of the set
     assert "colour" in response.json()["prompt_template"][0]
     deck.refresh_from_db()
     assert deck.prompt_template == "the {rank} of {suit}"

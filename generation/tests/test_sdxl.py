@@ -106,7 +106,7 @@ def test_sdxl_loras_register_in_both_layouts_and_the_wrong_family_is_refused(
     # An SD 1.x LoRA (the demo's, width 32) said to be SDXL: the tiny SDXL's width is 96.
     wrong = client.post("/api/models/", {"name": "wrong", "kind": "lora", "family": "sdxl",
                                          "source": str(demo_loras[0])}, format="json")
-    assert wrong.status_code == 400
+    assert wrong.status_code == 409  # fits no registered SDXL base (core.errors.CONFLICT)
     assert "expects text features of width 32" in wrong.json()["source"][0]
     assert "cross_attention_dim 96" in wrong.json()["source"][0]
     # And an SDXL LoRA said to be SD 1.x (the demo's width is 32).
@@ -114,7 +114,7 @@ def test_sdxl_loras_register_in_both_layouts_and_the_wrong_family_is_refused(
         "name": "wrong", "kind": "lora", "family": "sd15",
         "file": SimpleUploadedFile("xl.safetensors", tiny_sdxl_loras["kohya"].read_bytes())},
         format="multipart")
-    assert upload.status_code == 400
+    assert upload.status_code == 409
     assert "width 96" in upload.json()["file"][0]
 
     # At submit: an SDXL LoRA on an SD 1.x base.

@@ -30,7 +30,7 @@ def test_a_retired_model_is_named_neither_in_errors_nor_in_the_api_form(
     client = api_as(viewer)
     for payload in ({"model": base.pk}, {"loras": [{"id": lora.pk, "weight": 1}]}):
         response = client.post("/api/jobs/", {"prompt": "a castle", **payload}, format="json")
-        assert response.status_code == 400
+        assert response.status_code == 404  # as a missing one
         assert "Falcon" not in response.content.decode()
         assert "does not exist" in response.content.decode()
     form = client.get("/api/jobs/", HTTP_ACCEPT="text/html").content.decode()

@@ -5,7 +5,8 @@ Found by fuzzing the API (imagineer/tests/test_fuzz_api.py, `make fuzz`).
 
 import pytest
 
-from core.pagination import BAD_CURSOR
+from core.api import NOT_FOUND_IN_REQUEST
+from core.pagination import BAD_CURSOR, CURSOR_PATTERN, NO_SUCH_CURSOR
 
 
 def test_it_answers_json_404_for_an_api_url_that_matches_nothing(client, settings):
@@ -20,8 +21,8 @@ def test_it_answers_json_404_for_an_api_url_that_matches_nothing(client, setting
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("cursor", ["x", "e30", "eyJ2IjpbXSwiYiI6ZmFsc2V9", "%00", "bm90IGpzb24"])
-def test_it_refuses_a_cursor_it_did_not_give_by_name(api_as, viewer, schema, cursor):
+@pytest.mark.parametrize("cursor", ["%00", "a b", "e30=", "x.y", "%C2%A2"])
+def test_it_refuses_a_cursor_of_the_wrong_shape_by_name(api_as, viewer, schema, cursor):
     response = api_as(viewer).get(f"/api/albums/?cursor={cursor}")
     assert response.status_code == 400
     assert response.json() == {"cursor": [BAD_CURSOR]}
@@ -30,9 +31,20 @@ def test_it_refuses_a_cursor_it_did_not_give_by_name(api_as, viewer, schema, cur
     assert "/api/albums/" in pages and "/api/jobs/" in pages
     for path in pages:
         operation = schema["paths"][path]["get"]
-        assert "400" in operation["responses"], path
-        assert "cursor" in [p["name"] for p in operation["parameters"]], path
+        assert {"400", "404"} <= set(operation["responses"]), path
+        (parameter,) = [p for p in operation["parameters"] if p["name"] == "cursor"]
+        assert parameter["schema"]["pattern"] == f"^{CURSOR_PATTERN}$", path
         assert "page" not in [p["name"] for p in operation["parameters"]], path
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("cursor", ["x", "e30", "eyJ2IjpbXSwiYiI6ZmFsc2V9", "bm90IGpzb24"])
+def test_it_answers_404_for_a_cursor_it_did_not_give_by_name(api_as, viewer, cursor):
+    """The shape of a cursor, but no place in this list: no such page, as DRF's page
+    numbers answer a page that does not exist."""
+    response = api_as(viewer).get(f"/api/albums/?cursor={cursor}")
+    assert response.status_code == 404
+    assert response.json() == {"detail": NOT_FOUND_IN_REQUEST, "cursor": [NO_SUCH_CURSOR]}
 
 
 @pytest.mark.django_db

@@ -180,11 +180,12 @@ ROWS = [
     ("DELETE", "modelversion-detail",     "spare_model", None,       401, 403, 403, 403, 204),
     ("DELETE", "modelversion-detail",     "base",        None,       401, 403, 403, 403, 409),
     ("POST",   "modelversion-make-default", "spare_model", None,     401, 403, 403, 200, 200),
-    # who may use which model (usable_by): the others neither see it nor may choose it
+    # who may use which model (usable_by): the others neither see it nor may choose it (a
+    # model one may not use is refused as one that does not exist: 404 naming the field)
     ("GET",    "modelversion-detail",     "editors_model", None,     401, 404, 404, 200, 200),
     ("GET",    "modelversion-detail",     "admins_lora", None,       401, 404, 404, 404, 200),
-    ("POST",   "job-list",                None,  job_on_editors_model, 401, 400, 400, 201, 201),
-    ("POST",   "job-list",                None,  job_with_admins_lora, 401, 400, 400, 400, 201),
+    ("POST",   "job-list",                None,  job_on_editors_model, 401, 404, 404, 201, 201),
+    ("POST",   "job-list",                None,  job_with_admins_lora, 401, 404, 404, 404, 201),
     # training runs
     ("GET",    "trainingrun-list",        None,          None,       401, 200, 200, 200, 200),
     ("POST",   "trainingrun-list",        None,          training,   401, 403, 403, 201, 201),

@@ -3,6 +3,7 @@
 import pytest
 from django.core.files.storage import default_storage
 
+from core.api import CONFLICT_IN_REQUEST
 from training.models import TrainingRun
 from training.validation import DEFAULTS
 
@@ -103,8 +104,8 @@ def test_it_refuses_an_empty_album(api_as, editor, make_album, demo_base):
     album = make_album(0, name="Empty")
     response = post(api_as(editor), {"album": album.pk, "name": "boards"})
 
-    assert response.status_code == 400
-    assert response.json() == {
+    assert response.status_code == 409  # the album's state (core.errors.CONFLICT)
+    assert response.json() == {"detail": CONFLICT_IN_REQUEST,
         "album": ["album: Empty has no images; add some before training on it."]}
     assert not TrainingRun.objects.exists()
 
@@ -117,8 +118,8 @@ def test_it_refuses_an_album_with_no_usable_image(api_as, editor, make_album, de
             file.write(b"not an image any more")
     response = post(api_as(editor), {"album": album.pk, "name": "boards"})
 
-    assert response.status_code == 400
-    assert response.json() == {
+    assert response.status_code == 409
+    assert response.json() == {"detail": CONFLICT_IN_REQUEST,
         "album": ["album: none of the 2 images of Broken can be read as an image."]}
     assert not TrainingRun.objects.exists()
 
@@ -201,7 +202,7 @@ def test_it_retries_a_cancelled_run_and_refuses_to_retry_a_queued_one(
 
     run = start_run(make_album())
     client = api_as(editor)
-    assert client.post(f"/api/training-runs/{run['id']}/retry/").status_code == 400
+    assert client.post(f"/api/training-runs/{run['id']}/retry/").status_code == 409
     client.post(f"/api/training-runs/{run['id']}/cancel/")
     OrmQ.objects.all().delete()
 
@@ -222,7 +223,7 @@ def test_it_refuses_to_retry_a_run_whose_album_was_emptied(api_as, editor, make_
 
     response = api_as(editor).post(f"/api/training-runs/{run['id']}/retry/")
 
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert "has no images" in response.json()["album"][0]
     assert TrainingRun.objects.get().status == "failed"
 

@@ -1,0 +1,73 @@
+"""What the uploads' media types mean, for schemathesis (loaded through SCHEMATHESIS_HOOKS by
+imagineer.fuzzing.fuzz).
+
+The schema says which files a multipart field takes (`encoding.contentType`, from the
+field's `contentMediaType`: core.api.AutoSchema.form_bodies); schemathesis knows no
+generator for most media types and would send any bytes under the name. Here each gets
+real files of its kind: images PIL makes, a zip dataset of an image and its caption, a CSV
+with a header row, and the LoRA the fuzz run uploads (IMAGINEER_FUZZ_LORA). Without them
+the positive data check counts "not a PNG" as a valid request refused.
+"""
+
+import csv
+import io
+import os
+import zipfile
+
+import schemathesis
+from hypothesis import strategies as st
+
+
+def image_bytes(size, color, kind):
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, kind)
+    return out.getvalue()
+
+
+SIZES = st.tuples(st.integers(8, 96), st.integers(8, 96))
+COLORS = st.tuples(*[st.integers(0, 255)] * 3)
+
+
+def images(kind):
+    return st.builds(image_bytes, SIZES, COLORS, st.just(kind))
+
+
+@st.composite
+def datasets(draw):
+    """A zip dataset as export makes it: images and their .txt captions."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for number in range(draw(st.integers(1, 3))):
+            archive.writestr(f"{number}.png", draw(images("PNG")))
+            caption = draw(st.text(st.characters(codec="utf-8", exclude_characters="\x00"),
+                                   max_size=40))
+            archive.writestr(f"{number}.txt", caption)
+    return out.getvalue()
+
+
+@st.composite
+def csv_files(draw):
+    """A prompt set's items: a header row naming the template's fields, and rows."""
+    words = st.text(st.characters(codec="utf-8", categories=["L", "N"]), min_size=1,
+                    max_size=20)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["subject"])
+    for value in draw(st.lists(words, min_size=1, max_size=5)):
+        writer.writerow([value])
+    return out.getvalue().encode()
+
+
+# A file field without a single media type (a list of images, an id-or-PNG mask): images.
+schemathesis.openapi.format("binary", st.one_of(images("PNG"), images("JPEG"),
+                                                images("WEBP")))
+schemathesis.openapi.media_type("image/png", images("PNG"))
+schemathesis.openapi.media_type("image/jpeg", images("JPEG"))
+schemathesis.openapi.media_type("image/webp", images("WEBP"))
+schemathesis.openapi.media_type("application/zip", datasets())
+schemathesis.openapi.media_type("text/csv", csv_files())
+if os.environ.get("IMAGINEER_FUZZ_LORA"):
+    with open(os.environ["IMAGINEER_FUZZ_LORA"], "rb") as lora:
+        schemathesis.openapi.media_type("application/octet-stream", st.just(lora.read()))
