@@ -26,6 +26,14 @@ install: $(STAMP)
 migrate: install
 	$(PY) manage.py migrate --noinput
 
+# make run starts on the demo model, so its generation defaults are the demo's (64 px, 20
+# steps, guidance 1.5: what it was trained for; at 7.5 its colours break) unless the
+# environment says otherwise. They become the initial site settings: change them there (or
+# in the admin) when you register Stable Diffusion.
+run: export IMAGINEER_DEFAULT_WIDTH ?= 64
+run: export IMAGINEER_DEFAULT_HEIGHT ?= 64
+run: export IMAGINEER_DEFAULT_STEPS ?= 20
+run: export IMAGINEER_DEFAULT_GUIDANCE ?= 1.5
 run: migrate
 	$(PY) manage.py ensure_admin
 	$(PY) manage.py create_demo_model --if-no-base
