@@ -104,7 +104,7 @@ def test_it_finishes_a_job_exactly_once_after_the_worker_is_killed(worker, quick
     worker.kill()  # kill -9 of the whole cluster, mid-job
     assert job_state(submitted["id"]).status == Status.RUNNING
     worker.start()
-    job = wait_status(submitted["id"], Status.SUCCEEDED, Status.FAILED, timeout=600)  # a loaded machine
+    job = wait_status(submitted["id"], Status.SUCCEEDED, Status.FAILED, timeout=600)
     assert job.status == Status.SUCCEEDED, job.error
     assert job.attempts == 2
     assert job.images.count() == 2
