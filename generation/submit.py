@@ -121,14 +121,16 @@ def validate_items(user, prompt_set, items, base, loras, theme):
                 validate_generation({**base, "prompt": prompt}, loras=loras, user=user,
                                     defaults=defaults))
         except ValidationError as error:
-            for field, messages in error.message_dict.items():
+            # Each error keeps its code (a conflict stays a conflict: core.api's statuses).
+            for field, field_errors in error.error_dict.items():
                 if field not in ITEM_FIELDS:
-                    errors.setdefault(field, messages)
+                    errors.setdefault(field, field_errors)
                     continue
                 failed[field] = failed.get(field, 0) + 1
                 if failed[field] <= ITEM_ERRORS:
                     errors.setdefault(field, []).extend(
-                        f"{item_name(item)}: {message}" for message in messages)
+                        ValidationError(f"{item_name(item)}: {message}", code=each.code)
+                        for each in field_errors for message in each.messages)
     for field, count in failed.items():
         if count > ITEM_ERRORS:
             errors[field].append(f"... and {count - ITEM_ERRORS} more items.")

@@ -388,3 +388,16 @@ def test_a_batch_writes_its_jobs_in_item_order_with_their_loras(api_as, editor, 
     assert Counter.objects.get(name="jobs_submitted",
                                labels='{"kind": "batch", "role": "editor"}').value == 54
 
+
+
+def test_a_batch_with_no_base_model_registered_is_a_conflict_as_a_job_is(api_as, editor,
+                                                                        deck):
+    # What all items share (the model) keeps its rule's code through the batch's per-item
+    # errors: the state refuses it (409), as it does a single job.
+    deck.import_csv("rank,suit\nace,spades\nking,hearts\n")
+    response = api_as(editor).post("/api/batches/", {"set": deck.slug}, format="json")
+    job = api_as(editor).post("/api/jobs/", {"prompt": "a castle"}, format="json")
+    assert (response.status_code, job.status_code) == (409, 409), response.content
+    assert response.json()["model"] == job.json()["model"] == [
+        "no base model is registered; run `manage.py create_demo_model`."]
+    assert not Job.objects.exists() and not Batch.objects.exists()
