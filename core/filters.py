@@ -14,7 +14,6 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.contrib.django_filters import DjangoFilterExtension
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 TRUE, FALSE = ("1", "true", "yes"), ("0", "false", "no")
@@ -58,7 +57,8 @@ class BooleanField(forms.NullBooleanField):
         pass
 
 
-@extend_schema_field(OpenApiTypes.INT)
+@extend_schema_field({"type": "integer", "minimum": ID_RANGE["min_value"],
+                      "maximum": ID_RANGE["max_value"]})
 class IdFilter(django_filters.NumberFilter):
     field_class = IdField
 

@@ -97,3 +97,15 @@ def test_a_missing_row_and_a_conflict_together_answer_404(api_as, editor, demo_b
     assert response.status_code == 404, response.content
     assert response.json()["detail"] == NOT_FOUND_IN_REQUEST
     assert {"slug", "loras"} <= set(response.json())
+
+
+@pytest.mark.django_db
+def test_id_filters_say_the_range_the_server_takes(schema, api_as, viewer):
+    parameters = {p["name"]: p["schema"] for p in schema["paths"]["/api/images/"]["get"]
+                  ["parameters"]}
+    assert parameters["album"] == {"type": "integer", "minimum": -(2**63),
+                                   "maximum": 2**63 - 1}
+    # In the range: an album id, which names no album here (404); past it: not an id (400).
+    assert api_as(viewer).get(f"/api/images/?album={2**63 - 1}").status_code == 404
+    response = api_as(viewer).get(f"/api/images/?album={2**63}")
+    assert response.status_code == 400 and "album" in response.json()
