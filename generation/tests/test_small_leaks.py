@@ -2,6 +2,7 @@
 the server, a trained LoRA's private album, an album's slug telling of a private album of
 the same name, and a redirect to another site after cancelling a job."""
 
+import json
 import re
 
 import pytest
@@ -28,11 +29,18 @@ def test_a_retired_model_is_named_neither_in_errors_nor_in_the_api_form(
         api_as, viewer, demo_base, retired):
     base, lora = retired
     client = api_as(viewer)
-    for payload in ({"model": base.pk}, {"loras": [{"id": lora.pk, "weight": 1}]}):
+    missing = 99999
+    for field, payload, absent in (
+            ("model", {"model": base.pk}, {"model": missing}),
+            ("loras", {"loras": [{"id": lora.pk, "weight": 1}]},
+             {"loras": [{"id": missing, "weight": 1}]})):
         response = client.post("/api/jobs/", {"prompt": "a castle", **payload}, format="json")
-        assert response.status_code == 404  # as a missing one
+        assert response.status_code == 404  # as a missing one, in the same words
         assert "Falcon" not in response.content.decode()
-        assert "does not exist" in response.content.decode()
+        answer = client.post("/api/jobs/", {"prompt": "a castle", **absent}, format="json")
+        pk = base.pk if field == "model" else lora.pk
+        assert response.json() == json.loads(
+            answer.content.decode().replace(str(missing), str(pk)))
     form = client.get("/api/jobs/", HTTP_ACCEPT="text/html").content.decode()
     assert "demo" in form and "Falcon" not in form
     assert not Job.objects.exists()
