@@ -185,6 +185,14 @@ class AutoSchema(openapi.AutoSchema):
             alternative = getattr(kind(self.get_request_serializer()), "file_alternative", None)
             if self.method == "POST" and alternative:
                 json["schema"]["required"] = [*json["schema"].get("required", []), alternative]
+            # Nor may it be empty in JSON, as it may beside a file in a form.
+            properties = json["schema"].get("properties", {})
+            if alternative in properties and "oneOf" in properties[alternative]:
+                prop = dict(properties[alternative])
+                choices = [one for one in prop.pop("oneOf") if one.get("maxLength") != 0]
+                prop = {**prop, **choices[0]} if len(choices) == 1 else {**prop,
+                                                                          "oneOf": choices}
+                json["schema"]["properties"] = {**properties, alternative: prop}
         for media_type in [name for name in content if name in FORM_MEDIA_TYPES]:
             schema = self.resolved(content[media_type]["schema"])
             properties = schema.get("properties", {})

@@ -109,3 +109,20 @@ def test_id_filters_say_the_range_the_server_takes(schema, api_as, viewer):
     assert api_as(viewer).get(f"/api/images/?album={2**63 - 1}").status_code == 404
     response = api_as(viewer).get(f"/api/images/?album={2**63}")
     assert response.status_code == 400 and "album" in response.json()
+
+
+@pytest.mark.django_db
+def test_a_models_source_may_not_be_empty_in_json_as_the_server_says(schema, api_as,
+                                                                      admin_user):
+    # JSON cannot carry the file a form may send beside an empty source.
+    for path, method in (("/api/models/", "post"), ("/api/models/{id}/", "patch")):
+        content = schema["paths"][path][method]["requestBody"]["content"]
+        source = resolved(schema, content["application/json"])["properties"]["source"]
+        assert "oneOf" not in source and source["pattern"].startswith("^(/")
+    form = schema["paths"]["/api/models/"]["post"]["requestBody"]["content"][
+        "multipart/form-data"]
+    assert {"maxLength": 0, "type": "string"} in resolved(schema, form)["properties"][
+        "source"]["oneOf"]
+    response = api_as(admin_user).post("/api/models/", {"name": "x", "kind": "base",
+                                                        "source": ""}, format="json")
+    assert response.status_code == 400 and "source" in response.json()
