@@ -95,8 +95,10 @@ def test_it_builds_and_registers_the_demo_model_once(transactional_db, tmp_path)
     env = subprocess_env(IMAGINEER_MODEL_DIR=tmp_path / "models")
     first = manage("create_demo_model", env=env)
     assert first.returncode == 0, first.stderr
-    assert (tmp_path / "models" / "demo" / "tokenizer" / "vocab.json").is_file()
-    assert (tmp_path / "models" / "demo" / "tokenizer" / "merges.txt").is_file()
+    # The committed, trained weights, installed whole (a CLIP tokenizer of the world's words).
+    for part in ("unet/diffusion_pytorch_model.safetensors", "vae/config.json",
+                 "text_encoder/model.safetensors", "tokenizer/tokenizer.json"):
+        assert (tmp_path / "models" / "demo" / part).is_file(), part
     second = manage("create_demo_model", env=env)
     assert second.returncode == 0
     assert ModelVersion.objects.count() == 1

@@ -103,13 +103,13 @@ def test_sdxl_loras_register_in_both_layouts_and_the_wrong_family_is_refused(
         assert response.status_code == 201, response.content
         assert response.json()["family"] == "sdxl"
 
-    # An SD 1.x LoRA (the demo's, width 32) said to be SDXL: the tiny SDXL's width is 96.
+    # An SD 1.x LoRA (the demo's, width 64) said to be SDXL: the tiny SDXL's width is 96.
     wrong = client.post("/api/models/", {"name": "wrong", "kind": "lora", "family": "sdxl",
                                          "source": str(demo_loras[0])}, format="json")
     assert wrong.status_code == 409  # fits no registered SDXL base (core.errors.CONFLICT)
-    assert "expects text features of width 32" in wrong.json()["source"][0]
+    assert "expects text features of width 64" in wrong.json()["source"][0]
     assert "cross_attention_dim 96" in wrong.json()["source"][0]
-    # And an SDXL LoRA said to be SD 1.x (the demo's width is 32).
+    # And an SDXL LoRA said to be SD 1.x (the demo's width is 64).
     upload = client.post("/api/models/", {
         "name": "wrong", "kind": "lora", "family": "sd15",
         "file": SimpleUploadedFile("xl.safetensors", tiny_sdxl_loras["kohya"].read_bytes())},
