@@ -199,7 +199,9 @@ def test_it_compiles_the_unet_in_compiled_mode(cache, demo_model_dir, demo_loras
 
     compiled = PipelineCache(device=pick_device("cpu"), compile="default",
                              compile_backend="eager")
-    lora = [("a", demo_loras[0], 1.0)]
+    # At weight 0.3: the random LoRA at full weight drives the trained demo model where
+    # rounding differences grow (up to 21 levels), which says nothing of compiling.
+    lora = [("a", demo_loras[0], 0.3)]
     images = []
     for loras in ((), lora, ()):
         request = params(["a cat"], [4], **SMALL)
