@@ -15,9 +15,10 @@ from imagineer.testing import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# The most steps, eight images: 300 times the denoising work of a quick job (4 steps, one
-# image).
-SLOW = {"steps": 150, "num_images": 8}
+# The most steps, eight images of 256 px: some 5,000 times the denoising work of a quick
+# job (4 steps, one image of 64 px), so that no calibration on a quiet or a busy machine
+# can make it fit the limit (at 64 px it did once: eight images batch cheaply).
+SLOW = {"steps": 150, "num_images": 8, "width": 256, "height": 256}
 
 
 def wait_ended(job_id, timeout=180):
