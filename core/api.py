@@ -152,6 +152,21 @@ class AutoSchema(openapi.AutoSchema):
             schema = {**schema, "pattern": NO_NUL}  # DRF refuses a NUL in any text
         return {**schema, **rule} if rule else schema
 
+    def _insert_field_validators(self, field, schema):
+        """drf-spectacular's; a text that may be blank becomes `oneOf` its rule and the
+        empty text. The rule's side is given `minLength: 1`: most rules (the NUL rule
+        `^[^\\x00]*$`) match the empty text too, and then both sides would, which `oneOf`
+        refuses, so the schema would call every empty text invalid. A field whose own rule
+        says `minLength` (a text its validator requires, though DRF lets it be blank so
+        that the validator's message answers) gets no empty alternative."""
+        super()._insert_field_validators(field, schema)
+        choices = schema.get("oneOf", [])
+        if len(choices) == 2 and choices[1] == {"type": "string", "maxLength": 0}:
+            if getattr(field, "openapi_rule", {}).get("minLength"):
+                schema.update(schema.pop("oneOf")[0])
+            else:
+                choices[0]["minLength"] = max(choices[0].get("minLength", 0), 1)
+
     def _get_request_body(self, direction="request"):
         """drf-spectacular's, with the forms said as the server reads them (form_bodies),
         and a DELETE's body where the operation declares one (`extend_schema(request=...)`:
@@ -361,8 +376,14 @@ def json_view(schema):
 
 
 def form_field(schema):
-    """A field of a form: never null (a form has no null; leave the field out instead)."""
-    return {name: value for name, value in schema.items() if name != "nullable"}
+    """A field of a form: never null (a form has no null; leave the field out instead); a
+    field that takes an id or a file takes the file (as JSON takes the id: json_view), so
+    that its part is declared with a file name (`encoding`)."""
+    field = {name: value for name, value in schema.items() if name != "nullable"}
+    if "oneOf" in field and is_file(field):
+        (upload,) = [option for option in field.pop("oneOf") if is_file(option)]
+        field.update(upload)
+    return field
 
 
 BAD_PAGE = errors(400, examples={400: {"page_size": [BAD_PAGE_SIZE]}})[400]

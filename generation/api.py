@@ -34,10 +34,12 @@ from .submit import remix_job, submit_batch, submit_job
 from .validation import (
     HIRES_SCALE,
     IMAGE_DEFAULTS,
+    IMAGE_RULE,
     LORA_WEIGHT,
     NUMBERS,
     OUTPAINT,
     OUTPAINT_SIDES,
+    PROMPT_MAX,
     SCHEDULERS,
     SIZE,
     SIZE_MULTIPLE,
@@ -45,6 +47,7 @@ from .validation import (
     openapi_rule,
     parameter_rule,
     site_settings_rules,
+    text_rule,
     validate_lora_choices,
 )
 
@@ -111,7 +114,9 @@ def parameter_field(name):
         return field
     if name == "scheduler":
         return serializers.ChoiceField(choices=SCHEDULERS, required=False)
-    return serializers.CharField(required=False, allow_blank=True)
+    field = serializers.CharField(required=False, allow_blank=True)  # negative_prompt
+    field.openapi_rule = text_rule(PROMPT_MAX)
+    return field
 
 
 @extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string", "format": "binary"}]})
@@ -164,7 +169,9 @@ class HiresSerializer(RejectUnknownFields, serializers.Serializer):
 
 
 class JobCreateSerializer(GenerationParamsSerializer):
-    # In a form (multipart: no null), a mask needs an init_image (validation.py).
+    # A mask and outpainting need an init_image, the hires fix none (validation.py); in a
+    # form (multipart: no null), the mask's rule says it without null.
+    openapi_rule = IMAGE_RULE
     form_rule = {"anyOf": [{"not": {"required": ["mask"]}}, {"required": ["init_image"]}]}
 
     def get_fields(self):
@@ -172,7 +179,8 @@ class JobCreateSerializer(GenerationParamsSerializer):
         # a declared field) and the id's 64 bits.
         return with_rules(super().get_fields(), {
             "strength": parameter_rule("strength"), "mask_blur": parameter_rule("mask_blur"),
-            "init_image": {"minimum": ID_RANGE["min_value"], "maximum": ID_RANGE["max_value"]}})
+            "init_image": {"minimum": ID_RANGE["min_value"], "maximum": ID_RANGE["max_value"]},
+            "prompt": text_rule(PROMPT_MAX, required=True)})
 
     prompt = serializers.CharField(allow_blank=True, trim_whitespace=False)
     init_image = serializers.IntegerField(

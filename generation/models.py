@@ -400,9 +400,10 @@ def _folder_family(path, family):
         raise ValidationError({"source": str(exc)}) from exc
     if name == "StableDiffusionXLPipeline":
         return Family.SDXL
-    if family == Family.SDXL:
-        raise ValidationError({"family": f"{path.name} holds a {name} (SD 1.x or 2.x), not an "
-                                         "SDXL model: give family sd15 or sd2."})
+    if family == Family.SDXL:  # what the folder holds, not the request's shape: 409
+        raise ValidationError({"family": ValidationError(
+            f"{path.name} holds a {name} (SD 1.x or 2.x), not an SDXL model: give family "
+            "sd15 or sd2.", code=CONFLICT)})
     return family
 
 

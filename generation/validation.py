@@ -42,6 +42,7 @@ from .rules import (  # noqa: F401  (the rules, for callers that check a request
     parameter_rule,
     site_settings_rules,
     template_columns,
+    text_rule,
     validate_lora_choice,
     validate_lora_choices,
     validate_site_settings,
@@ -168,16 +169,20 @@ def _check_image_parameters(errors, cleaned, sent, user):
     mask, upload = _mask(errors, cleaned.get("mask"), user)
     cleaned["mask"], cleaned["mask_upload"] = mask, upload
     if init is None:
+        # (IMAGE_RULE says these in the schema.) An init_image sent but refused answers
+        # alone: a 404 when it names no image you may see.
         if (mask or upload) and "init_image" not in errors:
             errors["mask"] = "mask needs an init_image to paint over."
-        if any(cleaned[f"outpaint_{side}"] for side in OUTPAINT_SIDES):
+        if any(cleaned[f"outpaint_{side}"] for side in OUTPAINT_SIDES) and (
+                "init_image" not in errors):
             errors["outpaint"] = "outpaint needs an init_image to extend."
     else:
         size = (mask.width, mask.height) if mask else (
             (upload.width, upload.height) if upload else None)
-        if size and size != (init.width, init.height):
-            errors["mask"] = (f"mask is {size[0]}x{size[1]}; it must be the size of "
-                              f"init_image, {init.width}x{init.height}.")
+        if size and size != (init.width, init.height):  # init_image's size: state (409)
+            errors["mask"] = ValidationError(
+                f"mask is {size[0]}x{size[1]}; it must be the size of init_image, "
+                f"{init.width}x{init.height}.", code=CONFLICT)
         if cleaned["hires_scale"]:
             errors["hires"] = ("hires is for text to image; with an init_image, draw "
                                "again at a larger width and height instead.")
@@ -186,6 +191,25 @@ def _check_image_parameters(errors, cleaned, sent, user):
                 multiple = pixels // SIZE_MULTIPLE * SIZE_MULTIPLE
                 cleaned[name] = min(max(multiple, SIZE[0]), SIZE[1])
     _check_result_size(errors, cleaned)
+
+
+# The rules across the image to image fields of a job (_check_image_parameters), as
+# OpenAPI says them in the schema of a job's body: a mask (an id, or a file in a form) and
+# outpainting (a side of 1 pixel or more) need an init_image; the hires fix is for text to
+# image only. (`null` is no mask; no `enum`, which drf-spectacular's hooks rewrite.)
+def _given(field, schema):
+    return {"required": [field], "properties": {field: schema}}
+
+
+_INIT_IMAGE = _given("init_image", {"type": "integer"})
+IMAGE_RULE = {"allOf": [
+    {"anyOf": [{"not": _given("mask", {"anyOf": [{"type": "integer"}, {"type": "string"}]})},
+               _INIT_IMAGE]},
+    {"anyOf": [{"not": _given("outpaint", {"type": "object", "anyOf": [
+        _given(side, {"type": "integer", "minimum": 1}) for side in OUTPAINT_SIDES]})},
+        _INIT_IMAGE]},
+    {"not": {"allOf": [_INIT_IMAGE, _given("hires", {"type": "object"})]}},
+]}
 
 
 def _check_result_size(errors, cleaned):

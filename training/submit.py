@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts.limits import check_storage, lock_user, throttle
-from core.errors import CONFLICT
+from core.errors import CONFLICT, as_conflict
 
 from .models import TrainingRun
 from .tasks import enqueue_run
@@ -39,7 +39,8 @@ def retry_run(run, by=None):
 
     The album and the base model are checked again (they may have changed since), so a
     run that cannot train is refused here rather than failing in the worker.
-    Raises ValidationError naming the field, or the status when it cannot be retried.
+    Raises ValidationError naming the field, or the status when it cannot be retried: every
+    message a conflict (409), as the request names no values of its own (as_conflict).
     """
     throttle(by, "training")
     errors = {}
@@ -50,8 +51,8 @@ def retry_run(run, by=None):
     _, model_error = check_base_model(run.base_model, run.owner)
     if model_error:
         errors["base_model"] = model_error
-    if errors:
-        raise ValidationError(errors)
+    if errors:  # the original's values, checked again: what changed since is the state
+        raise as_conflict(ValidationError(errors))
     with transaction.atomic():
         lock_user(run.owner)
         check_storage(run.owner)

@@ -8,7 +8,7 @@ range (or what is wrong with the album or the base model).
 from django.core.exceptions import ValidationError
 
 from core.errors import CONFLICT, NO_SUCH_ROW
-from generation.rules import SEED, draw_seed, openapi_rule
+from generation.rules import SEED, draw_seed, openapi_rule, text_rule
 from generation.rules import _number as number  # the same rule and wording
 
 RANK = (1, 128)
@@ -56,10 +56,14 @@ TEXTS = {"name": NAME_MAX, "trigger_word": TRIGGER_WORD_MAX, "validation_prompt"
 
 
 def openapi_rules():
-    """The OpenAPI rule of each numeric field, from NUMBERS (the API's schema states them)."""
-    return {field: openapi_rule(kind, limits, RESOLUTION_MULTIPLE if field == "resolution"
-                                else None)
-            for field, (kind, limits) in NUMBERS.items()}
+    """The OpenAPI rule of each numeric field, from NUMBERS, and of each text, from TEXTS
+    (the API's schema states them)."""
+    rules = {field: openapi_rule(kind, limits, RESOLUTION_MULTIPLE if field == "resolution"
+                                 else None)
+             for field, (kind, limits) in NUMBERS.items()}
+    rules.update({field: text_rule(longest, required=field == "name")
+                  for field, longest in TEXTS.items()})
+    return rules
 
 
 def validate_training(params, *, user):

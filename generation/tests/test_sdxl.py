@@ -87,7 +87,8 @@ def test_it_registers_sdxl_by_folder_path_and_upload(api_as, admin_user, tiny_sd
 
     not_xl = client.post("/api/models/", {"name": "demo", "kind": "base", "family": "sdxl",
                                           "source": str(demo_model_dir)}, format="json")
-    assert not_xl.status_code == 400
+    # Well formed, but the folder holds another family: a conflict with what is there (409)
+    assert not_xl.status_code == 409
     assert "not an SDXL model" in not_xl.json()["family"][0]
 
 

@@ -15,7 +15,6 @@ import requests
 from generation.tests import conftest as generation_fixtures
 from imagineer.fuzzing import (
     CHECKS,
-    DATA_CHECKS,
     SERVER_ENV,
     TABLE_HEADERS,
     WebServer,
@@ -56,9 +55,7 @@ def test_it_answers_every_operation_within_its_schema(transactional_db, tmp_path
         results = [
             fuzz(server, tokens[role], label=role, out_dir=tmp_path / "runs",
                  max_examples=EXAMPLES, phases="examples,fuzzing,stateful", seed=SEED,
-                 lora_file=demo_loras[0],
-                 # Not yet the data checks: three disagreements are left (docs/reliability.md)
-                 checks=[check for check in CHECKS if check not in DATA_CHECKS])
+                 lora_file=demo_loras[0], checks=CHECKS)
             for role in ("viewer", "admin")
         ]
     print(TABLE_HEADERS, *table_rows(results), sep="\n")

@@ -126,3 +126,94 @@ def test_a_models_source_may_not_be_empty_in_json_as_the_server_says(schema, api
     response = api_as(admin_user).post("/api/models/", {"name": "x", "kind": "base",
                                                         "source": ""}, format="json")
     assert response.status_code == 400 and "source" in response.json()
+
+
+def as_json_schema(node):
+    """An OpenAPI 3.0 schema as JSON Schema: `nullable: true` is "or null"."""
+    if isinstance(node, list):
+        return [as_json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    converted = {key: as_json_schema(value) for key, value in node.items()
+                 if key != "nullable"}
+    return {"anyOf": [converted, {"type": "null"}]} if node.get("nullable") else converted
+
+
+def allows(schema, component, value):
+    """Whether the component's schema allows `value` (a body, or {field: value})."""
+    from jsonschema import Draft7Validator
+
+    root = {**as_json_schema(schema["components"]["schemas"][component]),
+            "components": as_json_schema(schema["components"])}
+    return Draft7Validator(root).is_valid(value)
+
+
+def allows_text(schema, component, field, text):
+    """Whether the component's schema of `field` allows `text`."""
+    from jsonschema import Draft7Validator
+
+    prop = schema["components"]["schemas"][component]["properties"][field]
+    return Draft7Validator(as_json_schema(prop)).is_valid(text)
+
+
+# Texts a validator strips and measures: empty, blank, padded, at and past the limit, a NUL.
+TEXTS = ["", " ", "\t\n\x1f", "a", " a lighthouse ", "x" * 500, "\u3000" + "x" * 500 + "\n",
+         "x" * 501, "a\x00b"]
+
+
+@pytest.mark.django_db
+def test_a_prompt_is_valid_exactly_where_the_schema_says(schema, api_as, admin_user,
+                                                        demo_base):
+    client = api_as(admin_user)
+    for field, base in (("prompt", {}), ("negative_prompt", {"prompt": "a lighthouse"})):
+        for text in TEXTS:
+            body = {**base, field: text, "steps": 1}
+            response = client.post("/api/jobs/", body, format="json")
+            assert response.status_code in (201, 400), response.content
+            assert (response.status_code == 201) == allows(schema, "JobCreateRequest", body), (
+                field, text[:20], response.content)
+            if response.status_code == 400:
+                assert field in response.json()
+
+
+def test_required_texts_have_no_empty_alternative_and_the_others_one(schema):
+    # A text that may be blank is `oneOf` its rule and the empty text: never both.
+    for component, field in (("TrainingRunCreateRequest", "trigger_word"),
+                             ("PatchedSiteSettingsRequest", "default_negative_prompt"),
+                             ("PatchedAlbumRequest", "description")):
+        assert allows_text(schema, component, field, ""), (component, field)
+        assert allows_text(schema, component, field, " a "), (component, field)
+    for component, field in (("TrainingRunCreateRequest", "name"),
+                             ("JobCreateRequest", "prompt")):
+        prop = schema["components"]["schemas"][component]["properties"][field]
+        assert "oneOf" not in prop and prop["minLength"] == 1, (component, field)
+        assert not allows_text(schema, component, field, " "), (component, field)
+    assert not allows_text(schema, "PatchedSiteSettingsRequest", "default_negative_prompt",
+                           "x" * 501)
+    assert allows_text(schema, "TrainingRunCreateRequest", "trigger_word", " " + "x" * 100)
+    assert not allows_text(schema, "TrainingRunCreateRequest", "trigger_word", "x" * 101)
+
+
+@pytest.mark.django_db
+def test_a_mask_or_outpainting_needs_an_init_image_in_the_schema_as_on_the_server(
+        schema, api_as, admin_user, demo_base, media_root):
+    from albums.tests.images import make_image
+
+    image = make_image(1, created_by=admin_user)
+    client = api_as(admin_user)
+    prompt = {"prompt": "a lighthouse", "steps": 1}
+    cases = [  # body, the status, the field named
+        ({"mask": image.pk}, 400, "mask"), ({"mask": None}, 201, None),
+        ({"outpaint": {"left": 8}}, 400, "outpaint"), ({"outpaint": {"left": 0}}, 201, None),
+        ({"init_image": image.pk, "hires": {"scale": 2}}, 400, "hires"),
+        ({"init_image": image.pk, "outpaint": {"left": 8}}, 201, None),
+        # An init_image that names no image answers alone: 404, the outpaint not judged.
+        ({"init_image": 2**62, "outpaint": {"left": 8}}, 404, "init_image"),
+    ]
+    for extra, status, field in cases:
+        body = {**prompt, **extra}
+        response = client.post("/api/jobs/", body, format="json")
+        assert response.status_code == status, (extra, response.content)
+        assert allows(schema, "JobCreateRequest", body) == (status != 400), extra
+        if field:
+            assert set(response.json()) - {"detail"} == {field}, response.content

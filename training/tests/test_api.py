@@ -228,6 +228,30 @@ def test_it_refuses_to_retry_a_run_whose_album_was_emptied(api_as, editor, make_
     assert TrainingRun.objects.get().status == "failed"
 
 
+def test_a_retry_whose_base_model_was_retired_or_album_deleted_is_a_conflict(
+        api_as, editor, make_album, start_run, demo_base):
+    # The request names nothing of its own: what no longer passes is the state (409), as for
+    # a job's remix.
+    album = make_album(1)
+    run = start_run(album)
+    TrainingRun.objects.filter(pk=run["id"]).update(status="failed")
+    demo_base.is_active = False
+    demo_base.save(update_fields=["is_active"])
+
+    response = api_as(editor).post(f"/api/training-runs/{run['id']}/retry/")
+
+    assert response.status_code == 409, response.content
+    assert response.json()["detail"] == CONFLICT_IN_REQUEST
+    assert "active base model" in response.json()["base_model"][0]
+    demo_base.is_active = True
+    demo_base.save(update_fields=["is_active"])
+    album.delete()
+    response = api_as(editor).post(f"/api/training-runs/{run['id']}/retry/")
+    assert response.status_code == 409, response.content
+    assert "was deleted" in response.json()["album"][0]
+    assert TrainingRun.objects.get().status == "failed"
+
+
 def test_it_lists_the_validation_images_in_pairs(api_as, editor, make_album, start_run):
     from albums.models import Album
 
