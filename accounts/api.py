@@ -85,16 +85,24 @@ class ProfileSerializer(RejectUnknownFields, serializers.ModelSerializer):
         read_only_fields = ["id", "username", "email", "display_name", "role"]
 
 
-@api_view(["GET", "PATCH"])
-@permission_classes([IsAuthenticated])
-def me(request):
-    """The caller's own profile (never anybody else's: there is no id to change); PATCH
-    sets `nsfw_preference`."""
-    if request.method == "PATCH":
+class ProfileViewSet(viewsets.GenericViewSet):
+    """/api/me/: the caller's own profile (never anybody else's: there is no id to change);
+    PATCH sets `nsfw_preference`."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = ProfileSerializer
+
+    def retrieve(self, request):
+        return Response(ProfileSerializer(request.user).data)
+
+    def partial_update(self, request):
         serializer = ProfileSerializer(request.user, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         serializer.save()
-    return Response(ProfileSerializer(request.user).data)
+        return Response(serializer.data)
+
+
+me = ProfileViewSet.as_view({"get": "retrieve", "patch": "partial_update"})
 
 
 # Invites: admins invite people by email while sign-up is by invitation (IMAGINEER_SIGNUP).

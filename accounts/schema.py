@@ -11,10 +11,10 @@ from .api import (
     InviteSerializer,
     InviteViewSet,
     ProfileSerializer,
+    ProfileViewSet,
     SentInviteSerializer,
     TokenRequestSerializer,
     TokenSerializer,
-    me,
     obtain_token,
 )
 
@@ -40,15 +40,17 @@ PROFILE = {"id": 3, "username": "vera", "email": "vera@example.com", "display_na
            "role": "viewer", "nsfw_preference": "blur"}
 
 document(
-    me,
-    get=extend_schema(
+    ProfileViewSet,
+    retrieve=extend_schema(
+        operation_id="me_retrieve",
         summary="Your own profile",
         tags=["me"],
         description="The signed-in user's own account: never anybody else's.",
         responses={200: ProfileSerializer, **errors(401)},
         examples=[example("Profile", PROFILE)],
     ),
-    patch=extend_schema(
+    partial_update=extend_schema(
+        operation_id="me_partial_update",
         summary="Change your preferences",
         tags=["me"],
         description="`nsfw_preference`: how images flagged NSFW reach you. `hide` leaves "
