@@ -7,7 +7,7 @@ from django.utils.html import format_html, format_html_join
 
 from core.errors import LimitExceeded
 
-from .forms import usable_models
+from .forms import usable_messages, usable_models
 from .models import (
     Batch,
     Job,
@@ -20,6 +20,15 @@ from .models import (
 )
 from .submit import remix_job
 from .validation import MAX_LORAS, SCHEDULERS
+
+
+class UsableModelFilter(admin.RelatedFieldListFilter):
+    """The job list's model filter offers the models the user's role may use (usable_by), as
+    the models' own list does: an editor is not shown the names of the admins' models."""
+
+    def field_choices(self, field, request, model_admin):
+        return [(model.pk, str(model))
+                for model in ModelVersion.objects.usable_by_user(request.user).order_by("name")]
 
 
 class JobLoraInline(admin.TabularInline):
@@ -36,7 +45,8 @@ class JobLoraInline(admin.TabularInline):
 class JobAdmin(admin.ModelAdmin):
     list_display = ["id", "thumbnails", "prompt_short", "owner", "status", "progress_bar",
                     "model", "queued_at", "worker"]
-    list_filter = ["status", "model", ("owner", admin.RelatedOnlyFieldListFilter)]
+    list_filter = ["status", ("model", UsableModelFilter),
+                   ("owner", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["prompt", "negative_prompt"]
     list_select_related = ["owner", "model"]
     readonly_fields = ["owner", "owner_role", "batch", "batch_position", "status", "progress",
@@ -132,6 +142,7 @@ class PromptSetLoraInline(admin.TabularInline):
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "lora":  # the LoRAs the user's role may use (usable_by)
             kwargs["queryset"] = usable_models(request.user, ModelVersion.Kind.LORA)
+            kwargs["error_messages"] = usable_messages("lora", "LoRA")
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
@@ -182,7 +193,7 @@ class ModelVersionForm(forms.ModelForm):
     class Meta:
         model = ModelVersion
         fields = ["name", "kind", "source", "file", "family", "trigger_words", "version",
-                  "is_active", "usable_by", "description"]
+                  "is_active", "usable_by", "vae", "description"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -200,7 +211,7 @@ class ModelVersionForm(forms.ModelForm):
             return data
         fields = {key: data.get(key) for key in
                   ["name", "family", "trigger_words", "version", "is_active", "usable_by",
-                   "description"]}
+                   "vae", "description"]}
         try:
             if data.get("file"):
                 self.checked = ModelVersion.from_upload(data["file"], kind=data.get("kind"),
@@ -238,6 +249,11 @@ class ModelVersionAdmin(admin.ModelAdmin):
         """The models the user's role may use (usable_by): an editor never sees, nor
         changes, those of admins alone."""
         return super().get_queryset(request).usable_by_user(request.user)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "vae":  # the active VAEs the user's role may use
+            kwargs["queryset"] = usable_models(request.user, ModelVersion.Kind.VAE)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
@@ -295,7 +311,11 @@ class SiteSettingsAdmin(admin.ModelAdmin):
         }),
         ("Limits", {
             "fields": [name for name in SiteSettings.field_names()
-                       if not name.startswith("default_")] + ["updated_at"],
+                       if not name.startswith(("default_", "nsfw_"))] + ["updated_at"],
+        }),
+        ("NSFW", {
+            "description": "Automatic NSFW flags (IMAGINEER_NSFW_MODEL).",
+            "fields": ["nsfw_threshold"],
         }),
     ]
 

@@ -35,6 +35,7 @@ from .rules import (
     GUIDANCE,
     IMAGE_DEFAULTS,
     LIMITS,
+    NSFW_THRESHOLD,
     OUTPAINT_SIDES,
     PROMPT_MAX,
     SCHEDULERS,
@@ -43,6 +44,7 @@ from .rules import (
     STEPS,
     check_model_source,
     fill_template,
+    size_rule,
     template_columns,
     validate_lora_choice,
     validate_lora_choices,
@@ -71,6 +73,9 @@ class ModelVersionQuerySet(models.QuerySet):
     def loras(self):
         return self.filter(kind=ModelVersion.Kind.LORA)
 
+    def vaes(self):
+        return self.filter(kind=ModelVersion.Kind.VAE)
+
     def default_base(self):
         return self.bases().active().filter(is_default=True).first()
 
@@ -93,13 +98,15 @@ def model_upload_name(instance, filename):
 
 @counts_toward_quota(owner="created_by", size="size_bytes")
 class ModelVersion(models.Model):
-    """A base model or a LoRA that generation can use.
+    """A base model, a LoRA or a VAE that generation can use.
 
     Registration checks the weights (from_source, from_upload): where they come from
     (rules.check_model_source: IMAGINEER_MODEL_ROOTS, IMAGINEER_HUB_DOWNLOADS), their
     kind and family, and their hash, which every PNG made with them carries. So what was
     checked stays: FIXED_FIELDS never change once registered (clean(), for the admin and
-    the API alike); other weights are another model version.
+    the API alike); other weights are another model version. A base may name a
+    registered VAE (`vae`) that the worker loads in place of its own (A1111's "SD VAE"),
+    chosen and changed at will but checked to fit it (check_vae_choice).
     """
 
     FIXED_FIELDS = ["kind", "source", "file", "family"]
@@ -110,6 +117,7 @@ class ModelVersion(models.Model):
     class Kind(models.TextChoices):
         BASE = "base", "Base model"
         LORA = "lora", "LoRA"
+        VAE = "vae", "VAE"
 
     class UsableBy(models.TextChoices):
         """The lowest role that may use the model (roles are ordered: accounts/roles.py)."""
@@ -140,6 +148,16 @@ class ModelVersion(models.Model):
         "may choose it. The default base model is usable by everyone.")
     description = models.TextField(blank=True)
     metrics = models.JSONField(default=dict, blank=True)
+    native_size = models.PositiveIntegerField(
+        null=True, blank=True, editable=False,
+        help_text="The side in pixels a base's UNet draws at, read from its configs at "
+        "registration (empty: its family's); its sizes follow (rules.size_rule).")
+    vae = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="bases_using",
+        limit_choices_to={"kind": "vae"},
+        help_text="A base model's VAE override: a registered VAE of its family that the "
+        "worker loads in place of the base's own (empty: its own). A VAE retired later stays "
+        "in use by the bases that name it; one deleted leaves them their own.")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -212,8 +230,64 @@ class ModelVersion(models.Model):
         """The message refusing `user` this model on `field`, or None if they may use it."""
         if self.may_be_used_by(user):
             return None
-        return self.refusal(field, self.pk, "LoRA" if self.kind == self.Kind.LORA
-                            else "base model")
+        return self.refusal(field, self.pk, {self.Kind.LORA: "LoRA", self.Kind.VAE: "VAE"}
+                            .get(self.kind, "base model"))
+
+    def latent_channels(self):
+        """The latent channels of this base's VAE, or of this VAE (engine/vae.py), read from
+        the weights' headers once."""
+        if getattr(self, "_latent_channels", None) is None:
+            from .engine.vae import latent_channels
+
+            try:
+                source = self.engine_source()
+            except SourceRefused as exc:
+                raise ValidationError({"vae": str(exc)}) from exc
+            self._latent_channels = latent_channels(source)
+        return self._latent_channels
+
+    def check_vae_choice(self, vae):
+        """Whether this model may take `vae` (a ModelVersion, or None for its own VAE) as its
+        VAE override: a base only, and an active VAE usable by all who may use the base, of a
+        family whose VAEs fit it (SD 1.x and 2.x share theirs), with the latent channels of
+        its own. The admin (through clean) and
+        the API's serializer both ask here."""
+        from .engine.vae import VAE_FAMILIES
+
+        if vae is None:
+            return
+        if self.kind != self.Kind.BASE:
+            raise ValidationError({"vae": "vae: only a base model takes a VAE override; "
+                                          f"this is a {self.get_kind_display()}."})
+        if vae.kind != self.Kind.VAE or not vae.is_active:
+            raise ValidationError({"vae": self.refusal("vae", vae.pk, "VAE")})
+        order = list(self.UsableBy.values)
+        if order.index(vae.usable_by) > order.index(self.usable_by):
+            raise ValidationError({"vae": (
+                f"vae: {vae.name} is usable by {vae.get_usable_by_display().lower()}, and "
+                f"this base model by {self.get_usable_by_display().lower()}: its VAE must be "
+                "usable by everyone who may use the base.")})
+        if VAE_FAMILIES[vae.family] != VAE_FAMILIES[self.family]:
+            raise ValidationError({"vae": (
+                f"vae: {vae.name} is a {vae.get_family_display()} VAE and this base model is "
+                f"{self.get_family_display()}: SD 1.x and 2.x bases take an SD 1.x/2.x VAE, "
+                "SDXL bases an SDXL VAE.")})
+        theirs, ours = vae.latent_channels(), self.latent_channels()
+        if theirs != ours:
+            raise ValidationError({"vae": (
+                f"vae: {vae.name} has {theirs} latent channels; this base model's VAE has "
+                f"{ours}: a VAE must make the latents its UNet was trained on.")})
+
+    def size_rule(self):
+        """(default (width, height) or None for the site settings', (low, high)): the sizes
+        this base takes, by its family (rules.size_rule)."""
+        return size_rule(self.family, self.native_size)
+
+    def engine_vae(self):
+        """The (file, family) of this base's VAE override for the engine, or None."""
+        if self.vae is None:
+            return None
+        return (self.vae.engine_source(), self.vae.family)
 
     def check_usable_by_choice(self, user, value):
         """Who may set `usable_by` to what: at most the user's own role (an editor cannot
@@ -230,10 +304,12 @@ class ModelVersion(models.Model):
     def clean(self):
         if not self.source and not self.file:
             raise ValidationError({"source": "Give a hub id or local path, or upload a file."})
-        if self.kind == self.Kind.LORA and self.is_default:
+        if self.kind != self.Kind.BASE and self.is_default:
             raise ValidationError({"is_default": "Only a base model can be the default."})
         if self.is_default and self.usable_by != self.UsableBy.EVERYONE:
             raise ValidationError({"usable_by": self.DEFAULT_FOR_EVERYONE})
+        if self.vae_id is not None:
+            self.check_vae_choice(self.vae)
         stored = ModelVersion.objects.filter(pk=self.pk).first() if self.pk else None
         if stored is not None:
             stored.refuse_fixed_changes({name: getattr(self, name) for name in
@@ -269,7 +345,8 @@ class ModelVersion(models.Model):
     def from_source(cls, *, name, kind, source, family=Family.SD15, **fields):
         """A model by hub id or local path. A LoRA file must parse and fit its family; a
         local base model must be a diffusers folder or a single-file checkpoint, whose
-        family is read from its keys (engine/checkpoints.py)."""
+        family is read from its keys (engine/checkpoints.py); a VAE must be a VAE file
+        (engine/vae.py), of the family given."""
         model = cls(name=name, kind=kind, source=source, family=family, **fields)
         path = check_model_source(source)  # None: a hub id
         if kind == cls.Kind.LORA:
@@ -277,15 +354,23 @@ class ModelVersion(models.Model):
                 raise ValidationError({"source": ValidationError(
                     f"no LoRA file at {source}.", code=NO_SUCH_ROW)})
             model.sha256, model.size_bytes = _check_lora(path, family)
+        elif kind == cls.Kind.VAE:
+            if path is None or not is_file(path):
+                raise ValidationError({"source": ValidationError(
+                    f"no VAE file at {source}.", code=NO_SUCH_ROW)})
+            model.note_vae(_check_vae(path))
+            model.sha256, model.size_bytes = _hashed(path)
         elif path is not None and is_file(path):
             model.note_checkpoint(_check_checkpoint(path))
             model.sha256, model.size_bytes = _hashed(path)
+            model.native_size = _native_size(path)
         elif path is not None:
             if not is_file(path / "model_index.json"):
                 raise ValidationError({"source": (
                     f"{source} is neither a diffusers model folder (no model_index.json) nor "
                     "a single-file .safetensors checkpoint.")})
             model.family = _folder_family(path, family)
+            model.native_size = _native_size(path)
             model.sha256 = hashlib.sha256((path / "model_index.json").read_bytes()).hexdigest()
         model.full_clean(exclude=["file"])
         return model
@@ -293,8 +378,8 @@ class ModelVersion(models.Model):
     @classmethod
     def from_upload(cls, uploaded, *, name, kind=Kind.LORA, family=Family.SD15, by=None,
                     **fields):
-        """A LoRA, or a base single-file checkpoint (its family read from its keys), from an
-        uploaded .safetensors file, stored when the model is saved. The upload is read in
+        """A LoRA, a VAE, or a base single-file checkpoint (its family read from its keys), from
+        an uploaded .safetensors file, stored when the model is saved. The upload is read in
         chunks (a checkpoint is gigabytes), from the disk where Django put it.
 
         `by`: the user who uploads it, whose throttle ("model_uploads") and storage quota it
@@ -303,10 +388,14 @@ class ModelVersion(models.Model):
         if by is not None:
             throttle(by, "model_uploads")
             check_storage(by, uploaded.size)
-        checkpoint = None
+        checkpoint = vae_file = None
         with _on_disk(uploaded) as path:
             if kind == cls.Kind.BASE:
                 checkpoint = _check_checkpoint(path, field="file")
+                sha256, size = _hashed(path)
+                fields["native_size"] = _native_size(path)
+            elif kind == cls.Kind.VAE:
+                vae_file = _check_vae(path, field="file")
                 sha256, size = _hashed(path)
             else:
                 kind = cls.Kind.LORA
@@ -315,6 +404,8 @@ class ModelVersion(models.Model):
                     **fields)
         if checkpoint is not None:
             model.note_checkpoint(checkpoint)
+        if vae_file is not None:
+            model.note_vae(vae_file)
         uploaded.seek(0)
         model.file = File(uploaded, name=f"{kind}.safetensors")
         model.full_clean(exclude=["file"])
@@ -325,10 +416,15 @@ class ModelVersion(models.Model):
         """Take what a single file's keys say (engine/checkpoints.py Checkpoint): its family,
         over any family the caller gave, and an inpainting UNet noted in the description."""
         self.family = info.family
+        self._latent_channels = info.latent_channels
         if info.inpainting and "inpainting" not in self.description:
             self.description = " ".join(filter(None, [
                 self.description, f"A {info.description} checkpoint: its UNet takes the mask "
                                   "and the masked picture (every call inpaints)."]))
+
+    def note_vae(self, info):
+        """Take what a VAE file's keys say (engine/vae.py VaeFile): its latent channels."""
+        self._latent_channels = info.latent_channels
 
     def register(self):
         """Save a checked model; the first base model usable by everyone becomes the
@@ -386,6 +482,22 @@ def _check_checkpoint(path, field="source"):
         raise ValidationError({field: f"{path.name} is a {info.description} checkpoint; "
                                       f"{info.family} models are not supported yet."})
     return info
+
+
+def _native_size(path):
+    from .engine.checkpoints import native_size
+
+    return native_size(path)
+
+
+def _check_vae(path, field="source"):
+    """A VAE must be a VAE file alone (engine/vae.py); returns its VaeFile."""
+    from .engine.vae import NotAVae, inspect_vae
+
+    try:
+        return inspect_vae(path)
+    except NotAVae as exc:
+        raise ValidationError({field: str(exc)}) from exc
 
 
 def _folder_family(path, family):
@@ -895,7 +1007,7 @@ class Job(LeasedWork):
 
     def params(self):
         """The parameters stored with each image (and shown as its metadata): the image to
-        image ones only where they were used."""
+        image ones only where they were used; the base's VAE override where it has one."""
         used = set(PARAMETERS) - set(IMAGE_DEFAULTS)
         if self.init_image_id:
             used |= {"strength", "mask_blur", "keep_unmasked"} | {
@@ -911,6 +1023,8 @@ class Job(LeasedWork):
             **images,
             "model": self.model.name,
             "model_hash": self.model.short_hash,
+            **({"vae": self.model.vae.name, "vae_hash": self.model.vae.short_hash}
+               if self.model.vae else {}),
             "loras": [{"name": lora.name, "hash": lora.short_hash, "weight": weight}
                       for lora, weight in self.lora_weights()],
         }
@@ -1075,7 +1189,7 @@ class SiteSettings(models.Model):
     change at their next request.
     """
 
-    CACHE_KEY = "generation.site-settings.v3"  # a new version when the fields change
+    CACHE_KEY = "generation.site-settings.v4"  # a new version when the fields change
     # A backstop: a reader that fetched the old row while a save committed may put it
     # back into the cache just after the save dropped it; it lives this long at most.
     CACHE_SECONDS = 60
@@ -1107,6 +1221,10 @@ class SiteSettings(models.Model):
         "a batch's jobs wait for room."))
     max_batch = models.IntegerField(help_text=limit_rule(
         "max_batch", "Jobs of one batch that share a pipeline call in the worker."))
+    nsfw_threshold = models.FloatField(help_text=(
+        "The NSFW classifier's score from which an image is flagged NSFW (IMAGINEER_NSFW_"
+        "MODEL; a flag set by hand wins): {} to {}. It applies to images scored after "
+        "the change.").format(*NSFW_THRESHOLD))
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -1153,6 +1271,7 @@ class SiteSettings(models.Model):
                for name in ("jobs_per_minute", "batches_per_hour", "max_active_jobs")},
             "max_queue": settings.IMAGINEER_MAX_QUEUE,
             "max_batch": settings.IMAGINEER_MAX_BATCH,
+            "nsfw_threshold": settings.IMAGINEER_NSFW_THRESHOLD,
         }
 
     @classmethod
