@@ -94,15 +94,68 @@ class Matches(Expression):
                 [self.query])
 
 
-def sqlite_candidates(images, query):
+def sqlite_candidates(images, found):
     """SQLite: the newest WINDOW matches among `images`, read from the FTS5 table in rowid
     order, each tested against the caller's filters until the window is full (an
-    `id IN (every match)` would first collect every match: 5x slower for a common word)."""
-    mine, params = (images.filter(pk=RawSQL("albums_image_fts.rowid", [])).order_by()
-                    .values("pk").query.sql_with_params())
+    `id IN (every match)` would first collect every match: 5x slower for a common word).
+
+    FTS5 reads a word's matches lazily, newest first, and so a prefix the table indexes (2
+    to 4 characters); but a longer prefix (`lighthouse*`: the last word of every search)
+    makes it merge every match of every word starting so into one list first: 80 ms for a
+    word in every image of a million. So such a prefix is read as its first four
+    characters (indexed, lazy), and each row of those is kept where a word of its prompt or
+    caption starts with the whole prefix: FTS5's own `highlight` marks the words that
+    matched (its tokenizer: the same word boundaries), `lower` folds them. At most SCAN
+    windows of rows are read so; when fewer than WINDOW of them pass (a prefix rare among
+    the words its first four characters start, or images the caller may not see), the
+    query as typed picks the window instead, in the same statement. A prefix with letters
+    beyond ASCII is always read as typed: `lower` folds only ASCII letters, FTS5 all."""
+    query = engine_query(found, "sqlite")
+    plain = [word.rstrip("*") for word in found]
+    long = [n for n, word in enumerate(plain)
+            if is_prefix(found, n) and len(word) > PREFIX_INDEXED and word.isascii()]
+    if not long:
+        return RawSQL(*window_sql(images, query))  # noqa: S611 (the words are parameters)
+    short = engine_query([plain[n][:PREFIX_INDEXED] + "*" if n in long else word
+                          for n, word in enumerate(found)], "sqlite")
+    long = [plain[n] for n in long]
+    mine, params = visible_sql(images, "candidate.id")
+    starts = " AND ".join(["(instr(lower(candidate.prompt), char(1) || %s) "
+                           "OR instr(lower(candidate.caption), char(1) || %s))"] * len(long))
+    typed, typed_params = window_sql(images, query)
+    sql = (  # the ORM's SQL and fixed text: no input
+        "WITH fast AS (SELECT id FROM (SELECT rowid AS id, "  # noqa: S608
+        "highlight(albums_image_fts, 0, char(1), '') AS prompt, "
+        "highlight(albums_image_fts, 1, char(1), '') AS caption FROM albums_image_fts "
+        "WHERE albums_image_fts MATCH %s ORDER BY rowid DESC LIMIT %s) AS candidate "
+        f"WHERE {starts} AND EXISTS ({mine}) LIMIT %s) "
+        "SELECT id FROM fast UNION ALL SELECT value FROM json_each((SELECT CASE WHEN "
+        f"(SELECT count(*) FROM fast) < %s THEN (SELECT json_group_array(rowid) FROM ({typed})) "
+        "ELSE '[]' END))")
+    return RawSQL(sql, [short, SCAN * WINDOW, *[word for word in long for _ in "pc"], *params,  # noqa: S611
+                        WINDOW, WINDOW, *typed_params])
+
+
+def visible_sql(images, rowid):
+    """The SQL of `EXISTS`'s subquery: the image `rowid` (SQL) is among `images`."""
+    return (images.filter(pk=RawSQL(rowid, [])).order_by()  # noqa: S611 (fixed SQL)
+            .values("pk").query.sql_with_params())
+
+
+def window_sql(images, query):
+    """The newest WINDOW rowids among `images` matching `query` (FTS5's syntax)."""
+    mine, params = visible_sql(images, "albums_image_fts.rowid")
     sql = ("SELECT rowid FROM albums_image_fts WHERE albums_image_fts MATCH %s "  # noqa: S608
            f"AND EXISTS ({mine}) ORDER BY rowid DESC LIMIT %s")  # (the ORM's SQL)
-    return RawSQL(sql, [query, *params, WINDOW])  # noqa: S611 (the words are parameters)
+    return sql, [query, *params, WINDOW]
+
+
+PREFIX_INDEXED = 4
+"""The longest prefix the FTS5 table indexes (SQLITE's `prefix`)."""
+
+SCAN = 5
+"""How many windows of rows of an indexed prefix SQLite reads for a longer one before it
+reads the longer one's matches as typed."""
 
 
 COMMON = 20
@@ -117,7 +170,7 @@ def is_common(found):
     (`lig:*`) at 2% of the rows whatever it starts, and would read a million matches of
     a common prefix from the GIN index, testing each one's visibility (18 s)."""
     plain = [word.rstrip("*") for word in found]
-    prefixes = [word.endswith("*") or n == len(found) - 1 for n, word in enumerate(found)]
+    prefixes = [is_prefix(found, n) for n in range(len(found))]
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT m.lexeme, m.frequency, c.reltuples FROM pg_class c, pg_stats s, "
@@ -140,12 +193,18 @@ def is_common(found):
     return min(shares) * rows[0][2] >= COMMON * WINDOW
 
 
+def is_prefix(found, n):
+    """Whether word n of `found` (`words`'s) is the start of a word: the last one, and any
+    ending in `*`."""
+    return found[n].endswith("*") or n == len(found) - 1
+
+
 def engine_query(found, vendor):
     """The words (`words`'s) in the engine's query syntax: every word required; the last,
     and any ending in `*`, a prefix."""
     terms = []
     for n, word in enumerate(found):
-        prefix = word.endswith("*") or n == len(found) - 1
+        prefix = is_prefix(found, n)
         word = word.rstrip("*")
         if vendor == "postgresql":
             terms.append(f"{word}:*" if prefix else word)
@@ -161,12 +220,12 @@ def search(images, text):
     found = words(text)
     if not found:
         return images.none()
-    query = engine_query(found, connection.vendor)
     if connection.vendor == "postgresql":
+        query = engine_query(found, "postgresql")
         candidates = (images.filter(Matches(query, common=is_common(found)))
                       .order_by("-pk").values("pk")[:WINDOW])
     else:
-        candidates = sqlite_candidates(images, query)
+        candidates = sqlite_candidates(images, found)
     plain = [word.rstrip("*") for word in found]
     in_prompt = reduce(operator.and_, (Q(prompt__icontains=word) for word in plain))
     in_caption = reduce(operator.and_, (Q(caption_text__icontains=word) for word in plain))

@@ -7,7 +7,7 @@ from django.utils.html import format_html, format_html_join
 
 from core.errors import LimitExceeded
 
-from .forms import usable_models
+from .forms import usable_messages, usable_models
 from .models import (
     Batch,
     Job,
@@ -20,6 +20,15 @@ from .models import (
 )
 from .submit import remix_job
 from .validation import MAX_LORAS, SCHEDULERS
+
+
+class UsableModelFilter(admin.RelatedFieldListFilter):
+    """The job list's model filter offers the models the user's role may use (usable_by), as
+    the models' own list does: an editor is not shown the names of the admins' models."""
+
+    def field_choices(self, field, request, model_admin):
+        return [(model.pk, str(model))
+                for model in ModelVersion.objects.usable_by_user(request.user).order_by("name")]
 
 
 class JobLoraInline(admin.TabularInline):
@@ -36,7 +45,8 @@ class JobLoraInline(admin.TabularInline):
 class JobAdmin(admin.ModelAdmin):
     list_display = ["id", "thumbnails", "prompt_short", "owner", "status", "progress_bar",
                     "model", "queued_at", "worker"]
-    list_filter = ["status", "model", ("owner", admin.RelatedOnlyFieldListFilter)]
+    list_filter = ["status", ("model", UsableModelFilter),
+                   ("owner", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["prompt", "negative_prompt"]
     list_select_related = ["owner", "model"]
     readonly_fields = ["owner", "owner_role", "batch", "batch_position", "status", "progress",
@@ -132,6 +142,7 @@ class PromptSetLoraInline(admin.TabularInline):
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "lora":  # the LoRAs the user's role may use (usable_by)
             kwargs["queryset"] = usable_models(request.user, ModelVersion.Kind.LORA)
+            kwargs["error_messages"] = usable_messages("lora", "LoRA")
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 

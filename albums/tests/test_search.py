@@ -164,3 +164,37 @@ def test_a_common_query_reads_the_newest_rows_and_finds_the_same(api_as, editor,
     with CaptureQueriesContext(connection) as queries:
         assert found(client, "lig") == rare == [image.pk for image in images[:2:-1]]
     assert any("ts_match_vq" in query["sql"] for query in queries)
+
+
+def test_a_long_prefix_finds_what_the_prefix_as_typed_finds(api_as, editor, monkeypatch):
+    """SQLite reads a prefix longer than its prefix indexes through its first four letters,
+    testing each row's words (search.sqlite_candidates): the same answers as the prefix
+    read as typed, on both databases."""
+    prompts = ["a lighthouse", "LIGHTHOUSES at dusk", "a lightship", "highlighthouse",
+               "a-lighthouse-keeper", "light house", "lighthous", "an ÉCLAIR", "eclairs"]
+    images = {prompt: make_image(n, prompt=prompt) for n, prompt in enumerate(prompts)}
+    images["a lightship"].set_caption("seen from the Lighthouse")
+    client = api_as(editor)
+    queries = ["lighthouse", "lighthou", "lights", "lighthouse* dus", "dusk lighthouses",
+               "house lighthouse", "lighthousekeeper", "éclair", "eclair", "ÉCLA"]
+    with CaptureQueriesContext(connection) as captured:
+        fast = {query: found(client, query) for query in queries}
+    if connection.vendor == "sqlite":
+        assert any("highlight(albums_image_fts" in query["sql"] for query in captured)
+    monkeypatch.setattr(search_module, "PREFIX_INDEXED", 100)  # every prefix as typed
+    assert {query: found(client, query) for query in queries} == fast
+    expected = ["a-lighthouse-keeper", "LIGHTHOUSES at dusk", "a lighthouse", "a lightship"]
+    assert fast["lighthouse"] == [images[prompt].pk for prompt in expected]
+    assert fast["lighthouse* dus"] == [images["LIGHTHOUSES at dusk"].pk]
+    assert fast["éclair"] == [images["an ÉCLAIR"].pk]  # FTS5 folds the case beyond ASCII
+    assert fast["eclair"] == [images["eclairs"].pk]
+
+
+def test_a_long_prefix_rare_among_its_first_letters_is_read_as_typed(
+        api_as, editor, monkeypatch):
+    older = [make_image(n, prompt=f"a lighthouse {n}") for n in range(3)]
+    for n in range(3, 9):
+        make_image(n, prompt=f"a lightship {n}")  # newer: the rows read first
+    monkeypatch.setattr(search_module, "WINDOW", 2)
+    monkeypatch.setattr(search_module, "SCAN", 2)  # 4 rows of "ligh": none a lighthouse
+    assert found(api_as(editor), "lighthouse") == [image.pk for image in older[:0:-1]]

@@ -15,7 +15,9 @@ import pytest
 
 from generation.models import Job, ModelVersion, Status
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Backend-neutral (conftest.py): a browser walk of poll.js; the job views it polls have their
+# own tests on both databases.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.backend_neutral]
 
 FIRST, MAX = 200, 1600
 RECORD_WAITS = f"window.imagineerPoll = {{first: {FIRST}, max: {MAX}}};" + """

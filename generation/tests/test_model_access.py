@@ -174,3 +174,29 @@ def test_the_admin_shows_an_editor_only_the_models_they_may_use(editor, models):
     assert response.status_code == 200
     assert "usable_by must be one of viewer, editor" in response.content.decode()
     assert ModelVersion.objects.get(pk=models["editors"].pk).usable_by == "editor"
+
+
+def test_the_admin_job_filter_offers_an_editor_only_the_models_they_may_use(editor,
+                                                                           admin_user, models):
+    editor_page = signed_in(editor).get("/admin/generation/job/").content.decode()
+    assert "studio" in editor_page and "secret" not in editor_page
+    admin_page = signed_in(admin_user).get("/admin/generation/job/").content.decode()
+    assert "studio" in admin_page and "secret" in admin_page
+
+
+def test_the_admin_refuses_a_prompt_set_lora_the_editor_may_not_use_by_the_rule(editor,
+                                                                                models):
+    prompt_set = PromptSet.objects.create(name="castles", slug="castles",
+                                          prompt_template="a {thing}", width=64, height=64)
+    client = signed_in(editor)
+    url = f"/admin/generation/promptset/{prompt_set.pk}/change/"
+    page = client.get(url).content.decode()
+    assert "house-style" not in page and "ink" in page
+    response = client.post(url, {
+        "name": "castles", "slug": "castles", "prompt_template": "a {thing}",
+        "width": 64, "height": 64, "items-TOTAL_FORMS": "0", "items-INITIAL_FORMS": "0",
+        "promptsetlora_set-TOTAL_FORMS": "1", "promptsetlora_set-INITIAL_FORMS": "0",
+        "promptsetlora_set-0-lora": models["lora"].pk, "promptsetlora_set-0-weight": "0.5"})
+    assert response.status_code == 200
+    assert refusal("lora", models["lora"].pk, "LoRA") in response.content.decode()
+    assert not prompt_set.loras.exists()
