@@ -1,6 +1,7 @@
 """The demo model's meaning and cost: what the judge reads in its pictures, and what one costs.
 
     .venv/bin/python bench/demo_judge.py [--quick] [--threads N] [--guidance G]
+        [--model DIR] [--count N] [--skip-cost]
 
 Meaning: 100 prompts of the shapes world (sampled with a fixed seed, never the training
 pictures' seed; each names colour, shape, background, position and size) × 2 seeds at
@@ -89,7 +90,7 @@ def share(values):
 def meaning(cache, model, args):
     from generation.engine.world import sample_specs
 
-    count = 20 if args.quick else 100
+    count = args.count or (20 if args.quick else 100)
     seeds = [1, 2]
     trained = judged(cache, model, sample_specs(PROMPT_SEED, count, jitter=0), seeds,
                      guidance=args.guidance)
@@ -132,14 +133,18 @@ def main():
     extra = argparse.ArgumentParser(add_help=False)
     extra.add_argument("--guidance", type=float, default=5.0)
     extra.add_argument("--skip-cost", action="store_true")
+    extra.add_argument("--model", help="a diffusers folder to judge instead of demo_weights/ "
+                       "(a training run's output)")
+    extra.add_argument("--count", type=int, help="prompts (default 100, --quick 20)")
     own, rest = extra.parse_known_args()
     sys.argv = [sys.argv[0], *rest]
     args = benchlib.arguments(__doc__.splitlines()[0])
     args.guidance = own.guidance
+    args.count = own.count
 
     from generation.engine.pipelines import PipelineCache
 
-    model = trained_demo_model()
+    model = own.model or trained_demo_model()
     cache = PipelineCache()
     meaning(cache, model, args)
     if not own.skip_cost:

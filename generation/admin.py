@@ -193,7 +193,7 @@ class ModelVersionForm(forms.ModelForm):
     class Meta:
         model = ModelVersion
         fields = ["name", "kind", "source", "file", "family", "trigger_words", "version",
-                  "is_active", "usable_by", "description"]
+                  "is_active", "usable_by", "vae", "description"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -211,7 +211,7 @@ class ModelVersionForm(forms.ModelForm):
             return data
         fields = {key: data.get(key) for key in
                   ["name", "family", "trigger_words", "version", "is_active", "usable_by",
-                   "description"]}
+                   "vae", "description"]}
         try:
             if data.get("file"):
                 self.checked = ModelVersion.from_upload(data["file"], kind=data.get("kind"),
@@ -249,6 +249,11 @@ class ModelVersionAdmin(admin.ModelAdmin):
         """The models the user's role may use (usable_by): an editor never sees, nor
         changes, those of admins alone."""
         return super().get_queryset(request).usable_by_user(request.user)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "vae":  # the active VAEs the user's role may use
+            kwargs["queryset"] = usable_models(request.user, ModelVersion.Kind.VAE)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)

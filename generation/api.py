@@ -29,7 +29,7 @@ from core.filters import ID_RANGE, FilterBackend
 from .engine.params import FIELDS as PARAMETERS
 from .filters import JobFilter, ModelVersionFilter
 from .models import Batch, Job, ModelVersion, PromptSet, PromptSetItem, SiteSettings
-from .rules import SOURCE_RULE
+from .rules import SOURCE_RULE, family_sizes_text
 from .submit import remix_job, submit_batch, submit_job
 from .validation import (
     HIRES_SCALE,
@@ -108,6 +108,11 @@ def parameter_field(name):
         field = (serializers.IntegerField if kind is int else serializers.FloatField)(
             required=False, allow_null=name == "seed")
         field.openapi_rule = parameter_rule(name)
+        if name in ("width", "height"):
+            field.openapi_rule["description"] = (
+                "Within the base model's family's range, which the server checks too "
+                f"({family_sizes_text()}); left out: the family's default, else the site "
+                "settings'.")
         return field
     if name == "scheduler":
         return serializers.ChoiceField(choices=SCHEDULERS, required=False)
@@ -517,12 +522,14 @@ class ModelVersionSerializer(RejectUnknownFields, serializers.ModelSerializer):
     file = FileOfTypes("application/octet-stream", filename="lora.safetensors",
                        required=False, write_only=True)
     file_alternative = "source"  # a new model needs one or the other (validate)
+    # A base's VAE override: checked to fit it by the model's rule (check_vae_choice).
+    vae = UsableModelField(ModelVersion.Kind.VAE, "vae", required=False, allow_null=True)
 
     class Meta:
         model = ModelVersion
         fields = ["id", "name", "kind", "source", "file", "sha256", "size_bytes", "family",
                   "trigger_words", "version", "is_active", "is_default", "usable_by",
-                  "description", "metrics", "created_at"]
+                  "vae", "description", "metrics", "created_at"]
         read_only_fields = ["id", "sha256", "size_bytes", "is_default", "metrics",
                             "created_at"]
         # Said outright: DRF reads a boolean left out of a form (the multipart upload of a
@@ -547,6 +554,8 @@ class ModelVersionSerializer(RejectUnknownFields, serializers.ModelSerializer):
             # What registration checked stays: the model's rule, as in the admin (DRF turns
             # Django's ValidationError into field errors).
             self.instance.refuse_fixed_changes(data)
+            # A new model's VAE is checked as it is registered (ModelVersion.clean).
+            self.instance.check_vae_choice(data.get("vae"))
         request = self.context.get("request")
         if "usable_by" in data and request is not None:
             # Who may set it to what: the model's rule, as in the admin.

@@ -1,12 +1,14 @@
 import base64
 import binascii
 import io
+import json
 import re
 
 from django import forms
 
 from .engine.params import FIELDS as PARAMETERS
 from .models import ModelVersion
+from .rules import SDXL_BUCKETS
 from .validation import (
     CLIP_SKIP_DEFAULT,
     LORA_WEIGHT,
@@ -23,9 +25,18 @@ SIZE_PRESETS = [
     ("768x768", "768 × 768"),
     ("256x256", "256 × 256 (quick)"),
     ("64x64", "64 × 64 (demo model)"),
+    # SDXL's aspect buckets (rules.SDXL_BUCKETS)
+    *[(f"{w}x{h}", f"{w} × {h} (SDXL)") for w, h in SDXL_BUCKETS],
 ]
 
 SIZE_FORMAT = re.compile(r"\d{1,5}x\d{1,5}")
+
+
+def model_size(model, site_size):
+    """The "WxH" a request with `model` and no size gets (validation.py: its family's
+    default, else the site settings')."""
+    default = model.size_rule()[0] if model is not None else None
+    return f"{default[0]}x{default[1]}" if default else site_size
 
 
 def usable_models(user, kind):
@@ -108,7 +119,14 @@ class GenerateForm(LoraFields, forms.Form):
             self.fields[name] = kind(required=False, help_text=self.HELP.get(name, ""),
                                      label=name.replace("_scale", "").capitalize())
         defaults = generation_defaults()
-        size = f"{defaults['width']}x{defaults['height']}"
+        # Each model's default size (its family's: SDXL 1024, else the site settings'), the
+        # default model's under ""; static/js/model_sizes.js picks it as the model changes.
+        site_size = f"{defaults['width']}x{defaults['height']}"
+        sizes = {str(model.pk): model_size(model, site_size)
+                 for model in self.fields["model"].queryset}
+        sizes[""] = model_size(ModelVersion.objects.default_base(), site_size)
+        self.fields["model"].widget.attrs["data-sizes"] = json.dumps(sizes)
+        size = sizes[""]
         if size not in dict(SIZE_PRESETS):
             self.fields["size"].choices = [(size, size), *SIZE_PRESETS]
         self.fields["size"].initial = size

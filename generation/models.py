@@ -43,6 +43,7 @@ from .rules import (
     STEPS,
     check_model_source,
     fill_template,
+    size_rule,
     template_columns,
     validate_lora_choice,
     validate_lora_choices,
@@ -74,6 +75,9 @@ class ModelVersionQuerySet(models.QuerySet):
     def upscalers(self):
         return self.filter(kind=ModelVersion.Kind.UPSCALER)
 
+    def vaes(self):
+        return self.filter(kind=ModelVersion.Kind.VAE)
+
     def default_base(self):
         return self.bases().active().filter(is_default=True).first()
 
@@ -102,13 +106,15 @@ def model_suffix(filename):
 
 @counts_toward_quota(owner="created_by", size="size_bytes")
 class ModelVersion(models.Model):
-    """A base model, a LoRA or an upscaler (ESRGAN family) that generation can use.
+    """A base model, a LoRA, a VAE or an upscaler (ESRGAN family) that generation can use.
 
     Registration checks the weights (from_source, from_upload): where they come from
     (rules.check_model_source: IMAGINEER_MODEL_ROOTS, IMAGINEER_HUB_DOWNLOADS), their
     kind and family, and their hash, which every PNG made with them carries. So what was
     checked stays: FIXED_FIELDS never change once registered (clean(), for the admin and
-    the API alike); other weights are another model version.
+    the API alike); other weights are another model version. A base may name a
+    registered VAE (`vae`) that the worker loads in place of its own (A1111's "SD VAE"),
+    chosen and changed at will but checked to fit it (check_vae_choice).
     """
 
     FIXED_FIELDS = ["kind", "source", "file", "family"]
@@ -119,6 +125,7 @@ class ModelVersion(models.Model):
     class Kind(models.TextChoices):
         BASE = "base", "Base model"
         LORA = "lora", "LoRA"
+        VAE = "vae", "VAE"
         UPSCALER = "upscaler", "Upscaler"
 
     class UsableBy(models.TextChoices):
@@ -150,6 +157,16 @@ class ModelVersion(models.Model):
         "may choose it. The default base model is usable by everyone.")
     description = models.TextField(blank=True)
     metrics = models.JSONField(default=dict, blank=True)
+    native_size = models.PositiveIntegerField(
+        null=True, blank=True, editable=False,
+        help_text="The side in pixels a base's UNet draws at, read from its configs at "
+        "registration (empty: its family's); its sizes follow (rules.size_rule).")
+    vae = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="bases_using",
+        limit_choices_to={"kind": "vae"},
+        help_text="A base model's VAE override: a registered VAE of its family that the "
+        "worker loads in place of the base's own (empty: its own). A VAE retired later stays "
+        "in use by the bases that name it; one deleted leaves them their own.")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -226,8 +243,65 @@ class ModelVersion(models.Model):
 
     @classmethod
     def kind_label(cls, kind):
-        """How refusals name a kind: "base model", "LoRA", "upscaler"."""
-        return {cls.Kind.LORA: "LoRA", cls.Kind.UPSCALER: "upscaler"}.get(kind, "base model")
+        """How refusals name a kind: "base model", "LoRA", "VAE", "upscaler"."""
+        return {cls.Kind.LORA: "LoRA", cls.Kind.VAE: "VAE",
+                cls.Kind.UPSCALER: "upscaler"}.get(kind, "base model")
+
+    def latent_channels(self):
+        """The latent channels of this base's VAE, or of this VAE (engine/vae.py), read from
+        the weights' headers once."""
+        if getattr(self, "_latent_channels", None) is None:
+            from .engine.vae import latent_channels
+
+            try:
+                source = self.engine_source()
+            except SourceRefused as exc:
+                raise ValidationError({"vae": str(exc)}) from exc
+            self._latent_channels = latent_channels(source)
+        return self._latent_channels
+
+    def check_vae_choice(self, vae):
+        """Whether this model may take `vae` (a ModelVersion, or None for its own VAE) as its
+        VAE override: a base only, and an active VAE usable by all who may use the base, of a
+        family whose VAEs fit it (SD 1.x and 2.x share theirs), with the latent channels of
+        its own. The admin (through clean) and
+        the API's serializer both ask here."""
+        from .engine.vae import VAE_FAMILIES
+
+        if vae is None:
+            return
+        if self.kind != self.Kind.BASE:
+            raise ValidationError({"vae": "vae: only a base model takes a VAE override; "
+                                          f"this is a {self.get_kind_display()}."})
+        if vae.kind != self.Kind.VAE or not vae.is_active:
+            raise ValidationError({"vae": self.refusal("vae", vae.pk, "VAE")})
+        order = list(self.UsableBy.values)
+        if order.index(vae.usable_by) > order.index(self.usable_by):
+            raise ValidationError({"vae": (
+                f"vae: {vae.name} is usable by {vae.get_usable_by_display().lower()}, and "
+                f"this base model by {self.get_usable_by_display().lower()}: its VAE must be "
+                "usable by everyone who may use the base.")})
+        if VAE_FAMILIES[vae.family] != VAE_FAMILIES[self.family]:
+            raise ValidationError({"vae": (
+                f"vae: {vae.name} is a {vae.get_family_display()} VAE and this base model is "
+                f"{self.get_family_display()}: SD 1.x and 2.x bases take an SD 1.x/2.x VAE, "
+                "SDXL bases an SDXL VAE.")})
+        theirs, ours = vae.latent_channels(), self.latent_channels()
+        if theirs != ours:
+            raise ValidationError({"vae": (
+                f"vae: {vae.name} has {theirs} latent channels; this base model's VAE has "
+                f"{ours}: a VAE must make the latents its UNet was trained on.")})
+
+    def size_rule(self):
+        """(default (width, height) or None for the site settings', (low, high)): the sizes
+        this base takes, by its family (rules.size_rule)."""
+        return size_rule(self.family, self.native_size)
+
+    def engine_vae(self):
+        """The (file, family) of this base's VAE override for the engine, or None."""
+        if self.vae is None:
+            return None
+        return (self.vae.engine_source(), self.vae.family)
 
     def check_usable_by_choice(self, user, value):
         """Who may set `usable_by` to what: at most the user's own role (an editor cannot
@@ -248,6 +322,8 @@ class ModelVersion(models.Model):
             raise ValidationError({"is_default": "Only a base model can be the default."})
         if self.is_default and self.usable_by != self.UsableBy.EVERYONE:
             raise ValidationError({"usable_by": self.DEFAULT_FOR_EVERYONE})
+        if self.vae_id is not None:
+            self.check_vae_choice(self.vae)
         stored = ModelVersion.objects.filter(pk=self.pk).first() if self.pk else None
         if stored is not None:
             stored.refuse_fixed_changes({name: getattr(self, name) for name in
@@ -281,10 +357,11 @@ class ModelVersion(models.Model):
 
     @classmethod
     def from_source(cls, *, name, kind, source, family=Family.SD15, **fields):
-        """A model by hub id or local path. A LoRA file must parse and fit its family; an
-        upscaler file must be one of the ESRGAN family (engine/upscalers.py); a local base
-        model must be a diffusers folder or a single-file checkpoint, whose family is read
-        from its keys (engine/checkpoints.py)."""
+        """A model by hub id or local path. A LoRA file must parse and fit its family; a
+        local base model must be a diffusers folder or a single-file checkpoint, whose
+        family is read from its keys (engine/checkpoints.py); a VAE must be a VAE file
+        (engine/vae.py), of the family given; an upscaler file must be one of the ESRGAN
+        family (engine/upscalers.py)."""
         model = cls(name=name, kind=kind, source=source, family=family, **fields)
         path = check_model_source(source)  # None: a hub id
         if kind == cls.Kind.UPSCALER:
@@ -299,15 +376,23 @@ class ModelVersion(models.Model):
                 raise ValidationError({"source": ValidationError(
                     f"no LoRA file at {source}.", code=NO_SUCH_ROW)})
             model.sha256, model.size_bytes = _check_lora(path, family)
+        elif kind == cls.Kind.VAE:
+            if path is None or not is_file(path):
+                raise ValidationError({"source": ValidationError(
+                    f"no VAE file at {source}.", code=NO_SUCH_ROW)})
+            model.note_vae(_check_vae(path))
+            model.sha256, model.size_bytes = _hashed(path)
         elif path is not None and is_file(path):
             model.note_checkpoint(_check_checkpoint(path))
             model.sha256, model.size_bytes = _hashed(path)
+            model.native_size = _native_size(path)
         elif path is not None:
             if not is_file(path / "model_index.json"):
                 raise ValidationError({"source": (
                     f"{source} is neither a diffusers model folder (no model_index.json) nor "
                     "a single-file .safetensors checkpoint.")})
             model.family = _folder_family(path, family)
+            model.native_size = _native_size(path)
             model.sha256 = hashlib.sha256((path / "model_index.json").read_bytes()).hexdigest()
         model.full_clean(exclude=["file"])
         return model
@@ -315,7 +400,7 @@ class ModelVersion(models.Model):
     @classmethod
     def from_upload(cls, uploaded, *, name, kind=Kind.LORA, family=Family.SD15, by=None,
                     **fields):
-        """A LoRA, a base single-file checkpoint (its family read from its keys) or an
+        """A LoRA, a VAE, a base single-file checkpoint (its family read from its keys) or an
         upscaler (a .pth or .safetensors file of the ESRGAN family), from an uploaded file,
         stored when the model is saved. The upload is read in
         chunks (a checkpoint is gigabytes), from the disk where Django put it.
@@ -326,10 +411,14 @@ class ModelVersion(models.Model):
         if by is not None:
             throttle(by, "model_uploads")
             check_storage(by, uploaded.size)
-        checkpoint = upscaler = None
+        checkpoint = vae_file = upscaler = None
         with _on_disk(uploaded) as path:
             if kind == cls.Kind.BASE:
                 checkpoint = _check_checkpoint(path, field="file")
+                sha256, size = _hashed(path)
+                fields["native_size"] = _native_size(path)
+            elif kind == cls.Kind.VAE:
+                vae_file = _check_vae(path, field="file")
                 sha256, size = _hashed(path)
             elif kind == cls.Kind.UPSCALER:
                 upscaler = _check_upscaler(path, field="file")
@@ -343,6 +432,8 @@ class ModelVersion(models.Model):
             model.note_checkpoint(checkpoint)
         if upscaler is not None:
             model.note_upscaler(upscaler)
+        if vae_file is not None:
+            model.note_vae(vae_file)
         uploaded.seek(0)
         model.file = File(uploaded, name=f"{kind}{model_suffix(uploaded.name or '')}")
         model.full_clean(exclude=["file"])
@@ -353,6 +444,7 @@ class ModelVersion(models.Model):
         """Take what a single file's keys say (engine/checkpoints.py Checkpoint): its family,
         over any family the caller gave, and an inpainting UNet noted in the description."""
         self.family = info.family
+        self._latent_channels = info.latent_channels
         if info.inpainting and "inpainting" not in self.description:
             self.description = " ".join(filter(None, [
                 self.description, f"A {info.description} checkpoint: its UNet takes the mask "
@@ -365,6 +457,10 @@ class ModelVersion(models.Model):
             self.description = " ".join(filter(None, [self.description,
                                                       f"{info.description[0].upper()}"
                                                       f"{info.description[1:]}."]))
+
+    def note_vae(self, info):
+        """Take what a VAE file's keys say (engine/vae.py VaeFile): its latent channels."""
+        self._latent_channels = info.latent_channels
 
     def register(self):
         """Save a checked model; the first base model usable by everyone becomes the
@@ -435,6 +531,21 @@ def _check_upscaler(path, field="source"):
     except NotAnUpscaler as exc:
         raise ValidationError({field: str(exc)}) from exc
     return info
+
+def _native_size(path):
+    from .engine.checkpoints import native_size
+
+    return native_size(path)
+
+
+def _check_vae(path, field="source"):
+    """A VAE must be a VAE file alone (engine/vae.py); returns its VaeFile."""
+    from .engine.vae import NotAVae, inspect_vae
+
+    try:
+        return inspect_vae(path)
+    except NotAVae as exc:
+        raise ValidationError({field: str(exc)}) from exc
 
 
 def _folder_family(path, family):
@@ -948,7 +1059,7 @@ class Job(LeasedWork):
 
     def params(self):
         """The parameters stored with each image (and shown as its metadata): the image to
-        image ones only where they were used."""
+        image ones only where they were used; the base's VAE override where it has one."""
         used = set(PARAMETERS) - set(IMAGE_DEFAULTS)
         if self.init_image_id:
             used |= {"strength", "mask_blur", "keep_unmasked"} | {
@@ -967,6 +1078,8 @@ class Job(LeasedWork):
             "model": self.model.name,
             "model_hash": self.model.short_hash,
             **upscaler,
+            **({"vae": self.model.vae.name, "vae_hash": self.model.vae.short_hash}
+               if self.model.vae else {}),
             "loras": [{"name": lora.name, "hash": lora.short_hash, "weight": weight}
                       for lora, weight in self.lora_weights()],
         }

@@ -44,6 +44,39 @@ OUTPAINT = (0, 1024)
 OUTPAINT_SIDES = ("left", "right", "up", "down")
 HIRES_SCALE = (1.5, 2.0)
 
+# Each family's sizes: the width and height a request that leaves them out gets (None: the
+# site settings' defaults), the range it takes, and the aspect buckets SDXL was trained at
+# (about a megapixel each, multiples of 64; the generate page offers them). A base built at
+# shapes of its own, smaller than its family's (the tests' tiny SDXL), takes its own size
+# as default and the general range (size_rule).
+SDXL_BUCKETS = [(1024, 1024), (1152, 896), (896, 1152), (1216, 832), (832, 1216),
+                (1344, 768), (768, 1344), (1536, 640), (640, 1536)]
+FAMILY_SIZES = {
+    "sd15": {"default": None, "range": SIZE, "buckets": []},
+    "sd2": {"default": None, "range": SIZE, "buckets": []},
+    "sdxl": {"default": (1024, 1024), "range": (512, 2048), "buckets": SDXL_BUCKETS},
+}
+
+
+def size_rule(family, native=None):
+    """(default (width, height) or None for the site settings', (low, high)) of a base of
+    `family` whose UNet draws `native` pixels a side (read from its configs at
+    registration; None: unknown, the family's)."""
+    rule = FAMILY_SIZES.get(family, FAMILY_SIZES["sd15"])
+    default, (low, high) = rule["default"], rule["range"]
+    if native and native < low:  # a model at shapes of its own
+        return (native, native), (SIZE[0], high)
+    return default, (low, high)
+
+
+def family_sizes_text():
+    """The families' size rules in words, for the API's schema."""
+    return "; ".join(
+        f"{family}: {low} to {high}" + (f", default {rule['default'][0]}x"
+                                        f"{rule['default'][1]}" if rule["default"] else "")
+        for family, rule in FAMILY_SIZES.items() for low, high in [rule["range"]])
+
+
 # Scheduler names accepted by the engine (generation/engine/pipelines.py maps them).
 SCHEDULERS = ["pndm", "ddim", "euler", "euler_a", "dpmpp_2m", "lms"]
 

@@ -204,6 +204,7 @@ def run_jobs(jobs):
                 [job.generation_params() for job in jobs],
                 loras=[(lora.adapter_name, lora.engine_source(), weight)
                        for lora, weight in loras],
+                vae=first.model.engine_vae(),
                 source=job_source(first),
                 **job_upscaler(first, cache),
                 on_step=on_step,
@@ -285,7 +286,9 @@ def save_images(job, generated, numbers):
     """Store the images `numbers` of a call's results (the engine's Generated, which knows
     each image's seed and the sampler) as PNGs with the A1111 `parameters` chunk."""
     params = job.params()
+    vae = job.model.vae
     model = {"model_name": job.model.name, "model_sha256": job.model.sha256,
+             "vae_name": vae.name if vae else None, "vae_sha256": vae.sha256 if vae else None,
              "loras": [(lora.name, lora.sha256) for lora, _ in job.lora_weights()]}
     saved = []
     for number, index in enumerate(numbers):

@@ -85,6 +85,11 @@ def validate_generation(params, *, loras=(), require_prompt=True, user=None, def
     elif len(prompt) > PROMPT_MAX:
         errors["prompt"] = f"prompt must be 1 to {PROMPT_MAX} characters; got {len(prompt)}."
     cleaned["prompt"] = prompt
+    model = cleaned.get("model") or ModelVersion.objects.default_base()
+    family_default = model.size_rule()[0] if model is not None else None
+    for name, value in zip(("width", "height"), family_default or (), strict=False):
+        if name not in sent:  # the base's family's default size (SDXL's 1024)
+            cleaned[name] = value
     _check_parameters(errors, cleaned)
     cleaned["num_images"] = _number(errors, cleaned, "num_images", int,
                                     *NUMBERS["num_images"][1])
@@ -94,7 +99,6 @@ def validate_generation(params, *, loras=(), require_prompt=True, user=None, def
     else:
         cleaned["seed"] = _number(errors, cleaned, "seed", int, *NUMBERS["seed"][1])
 
-    model = cleaned.get("model") or ModelVersion.objects.default_base()
     if model is None:
         errors["model"] = ValidationError(
             "no base model is registered; run `manage.py create_demo_model`.", code=CONFLICT)
@@ -109,10 +113,23 @@ def validate_generation(params, *, loras=(), require_prompt=True, user=None, def
     if user is not None:
         _check_usable(errors, cleaned, user)
     _check_image_parameters(errors, cleaned, sent, user)
+    if "model" not in errors:
+        _check_family_size(errors, cleaned, model)
     _check_upscaler(errors, cleaned, user)
     if errors:
         raise ValidationError(errors)
     return cleaned
+
+
+def _check_family_size(errors, cleaned, model):
+    """Width and height within the range of the base's family (rules.FAMILY_SIZES: SDXL's
+    from 512), beyond the general one (_check_parameters)."""
+    _, (low, high) = model.size_rule()
+    for name in ("width", "height"):
+        value = cleaned.get(name)
+        if name not in errors and value is not None and not low <= value <= high:
+            errors[name] = (f"{name} must be between {low} and {high} for a "
+                            f"{model.get_family_display()} base model; got {value}.")
 
 
 def _check_usable(errors, cleaned, user):

@@ -57,6 +57,7 @@ class Checkpoint:
     family: str  # sd15, sd2, sdxl
     inpainting: bool = False
     own_config: bool = False  # carries its configs (CONFIG_KEY)
+    latent_channels: int = 4  # of its VAE (first_stage_model.decoder.conv_in)
 
     @property
     def description(self) -> str:
@@ -88,8 +89,9 @@ def inspect_checkpoint(path: str | Path) -> Checkpoint:
     refused = _other_kind(shapes, has)
     if refused:
         raise NotACheckpoint(f"{name} is {refused}, not a Stable Diffusion base checkpoint.")
-    if has(VAE) and not has(UNET):
-        raise NotACheckpoint(f"{name} is a VAE alone, not a base checkpoint.")
+    if (has(VAE) or "decoder.conv_in.weight" in shapes) and not has(UNET):
+        raise NotACheckpoint(f"{name} is a VAE alone, not a base checkpoint (register it as "
+                             "a VAE, kind vae).")
     if not has(UNET):
         raise NotACheckpoint(f"{name} is not a Stable Diffusion checkpoint: it has no UNet "
                              "in the original layout (model.diffusion_model.*).")
@@ -106,8 +108,10 @@ def inspect_checkpoint(path: str | Path) -> Checkpoint:
         raise NotACheckpoint(f"{name} has a UNet but no text encoder of a family we know "
                              "(SD 1.x, SD 2.x, SDXL).")
     conv_in = shapes.get(UNET + "input_blocks.0.0.weight", [0, 4])
+    decoder_in = shapes.get(VAE + "decoder.conv_in.weight", [0, 4])
     return Checkpoint(family=family, inpainting=len(conv_in) > 1 and conv_in[1] == 9,
-                      own_config=CONFIG_KEY in metadata)
+                      own_config=CONFIG_KEY in metadata,
+                      latent_channels=int(decoder_in[1]) if len(decoder_in) > 1 else 4)
 
 
 def _other_kind(shapes: dict[str, list[int]], has: Any) -> str | None:
@@ -131,9 +135,12 @@ def _other_kind(shapes: dict[str, list[int]], has: Any) -> str | None:
 # -- loading ---------------------------------------------------------------------------
 
 def folder_pipeline_class(source: str | Path) -> str:
-    """The pipeline class a diffusers folder names in its model_index.json (PIPELINES:
-    SD 1.x/2.x or SDXL); StableDiffusionPipeline for a hub id. ValueError for another."""
+    """The pipeline class a diffusers folder, or a hub id, names in its model_index.json
+    (PIPELINES: SD 1.x/2.x or SDXL). ValueError for another; StableDiffusionPipeline when
+    there is no model_index.json to read (the pipeline's own loading then says why)."""
     index = Path(str(source)) / "model_index.json"
+    if not Path(str(source)).is_dir():
+        index = _hub_model_index(str(source)) or index
     if not index.is_file():
         return "StableDiffusionPipeline"
     name = json.loads(index.read_text()).get("_class_name", "StableDiffusionPipeline")
@@ -141,6 +148,42 @@ def folder_pipeline_class(source: str | Path) -> str:
         raise ValueError(f"{Path(str(source)).name} holds a {name}, not one of "
                          f"{', '.join(sorted(set(PIPELINES.values())))}.")
     return str(name)
+
+
+def _hub_model_index(repo_id: str) -> Path | None:
+    """The model_index.json of a hub id, through huggingface_hub (its cache first, and
+    offline with HF_HUB_OFFLINE), or None when it cannot be had: an SDXL id must load
+    with the SDXL pipeline class, as a folder does."""
+    try:
+        from huggingface_hub import hf_hub_download
+
+        return Path(hf_hub_download(repo_id, "model_index.json"))
+    except Exception:  # noqa: BLE001  not a hub id, offline and not cached, no such repo
+        return None
+
+
+def native_size(source: str | Path) -> int | None:
+    """The side, in pixels, a base's UNet draws at (its config's sample_size times the VAE's
+    scale), from a diffusers folder or from the configs a single file carries; None where
+    only the family's shipped configs say it (a plain single file, a hub id)."""
+    path = Path(str(source))
+    configs: dict[str, Any] = {}
+    if path.is_dir():
+        for name in ("unet", "vae"):
+            file = path / name / "config.json"
+            if file.is_file():
+                configs[name] = json.loads(file.read_text())
+    elif path.is_file():
+        _, metadata = read_header(path)
+        if CONFIG_KEY in metadata:
+            carried = json.loads(metadata[CONFIG_KEY])
+            configs = {name: json.loads(carried[name]["config.json"]) for name in ("unet", "vae")
+                       if "config.json" in carried.get(name, {})}
+    if "unet" not in configs or "vae" not in configs:
+        return None
+    sample = configs["unet"].get("sample_size")
+    blocks = len(configs["vae"].get("block_out_channels", [])) or 4
+    return int(sample) * 2 ** (blocks - 1) if isinstance(sample, int) else None
 
 
 def config_folder(path: str | Path, info: Checkpoint, folder: Path) -> Path:

@@ -116,6 +116,18 @@ class TrainConfig:
     uncond: float = 0.1  # share of empty captions
     threads: int = 1  # on a shared 2-core box, 2 threads wait on each other
     checkpoint_every: int = 500  # the pipeline so far, saved under out/checkpoint
+    # A share of each batch's timesteps drawn from the noisiest ones only (from
+    # high_noise_from to 999): where the picture does not yet show where the shape is, so
+    # only the caption can say it (docs/performance.md, "The demo model"). 0: uniform.
+    high_noise: float = 0.0
+    high_noise_from: int = 700
+    # Low-frequency noise: this much of a 2 × 2 and of a 4 × 4 noise, upsampled to the
+    # latent's size, added to the noise (then scaled back to unit variance). SD 1.5's
+    # schedule leaves a signal of 0.07 at t = 999, and a large flat shape in 16 × 16
+    # latents still shows through it, so the UNet learnt to read the position from the
+    # noisy latent and never from the caption; this noise hides where the shape is at the
+    # noisiest steps (as offset noise hides the overall colour). 0: none.
+    blob_noise: float = 0.0
 
 
 def write_world_tokenizer(directory: Path) -> Any:
@@ -247,6 +259,21 @@ def encode_latents(vae: Any, pictures: Any, batch: int = 256) -> Any:
     return torch.cat(chunks)
 
 
+def _with_blob_noise(noise: Any, amount: float, generator: Any) -> Any:
+    """`noise` plus `amount` of 2 × 2 and 4 × 4 noise upsampled (bilinear) to its size,
+    scaled so that each value keeps the variance it had."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812 -- torch's own name for it
+
+    size = noise.shape[-2:]
+    total = noise
+    for cells in (2, 4):
+        low = torch.randn((*noise.shape[:2], cells, cells), generator=generator)
+        low = F.interpolate(low, size=size, mode="bilinear", align_corners=False)
+        total = total + amount * low / low.std()
+    return total * (noise.std() / total.std())
+
+
 def train_unet(unet: Any, text_encoder: Any, tokenizer: Any, latents: Any,
                specs: Sequence[Spec], config: TrainConfig,
                log: Callable[[str], None],
@@ -284,8 +311,15 @@ def train_unet(unet: Any, text_encoder: Any, tokenizer: Any, latents: Any,
         noise = torch.randn(x.shape, generator=generator)
         noise = noise + config.noise_offset * torch.randn(
             (x.shape[0], x.shape[1], 1, 1), generator=generator)
+        if config.blob_noise > 0:
+            noise = _with_blob_noise(noise, config.blob_noise, generator)
         t = torch.randint(0, scheduler.config.num_train_timesteps, (x.shape[0],),
                           generator=generator)
+        if config.high_noise > 0:
+            high = round(config.high_noise * x.shape[0])
+            t[:high] = torch.randint(config.high_noise_from,
+                                     scheduler.config.num_train_timesteps, (high,),
+                                     generator=generator)
         noisy = scheduler.add_noise(x, noise, t)
         prediction = unet(noisy, t, encoder_hidden_states=states).sample
         loss = ((prediction - noise) ** 2).mean()

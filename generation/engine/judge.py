@@ -13,6 +13,9 @@ nothing about the model:
 - its outline gives the shape: an empty middle is a ring, mass in the lower half a
   triangle, a full box a square, a thin fill a cross, the rest a circle.
 
+`colour_counts` reads the colours of a part of a picture alone (the image to image tests
+ask what an inpainted box shows).
+
 No Django here; a PIL image in, a Reading out.
 """
 
@@ -61,6 +64,17 @@ def _labels(pixels: np.ndarray) -> np.ndarray:
     """The index of the nearest palette colour of each pixel (H × W)."""
     distances = ((pixels[:, :, None, :] - _PALETTE[None, None, :, :]) ** 2).sum(axis=-1)
     return distances.argmin(axis=-1)
+
+
+def colour_counts(image: Image.Image, region: np.ndarray | None = None) -> dict[str, int]:
+    """How many pixels of `image` (at its own size) read as each of the world's colours
+    (the nearest one), within `region` (a boolean H × W array) when given; colours with
+    no pixel are left out."""
+    labels = _labels(np.asarray(image.convert("RGB"), dtype=np.float32))
+    if region is not None:
+        labels = labels[region]
+    counts = np.bincount(labels.ravel(), minlength=len(_NAMES))
+    return {_NAMES[index]: int(count) for index, count in enumerate(counts) if count}
 
 
 def _largest_patch(mask: np.ndarray) -> np.ndarray:

@@ -45,15 +45,18 @@ def parameters_text(
     height: int,
     model_name: str | None = None,
     model_sha256: str | None = None,
+    vae_name: str | None = None,
+    vae_sha256: str | None = None,
     loras: Sequence[tuple[str, str]] = (),
     extra: Sequence[tuple[str, object]] = (),
 ) -> str:
     """The A1111 `parameters` text for one image.
 
-    sampler: the A1111 name (see pipelines.sampler_name). loras: [(name, sha256)] of the
-    LoRAs used; their short hashes go into `Lora hashes`. extra: more (name, value)
-    fields, after the model's, as A1111 writes "Denoising strength", "Mask blur" and
-    "Hires upscale" (quoted when they would break the line).
+    sampler: the A1111 name (see pipelines.sampler_name). vae_name, vae_sha256: the
+    base's VAE override, written after the model as A1111 writes its "SD VAE". loras:
+    [(name, sha256)] of the LoRAs used; their short hashes go into `Lora hashes`. extra:
+    more (name, value) fields, after the model's, as A1111 writes "Denoising strength",
+    "Mask blur" and "Hires upscale" (quoted when they would break the line).
     """
     fields = [
         ("Steps", steps),
@@ -66,6 +69,10 @@ def parameters_text(
         fields.append(("Model hash", short_hash(model_sha256)))
     if model_name:
         fields.append(("Model", _quote(model_name)))
+    if vae_sha256:
+        fields.append(("VAE hash", short_hash(vae_sha256)))
+    if vae_name:
+        fields.append(("VAE", _quote(vae_name)))
     if loras:
         # Always quoted, as A1111 writes it: the value holds ", " and ": " itself.
         hashes = ", ".join(f"{name}: {short_hash(sha)}" for name, sha in loras)

@@ -86,6 +86,7 @@ class GenerationParams:
 
     def parameters_text(self, *, sampler: str, model_name: str | None = None,
                         model_sha256: str | None = None,
+                        vae_name: str | None = None, vae_sha256: str | None = None,
                         loras: Sequence[tuple[str, str]] = (), mode: str = "txt2img",
                         upscaler: str = "Lanczos") -> str:
         """The A1111 `parameters` text of one image drawn with these parameters.
@@ -116,7 +117,8 @@ class GenerationParams:
             prompt=self.prompt, negative_prompt=self.negative_prompt, steps=self.steps,
             sampler=sampler, cfg_scale=self.guidance_scale, seed=self.seed,
             width=self.canvas_size()[0], height=self.canvas_size()[1],
-            model_name=model_name, model_sha256=model_sha256, loras=loras, extra=extra,
+            model_name=model_name, model_sha256=model_sha256, vae_name=vae_name,
+            vae_sha256=vae_sha256, loras=loras, extra=extra,
         )
 
 

@@ -41,9 +41,12 @@ from .checkpoints import folder_pipeline_class, inspect_checkpoint, load_single_
 from .clip_tokenizer import clean_prompt
 from .device import Device, forget_compiled, free_memory, pick_device, prepare_pipeline
 from .params import GenerationParams
+from .vae import load_vae
 
 # A LoRA for one call: (a stable key, e.g. its id; its file; its weight).
 LoraChoice = tuple[object, str | Path, float]
+# A VAE override of the base: (its file, the family whose config it takes: engine/vae.py).
+VaeChoice = tuple[str | Path, str]
 
 
 class Cancelled(Exception):
@@ -146,7 +149,8 @@ class Generated(list):
         self.upscaler = upscaler
 
     def parameters_text(self, index: int, **model: Any) -> str:
-        """The A1111 `parameters` text of image `index` (model_name, model_sha256, loras)."""
+        """The A1111 `parameters` text of image `index` (model_name, model_sha256, vae_name,
+        vae_sha256, loras)."""
         return self.params[index].parameters_text(sampler=self.sampler, mode=self.mode,
                                                   upscaler=self.upscaler, **model)
 
@@ -234,27 +238,31 @@ def is_sdxl(pipeline: Any) -> bool:
 
 
 def load_pipeline(source: str | Path, device: Device, compile: str | None = None,
-                  compile_backend: str = "inductor") -> Any:
+                  compile_backend: str = "inductor", vae: VaeChoice | None = None) -> Any:
     """Load a pipeline from a hub id, a diffusers folder (SD 1.x/2.x or SDXL, as its
-    model_index.json says) or a single-file checkpoint; `compile`: a torch.compile mode for
-    its UNet, None for eager (see prepare_pipeline)."""
-    return prepare_pipeline(load_components(source, device.dtype), device, compile,
+    model_index.json says) or a single-file checkpoint, with `vae` (a VAE file) in place of
+    its own when given; `compile`: a torch.compile mode for its UNet, None for eager (see
+    prepare_pipeline)."""
+    return prepare_pipeline(load_components(source, device.dtype, vae=vae), device, compile,
                             compile_backend)
 
 
-def load_components(source: str | Path, dtype: Any) -> Any:
+def load_components(source: str | Path, dtype: Any, vae: VaeChoice | None = None) -> Any:
     """The pipeline of a hub id, a diffusers folder or a single-file checkpoint, on the CPU
-    in `dtype` (the trainer takes its components from it too)."""
+    in `dtype` (the trainer takes its components from it too); `vae`: a VAE file loaded in
+    place of the base's own (engine/vae.py)."""
     import diffusers
 
     path = Path(str(source))
+    options: dict[str, Any] = {"dtype": dtype}
+    if vae is not None:
+        options["vae"] = load_vae(vae[0], vae[1], dtype)
     if path.is_file():
         # A single-file checkpoint (A1111's layout): its family read from its keys, its
         # configs and tokenizers the project's own, nothing from the hub (checkpoints.py).
-        pipeline = load_single_file(path, inspect_checkpoint(path), {"dtype": dtype})
+        pipeline = load_single_file(path, inspect_checkpoint(path), options)
     else:
         name = folder_pipeline_class(source)
-        options: dict[str, Any] = {"dtype": dtype}
         if name == "StableDiffusionPipeline":
             # The NSFW checker is a second 1.2 GB model; A1111 and most team setups run
             # without it, and a diffusers folder built locally has none.
@@ -293,6 +301,7 @@ class PipelineCache:
         self.compile_backend = compile_backend
         self.clock = clock
         self.base_source: str | None = None
+        self.vae_source: str | None = None  # the VAE file loaded in place of the base's own
         self.load_count = 0  # base pipeline loads since the cache was made
         self.last_used: float | None = None  # clock() at the end of the last use, or None
         self._pipeline: Any = None
@@ -309,19 +318,23 @@ class PipelineCache:
 
     # -- the base model --------------------------------------------------------------
 
-    def pipeline(self, base_source: str | Path) -> Any:
-        """The loaded pipeline for `base_source` (a hub id or local path), loading it if
-        needed and releasing a different base first."""
+    def pipeline(self, base_source: str | Path, vae: VaeChoice | None = None) -> Any:
+        """The loaded pipeline for `base_source` (a hub id or local path) with `vae` (a VAE
+        file in place of its own; None: its own), loading it if needed and releasing a
+        different base, or the same base with another VAE, first."""
+        vae_source = None if vae is None else str(vae[0])
         with self._lock:
-            if self._pipeline is not None and self.base_source != str(base_source):
+            if self._pipeline is not None and (self.base_source, self.vae_source) != (
+                    str(base_source), vae_source):
                 self.release()
             if self._pipeline is None:
                 self._pipeline = load_pipeline(
-                    base_source, self.device, self.compile, self.compile_backend
+                    base_source, self.device, self.compile, self.compile_backend, vae=vae
                 )
                 self._scheduler = self._pipeline.scheduler
                 self._compiled = self.compile is not None
                 self.base_source = str(base_source)
+                self.vae_source = vae_source
                 self.load_count += 1
             self.last_used = self.clock()
             return self._pipeline
@@ -340,6 +353,7 @@ class PipelineCache:
             self._loras.clear()
             self._upscaler = None
             self.base_source = None
+            self.vae_source = None
             self.last_used = None
             if compiled:
                 forget_compiled()
@@ -478,6 +492,7 @@ class PipelineCache:
         params: GenerationParams | Sequence[GenerationParams],
         *,
         loras: Sequence[LoraChoice] = (),
+        vae: VaeChoice | None = None,
         source: Source | None = None,
         upscaler: Upscaler | None = None,
         upscaler_name: str = "Lanczos",
@@ -494,6 +509,8 @@ class PipelineCache:
             its pixels do not depend on the batch it ran in, and CPU-seeded noise is the
             same on any device.
         loras: [(key, path, weight)]; key is stable per LoRA (e.g. its id).
+        vae: (a VAE file, its family) in place of the base's own VAE; the cache keeps one
+            base with one VAE loaded, and another VAE reloads the base.
         source: the picture (and mask) every prompt of the call starts from; None: text
             to image. The hires fix (params.hires_scale) is for text to image only.
         upscaler: how the hires fix upscales, and how a source smaller than the call's
@@ -520,7 +537,7 @@ class PipelineCache:
             try:
                 if should_cancel is not None and should_cancel():
                     raise Cancelled()
-                pipeline = self.pipeline(base_source)
+                pipeline = self.pipeline(base_source, vae)
                 self.use_loras(pipeline, list(loras))
                 drawn = [item.for_image(seed) for item in batch for seed in item.image_seeds()]
                 passes = 2 if first.hires_scale else 1

@@ -63,3 +63,26 @@ def png_of(picture):
     out = io.BytesIO()
     picture.save(out, "PNG")
     return out.getvalue()
+
+
+def finished_job(job_id, timeout=180):
+    """The job `job_id` once a worker ended it (succeeded or failed)."""
+    from generation.models import Job, Status
+    from imagineer.testing import wait_for
+
+    return wait_for(lambda: (job := Job.objects.get(pk=job_id)).status in (
+        Status.SUCCEEDED, Status.FAILED) and job, timeout=timeout,
+        message=f"job {job_id} to end")
+
+
+def stored_picture(image):
+    """An Image's stored PNG, decoded (its text chunks in `.text`)."""
+    import io
+
+    from django.core.files.storage import default_storage
+    from PIL import Image as PILImage
+
+    with default_storage.open(image.file.name, "rb") as handle:
+        picture = PILImage.open(io.BytesIO(handle.read()))
+        picture.load()
+    return picture

@@ -207,3 +207,75 @@ def test_a_half_precision_vae_that_overflows_decodes_again_in_fp32(tiny_sdxl_dir
     assert cache._pipeline.vae.dtype == torch.float16
     assert pixels(image).std() > 1  # a picture, not black
     assert pixels(cache.generate(str(folder), half)[0]).std() > 1
+
+
+def test_a_hub_id_sdxl_base_loads_with_the_sdxl_pipeline(tiny_sdxl_dir, tmp_path, monkeypatch,
+                                                         no_network):
+    """A hub id is read as a folder is: its model_index.json (from huggingface_hub's cache,
+    here laid out as a download leaves it, offline) names the SDXL pipeline class."""
+    import shutil
+
+    from huggingface_hub import constants
+
+    from generation.engine.checkpoints import folder_pipeline_class
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--imagineer--tiny-sdxl"
+    shutil.copytree(tiny_sdxl_dir, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+
+    assert folder_pipeline_class("imagineer/tiny-sdxl") == "StableDiffusionXLPipeline"
+    assert folder_pipeline_class("imagineer/not-downloaded") == "StableDiffusionPipeline"
+    cache = PipelineCache()
+    image = cache.generate("imagineer/tiny-sdxl", QUICK)[0]
+    assert type(cache._pipeline).__name__ == "StableDiffusionXLPipeline"
+    assert image.tobytes() == cache.generate(str(tiny_sdxl_dir), QUICK)[0].tobytes()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_inpaints_with_an_sdxl_base(start_worker, api_as, viewer, tiny_sdxl_file,
+                                             media_root):
+    """Inpainting through the worker on the tiny SDXL: StableDiffusionXLInpaintPipeline made
+    from the loaded base, the source's own pixels outside the mask, the PNG saying how, and
+    the pixels the engine draws called directly."""
+    from albums.ingest import store_image
+    from albums.models import Image
+    from generation.engine.pipelines import Source
+
+    from .engine_helpers import box_mask, finished_job, png_of, red_circle, stored_picture
+
+    def stored(picture, name):
+        image, _ = store_image(png_of(picture), filename=name, source=Image.Source.UPLOAD,
+                               created_by=viewer)
+        return image
+
+    base = ModelVersion.from_source(name="tiny-xl", kind="base",
+                                    source=str(tiny_sdxl_file)).register()
+    base.make_default()
+    circle, mask = stored(red_circle(), "circle.png"), stored(box_mask(), "mask.png")
+    start_worker(HF_HUB_OFFLINE="1")
+    response = api_as(viewer).post("/api/jobs/", {
+        "prompt": "a red castle", "width": 64, "height": 64, "steps": 3, "seed": 7,
+        "guidance_scale": 7.5, "init_image": circle.pk, "mask": mask.pk, "strength": 1.0,
+        "mask_blur": 2}, format="json")
+    assert response.status_code == 201, response.content
+    job = finished_job(response.json()["id"])
+    assert job.status == Status.SUCCEEDED, job.error
+    picture = stored_picture(job.images.get())
+    drawn = pixels(picture.convert("RGB"))
+    far = np.asarray(box_mask(box=(2, 2, 38, 38))) == 0
+    assert np.array_equal(drawn[far], pixels(red_circle())[far])
+    inside = np.asarray(box_mask(box=(12, 12, 28, 28))) == 255
+    assert np.abs(drawn[inside] - pixels(red_circle())[inside]).mean() > 5
+    assert "Denoising strength: 1, Mask blur: 2" in picture.text["parameters"]
+
+    cache = PipelineCache()
+    expected = cache.generate(str(tiny_sdxl_file), GenerationParams(
+        "a red castle", width=64, height=64, steps=3, seed=7, strength=1.0, mask_blur=2),
+        source=Source(red_circle(), box_mask()))[0]
+    assert type(cache.derived(cache._pipeline, "inpaint")).__name__ == \
+        "StableDiffusionXLInpaintPipeline"
+    assert np.abs(drawn - pixels(expected)).max() <= 1

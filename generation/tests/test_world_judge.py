@@ -118,3 +118,16 @@ def test_training_captions_sometimes_leave_out_position_and_size():
     }
     same = random.Random  # noqa: S311 -- seeded draws
     assert sample_spec(same(2)) == sample_spec(same(2))
+
+
+def test_colour_counts_reads_a_region_of_a_picture():
+    import numpy as np
+
+    from generation.engine.judge import colour_counts
+
+    picture = render(Spec("square", "green", "white", "centre", "large"))
+    middle = np.zeros((64, 64), dtype=bool)
+    middle[24:40, 24:40] = True
+    assert colour_counts(picture, middle) == {"green": 256}
+    counts = colour_counts(picture)
+    assert sum(counts.values()) == 64 * 64 and set(counts) == {"green", "white"}

@@ -32,6 +32,14 @@ class Command(BaseCommand):
         parser.add_argument("--unet-steps", type=int, default=None)
         parser.add_argument("--pictures", type=int, default=None)
         parser.add_argument("--threads", type=int, default=None)
+        parser.add_argument("--high-noise", type=float, default=None,
+                            help="Share of each batch's timesteps drawn from the noisiest "
+                            "(--high-noise-from to 999): where only the caption says where "
+                            "the shape goes.")
+        parser.add_argument("--high-noise-from", type=int, default=None)
+        parser.add_argument("--blob-noise", type=float, default=None,
+                            help="Low-frequency noise added in training (hides where the "
+                            "shape is at the noisiest steps, so the caption must say it).")
 
     def handle(self, *args, seed, out, ship=False, ship_only=False, continue_from=None,
                **options):
@@ -47,7 +55,8 @@ class Command(BaseCommand):
         if not ship_only:
             config = replace(TrainConfig(seed=seed), **{
                 key: value for key in ("vae_steps", "unet_steps", "pictures", "threads",
-                                       "pictures_seed", "unet_lr")
+                                       "pictures_seed", "unet_lr", "high_noise",
+                                       "high_noise_from", "blob_noise")
                 if (value := options.get(key)) is not None})
 
             def log(line):
