@@ -1,4 +1,7 @@
-"""POST /api/token/ and /api/invites/.
+"""POST /api/token/, /api/me/ and /api/invites/.
+
+GET/PATCH /api/me/: the signed-in user's own profile; PATCH changes their preferences
+(today `nsfw_preference`: hide, blur or show images flagged NSFW), the rest is read-only.
 
 POST /api/token/: a script trades a username (or email) and password for its API token.
 
@@ -18,13 +21,13 @@ from django.contrib.auth import authenticate
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
 from core.api import ActionPermission, RejectUnknownFields, router
 
 from .middleware import client_address
-from .models import Invite
+from .models import Invite, User
 
 security_log = logging.getLogger("security")
 
@@ -66,6 +69,40 @@ def obtain_token(request):
         extra={"event": "api_token", "user_id": user.pk, "address": client_address(request)},
     )
     return Response(TokenSerializer({"token": token.key}).data)
+
+
+# The caller's own profile.
+
+
+class ProfileSerializer(RejectUnknownFields, serializers.ModelSerializer):
+    role = serializers.CharField(read_only=True, help_text="viewer, editor or admin.")
+    display_name = serializers.CharField(read_only=True, help_text="How pages name the "
+                                         "user to others: the full name, else the username.")
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "email", "display_name", "role", "nsfw_preference"]
+        read_only_fields = ["id", "username", "email", "display_name", "role"]
+
+
+class ProfileViewSet(viewsets.GenericViewSet):
+    """/api/me/: the caller's own profile (never anybody else's: there is no id to change);
+    PATCH sets `nsfw_preference`."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = ProfileSerializer
+
+    def retrieve(self, request):
+        return Response(ProfileSerializer(request.user).data)
+
+    def partial_update(self, request):
+        serializer = ProfileSerializer(request.user, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        serializer.save()
+        return Response(serializer.data)
+
+
+me = ProfileViewSet.as_view({"get": "retrieve", "patch": "partial_update"})
 
 
 # Invites: admins invite people by email while sign-up is by invitation (IMAGINEER_SIGNUP).

@@ -15,8 +15,29 @@ from django.urls import reverse
 from django.utils import timezone
 
 
+class NsfwPreference(models.TextChoices):
+    """How a user wants images flagged NSFW shown (albums.models.nsfw_mode)."""
+
+    HIDE = "hide", "Hide them from lists"
+    BLUR = "blur", "Blur them until clicked"
+    SHOW = "show", "Show them"
+
+
+def nsfw_mode(user):
+    """How `user` wants NSFW images (NsfwPreference): hide, blur (the default, and anonymous
+    visitors') or show."""
+    return getattr(user, "nsfw_preference", None) or NsfwPreference.BLUR
+
+
 class User(AbstractUser):
     """The platform's user. Roles are groups: see accounts/roles.py."""
+
+    nsfw_preference = models.CharField(
+        "NSFW images", max_length=8, choices=NsfwPreference.choices,
+        default=NsfwPreference.BLUR,
+        help_text="hide: left out of the user's lists of images, album pages and search "
+                  "(an image opened by its id is still shown, blurred); blur: blurred until "
+                  "clicked; show: shown as any other.")
 
     storage_quota_bytes = models.PositiveBigIntegerField(
         null=True, blank=True, verbose_name="storage quota (bytes)",

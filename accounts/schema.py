@@ -1,4 +1,4 @@
-"""The OpenAPI declaration of the token and invite APIs (api.py). imagineer/urls.py
+"""The OpenAPI declaration of the token, profile and invite APIs (api.py). imagineer/urls.py
 imports it with the views."""
 
 from drf_spectacular.utils import extend_schema
@@ -10,6 +10,8 @@ from .api import (
     UNVERIFIED,
     InviteSerializer,
     InviteViewSet,
+    ProfileSerializer,
+    ProfileViewSet,
     SentInviteSerializer,
     TokenRequestSerializer,
     TokenSerializer,
@@ -32,6 +34,37 @@ document(obtain_token, post=extend_schema(
         example("Token", {"token": "35e45ee73c1a7e234c4e2cbf6a2a87a7563c4bce"}),
     ],
 ))
+
+
+PROFILE = {"id": 3, "username": "vera", "email": "vera@example.com", "display_name": "Vera",
+           "role": "viewer", "nsfw_preference": "blur"}
+
+document(
+    ProfileViewSet,
+    retrieve=extend_schema(
+        operation_id="me_retrieve",
+        summary="Your own profile",
+        tags=["me"],
+        description="The signed-in user's own account: never anybody else's.",
+        responses={200: ProfileSerializer, **errors(401)},
+        examples=[example("Profile", PROFILE)],
+    ),
+    partial_update=extend_schema(
+        operation_id="me_partial_update",
+        summary="Change your preferences",
+        tags=["me"],
+        description="`nsfw_preference`: how images flagged NSFW reach you. `hide` leaves "
+                    "them out of the image lists, album pages and search (an image asked "
+                    "for by its id still answers); `blur` (the default) blurs them on the "
+                    "pages until clicked; `show` shows them. The other fields are "
+                    "read-only: sending one is a 400 naming it.",
+        request=ProfileSerializer,
+        responses={200: ProfileSerializer, **errors(400, 401, examples={
+            400: {"nsfw_preference": ['"maybe" is not a valid choice.']}})},
+        examples=[example("Hide NSFW images", {"nsfw_preference": "hide"}, request=True),
+                  example("Profile", {**PROFILE, "nsfw_preference": "hide"})],
+    ),
+)
 
 
 INVITE = {"id": 4, "email": "new@example.com", "status": "pending", "invited_by": "admin",

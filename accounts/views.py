@@ -1,4 +1,5 @@
 from allauth.account.adapter import get_adapter
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -7,7 +8,7 @@ from django.views.decorators.http import require_http_methods
 from rest_framework.authtoken.models import Token
 
 from .adapters import INVITE, INVITE_SESSION_KEY, OPEN
-from .models import Invite
+from .models import Invite, NsfwPreference, User, nsfw_mode
 
 
 def signup_policy(request):
@@ -15,9 +16,40 @@ def signup_policy(request):
     return {"signup_open": settings.IMAGINEER_SIGNUP == OPEN}
 
 
+def nsfw_display(request):
+    """Template context: how the signed-in user wants NSFW images (NsfwPreference):
+    `nsfw_blur` (blur or hide: pictures flagged NSFW are blurred until clicked) and
+    `nsfw_hide` (lists leave them out; an album cover is not shown)."""
+    mode = nsfw_mode(request.user)
+    return {"nsfw_blur": mode != NsfwPreference.SHOW, "nsfw_hide": mode == NsfwPreference.HIDE}
+
+
 @login_required
 def home(request):
     return render(request, "home.html")
+
+
+class PreferencesForm(forms.ModelForm):
+    """The user's own preferences: the model's fields and their rules (as /api/me/)."""
+
+    class Meta:
+        model = User
+        fields = ["nsfw_preference"]
+        widgets = {"nsfw_preference": forms.RadioSelect}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_settings(request):
+    """The signed-in user's own preferences (today how NSFW images are shown)."""
+    form = PreferencesForm(request.POST or None, instance=request.user)
+    if request.method == "POST":
+        if form.is_valid():
+            form.save()
+            messages.success(request, "Settings saved.")
+            return redirect("account_settings")
+        return render(request, "accounts/settings.html", {"form": form}, status=400)
+    return render(request, "accounts/settings.html", {"form": form})
 
 
 @login_required

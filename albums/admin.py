@@ -48,6 +48,28 @@ class CaptionedFilter(admin.SimpleListFilter):
         return queryset
 
 
+class NsfwScoreFilter(admin.SimpleListFilter):
+    """The NSFW classifier's score (IMAGINEER_NSFW_MODEL) by range, or not scored."""
+
+    title = "NSFW score"
+    parameter_name = "nsfw_score"
+    RANGES = {"lt0.2": (0.0, 0.2), "0.2-0.5": (0.2, 0.5), "0.5-0.8": (0.5, 0.8),
+              "ge0.8": (0.8, None)}
+
+    def lookups(self, request, model_admin):
+        return [("none", "Not scored"), ("lt0.2", "Below 0.2"), ("0.2-0.5", "0.2 to 0.5"),
+                ("0.5-0.8", "0.5 to 0.8"), ("ge0.8", "0.8 and above")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "none":
+            return queryset.filter(nsfw_score__isnull=True)
+        if self.value() in self.RANGES:
+            low, high = self.RANGES[self.value()]
+            queryset = queryset.filter(nsfw_score__gte=low)
+            return queryset if high is None else queryset.filter(nsfw_score__lt=high)
+        return queryset
+
+
 class LabelInline(admin.TabularInline):
     model = Label
     extra = 1
@@ -60,19 +82,20 @@ class LabelInline(admin.TabularInline):
 
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin):
-    list_display = ["thumb", "__str__", "source", "caption", "nsfw", "created_by",
-                    "created_at"]
+    list_display = ["thumb", "__str__", "source", "caption", "nsfw", "nsfw_score",
+                    "created_by", "created_at"]
     list_display_links = ["__str__"]
-    list_filter = ["source", "albums", "nsfw", CaptionedFilter]
+    list_filter = ["source", "albums", "nsfw", NsfwScoreFilter, "nsfw_by_hand",
+                   CaptionedFilter]
     search_fields = ["prompt"]  # shows the search box; get_search_results does the search
     list_per_page = 50
     date_hierarchy = "created_at"
     inlines = [LabelInline]
     # Not the file fields: their storage URLs are not served (files go through a view).
-    fields = ["preview", "nsfw", "prompt", "params", "source", "width", "height",
-              "size_bytes", "format", "sha256", "created_by", "created_at"]
-    readonly_fields = ["preview", "source", "width", "height", "size_bytes", "format",
-                       "sha256", "created_by", "created_at"]
+    fields = ["preview", "nsfw", "nsfw_score", "nsfw_by_hand", "prompt", "params", "source",
+              "width", "height", "size_bytes", "format", "sha256", "created_by", "created_at"]
+    readonly_fields = ["preview", "nsfw_score", "nsfw_by_hand", "source", "width", "height",
+                       "size_bytes", "format", "sha256", "created_by", "created_at"]
     actions = ["add_to_album", "remove_from_album", "mark_nsfw", "unmark_nsfw",
                "caption_automatically"]
     Media = AdminMedia
@@ -92,6 +115,11 @@ class ImageAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # images come in through albums.ingest, which checks them
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if "nsfw" in form.changed_data:  # a person's flag: the classifier leaves it be
+            obj.set_nsfw(obj.nsfw)
 
     @admin.display(description="thumbnail")
     def thumb(self, image):
@@ -153,12 +181,12 @@ class ImageAdmin(admin.ModelAdmin):
 
     @admin.action(description="Mark the selected images NSFW", permissions=["change"])
     def mark_nsfw(self, request, queryset):
-        n = queryset.update(nsfw=True)
+        n = queryset.flag_nsfw(True)
         self.message_user(request, f"Marked {n} images NSFW.", messages.SUCCESS)
 
     @admin.action(description="Unmark the selected images NSFW", permissions=["change"])
     def unmark_nsfw(self, request, queryset):
-        n = queryset.update(nsfw=False)
+        n = queryset.flag_nsfw(False)
         self.message_user(request, f"Unmarked {n} images NSFW.", messages.SUCCESS)
 
     @admin.action(description="Caption the selected images automatically",

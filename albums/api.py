@@ -97,8 +97,8 @@ class ImageSerializer(JsonTypes, serializers.ModelSerializer):
         model = Image
         fields = [
             "id", "url", "thumbnail_url", "width", "height", "size_bytes", "format",
-            "sha256", "source", "prompt", "params", "nsfw", "caption", "created_by",
-            "created_at",
+            "sha256", "source", "prompt", "params", "nsfw", "nsfw_score", "caption",
+            "created_by", "created_at",
         ]
         read_only_fields = [name for name in fields if name not in ("nsfw", "caption")]
 
@@ -111,9 +111,8 @@ class ImageSerializer(JsonTypes, serializers.ModelSerializer):
         return file_urls(self.context.get("request"), image.pk)[1]
 
     def update(self, image, validated_data):
-        if "nsfw" in validated_data and validated_data["nsfw"] != image.nsfw:
-            image.nsfw = validated_data["nsfw"]
-            image.save(update_fields=["nsfw"])
+        if "nsfw" in validated_data:  # a curator's word, final even when unchanged
+            image.set_nsfw(validated_data["nsfw"])
         if "caption" in validated_data and validated_data["caption"] != image.caption:
             image.set_caption(validated_data["caption"], by=self.context["request"].user)
         return image
@@ -187,8 +186,12 @@ class ImageViewSet(
 
     List filters: album (id; ordered by position in it), source, nsfw, has_caption,
     created_by (user id), search (in prompts and captions); cursor and page_size.
-    PATCH sets `caption` (a new manual caption label) or `nsfw`. DELETE removes the row
-    and both files.
+    NSFW images are left out of the list (filters and search included) for a caller whose
+    `nsfw_preference` is hide (/api/me/); an image asked for by its id is answered whatever
+    the preference. `nsfw_score` is the classifier's (IMAGINEER_NSFW_MODEL; null: not
+    scored).
+    PATCH sets `caption` (a new manual caption label) or `nsfw` (a curator's flag: the
+    classifier no longer changes it). DELETE removes the row and both files.
 
     POST (multipart): one or more `file` fields and an optional `album` id. Every file is
     checked first; if any is refused the whole request is refused (400, each bad file
@@ -212,7 +215,10 @@ class ImageViewSet(
     }
 
     def get_queryset(self):
-        return Image.objects.visible_to(self.request.user).with_caption()
+        images = Image.objects.visible_to(self.request.user).with_caption()
+        if self.action == "list":  # an image asked for by its id is answered all the same
+            images = images.shown_in_lists_to(self.request.user)
+        return images
 
     def create(self, request):
         files = request.FILES.getlist("file")

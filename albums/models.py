@@ -28,6 +28,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.limits import counts_toward_quota
+from accounts.models import NsfwPreference, nsfw_mode
 from workers.models import LeasedWork, LeasedWorkQuerySet
 
 CURATE_ALL = "albums.curate_all"
@@ -106,6 +107,19 @@ class ImageQuerySet(models.QuerySet):
             return self.filter(in_visible_album | Q(created_by=user))
         return self.filter(in_visible_album)
 
+    def flag_nsfw(self, flag):
+        """A person (a curator) flags or clears these images: their word is final, so the
+        classifier no longer changes the flag (`nsfw_by_hand`). Returns how many."""
+        return self.update(nsfw=bool(flag), nsfw_by_hand=True)
+
+    def shown_in_lists_to(self, user):
+        """The images of a list (API, pages, search) as `user` wants them: NSFW ones left
+        out for those who chose to hide them (accounts.User.nsfw_preference). Only lists:
+        an image opened by its id is shown (blurred) whatever the choice."""
+        if nsfw_mode(user) == NsfwPreference.HIDE:
+            return self.filter(nsfw=False)
+        return self
+
     def captionable_by(self, user):
         """The images whose caption `user`'s own work may write (an import, an automatic
         caption run): curators' any image, other users' their own only. Adding a visible
@@ -156,6 +170,13 @@ class Image(models.Model):
     prompt = models.TextField(blank=True)
     params = models.JSONField(default=dict, blank=True)
     nsfw = models.BooleanField("NSFW", default=False)
+    nsfw_score = models.FloatField(
+        "NSFW score", null=True, blank=True, editable=False,
+        help_text="The NSFW classifier's probability that the image is not safe for work "
+                  "(IMAGINEER_NSFW_MODEL); empty: not scored.")
+    nsfw_by_hand = models.BooleanField(
+        "NSFW set by hand", default=False, editable=False,
+        help_text="A curator set or cleared the flag: the classifier no longer changes it.")
     source_url = models.URLField(max_length=2000, blank=True,
                                  help_text="Where a scraped image was fetched from.")
     source_page = models.URLField(max_length=2000, blank=True,
@@ -212,6 +233,24 @@ class Image(models.Model):
         if Image.objects.filter(pk=self.pk).captioned().exists():
             return None
         return self.set_caption(text, by=by, source=source or Label.Source.AUTO)
+
+    def set_nsfw(self, flag):
+        """A curator's flag (the API, the admin): see ImageQuerySet.flag_nsfw."""
+        Image.objects.filter(pk=self.pk).flag_nsfw(flag)
+        self.nsfw, self.nsfw_by_hand = bool(flag), True
+
+    def record_nsfw_score(self, score, *, threshold):
+        """Store the classifier's score, and flag the image when the score reaches the
+        site's threshold (SiteSettings.nsfw_threshold), unless a person set the flag by
+        hand: theirs wins, before or after. The classifier only ever raises the flag. One
+        conditional UPDATE, so a person's flag written at the same moment is never undone."""
+        flag = models.Case(models.When(nsfw_by_hand=False, then=Value(True)),
+                           default=models.F("nsfw"))
+        changes = {"nsfw_score": score}
+        if score >= threshold:
+            changes["nsfw"] = flag
+        Image.objects.filter(pk=self.pk).update(**changes)
+        self.refresh_from_db(fields=["nsfw", "nsfw_score", "nsfw_by_hand"])
 
     def can_curate(self, user):
         """Change the caption or NSFW flag, delete: curators only (see accounts/roles.py)."""

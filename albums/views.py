@@ -95,6 +95,7 @@ ALBUM_PAGE = "albums/album_detail.html"
 def album_context(request, album):
     images = (
         Image.objects.filter(album_entries__album=album)
+        .shown_in_lists_to(request.user)
         .with_caption()
         .order_by("album_entries__position", "album_entries__id")
     )

@@ -311,7 +311,11 @@ class SiteSettingsAdmin(admin.ModelAdmin):
         }),
         ("Limits", {
             "fields": [name for name in SiteSettings.field_names()
-                       if not name.startswith("default_")] + ["updated_at"],
+                       if not name.startswith(("default_", "nsfw_"))] + ["updated_at"],
+        }),
+        ("NSFW", {
+            "description": "Automatic NSFW flags (IMAGINEER_NSFW_MODEL).",
+            "fields": ["nsfw_threshold"],
         }),
     ]
 

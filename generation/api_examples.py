@@ -176,5 +176,6 @@ SITE_SETTINGS = {
     "editor_max_active_jobs": 10,
     "max_queue": 100,
     "max_batch": 4,
+    "nsfw_threshold": 0.8,
     "updated_at": None,
 }

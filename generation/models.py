@@ -35,6 +35,7 @@ from .rules import (
     GUIDANCE,
     IMAGE_DEFAULTS,
     LIMITS,
+    NSFW_THRESHOLD,
     OUTPAINT_SIDES,
     PROMPT_MAX,
     SCHEDULERS,
@@ -1245,7 +1246,7 @@ class SiteSettings(models.Model):
     change at their next request.
     """
 
-    CACHE_KEY = "generation.site-settings.v3"  # a new version when the fields change
+    CACHE_KEY = "generation.site-settings.v4"  # a new version when the fields change
     # A backstop: a reader that fetched the old row while a save committed may put it
     # back into the cache just after the save dropped it; it lives this long at most.
     CACHE_SECONDS = 60
@@ -1277,6 +1278,10 @@ class SiteSettings(models.Model):
         "a batch's jobs wait for room."))
     max_batch = models.IntegerField(help_text=limit_rule(
         "max_batch", "Jobs of one batch that share a pipeline call in the worker."))
+    nsfw_threshold = models.FloatField(help_text=(
+        "The NSFW classifier's score from which an image is flagged NSFW (IMAGINEER_NSFW_"
+        "MODEL; a flag set by hand wins): {} to {}. It applies to images scored after "
+        "the change.").format(*NSFW_THRESHOLD))
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -1323,6 +1328,7 @@ class SiteSettings(models.Model):
                for name in ("jobs_per_minute", "batches_per_hour", "max_active_jobs")},
             "max_queue": settings.IMAGINEER_MAX_QUEUE,
             "max_batch": settings.IMAGINEER_MAX_BATCH,
+            "nsfw_threshold": settings.IMAGINEER_NSFW_THRESHOLD,
         }
 
     @classmethod

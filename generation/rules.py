@@ -117,6 +117,9 @@ LIMITS = {
     "max_batch": (1, 64),
 }
 
+# The NSFW classifier's score from which an image is flagged (a site setting).
+NSFW_THRESHOLD = (0.0, 1.0)
+
 
 def openapi_rule(kind, limits, multiple=None):
     """A number's rule as OpenAPI says it: type, minimum, maximum, multipleOf."""
@@ -140,6 +143,7 @@ def site_settings_rules():
              for name in ("width", "height", "steps", "guidance_scale")}
     rules["default_scheduler"] = {"type": "string", "enum": SCHEDULERS}
     rules.update({name: openapi_rule(int, limits) for name, limits in LIMITS.items()})
+    rules["nsfw_threshold"] = openapi_rule(float, NSFW_THRESHOLD)
     return rules
 
 
@@ -280,6 +284,8 @@ def validate_site_settings(values):
     _check_parameters(errors, cleaned, prefix="default_")
     for field, (low, high) in LIMITS.items():
         cleaned[field] = _number(errors, cleaned, field, int, low, high)
+    cleaned["nsfw_threshold"] = _number(errors, cleaned, "nsfw_threshold", float,
+                                        *NSFW_THRESHOLD)
     if errors:
         raise ValidationError(errors)
     return cleaned

@@ -7,6 +7,11 @@ are; it then goes on with the next queued jobs for a while (`run_next_job`). A j
 worker died (kill -9) is given back to the queue by `reclaim_stale_jobs`, which runs when
 a worker starts, before each job and every minute.
 
+NSFW: once a call's pictures are made, the NSFW classifier (nsfw.py, when
+IMAGINEER_NSFW_MODEL is set) scores them, and each job's images are stored with their
+scores and flags in the transaction that ends the job. A classifier that fails is logged
+and flags nothing; the job succeeds all the same.
+
 Time limits: a job running longer than IMAGINEER_JOB_TIME_LIMIT is stopped at its next
 step (`run_jobs`) and fails with error_type "timeout"; the engine frees its memory and the
 task goes on with the next job. A step that never ends is caught by the token's own task
@@ -32,6 +37,7 @@ from .engine.metadata import png_bytes
 from .engine.pipelines import Cancelled, Source, get_cache
 from .limits import release_held_jobs
 from .models import Job, JobTimedOut, SiteSettings, Status
+from .nsfw import record_scores, score_pictures
 
 log = logging.getLogger(__name__)
 
@@ -236,11 +242,15 @@ def run_jobs(jobs):
     log.info("generated", extra={"jobs": [job.pk for job in jobs],
                                  "pipeline_loads": cache.load_count})
     per_job = first.num_images
+    # The NSFW classifier's scores (None: off, or failed and logged: nothing is flagged).
+    scores = score_pictures(list(generated))
     for index, job in enumerate(jobs):
         try:
             with atomic_ingest():  # all of a job's images and its end, or none of them
                 numbers = range(index * per_job, (index + 1) * per_job)
                 saved = save_images(job, generated, numbers)
+                if scores is not None:
+                    record_scores(saved, [scores[number] for number in numbers])
                 if not job.finish(saved):
                     raise NoLongerOurs
         except NoLongerOurs:  # cancelled, or given to another worker, meanwhile

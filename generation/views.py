@@ -107,7 +107,8 @@ def _start_from(image, mode):
 
 
 def _generate_context(request, form, source, mode):
-    strip = Image.objects.filter(created_by=request.user).order_by("-created_at", "-id")
+    strip = (Image.objects.filter(created_by=request.user).shown_in_lists_to(request.user)
+             .order_by("-created_at", "-id"))
     return {"form": form, "source": source, "mode": mode, "strip": strip[:STRIP_SIZE],
             "max_loras": MAX_LORAS, "lora_weight": LORA_WEIGHT}
 

@@ -146,6 +146,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.views.signup_policy",
+                "accounts.views.nsfw_display",
             ],
         },
     },
@@ -267,6 +268,14 @@ IMAGINEER_SENDFILE_PREFIX = env("IMAGINEER_SENDFILE_PREFIX", "/protected-media/"
 # Salesforce/blip-image-captioning-base) or a local directory saved with save_pretrained.
 # Empty: automatic captioning is off and the pages do not offer it.
 IMAGINEER_CAPTION_MODEL = env("IMAGINEER_CAPTION_MODEL")
+# Automatic NSFW flags (generation/nsfw.py): a transformers image-classification model with
+# an "nsfw" label (Falconsai/nsfw_image_detection, or a folder saved with save_pretrained),
+# run by the workers on generated, uploaded and imported images. A hub id is downloaded
+# only with IMAGINEER_HUB_DOWNLOADS=1; otherwise it must be in the local cache. Empty: off.
+IMAGINEER_NSFW_MODEL = env("IMAGINEER_NSFW_MODEL")
+# The score (0 to 1) from which an image is flagged: the initial site setting
+# `nsfw_threshold`, which admins then change in the admin or the API.
+IMAGINEER_NSFW_THRESHOLD = env_fraction("IMAGINEER_NSFW_THRESHOLD", 0.8)
 # Per-user limits on what costs disk or CPU (accounts/limits.py); admins are exempt.
 # The storage quota in bytes of each user's images and models (0: none); an admin sets a
 # user's own on the user's page in the admin.

@@ -134,12 +134,15 @@ class TrainingRun(LeasedWork):
 
     def prompt_for_validation(self):
         """The validation prompt, else the trigger word and the first image's caption:
-        what the first image was trained with."""
+        what the first image was trained with (the trainer's build_captions)."""
+        from .trainer import Example, build_captions
+
         if self.validation_prompt:
             return self.validation_prompt
         first = self.training_images().first()
-        parts = [self.trigger_word, first.caption if first else ""]
-        return ", ".join(part for part in parts if part) or "a picture"
+        (trained,) = build_captions([Example("first", first.caption if first else "")],
+                                    self.trigger_word)
+        return trained or "a picture"
 
     def validation_images(self):
         """The validation images as (without the LoRA, with it) pairs."""

@@ -108,9 +108,12 @@ def _ignore(*args):
 def build_captions(examples, trigger_word, on_log=_ignore):
     """Return the caption trained for each example: "<trigger word>, <caption>".
 
-    An uncaptioned image gets the trigger word alone, and a warning goes to on_log.
+    A caption that already names the trigger word (as a word of its own, anywhere) is
+    trained as written: "a red zxq on a blue background" teaches the word where it
+    stands. An uncaptioned image gets the trigger word alone, and a warning goes to on_log.
     """
     trigger_word = (trigger_word or "").strip()
+    named = re.compile(rf"(?<!\w){re.escape(trigger_word)}(?!\w)", re.IGNORECASE)
     captions = []
     for example in examples:
         caption = (example.caption or "").strip()
@@ -119,6 +122,9 @@ def build_captions(examples, trigger_word, on_log=_ignore):
                 f"warning: {Path(example.image_path).name} has no caption; "
                 f"it is trained on the trigger word alone ({trigger_word!r})"
             )
+        if trigger_word and named.search(caption):
+            captions.append(caption)
+            continue
         captions.append(", ".join(part for part in (trigger_word, caption) if part))
     return captions
 

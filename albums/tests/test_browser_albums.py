@@ -1,4 +1,5 @@
-"""The gallery in a real browser: upload, add to an album, NSFW blur, caption progress."""
+"""The gallery in a real browser: upload, add to an album, NSFW blur and the NSFW choice,
+caption progress."""
 
 import re
 
@@ -86,6 +87,32 @@ def test_it_blurs_nsfw_images_until_clicked(
     expect(card).to_have_class(re.compile(r"\brevealed\b"))
     assert picture.evaluate("img => getComputedStyle(img).filter") == "none"
     assert page.url.endswith(f"/albums/{album.slug}/")  # the first click only reveals
+    assert csp_violations() == []
+
+
+def test_the_settings_page_chooses_to_show_or_hide_nsfw_images(
+    sign_in_page, make_user, make_image, live_server, csp_violations
+):
+    user = make_user("bea", "viewer")
+    album = Album.objects.create(name="Night", owner=user)
+    make_image(album=album, nsfw=True)
+    make_image(album=album)
+    page = sign_in_page(user)
+
+    def choose(label):
+        page.locator("header nav").get_by_role("link", name="Settings").click()
+        page.get_by_label(label).check()
+        page.get_by_role("button", name="Save").click()
+        expect(page.locator(".messages")).to_have_text("Settings saved.")
+        page.goto(f"{live_server.url}/albums/{album.slug}/")
+
+    choose("Show them")
+    pictures = page.locator(".thumbs img")
+    expect(pictures).to_have_count(2)
+    assert pictures.evaluate_all("imgs => imgs.map(img => getComputedStyle(img).filter)") == [
+        "none", "none"]
+    choose("Hide them from lists")
+    expect(pictures).to_have_count(1)
     assert csp_violations() == []
 
 

@@ -209,6 +209,21 @@ def test_a_half_precision_vae_that_overflows_decodes_again_in_fp32(tiny_sdxl_dir
     assert pixels(cache.generate(str(folder), half)[0]).std() > 1
 
 
+def test_clip_skip_conditions_both_sdxl_text_encoders_on_an_earlier_layer(tiny_sdxl_file,
+                                                                          no_network):
+    """A1111's clip skip on SDXL: 1 is SDXL's own (the penultimate layer of both encoders),
+    2 the one before it; the PNG text says it as A1111 does."""
+    from dataclasses import replace
+
+    cache = PipelineCache()
+    own = cache.generate(str(tiny_sdxl_file), QUICK)
+    skipped = cache.generate(str(tiny_sdxl_file), replace(QUICK, clip_skip=2))
+    assert cache.load_count == 1
+    assert np.abs(pixels(skipped[0]) - pixels(own[0])).mean() > 1
+    assert "Clip skip" not in own.parameters_text(0)
+    assert "Clip skip: 2" in skipped.parameters_text(0)
+
+
 def test_a_hub_id_sdxl_base_loads_with_the_sdxl_pipeline(tiny_sdxl_dir, tmp_path, monkeypatch,
                                                          no_network):
     """A hub id is read as a folder is: its model_index.json (from huggingface_hub's cache,
@@ -273,9 +288,8 @@ def test_a_worker_inpaints_with_an_sdxl_base(start_worker, api_as, viewer, tiny_
     assert "Denoising strength: 1, Mask blur: 2" in picture.text["parameters"]
 
     cache = PipelineCache()
-    expected = cache.generate(str(tiny_sdxl_file), GenerationParams(
-        "a red castle", width=64, height=64, steps=3, seed=7, strength=1.0, mask_blur=2),
-        source=Source(red_circle(), box_mask()))[0]
+    expected = cache.generate(str(tiny_sdxl_file), job.generation_params(),
+                              source=Source(red_circle(), box_mask()))[0]
     assert type(cache.derived(cache._pipeline, "inpaint")).__name__ == \
         "StableDiffusionXLInpaintPipeline"
     assert np.abs(drawn - pixels(expected)).max() <= 1

@@ -203,7 +203,7 @@ def test_it_hot_swaps_loras_and_loads_the_base_once(worker, quick_job, make_lora
 def test_the_worker_draws_what_the_prompt_asks(worker, quick_job):
     """The demo model draws its world, and the worker hands its prompt to it: the judge
     reads the colours asked for (a swapped prompt, a lost negative or a broken pipeline
-    would not give them)."""
+    would not give them); and the same prompt, seed and parameters give the same pixels."""
     from generation.engine.judge import judge
 
     asks = [("a red circle on a white background", "red", "white"),
@@ -211,9 +211,19 @@ def test_the_worker_draws_what_the_prompt_asks(worker, quick_job):
             ("a white triangle on a black background", "white", "black")]
     jobs = [quick_job(prompt=prompt, steps=20, guidance_scale=MEANING_GUIDANCE, seed=1)
             for prompt, _, _ in asks]
+    # The first prompt again, same seed and parameters, as a job of its own.
+    again = quick_job(prompt=asks[0][0], steps=20, guidance_scale=MEANING_GUIDANCE, seed=1)
+    drawn = []
     for submitted, (prompt, colour, background) in zip(jobs, asks, strict=True):
         job = wait_status(submitted["id"], Status.SUCCEEDED, Status.FAILED, timeout=300)
         assert job.status == Status.SUCCEEDED, job.error
         with default_storage.open(job.images.get().file.name, "rb") as f:
-            reading = judge(PILImage.open(f))
+            picture = PILImage.open(f).convert("RGB")
+        drawn.append(picture)
+        reading = judge(picture)
         assert (reading.colour, reading.background) == (colour, background), (prompt, reading)
+    # Determinism: the same seed and parameters give the same pixels.
+    job = wait_status(again["id"], Status.SUCCEEDED, Status.FAILED, timeout=300)
+    assert job.status == Status.SUCCEEDED, job.error
+    with default_storage.open(job.images.get().file.name, "rb") as f:
+        assert PILImage.open(f).convert("RGB").tobytes() == drawn[0].tobytes()

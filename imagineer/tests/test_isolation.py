@@ -202,6 +202,10 @@ ROWS = [
     ("GET",    "home",                    None,            None),
     ("GET",    "api_token",               None,            None),
     ("POST",   "api_token",               None,            {"action": "create"}),
+    ("GET",    "account_settings",        None,            None),
+    ("POST",   "account_settings",        None,            {"nsfw_preference": "show"}),
+    ("GET",    "api_me",                  None,            None),
+    ("PATCH",  "api_me",                  None,            {"nsfw_preference": "show"}),
     ("GET",    "accept_invite",           "admin_invite",  None),
     # pages: albums and images
     ("GET",    "album_list",              None,            None),

@@ -85,6 +85,7 @@ def job_with_admins_lora(world):
 NEW_ALBUM = {"name": "New album", "visibility": "private"}
 DESCRIBE = {"description": "changed"}
 NSFW = {"nsfw": True}
+HIDE = {"nsfw_preference": "hide"}
 JOB = {"prompt": "a castle", "width": 64, "height": 64, "steps": 4}
 BATCH = {"set": "signs"}
 NEW_SET = {"name": "New set", "prompt_template": "a {thing}"}
@@ -114,6 +115,7 @@ ROWS = [
     ("POST",   "api_obtain_token",        None, veras_credentials,   200, 200, 200, 200, 200),
     ("GET",    "api_config",              None,          None,       401, 200, 200, 200, 200),
     ("PATCH",  "api_config",              None,    {"default_steps": 30}, 401, 403, 403, 403, 200),
+    ("PATCH",  "api_config",              None,  {"nsfw_threshold": 0.5}, 401, 403, 403, 403, 200),
     # off until IMAGINEER_METRICS_TOKEN is set (test_metrics checks the bearer token)
     ("GET",    "metrics",                 None,          None,       404, 404, 404, 404, 404),
     # images
@@ -196,6 +198,11 @@ ROWS = [
     ("GET",    "home",                    None,          None,   SIGN_IN, 200, 200, 200, 200),
     ("GET",    "api_token",               None,          None,   SIGN_IN, 200, 200, 200, 200),
     ("POST",   "api_token",               None,          TOKEN,  SIGN_IN, 302, 302, 302, 302),
+    # one's own preferences: every signed-in user, on their own row only
+    ("GET",    "account_settings",        None,          None,   SIGN_IN, 200, 200, 200, 200),
+    ("POST",   "account_settings",        None,          HIDE,   SIGN_IN, 302, 302, 302, 302),
+    ("GET",    "api_me",                  None,          None,       401, 200, 200, 200, 200),
+    ("PATCH",  "api_me",                  None,          HIDE,       401, 200, 200, 200, 200),
     # an invite link: for a visitor who is not signed in (signed in, it opens nothing)
     ("GET",    "accept_invite",           "invite",      None,       302, 404, 404, 404, 404),
     # invites: admins only

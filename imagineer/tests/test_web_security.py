@@ -66,7 +66,7 @@ ARGUMENTS = {
 MAIN_PAGES = {
     "home", "album_list", "album_detail", "album_train", "image_detail", "generate",
     "job_list", "job_detail", "set_list", "set_detail", "batch_detail", "training_list",
-    "training_detail", "api_token",
+    "training_detail", "api_token", "account_settings",
 }
 
 
@@ -158,6 +158,7 @@ def test_it_refuses_every_form_posted_without_its_csrf_token(site, settings):
                    f"/admin/albums/album/{site['album'].pk}/change/"]
     signed_in = post_forms(browser, [*page_urls(site).values(), *admin_pages])
     for name in ("album_upload", "image_add_to_album", "job_cancel", "generate", "api_token",
+                 "account_settings",
                  "album_list", "account_logout", "image_detail", "album_train"):
         kwargs = ARGUMENTS[name](site) if name in ARGUMENTS else {}
         assert reverse(name, kwargs=kwargs) in signed_in, name

@@ -92,5 +92,7 @@ def test_it_downsamples_the_loss_history_of_long_runs(run):
 
 def test_it_defaults_the_validation_prompt_to_what_the_first_image_trained_with(run):
     assert run.prompt_for_validation() == "chk, a red checkerboard 0"
+    run.trigger_word = "checkerboard"  # the caption names it: trained as written
+    assert run.prompt_for_validation() == "a red checkerboard 0"
     run.validation_prompt = "chk on a table"
     assert run.prompt_for_validation() == "chk on a table"

@@ -26,6 +26,14 @@ def test_it_puts_the_trigger_word_before_each_caption():
     assert "trigger word alone" in log[0]
 
 
+def test_it_keeps_a_caption_that_already_names_the_trigger_word_as_written():
+    examples = [Example("a.png", "a red zxq on a blue background"),
+                Example("b.png", "ZXQ, a ring"), Example("c.png", "a zxqs board")]
+
+    assert build_captions(examples, "zxq") == [
+        "a red zxq on a blue background", "ZXQ, a ring", "zxq, a zxqs board"]
+
+
 def test_it_trains_on_the_caption_alone_without_a_trigger_word():
     assert build_captions([Example("a.png", "a red board")], "") == ["a red board"]
 
