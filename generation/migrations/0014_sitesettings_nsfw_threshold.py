@@ -11,7 +11,7 @@ def threshold_from_environment(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("generation", "0012_model_usable_by"),
+        ("generation", "0013_modelversion_vae"),
     ]
 
     operations = [
