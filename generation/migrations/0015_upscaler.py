@@ -7,9 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('generation', '0013_modelversion_vae'),
-        # Main holds two 0013s (the VAE kind, the NSFW threshold): this one follows both.
-        ('generation', '0013_sitesettings_nsfw_threshold'),
+        ('generation', '0014_sitesettings_nsfw_threshold'),
     ]
 
     operations = [
