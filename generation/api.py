@@ -61,9 +61,8 @@ class UsableModelField(serializers.PrimaryKeyRelatedField):
     the browsable API's form names a model to those who may not see it."""
 
     def __init__(self, kind, field, **kwargs):
-        label = {ModelVersion.Kind.LORA: "LoRA", ModelVersion.Kind.VAE: "VAE"}.get(
-            kind, "base model")
-        messages = {"does_not_exist": ModelVersion.refusal(field, "{pk_value}", label)}
+        messages = {"does_not_exist": ModelVersion.refusal(field, "{pk_value}",
+                                                           ModelVersion.kind_label(kind))}
         super().__init__(queryset=ModelVersion.objects.filter(kind=kind).active(),
                          error_messages=messages, **kwargs)
 
@@ -206,6 +205,12 @@ class JobCreateSerializer(GenerationParamsSerializer):
         "Outpainting: pixels to add to init_image on each side, filled by inpainting."))
     hires = HiresSerializer(required=False, allow_null=True, help_text=(
         "Hires fix (text to image): upscale the result by `scale` and draw again from it."))
+    upscaler = UsableModelField(
+        ModelVersion.Kind.UPSCALER, "upscaler", required=False, allow_null=True,
+        help_text="The id of a registered upscaler model (kind `upscaler`, ESRGAN family) that "
+                  "makes the picture larger: the hires fix's upscale, or init_image drawn at a "
+                  "larger width and height (upscaling). Left out: the plain resampler, "
+                  "Lanczos.")
 
     def validate(self, data):
         """The types only: the rules are checked by submit_job, the one place."""
@@ -263,7 +268,8 @@ class JobSerializer(serializers.ModelSerializer):
         fields = ["id", "status", "progress", "error", "owner", "batch",
                   *[name for name in PARAMETERS if name not in IMAGE_DEFAULTS],
                   "model", "loras", "init_image", "mask", "strength", "mask_blur",
-                  "keep_unmasked", "outpaint", "hires", "images", "queued_at", "started_at",
+                  "keep_unmasked", "outpaint", "hires", "upscaler", "images", "queued_at",
+                  "started_at",
                   "finished_at", "worker", "remix_of"]
         read_only_fields = fields
 

@@ -21,6 +21,9 @@ JOB_OUTPAINT = {"prompt": "a wide beach", "init_image": 1, "outpaint": {"left": 
 JOB_HIRES = {"prompt": "a lighthouse at dusk", "width": 512, "height": 512,
              "hires": {"scale": 2, "strength": 0.5}}
 
+JOB_UPSCALE = {"prompt": "a lighthouse", "init_image": 1, "width": 1024, "height": 1024,
+               "strength": 0.0, "upscaler": 7}
+
 JOB_QUEUED = {
     "id": 1,
     "status": "queued",
@@ -47,6 +50,7 @@ JOB_QUEUED = {
     "keep_unmasked": True,
     "outpaint": {"left": 0, "right": 0, "up": 0, "down": 0},
     "hires": None,
+    "upscaler": None,
     "images": [],
     "queued_at": "2026-11-26T07:03:10.300103Z",
     "started_at": None,

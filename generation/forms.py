@@ -113,6 +113,7 @@ class GenerateForm(LoraFields, forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["model"].queryset = usable_models(user, ModelVersion.Kind.BASE)
+        self.fields["upscaler"].queryset = usable_models(user, ModelVersion.Kind.UPSCALER)
         for name in self.NUMBERS_ASKED:
             kind = forms.IntegerField if NUMBERS[name][0] is int else forms.FloatField
             self.fields[name] = kind(required=False, help_text=self.HELP.get(name, ""),
@@ -159,6 +160,12 @@ class GenerateForm(LoraFields, forms.Form):
     hires_scale = forms.ChoiceField(required=False, label="Hires fix",
                                     choices=[("", "off"), ("1.5", "1.5×"), ("2", "2×")])
     hires_strength = forms.FloatField(required=False, initial=0.5, label="Hires strength")
+    # What makes the picture larger (the hires fix, a starting image drawn larger: the
+    # image pages' "Upscale"): a registered upscaler model, or the plain resampler.
+    upscaler = forms.ModelChoiceField(queryset=ModelVersion.objects.none(), required=False,
+                                      empty_label="Lanczos (plain resampler)",
+                                      label="Upscaler",
+                                      error_messages=usable_messages("upscaler", "upscaler"))
 
     def clean_mask_data(self):
         """The drawn mask as an uploaded file (validate_generation checks its bytes)."""
@@ -186,7 +193,8 @@ class GenerateForm(LoraFields, forms.Form):
         """The parameters for submit_job, which checks them by generation.validation."""
         data = self.cleaned_data
         width, _, height = (data.get("size") or "x").partition("x")
-        params = {key: data.get(key) for key in [*PARAMETERS, "model", "init_image"]
+        params = {key: data.get(key) for key in [*PARAMETERS, "model", "init_image",
+                                                 "upscaler"]
                   if key in self.fields}
         params.update(width=width, height=height, mask=data.get("mask_data"))
         params["loras"] = self.chosen_loras()

@@ -73,6 +73,9 @@ class ModelVersionQuerySet(models.QuerySet):
     def loras(self):
         return self.filter(kind=ModelVersion.Kind.LORA)
 
+    def upscalers(self):
+        return self.filter(kind=ModelVersion.Kind.UPSCALER)
+
     def vaes(self):
         return self.filter(kind=ModelVersion.Kind.VAE)
 
@@ -92,13 +95,19 @@ class SourceRefused(Exception):
 
 
 def model_upload_name(instance, filename):
-    # Keyed by the content hash, never by the name a user sent.
-    return f"models/{instance.sha256}.safetensors"
+    # Keyed by the content hash, never by the name a user sent; its suffix is the file's
+    # format (an upscaler may be a .pth).
+    return f"models/{instance.sha256}{model_suffix(filename)}"
+
+
+def model_suffix(filename):
+    """".pth" for a file named so (an upscaler's PyTorch weights), else ".safetensors"."""
+    return ".pth" if str(filename).lower().endswith(".pth") else ".safetensors"
 
 
 @counts_toward_quota(owner="created_by", size="size_bytes")
 class ModelVersion(models.Model):
-    """A base model, a LoRA or a VAE that generation can use.
+    """A base model, a LoRA, a VAE or an upscaler (ESRGAN family) that generation can use.
 
     Registration checks the weights (from_source, from_upload): where they come from
     (rules.check_model_source: IMAGINEER_MODEL_ROOTS, IMAGINEER_HUB_DOWNLOADS), their
@@ -118,6 +127,7 @@ class ModelVersion(models.Model):
         BASE = "base", "Base model"
         LORA = "lora", "LoRA"
         VAE = "vae", "VAE"
+        UPSCALER = "upscaler", "Upscaler"
 
     class UsableBy(models.TextChoices):
         """The lowest role that may use the model (roles are ordered: accounts/roles.py)."""
@@ -210,7 +220,7 @@ class ModelVersion(models.Model):
                     f"{self}: its source is no longer allowed (IMAGINEER_MODEL_ROOTS, "
                     "IMAGINEER_HUB_DOWNLOADS); an admin can register it again.") from exc
             return self.source
-        cache = settings.IMAGINEER_MODEL_CACHE / f"{self.sha256}.safetensors"
+        cache = settings.IMAGINEER_MODEL_CACHE / f"{self.sha256}{model_suffix(self.file.name)}"
         if not cache.exists():
             fetch(self.file.name, cache, sha256=self.sha256)
         return str(cache)
@@ -230,8 +240,13 @@ class ModelVersion(models.Model):
         """The message refusing `user` this model on `field`, or None if they may use it."""
         if self.may_be_used_by(user):
             return None
-        return self.refusal(field, self.pk, {self.Kind.LORA: "LoRA", self.Kind.VAE: "VAE"}
-                            .get(self.kind, "base model"))
+        return self.refusal(field, self.pk, self.kind_label(self.kind))
+
+    @classmethod
+    def kind_label(cls, kind):
+        """How refusals name a kind: "base model", "LoRA", "VAE", "upscaler"."""
+        return {cls.Kind.LORA: "LoRA", cls.Kind.VAE: "VAE",
+                cls.Kind.UPSCALER: "upscaler"}.get(kind, "base model")
 
     def latent_channels(self):
         """The latent channels of this base's VAE, or of this VAE (engine/vae.py), read from
@@ -346,10 +361,18 @@ class ModelVersion(models.Model):
         """A model by hub id or local path. A LoRA file must parse and fit its family; a
         local base model must be a diffusers folder or a single-file checkpoint, whose
         family is read from its keys (engine/checkpoints.py); a VAE must be a VAE file
-        (engine/vae.py), of the family given."""
+        (engine/vae.py), of the family given; an upscaler file must be one of the ESRGAN
+        family (engine/upscalers.py)."""
         model = cls(name=name, kind=kind, source=source, family=family, **fields)
         path = check_model_source(source)  # None: a hub id
-        if kind == cls.Kind.LORA:
+        if kind == cls.Kind.UPSCALER:
+            if path is None or not is_file(path):
+                raise ValidationError({"source": ValidationError(
+                    f"no upscaler file at {source} (a local .pth or .safetensors file).",
+                    code=NO_SUCH_ROW)})
+            model.note_upscaler(_check_upscaler(path))
+            model.sha256, model.size_bytes = _hashed(path)
+        elif kind == cls.Kind.LORA:
             if path is None or not is_file(path):
                 raise ValidationError({"source": ValidationError(
                     f"no LoRA file at {source}.", code=NO_SUCH_ROW)})
@@ -378,8 +401,9 @@ class ModelVersion(models.Model):
     @classmethod
     def from_upload(cls, uploaded, *, name, kind=Kind.LORA, family=Family.SD15, by=None,
                     **fields):
-        """A LoRA, a VAE, or a base single-file checkpoint (its family read from its keys), from
-        an uploaded .safetensors file, stored when the model is saved. The upload is read in
+        """A LoRA, a VAE, a base single-file checkpoint (its family read from its keys) or an
+        upscaler (a .pth or .safetensors file of the ESRGAN family), from an uploaded file,
+        stored when the model is saved. The upload is read in
         chunks (a checkpoint is gigabytes), from the disk where Django put it.
 
         `by`: the user who uploads it, whose throttle ("model_uploads") and storage quota it
@@ -388,7 +412,7 @@ class ModelVersion(models.Model):
         if by is not None:
             throttle(by, "model_uploads")
             check_storage(by, uploaded.size)
-        checkpoint = vae_file = None
+        checkpoint = vae_file = upscaler = None
         with _on_disk(uploaded) as path:
             if kind == cls.Kind.BASE:
                 checkpoint = _check_checkpoint(path, field="file")
@@ -397,6 +421,9 @@ class ModelVersion(models.Model):
             elif kind == cls.Kind.VAE:
                 vae_file = _check_vae(path, field="file")
                 sha256, size = _hashed(path)
+            elif kind == cls.Kind.UPSCALER:
+                upscaler = _check_upscaler(path, field="file")
+                sha256, size = _hashed(path)
             else:
                 kind = cls.Kind.LORA
                 sha256, size = _check_lora(path, family, field="file")
@@ -404,10 +431,12 @@ class ModelVersion(models.Model):
                     **fields)
         if checkpoint is not None:
             model.note_checkpoint(checkpoint)
+        if upscaler is not None:
+            model.note_upscaler(upscaler)
         if vae_file is not None:
             model.note_vae(vae_file)
         uploaded.seek(0)
-        model.file = File(uploaded, name=f"{kind}.safetensors")
+        model.file = File(uploaded, name=f"{kind}{model_suffix(uploaded.name or '')}")
         model.full_clean(exclude=["file"])
         model.quota_user = by  # checked again under their row lock when registered
         return model
@@ -421,6 +450,14 @@ class ModelVersion(models.Model):
             self.description = " ".join(filter(None, [
                 self.description, f"A {info.description} checkpoint: its UNet takes the mask "
                                   "and the masked picture (every call inpaints)."]))
+
+    def note_upscaler(self, info):
+        """Note what an upscaler file's keys say (engine/upscalers.py UpscalerInfo) in the
+        description: its architecture and scale."""
+        if info.description not in self.description:
+            self.description = " ".join(filter(None, [self.description,
+                                                      f"{info.description[0].upper()}"
+                                                      f"{info.description[1:]}."]))
 
     def note_vae(self, info):
         """Take what a VAE file's keys say (engine/vae.py VaeFile): its latent channels."""
@@ -483,6 +520,18 @@ def _check_checkpoint(path, field="source"):
                                       f"{info.family} models are not supported yet."})
     return info
 
+
+def _check_upscaler(path, field="source"):
+    """An upscaler file must be one the engine loads (engine/upscalers.py: RRDBNet or
+    SRVGGNetCompact, .pth or .safetensors), its weights fitting the architecture their
+    keys describe; returns its UpscalerInfo."""
+    from .engine.upscalers import NotAnUpscaler, load_module
+
+    try:
+        info, _ = load_module(path)
+    except NotAnUpscaler as exc:
+        raise ValidationError({field: str(exc)}) from exc
+    return info
 
 def _native_size(path):
     from .engine.checkpoints import native_size
@@ -949,6 +998,11 @@ class Job(LeasedWork):
     outpaint_down = models.PositiveIntegerField(default=0)
     hires_scale = models.FloatField(default=0.0)
     hires_strength = models.FloatField(default=0.5)
+    # What makes a picture larger (the hires fix's upscale, a source drawn at a larger
+    # size): a registered upscaler model, or None for the plain resampler (Lanczos).
+    upscaler = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.PROTECT,
+                                 related_name="upscaler_jobs",
+                                 limit_choices_to={"kind": "upscaler"})
 
     # LeasedWork's, with the batches' `partial` among the choices (a job is never partial).
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED,
@@ -995,7 +1049,7 @@ class Job(LeasedWork):
         shape, LoRAs and source picture (one call draws from one)."""
         loras = tuple(sorted((jl.lora_id, jl.weight) for jl in self.joblora_set.all()))
         return (self.model_id, self.generation_params().shape(), self.negative_prompt, loras,
-                self.init_image_id, self.mask_id)
+                self.init_image_id, self.mask_id, self.upscaler_id)
 
     @property
     def mode(self):
@@ -1016,6 +1070,8 @@ class Job(LeasedWork):
             used |= {"hires_scale", "hires_strength"}
         images = {name: getattr(self, f"{name}_id") for name in ("init_image", "mask")
                   if getattr(self, f"{name}_id")}
+        upscaler = ({"upscaler": self.upscaler.name, "upscaler_hash": self.upscaler.short_hash}
+                    if self.upscaler_id else {})
         return {
             "job": self.pk,
             **{name: getattr(self, name) for name in PARAMETERS
@@ -1023,6 +1079,7 @@ class Job(LeasedWork):
             **images,
             "model": self.model.name,
             "model_hash": self.model.short_hash,
+            **upscaler,
             **({"vae": self.model.vae.name, "vae_hash": self.model.vae.short_hash}
                if self.model.vae else {}),
             "loras": [{"name": lora.name, "hash": lora.short_hash, "weight": weight}
@@ -1080,6 +1137,7 @@ class Job(LeasedWork):
             model=cleaned["model"],
             init_image=cleaned.get("init_image"),
             mask=cleaned.get("mask"),
+            upscaler=cleaned.get("upscaler"),
             **{name: cleaned[name] for name in PARAMETERS if name in cleaned},
         )
 
@@ -1087,7 +1145,7 @@ class Job(LeasedWork):
         """This job's parameters, for a remix: same seed, model, LoRAs and settings."""
         return {**{name: getattr(self, name) for name in PARAMETERS}, "model": self.model,
                 "loras": self.lora_weights(), "init_image": self.init_image_id,
-                "mask": self.mask_id}
+                "mask": self.mask_id, "upscaler": self.upscaler}
 
     # State changes beyond LeasedWork's (beat, requeue): each a conditional UPDATE that
     # the row's status, and the worker holding it, decide.

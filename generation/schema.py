@@ -89,8 +89,10 @@ document(
                     "`strength`; inpainting: `mask` (an image id, or a PNG uploaded as "
                     "multipart, of init_image's size), `mask_blur`, `keep_unmasked`; "
                     "`outpaint` (pixels per side); `hires` (text to image: upscale and draw "
-                    "again). A mask of another size, an upscale past the size limit: 400 "
-                    "naming the field, nothing queued; an image you cannot see: 404 naming it.",
+                    "again); `upscaler` (a registered upscaler model's id: what makes the "
+                    "picture larger, else Lanczos). A mask of another size, an upscale past "
+                    "the size limit: 400 naming the field, nothing queued; an image you "
+                    "cannot see: 404 naming it.",
         request=JobCreateSerializer,
         parameters=[RETRY_AFTER],
         responses={201: JobSerializer, **errors(*SUBMIT_ERRORS, examples={
@@ -101,6 +103,7 @@ document(
                   example("Inpainting", examples.JOB_INPAINT, request=True),
                   example("Outpainting", examples.JOB_OUTPAINT, request=True),
                   example("Hires fix", examples.JOB_HIRES, request=True),
+                  example("Upscaling with a model", examples.JOB_UPSCALE, request=True),
                   example("Job", examples.JOB_QUEUED)],
     ),
     retrieve=extend_schema(
@@ -203,9 +206,10 @@ document(
     ModelVersionViewSet,
     list=extend_schema(
         summary="List models",
-        description="Base models and LoRAs; inactive ones only for editors and admins.",
+        description="Base models, LoRAs and upscalers; inactive ones only for editors and "
+                    "admins.",
         responses={200: ModelVersionSerializer(many=True), **errors(400, 401, examples={
-            400: {"kind": ["'lorra' is not one of base, lora"]}})},
+            400: {"kind": ["'lorra' is not one of base, lora, upscaler"]}})},
         examples=[example("Base model", examples.MODEL), example("LoRA", examples.LORA)],
     ),
     create=extend_schema(
@@ -215,7 +219,10 @@ document(
                     "(multipart); a LoRA by `source` or `file`. A single-file checkpoint's "
                     "family is read from its keys (SD 1.x, SD 2.x, SDXL); a file of another "
                     "kind is refused naming it (docs/models.md). A LoRA is checked: a "
-                    "readable safetensors file whose layers fit its family.",
+                    "readable safetensors file whose layers fit its family. An upscaler "
+                    "(kind `upscaler`): an ESRGAN-family .pth or .safetensors file "
+                    "(RRDBNet, SRVGGNetCompact), by local `source` or `file`; its "
+                    "architecture and scale are read from its keys.",
         responses={201: ModelVersionSerializer, **errors(400, 401, 403, 413, 429, examples={
             400: examples.MODEL_REFUSED})},
         examples=[example("Hub id", examples.MODEL_CREATE, request=True),

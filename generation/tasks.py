@@ -212,6 +212,7 @@ def run_jobs(jobs):
                        for lora, weight in loras],
                 vae=first.model.engine_vae(),
                 source=job_source(first),
+                **job_upscaler(first, cache),
                 on_step=on_step,
                 should_cancel=should_cancel,
             )
@@ -258,6 +259,16 @@ def run_jobs(jobs):
             log.exception("saving images failed", extra={"job": job.pk})
             job.fail(exc, context="saving images failed")
     _after(jobs)
+
+
+def job_upscaler(job, cache):
+    """The engine's upscaler arguments of a job: its upscaler model, loaded in the cache
+    (one at a time, released with the pipeline), and the name its PNGs give it; none for
+    the plain resampler. Jobs that share a call share it (Job.batch_key)."""
+    if job.upscaler_id is None:
+        return {}
+    return {"upscaler": cache.upscaler_model(job.upscaler.engine_source()),
+            "upscaler_name": job.upscaler.name}
 
 
 def job_source(job):

@@ -63,8 +63,10 @@ def validate_generation(params, *, loras=(), require_prompt=True, user=None, def
     scheduler, num_images, clip_skip and model (a ModelVersion or None for the default
     base), and for image to image init_image and mask (an Image or its id; the mask also an uploaded
     file), strength, mask_blur, keep_unmasked, outpaint_<side> and hires_scale,
-    hires_strength (see `_check_image_parameters`); `user` is who asks (the images must be
-    theirs to see, the model and LoRAs theirs to use: ModelVersion.usable_by). `loras` is
+    hires_strength (see `_check_image_parameters`), and upscaler (a ModelVersion of kind
+    upscaler or None: the plain resampler; `_check_upscaler`); `user` is who asks (the
+    images must be theirs to see, the model, LoRAs and upscaler theirs to use:
+    ModelVersion.usable_by). `loras` is
     a list of (ModelVersion, weight). `defaults`: the site settings' generation_defaults(),
     when the caller read them once for many prompts (a batch). Returns the cleaned dict,
     with "model", "loras", "init_image" and "mask" resolved (an uploaded mask as
@@ -114,6 +116,7 @@ def validate_generation(params, *, loras=(), require_prompt=True, user=None, def
     _check_image_parameters(errors, cleaned, sent, user)
     if "model" not in errors:
         _check_family_size(errors, cleaned, model)
+    _check_upscaler(errors, cleaned, user)
     if errors:
         raise ValidationError(errors)
     return cleaned
@@ -141,6 +144,31 @@ def _check_usable(errors, cleaned, user):
         refusals = [lora.refusal_for(user, "loras") for lora, _ in cleaned["loras"]]
         if any(refusals):
             errors["loras"] = next(filter(None, refusals))
+
+
+def _check_upscaler(errors, cleaned, user):
+    """upscaler: an active upscaler model `user`'s role may use (refused in the same words
+    whether it exists or not), or None for the plain resampler; only where a picture is
+    made larger: the hires fix, or an init_image drawn at a larger size."""
+    from .models import ModelVersion
+
+    upscaler = cleaned.get("upscaler") or None
+    cleaned["upscaler"] = upscaler
+    if upscaler is None:
+        return
+    if (not isinstance(upscaler, ModelVersion) or upscaler.kind != ModelVersion.Kind.UPSCALER
+            or not upscaler.is_active or (user is not None
+                                          and not upscaler.may_be_used_by(user))):
+        errors["upscaler"] = ModelVersion.refusal(
+            "upscaler", getattr(upscaler, "pk", upscaler), "upscaler")
+        return
+    init = cleaned.get("init_image")
+    larger = init is not None and None not in (cleaned.get("width"), cleaned.get("height")) \
+        and (cleaned["width"] > init.width or cleaned["height"] > init.height)
+    if not (cleaned.get("hires_scale") or larger) and not errors.keys() & {
+            "init_image", "hires", "width", "height"}:
+        errors["upscaler"] = ("upscaler makes a picture larger: give hires, or an init_image "
+                              "with a width or height above its own.")
 
 
 def _check_image_parameters(errors, cleaned, sent, user):

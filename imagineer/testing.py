@@ -114,7 +114,10 @@ class WorkerProcess:
 
     def __init__(self, log_path, **env):
         self.log_path = log_path
-        self.env = env
+        # One torch thread unless the test says otherwise: the demo model's layers are too
+        # small for two, and on a shared 2-core machine two threads made a step up to ten
+        # times slower (docs/performance.md).
+        self.env = {"OMP_NUM_THREADS": 1, **env}
         self.process = None
 
     def start(self):

@@ -9,6 +9,8 @@ paths go in; images, bytes and numbers come out.
 - device: CUDA in fp16 when present, else the CPU in fp32; compiled mode (compile_unet,
   IMAGINEER_COMPILE).
 - metadata: the A1111 `parameters` text and `png_bytes(image, parameters)`.
+- upscalers: ESRGAN-family upscaler models in torch (RRDBNet, SRVGGNetCompact):
+  `inspect_upscaler`, `load_upscaler`, `NotAnUpscaler`, `random_state_dict` (tests).
 - lora: `inspect_lora`, `check_lora_family`, `lora_sha256`, `make_random_lora`.
 - world: the demo model's procedural world (Spec, render, caption, sample_spec,
   parse_prompt); judge: `judge(image)` reads a picture of it back from its pixels.

@@ -92,7 +92,10 @@ class GenerationParams:
         """The A1111 `parameters` text of one image drawn with these parameters.
 
         mode: what the call did (Source.mode(): "txt2img", "img2img" or "inpaint"); the
-        image to image fields are written only where A1111 writes them."""
+        image to image fields are written only where A1111 writes them. upscaler: what
+        upscaled the picture: "Hires upscaler" with the hires fix; from a source, an
+        upscaler model that brought it to the size is written as "Upscaler" (the plain
+        resampler, "Lanczos", is not: A1111 writes nothing for its own resize)."""
         extra: list[tuple[str, Any]] = []
         if mode != "txt2img":
             extra.append(("Denoising strength", f"{self.strength:g}"))
@@ -101,6 +104,8 @@ class GenerationParams:
         if any(self.outpaint()):
             left, right, up, down = self.outpaint()
             extra.append(("Outpaint", f"left {left} right {right} up {up} down {down}"))
+        if mode != "txt2img" and upscaler != "Lanczos":
+            extra.append(("Upscaler", upscaler))
         if self.clip_skip > 1:
             extra.append(("Clip skip", self.clip_skip))
         if self.hires_scale:

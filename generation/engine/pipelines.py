@@ -19,7 +19,10 @@ takes 9 channels (an inpainting checkpoint) runs every call through the inpainti
 pipeline, which gives it the masked picture; a 4-channel one inpaints by blending the
 source's latents outside the mask at each step (diffusers' masked-latents path). The
 hires fix draws, upscales the pictures (`upscaler`, Lanczos by default) and draws again
-from them at `hires_strength`.
+from them at `hires_strength`; a source smaller than the call's size is brought to it by the
+same `upscaler` (the image pages' "Upscale"). An upscaler model (upscalers.py, the ESRGAN
+family) is loaded in the cache like the base, one at a time (`upscaler_model`), and
+released with it.
 
 No Django here: sources are hub ids or local paths, results are PIL images.
 """
@@ -79,16 +82,20 @@ def call_mode(source: Source | None, params: GenerationParams) -> str:
     return "txt2img" if source is None else source.mode(params)
 
 
-def canvas(source: Source, params: GenerationParams) -> tuple[Any, Any]:
+def canvas(source: Source, params: GenerationParams,
+           upscaler: Upscaler | None = None) -> tuple[Any, Any]:
     """The source drawn on the call's canvas (RGB, params.canvas_size()) and its mask (L,
-    the same size; None for img2img): the picture resized to width x height, the
-    outpainted sides stretched from its edge and masked white."""
+    the same size; None for img2img): the picture resized to width x height (made larger
+    by `upscaler` when one is given, else Lanczos), the outpainted sides stretched from its
+    edge and masked white."""
     import numpy as np
     from PIL import Image
 
     left, right, up, down = params.outpaint()
     inner = (params.width, params.height)
-    picture = np.asarray(source.image.convert("RGB").resize(inner, Image.Resampling.LANCZOS))
+    image = source.image.convert("RGB")
+    resize = upscaler if upscaler is not None and _smaller(image, params) else lanczos
+    picture = np.asarray(resize(image, inner))
     if source.mask is not None:
         mask = np.asarray(source.mask.convert("L").resize(inner, Image.Resampling.NEAREST))
         mask = np.where(mask >= 128, 255, 0).astype(np.uint8)
@@ -100,6 +107,11 @@ def canvas(source: Source, params: GenerationParams) -> tuple[Any, Any]:
     picture = np.pad(picture, (*sides, (0, 0)), mode="edge")
     mask = np.pad(mask, sides, constant_values=255)
     return Image.fromarray(picture), Image.fromarray(mask, mode="L")
+
+
+def _smaller(picture: Any, params: GenerationParams) -> bool:
+    """Whether a source picture is smaller than the size it is drawn at (upscaled)."""
+    return bool(picture.width < params.width or picture.height < params.height)
 
 
 def blurred(mask: Any, radius: int) -> Any:
@@ -298,6 +310,8 @@ class PipelineCache:
         self._derived: dict[str, Any] = {}  # "img2img"/"inpaint" -> a pipeline of the base's
         # adapter name -> LoRA file path, least recent first
         self._loras: OrderedDict[str, str] = OrderedDict()
+        self._upscaler: Any = None  # the loaded upscaler model (upscalers.ModelUpscaler)
+        self.upscaler_loads = 0  # upscaler model loads since the cache was made
         self._lock = threading.RLock()
         self._reaper: threading.Thread | None = None
         self._reaper_stop = threading.Event()
@@ -337,6 +351,7 @@ class PipelineCache:
             self._scheduler = None
             self._derived.clear()
             self._loras.clear()
+            self._upscaler = None
             self.base_source = None
             self.vae_source = None
             self.last_used = None
@@ -380,6 +395,28 @@ class PipelineCache:
             self._reaper_stop.set()
             self._reaper.join()
             self._reaper = None
+
+    # -- upscaler models --------------------------------------------------------------
+
+    def upscaler_model(self, source: str | Path) -> Any:
+        """The loaded upscaler model of the file `source` (upscalers.load_upscaler), loading
+        it if needed: one at a time, another one released first, and released with the
+        base (release())."""
+        from .upscalers import load_upscaler
+
+        with self._lock:
+            if self._upscaler is not None and self._upscaler.path != str(source):
+                self._upscaler = None
+                free_memory(self.device)
+            if self._upscaler is None:
+                self._upscaler = load_upscaler(source, self.device.type)
+                self.upscaler_loads += 1
+            return self._upscaler
+
+    @property
+    def loaded_upscaler(self) -> str | None:
+        """The file of the loaded upscaler model, or None."""
+        return None if self._upscaler is None else str(self._upscaler.path)
 
     # -- LoRA adapters ---------------------------------------------------------------
 
@@ -476,8 +513,9 @@ class PipelineCache:
             base with one VAE loaded, and another VAE reloads the base.
         source: the picture (and mask) every prompt of the call starts from; None: text
             to image. The hires fix (params.hires_scale) is for text to image only.
-        upscaler: how the hires fix upscales (lanczos when None); upscaler_name is what
-            the PNG text calls it ("Hires upscaler").
+        upscaler: how the hires fix upscales, and how a source smaller than the call's
+            size is brought to it (lanczos when None; an upscaler model: upscaler_model());
+            upscaler_name is what the PNG text calls it ("Hires upscaler", "Upscaler").
         on_step(step, total): called after each denoising step, step counting from 1 to
             total, the number of steps the scheduler runs (PNDM runs steps + 1; img2img
             about strength x steps; the hires fix counts both passes).
@@ -504,7 +542,7 @@ class PipelineCache:
                 drawn = [item.for_image(seed) for item in batch for seed in item.image_seeds()]
                 passes = 2 if first.hires_scale else 1
                 images = self._draw(pipeline, batch, drawn, source,
-                                    _pass_steps(on_step, 0, passes), should_cancel)
+                                    _pass_steps(on_step, 0, passes), should_cancel, upscaler)
                 if first.hires_scale:
                     size = first.result_size()
                     upscaled = [(upscaler or lanczos)(image, size) for image in images]
@@ -512,6 +550,8 @@ class PipelineCache:
                                      height=size[1], hires_scale=0.0) for item in batch]
                     images = self._draw(pipeline, hires, drawn, upscaled,
                                         _pass_steps(on_step, 1, passes), should_cancel)
+                if source is not None and not _smaller(source.image, first):
+                    upscaler_name = "Lanczos"  # the source was not made larger: none used
                 return Generated(images, drawn, self.sampler_name(first.scheduler),
                                  mode=call_mode(source, first), upscaler=upscaler_name)
             except BaseException as error:
@@ -527,9 +567,11 @@ class PipelineCache:
     def _draw(self, pipeline: Any, batch: Sequence[GenerationParams],
               drawn: Sequence[GenerationParams], source: Source | Sequence[Any] | None,
               on_step: Callable[[int, int], None] | None,
-              should_cancel: Callable[[], bool] | None) -> list[Any]:
+              should_cancel: Callable[[], bool] | None,
+              upscaler: Upscaler | None = None) -> list[Any]:
         """One pipeline call: text to image, or from `source` (a Source shared by every
-        image, or one picture per output image for the hires pass)."""
+        image, brought to the call's size by `upscaler`, or one picture per output image
+        for the hires pass)."""
         import torch
         from PIL import Image
 
@@ -539,7 +581,7 @@ class PipelineCache:
         pictures: list[Any] = []
         mask = soft_mask = None
         if isinstance(source, Source):
-            picture, mask = canvas(source, first)
+            picture, mask = canvas(source, first, upscaler)
             pictures = [picture] * len(drawn)
             mode = source.mode(first)
         elif source is not None:

@@ -2,7 +2,10 @@
 (generate.js, poll.js) with their progress bar, LoRAs are added and removed as rows,
 refusals show above the form; and a job's own page follows its progress to the image."""
 
+import io
+
 import pytest
+from PIL import Image as PILImage
 
 from generation.models import Job
 
@@ -66,9 +69,12 @@ def test_a_jobs_page_watches_the_progress_bar_reach_the_image(
         worker, sign_in_page, live_server, viewer, demo_base):
     page = sign_in_page(viewer)
     page.goto(f"{live_server.url}/generate/")
-    page.fill("textarea[name=prompt]", "a lighthouse at dusk")
+    page.fill("textarea[name=prompt]", "a red circle on a white background")
     page.select_option("select[name=size]", "64x64")
-    page.fill("input[name=steps]", "12")
+    # The demo model's own settings (make run's defaults): 20 steps, guidance 1.5.
+    page.fill("input[name=steps]", "20")
+    page.fill("input[name=guidance_scale]", "1.5")
+    page.fill("input[name=seed]", "1")
     page.click("#generate-form button[type=submit]")
     page.locator("#results .job-status").wait_for()
     page.goto(f"{live_server.url}/jobs/{Job.objects.get().pk}/")
@@ -78,3 +84,11 @@ def test_a_jobs_page_watches_the_progress_bar_reach_the_image(
     image.wait_for(timeout=240_000)
     assert status.locator(".status").inner_text() == "succeeded"
     assert status.locator("progress.job-progress").get_attribute("value") == "1.000"
+    # The picture the page shows is what the prompt asked for, as the judge reads it.
+    from generation.engine.judge import judge
+
+    shown = page.request.get(image.evaluate("img => img.src"))
+    assert shown.ok
+    reading = judge(PILImage.open(io.BytesIO(shown.body())))
+    assert (reading.colour, reading.background) == ("red", "white"), reading
+

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('generation', '0013_sitesettings_nsfw_threshold'),
+        ('generation', '0012_model_usable_by'),
     ]
 
     operations = [
