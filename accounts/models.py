@@ -14,6 +14,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from core.errors import CONFLICT
+
 
 class NsfwPreference(models.TextChoices):
     """How a user wants images flagged NSFW shown (albums.models.nsfw_mode)."""
@@ -140,8 +142,9 @@ class Invite(models.Model):
             validate_email(email)
         except ValidationError:
             raise ValidationError({"email": "Enter a valid email address."}) from None
-        if User.objects.filter(email__iexact=email).exists():
-            raise ValidationError({"email": f"{email} has an account already."})
+        if User.objects.filter(email__iexact=email).exists():  # the state, not the request
+            raise ValidationError({"email": ValidationError(
+                f"{email} has an account already.", code=CONFLICT)})
         return email
 
     @classmethod

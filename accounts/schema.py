@@ -3,7 +3,7 @@ imports it with the views."""
 
 from drf_spectacular.utils import extend_schema
 
-from core.api import document, errors, example
+from core.api import CONFLICT_IN_REQUEST, document, errors, example
 
 from .api import (
     BAD_CREDENTIALS,
@@ -89,8 +89,10 @@ document(
                     "`expires_at` (IMAGINEER_INVITE_DAYS). The answer holds the link this "
                     "once: only a hash of its key is kept.",
         request=InviteSerializer,
-        responses={201: SentInviteSerializer, **errors(400, 401, 403, examples={
-            400: {"email": ["new@example.com has an account already."]}})},
+        responses={201: SentInviteSerializer, **errors(400, 401, 403, 409, examples={
+            400: {"email": ["Enter a valid email address."]},
+            409: {"detail": CONFLICT_IN_REQUEST,
+                  "email": ["new@example.com has an account already."]}})},
         examples=[example("Address", {"email": "new@example.com"}, request=True),
                   example("Sent", {**INVITE, "link": "https://imagineer.example.com/accounts/"
                                                      "invite/q8P2Vd1fX0.../"})],

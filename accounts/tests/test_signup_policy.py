@@ -113,8 +113,8 @@ def test_only_admins_invite_and_an_address_with_an_account_is_refused(api_as, vi
         assert response.status_code == 403
     taken = api_as(admin_user).post("/api/invites/", {"email": viewer.email.upper()},
                                     format="json")
-    assert taken.status_code == 400
-    assert taken.json() == {"email": [f"{viewer.email} has an account already."]}
+    assert taken.status_code == 409  # an account exists: the state (a conflict)
+    assert taken.json()["email"] == [f"{viewer.email} has an account already."]
     bad = api_as(admin_user).post("/api/invites/", {"email": "not an address"},
                                   format="json")
     assert bad.status_code == 400 and "email" in bad.json()
