@@ -28,6 +28,7 @@ from core.api import (
     JsonTypes,
     RejectUnknownFields,
     check_json_types,
+    check_known_fields,
     integer_param,
     router,
 )
@@ -221,6 +222,7 @@ class ImageViewSet(
         return images
 
     def create(self, request):
+        check_known_fields(request.data, ImageUploadSerializer().fields)
         files = request.FILES.getlist("file")
         if not files:
             raise ValidationError({"file": ["Send one or more images in the `file` field."]})
@@ -269,6 +271,17 @@ class AlbumSerializer(JsonTypes, serializers.ModelSerializer):
 
 class ImageIdsSerializer(serializers.Serializer):
     image_ids = serializers.ListField(child=serializers.IntegerField(**ID_RANGE))
+
+
+class DistinctIdsField(serializers.ListField):
+    """A list of image ids, each at most once: Album.reorder refuses a repeated id, and the
+    schema says so (`uniqueItems`)."""
+
+    openapi_rule = {"uniqueItems": True}
+
+
+class ImageOrderSerializer(serializers.Serializer):
+    image_ids = DistinctIdsField(child=serializers.IntegerField(**ID_RANGE))
 
 
 # POST /api/albums/{id}/import/ as the schema shows it: the view reads the files itself.
@@ -390,6 +403,7 @@ class AlbumViewSet(viewsets.ModelViewSet):
     )
     def import_dataset(self, request, pk=None):
         album = self.get_object()
+        check_known_fields(request.data, DatasetUploadSerializer().fields)
         files = request.FILES.getlist("file")
         if not files:
             raise ValidationError({"file": ["Send a zip file or images in the `file` field."]})

@@ -16,6 +16,7 @@ from .api import (
     CaptionRunViewSet,
     DatasetUploadSerializer,
     ImageIdsSerializer,
+    ImageOrderSerializer,
     ImageSerializer,
     ImageUploadSerializer,
     ImageViewSet,
@@ -120,8 +121,8 @@ document(
     ),
     order=extend_schema(
         summary="Reorder the images",
-        description="These images first, in this order; the others after them.",
-        request=ImageIdsSerializer,
+        description="These images first, in this order; the others after them. Each id once.",
+        request=ImageOrderSerializer,
         responses={200: AlbumSerializer, **errors(400, 401, 403, 404, missing="Album", examples={
             400: {"image_ids": ["repeated ids [42]"]},
             404: {"detail": NOT_FOUND_IN_REQUEST, "image_ids": ["ids not in this album [42]"]}})},

@@ -466,15 +466,22 @@ class RejectUnknownFields(JsonTypes):
     schema says so (`additionalProperties: false`, AutoSchema). And JsonTypes."""
 
     def to_internal_value(self, data):
-        if hasattr(data, "keys"):
-            known = {name for name, field in self.fields.items() if not field.read_only}
-            unknown = sorted(set(data.keys()) - known)
-            if unknown:
-                raise serializers.ValidationError(
-                    {name: ["Unknown field. Allowed: " + ", ".join(sorted(known)) + "."]
-                     for name in unknown}
-                )
+        check_known_fields(data, [name for name, field in self.fields.items()
+                                  if not field.read_only])
         return super().to_internal_value(data)
+
+
+def check_known_fields(data, known):
+    """A 400 naming each field of `data` (a JSON object or a form, its files included) that
+    is not in `known`: RejectUnknownFields' rule, and the views that read an upload's form
+    themselves (POST /api/images/, an album's import) ask it too."""
+    if hasattr(data, "keys"):
+        unknown = sorted(set(data.keys()) - set(known))
+        if unknown:
+            raise serializers.ValidationError(
+                {name: ["Unknown field. Allowed: " + ", ".join(sorted(known)) + "."]
+                 for name in unknown}
+            )
 
 
 def check_json_types(fields, data):

@@ -38,6 +38,19 @@ def test_it_uploads_images_and_answers_with_their_urls(api_as, viewer, stored_st
     assert client.get(first["url"]).status_code == 200
 
 
+def test_it_refuses_a_form_field_it_does_not_know_and_stores_nothing(api_as, viewer,
+                                                                    stored_state):
+    album = Album.objects.create(name="A", owner=viewer)
+    client = api_as(viewer)
+    for url in ("/api/images/", f"/api/albums/{album.pk}/import/"):
+        response = client.post(url, {"file": [upload("a.png", png_bytes())], "albm": "1"},
+                               format="multipart")
+        assert response.status_code == 400, url
+        assert list(response.json()) == ["albm"]
+        assert response.json()["albm"][0].startswith("Unknown field. Allowed: ")
+    assert not Image.objects.exists() and not stored_state()["files"]
+
+
 def test_it_flags_a_second_upload_of_the_same_bytes_as_a_duplicate(api_as, viewer,
                                                                     stored_state):
     client = api_as(viewer)

@@ -53,6 +53,7 @@ def test_bodies_say_what_the_serializers_refuse(schema):
     ids = resolved(schema, order["content"]["application/json"])
     assert delete["required"] and ids["required"] == ["image_ids"]  # whole, not partial
     assert ids["properties"]["image_ids"]["items"]["maximum"] == 2**63 - 1
+    assert ids["properties"]["image_ids"]["uniqueItems"] is True  # Album.reorder's rule
     for path, method, _ in bodies(schema):
         responses = schema["paths"][path][method]["responses"]
         expected = {"404"} if method == "delete" else {"404", "409"}
