@@ -21,6 +21,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
+from accounts.models import NsfwPreference, nsfw_mode
 from core.api import (
     NO_SUCH_ROW,
     ActionPermission,
@@ -263,10 +264,14 @@ class AlbumSerializer(JsonTypes, serializers.ModelSerializer):
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_cover_thumbnail_url(self, album):
+        """The cover's thumbnail; none where the cover is flagged NSFW and the caller chose
+        to hide such images (with_summary's `cover_nsfw`), as the album list page does."""
         cover_id = getattr(album, "cover_image_id", album.cover_id)
-        if cover_id is None:
+        request = self.context.get("request")
+        if cover_id is None or (getattr(album, "cover_nsfw", False) and request is not None
+                                and nsfw_mode(request.user) == NsfwPreference.HIDE):
             return None
-        return file_urls(self.context.get("request"), cover_id)[1]
+        return file_urls(request, cover_id)[1]
 
 
 class ImageIdsSerializer(serializers.Serializer):

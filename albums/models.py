@@ -273,16 +273,19 @@ class AlbumQuerySet(models.QuerySet):
         return self.none()
 
     def with_summary(self):
-        """Annotate `cover_image_id` (the cover, else the first image); the number of images
-        is the album's own `image_count`, which the database keeps (counts.py)."""
+        """Annotate `cover_image_id` (the cover, else the first image) and `cover_nsfw`
+        (whether that image is flagged NSFW: hidden from those who chose to hide them,
+        on the pages and in the API); the number of images is the album's own
+        `image_count`, which the database keeps (counts.py)."""
         first = AlbumImage.objects.filter(album=OuterRef("pk")).order_by("position")
+        cover = Image.objects.filter(pk=OuterRef("cover_image_id"))
         return self.annotate(
             cover_image_id=models.functions.Coalesce(
                 "cover_id",
                 Subquery(first.values("image_id")[:1]),
                 output_field=models.BigIntegerField(),
             ),
-        )
+        ).annotate(cover_nsfw=Subquery(cover.values("nsfw")[:1]))
 
 
 class Album(models.Model):

@@ -16,7 +16,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import OuterRef, Subquery
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -65,13 +64,7 @@ def album_list(request):
             return redirect("album_detail", slug=album.slug)
     elif request.method == "POST":
         raise PermissionDenied
-    cover = Image.objects.filter(pk=OuterRef("cover_image_id"))
-    albums = (
-        Album.objects.visible_to(request.user)
-        .with_summary()
-        .annotate(cover_nsfw=Subquery(cover.values("nsfw")[:1]))
-        .select_related("owner")
-    )
+    albums = Album.objects.visible_to(request.user).with_summary().select_related("owner")
     page = CappedPaginator(albums, ALBUMS_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "albums/album_list.html", {"page": page, "form": form})
 

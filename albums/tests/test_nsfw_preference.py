@@ -86,9 +86,17 @@ def test_it_changes_the_preference_on_the_settings_page(client, viewer):
 def test_hide_leaves_nsfw_images_out_of_the_api_lists_and_search(gallery, api_as):
     vera, album, safe, nsfw = gallery
     client = api_as(vera)
+
+    def covers():
+        detail = client.get(f"/api/albums/{album.pk}/").json()["cover_thumbnail_url"]
+        listed_albums = client.get("/api/albums/").json()["results"]
+        return [detail, *(a["cover_thumbnail_url"] for a in listed_albums if a["id"] == album.pk)]
+
     assert listed(client) == [nsfw.pk, safe.pk]
+    assert covers() == [f"http://testserver/media/images/{nsfw.pk}/thumbnail/"] * 2
     prefer(vera, "hide")
     assert listed(client) == [safe.pk]
+    assert covers() == [None, None]  # the NSFW cover, as the album list page hides it
     assert listed(client, f"album={album.pk}") == [safe.pk]
     assert listed(client, "search=lighthouse") == [safe.pk]
     assert listed(client, "nsfw=true") == []
