@@ -14,11 +14,12 @@ from albums.models import Album, AlbumImage, Image
 from .images import make_image
 
 
-def rows(n, owner, start=0):
-    """n Image rows without files (the count does not look at files)."""
-    return Image.objects.bulk_create([Image(
+def rows(n, owner, start=0, model=Image):
+    """n Image rows without files (the count does not look at files); `model` is an older
+    migration state's Image where a test writes before the latest migrations."""
+    return model.objects.bulk_create([model(
         file=f"images/c{i}.png", thumbnail=f"thumbnails/c{i}.webp", width=1, height=1,
-        size_bytes=1, format="PNG", sha256=f"{i:064x}", source="upload", created_by=owner)
+        size_bytes=1, format="PNG", sha256=f"{i:064x}", source="upload", created_by_id=owner.pk)
         for i in range(start, start + n)])
 
 
@@ -122,7 +123,7 @@ def test_the_migration_counts_the_albums_made_before_it(editor):
         old = executor.loader.project_state(before[0]).apps
         album = old.get_model("albums", "Album").objects.create(
             name="Old", slug="old", owner_id=editor.pk)
-        image_ids = [image.pk for image in rows(3, editor)]
+        image_ids = [image.pk for image in rows(3, editor, model=old.get_model("albums", "Image"))]
         old.get_model("albums", "AlbumImage").objects.bulk_create([
             old.get_model("albums", "AlbumImage")(album=album, image_id=pk, position=n)
             for n, pk in enumerate(image_ids)])
