@@ -48,7 +48,8 @@ def test_it_takes_every_field_of_the_issue(api_as, editor, make_album, demo_base
               "alpha": 8.5, "learning_rate": 5e-4, "steps": 1200, "batch_size": 2,
               "gradient_accumulation": 3, "resolution": 256, "seed": 99,
               "trigger_word": "sks", "center_crop": False, "random_flip": True,
-              "train_convolutions": True, "checkpoint_every": 300, "validation_prompt": "sks, a board"}
+              "train_convolutions": True, "checkpoint_every": 300,
+              "validation_prompt": "sks, a board"}
     response = post(api_as(editor), fields)
 
     assert response.status_code == 201, response.content
