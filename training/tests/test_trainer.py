@@ -50,6 +50,10 @@ def small_config(**fields):
 
 
 def test_it_really_learns(demo_model_dir, checkerboards, tmp_path):
+    """A secondary check, quick and without workers: the loss falls and the LoRA changes
+    the picture. The proof that training teaches the model something is
+    test_lora_learns_a_shape.py (a ring the base never drew, read by the judge, through
+    the real training and generation workers)."""
     # The demo model has random weights: its UNet predicts the noise no better than zeros
     # do (loss ~1.01 over the first fifth), and the LoRA on its full-resolution attention
     # learns to predict much of it (~0.68 over the last fifth). Measured over seeds 0-9:
