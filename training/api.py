@@ -55,6 +55,8 @@ class TrainingRunCreateSerializer(RejectUnknownFields, serializers.Serializer):
     # The defaults said outright: DRF reads a boolean left out of a form as false.
     center_crop = serializers.BooleanField(default=TRAINING_DEFAULTS["center_crop"])
     random_flip = serializers.BooleanField(default=TRAINING_DEFAULTS["random_flip"])
+    train_convolutions = serializers.BooleanField(
+        default=TRAINING_DEFAULTS["train_convolutions"])
     checkpoint_every = serializers.IntegerField(required=False)
     validation_prompt = serializers.CharField(required=False, allow_blank=True)
 

@@ -26,6 +26,7 @@ RUN_QUEUED = {
     "trigger_word": "lhs",
     "center_crop": True,
     "random_flip": False,
+    "train_convolutions": False,
     "checkpoint_every": 10,
     "validation_prompt": "lhs, a lighthouse",
     "status": "queued",

@@ -27,6 +27,8 @@ class TrainForm(forms.Form):
     checkpoint_every = forms.IntegerField(help_text="Steps between checkpoints; 0: none.")
     center_crop = forms.BooleanField(required=False)
     random_flip = forms.BooleanField(required=False)
+    train_convolutions = forms.BooleanField(
+        required=False, help_text="Also the ResNet convolutions: what a new shape needs.")
     validation_prompt = forms.CharField(
         required=False, max_length=500,
         help_text="Empty: the trigger word and the first image's caption.")

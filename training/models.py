@@ -69,6 +69,10 @@ class TrainingRun(LeasedWork):
     trigger_word = models.CharField(max_length=100, blank=True)
     center_crop = models.BooleanField(default=DEFAULTS["center_crop"])
     random_flip = models.BooleanField(default=DEFAULTS["random_flip"])
+    train_convolutions = models.BooleanField(
+        default=DEFAULTS["train_convolutions"],
+        help_text="Also train the UNet's ResNet convolutions (conv1, conv2), not only its "
+                  "attention: what a new shape needs.")
     checkpoint_every = models.PositiveIntegerField(
         default=DEFAULTS["checkpoint_every"], help_text="Steps between checkpoints; 0: none.")
     validation_prompt = models.CharField(
@@ -120,6 +124,7 @@ class TrainingRun(LeasedWork):
             trigger_word=self.trigger_word,
             center_crop=self.center_crop,
             random_flip=self.random_flip,
+            train_convolutions=self.train_convolutions,
             checkpoint_every=self.checkpoint_every,
             validation_prompt=self.validation_prompt,
             loss_every=-(-self.steps // MAX_LOSS_POINTS),  # ceil: at most ~500 points

@@ -12,7 +12,7 @@ from .validation import check_album, check_base_model
 
 CONFIG_FIELDS = ["rank", "alpha", "learning_rate", "steps", "batch_size",
                  "gradient_accumulation", "resolution", "seed", "trigger_word", "center_crop",
-                 "random_flip", "checkpoint_every", "validation_prompt"]
+                 "random_flip", "train_convolutions", "checkpoint_every", "validation_prompt"]
 
 
 def submit_run(user, cleaned):

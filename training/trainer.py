@@ -29,6 +29,10 @@ from pathlib import Path
 DIFFUSERS_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
 KOHYA_WEIGHT_NAME = "kohya_lora.safetensors"
 TARGET_MODULES = ["to_k", "to_q", "to_v", "to_out.0"]
+# With train_convolutions: the ResNet blocks' two 3x3 convolutions too. Attention alone
+# re-weights what the base already draws; a shape it never drew needs the convolutions
+# (the demo UNet has no attention at its 16x16 level at all).
+CONVOLUTION_MODULES = ["conv1", "conv2"]
 MAX_GRAD_NORM = 1.0  # the recipe's default gradient clipping
 
 _CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d+)$")
@@ -36,7 +40,8 @@ _CHECKPOINT_WEIGHTS = "lora.safetensors"
 _CHECKPOINT_STATE = "state.pt"
 # Config fields a checkpoint must share with the run that resumes it: they fix the shape
 # of the LoRA and the meaning of a step.
-_RESUME_MUST_MATCH = ("rank", "alpha", "batch_size", "gradient_accumulation", "resolution")
+_RESUME_MUST_MATCH = ("rank", "alpha", "batch_size", "gradient_accumulation", "resolution",
+                      "train_convolutions")
 
 
 @dataclass
@@ -55,6 +60,7 @@ class TrainingConfig:
     trigger_word: str = ""
     center_crop: bool = True
     random_flip: bool = False
+    train_convolutions: bool = False  # LoRA on the ResNets' conv1/conv2 too
     checkpoint_every: int = 0  # 0: no checkpoints
     validation_prompt: str = ""
     loss_every: int = 1  # record the mean loss of every N steps
@@ -330,6 +336,12 @@ def torch_device(device=None):
     return torch.device(picked.type), picked.dtype
 
 
+def target_modules(config):
+    """The UNet modules the LoRA adapts: attention, and the ResNet convolutions when the
+    config asks for them."""
+    return TARGET_MODULES + (CONVOLUTION_MODULES if config.train_convolutions else [])
+
+
 def _load_models(base_model_dir, config, device, weight_dtype):
     """The frozen base models, and the UNet with a fresh trainable LoRA adapter:
     (tokenizers, text encoders, vae, unet, noise scheduler). One tokenizer and text
@@ -360,7 +372,7 @@ def _load_models(base_model_dir, config, device, weight_dtype):
             r=config.rank,
             lora_alpha=config.alpha,
             init_lora_weights="gaussian",
-            target_modules=TARGET_MODULES,
+            target_modules=target_modules(config),
         )
     )
     # Trainable LoRA weights stay in fp32 even when the frozen base runs in half precision.
@@ -468,10 +480,12 @@ def train_lora(
     if checkpoint is not None:
         lora_state, state = checkpoint
         for name in _RESUME_MUST_MATCH:
-            if state["config"][name] != getattr(config, name):
+            # A checkpoint from before a field existed was made with its default.
+            made = state["config"].get(name, getattr(TrainingConfig(), name))
+            if made != getattr(config, name):
                 raise ValueError(
                     f"{name}: the checkpoint in {checkpoint_dir} was made with "
-                    f"{state['config'][name]!r}, this run asks for {getattr(config, name)!r}"
+                    f"{made!r}, this run asks for {getattr(config, name)!r}"
                 )
         set_peft_model_state_dict(unet, lora_state)
         optimizer.load_state_dict(state["optimizer"])
@@ -593,14 +607,15 @@ def save_lora(output_dir, lora_state, lora_config, metadata):
     """Save a UNet LoRA (a peft state dict) twice, each with `metadata` in its header.
 
     pytorch_lora_weights.safetensors: diffusers format, as StableDiffusionPipeline.
-        save_lora_weights writes it (with peft's LoRA config, so alpha survives loading).
+        save_lora_weights writes it (with peft's LoRA config, so alpha survives loading),
+        peft's key names (lora_A/lora_B), which carry convolutions as well as attention.
     kohya_lora.safetensors: kohya format (lora_unet_..., lora_down/lora_up, alpha), which
         A1111 and ComfyUI load, and so does diffusers' load_lora_weights.
     Both files appear whole or not at all. Returns (diffusers path, kohya path).
     """
     import torch
     from diffusers import StableDiffusionPipeline
-    from diffusers.utils import convert_state_dict_to_diffusers, convert_state_dict_to_kohya
+    from diffusers.utils import convert_state_dict_to_kohya
     from safetensors.torch import load_file, save_file
 
     output_dir = Path(output_dir)
@@ -610,7 +625,10 @@ def save_lora(output_dir, lora_state, lora_config, metadata):
         temporary = Path(folder)
         StableDiffusionPipeline.save_lora_weights(
             temporary,
-            unet_lora_layers=convert_state_dict_to_diffusers(lora_state),
+            # peft's own key names (lora_A/lora_B), which diffusers loads as they are:
+            # its old names (lora.down) exist for attention only, and a file mixing them
+            # with a convolution's lora_A loses the attention half when loaded.
+            unet_lora_layers=lora_state,
             unet_lora_adapter_metadata=lora_config.to_dict(),
             safe_serialization=True,
         )

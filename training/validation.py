@@ -37,6 +37,7 @@ DEFAULTS = {
     "trigger_word": "",
     "center_crop": True,
     "random_flip": False,
+    "train_convolutions": False,
     "checkpoint_every": 100,
     "validation_prompt": "",
 }
@@ -94,7 +95,7 @@ def validate_training(params, *, user):
         cleaned[field] = text
     if not cleaned["name"]:
         errors["name"] = f"name must be 1 to {NAME_MAX} characters; it is empty."
-    for field in ("center_crop", "random_flip"):
+    for field in ("center_crop", "random_flip", "train_convolutions"):
         cleaned[field] = bool(cleaned[field])
 
     album_error = check_album(cleaned.get("album"), user)

@@ -48,7 +48,8 @@ def test_it_takes_every_field_of_the_issue(api_as, editor, make_album, demo_base
               "alpha": 8.5, "learning_rate": 5e-4, "steps": 1200, "batch_size": 2,
               "gradient_accumulation": 3, "resolution": 256, "seed": 99,
               "trigger_word": "sks", "center_crop": False, "random_flip": True,
-              "checkpoint_every": 300, "validation_prompt": "sks, a board"}
+              "train_convolutions": True, "checkpoint_every": 300,
+              "validation_prompt": "sks, a board"}
     response = post(api_as(editor), fields)
 
     assert response.status_code == 201, response.content
@@ -295,3 +296,4 @@ def test_it_keeps_the_defaults_of_switches_a_form_leaves_out(api_as, editor, mak
     assert response.status_code == 201, response.content
     assert response.json()["center_crop"] is DEFAULTS["center_crop"] is True
     assert response.json()["random_flip"] is DEFAULTS["random_flip"] is False
+    assert response.json()["train_convolutions"] is DEFAULTS["train_convolutions"] is False

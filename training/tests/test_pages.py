@@ -47,13 +47,16 @@ def test_it_starts_a_run_from_the_form(signed_in, editor, make_album, demo_base,
                                        django_capture_on_commit_callbacks):
     album = make_album()
     with django_capture_on_commit_callbacks(execute=True):
-        response = signed_in(editor).post(f"/albums/{album.slug}/train/", form_data())
+        response = signed_in(editor).post(f"/albums/{album.slug}/train/",
+                                          form_data(train_convolutions="on"))
 
     run = TrainingRun.objects.get()
     assert response.status_code == 302
     assert response["Location"] == f"/training/{run.pk}/"
     assert (run.album, run.owner, run.steps, run.learning_rate, run.center_crop,
-            run.random_flip) == (album, editor, 4, 0.001, True, False)
+            run.random_flip, run.train_convolutions) == (album, editor, 4, 0.001, True,
+                                                         False, True)
+    assert run.trainer_config().train_convolutions is True
 
 
 def test_it_shows_the_rules_the_form_broke(signed_in, editor, make_album, demo_base):
