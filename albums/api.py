@@ -166,7 +166,7 @@ def curated_album(request, album_id, field="album"):
 
 
 # POST /api/images/ as the schema shows it: the view reads the files itself.
-class ImageUploadSerializer(serializers.Serializer):
+class ImageUploadSerializer(RejectUnknownFields, serializers.Serializer):
     file = serializers.ListField(
         child=FileOfTypes(IMAGE_TYPES, filename="file.png"),
         help_text="One or more PNG, JPEG or WebP images: repeat the field for each.",
@@ -290,7 +290,7 @@ class ImageOrderSerializer(serializers.Serializer):
 
 
 # POST /api/albums/{id}/import/ as the schema shows it: the view reads the files itself.
-class DatasetUploadSerializer(serializers.Serializer):
+class DatasetUploadSerializer(RejectUnknownFields, serializers.Serializer):
     file = serializers.ListField(
         child=FileOfTypes("application/zip, image/png, image/jpeg, image/webp",
                           filename="file.png"),  # a zip is known by its bytes
