@@ -366,21 +366,15 @@ class ModelVersion(models.Model):
         model = cls(name=name, kind=kind, source=source, family=family, **fields)
         path = check_model_source(source)  # None: a hub id
         if kind == cls.Kind.UPSCALER:
-            if path is None or not is_file(path):
-                raise ValidationError({"source": ValidationError(
-                    f"no upscaler file at {source} (a local .pth or .safetensors file).",
-                    code=NO_SUCH_ROW)})
+            _require_file(path, f"no upscaler file at {source} (a local .pth or .safetensors "
+                                "file).")
             model.note_upscaler(_check_upscaler(path))
             model.sha256, model.size_bytes = _hashed(path)
         elif kind == cls.Kind.LORA:
-            if path is None or not is_file(path):
-                raise ValidationError({"source": ValidationError(
-                    f"no LoRA file at {source}.", code=NO_SUCH_ROW)})
+            _require_file(path, f"no LoRA file at {source}.")
             model.sha256, model.size_bytes = _check_lora(path, family)
         elif kind == cls.Kind.VAE:
-            if path is None or not is_file(path):
-                raise ValidationError({"source": ValidationError(
-                    f"no VAE file at {source}.", code=NO_SUCH_ROW)})
+            _require_file(path, f"no VAE file at {source}.")
             model.note_vae(_check_vae(path))
             model.sha256, model.size_bytes = _hashed(path)
         elif path is not None and is_file(path):
@@ -521,6 +515,13 @@ def _check_checkpoint(path, field="source"):
     return info
 
 
+def _require_file(path, message):
+    """A LoRA, a VAE or an upscaler is one local file: `message` (naming `source`, as a
+    missing row: 404) where `path` (None: a hub id) is none."""
+    if path is None or not is_file(path):
+        raise ValidationError({"source": ValidationError(message, code=NO_SUCH_ROW)})
+
+
 def _check_upscaler(path, field="source"):
     """An upscaler file must be one the engine loads (engine/upscalers.py: RRDBNet or
     SRVGGNetCompact, .pth or .safetensors), its weights fitting the architecture their
@@ -532,6 +533,7 @@ def _check_upscaler(path, field="source"):
     except NotAnUpscaler as exc:
         raise ValidationError({field: str(exc)}) from exc
     return info
+
 
 def _native_size(path):
     from .engine.checkpoints import native_size
