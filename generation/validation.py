@@ -258,9 +258,10 @@ IMAGE_RULE = {"allOf": [
 
 
 def _check_result_size(errors, cleaned):
-    """The canvas (with outpainting) and the hires result stay within SIZE."""
-    if any(cleaned.get(name) is None for name in ("width", "height")) or errors.get(
-            "outpaint") or errors.get("hires"):
+    """The canvas (with outpainting) and the hires result stay within SIZE. Not when the
+    init_image was refused: its canvas is unknown, and it answers alone (a 404)."""
+    if any(cleaned.get(name) is None for name in ("width", "height")) or errors.keys() & {
+            "outpaint", "hires", "init_image"}:
         return
     width = cleaned["width"] + cleaned["outpaint_left"] + cleaned["outpaint_right"]
     height = cleaned["height"] + cleaned["outpaint_up"] + cleaned["outpaint_down"]

@@ -229,6 +229,9 @@ def test_a_mask_or_outpainting_needs_an_init_image_in_the_schema_as_on_the_serve
         ({"init_image": image.pk, "outpaint": {"left": 8}}, 201, None),
         # An init_image that names no image answers alone: 404, the outpaint not judged.
         ({"init_image": 2**62, "outpaint": {"left": 8}}, 404, "init_image"),
+        # Nor the canvas it would make, which depends on the image (make fuzz found it).
+        ({"init_image": 2**62, "width": 1520, "outpaint": {"left": 384, "right": 360}}, 404,
+         "init_image"),
     ]
     for extra, status, field in cases:
         body = {**prompt, **extra}
