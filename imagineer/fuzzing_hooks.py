@@ -76,8 +76,8 @@ if os.environ.get("IMAGINEER_FUZZ_LORA"):
 @schemathesis.hook.apply_to(method="POST", path="/api/models/")
 def map_body(context, body):
     """A model upload with a file registers a LoRA: the one file this run sends (above) is
-    a LoRA, and a LoRA sent as `kind: base` is rightly refused (400: the file is the
-    request, and no schema can say what a file holds)."""
-    if isinstance(body, dict) and "file" in body and body.get("kind") == "base":
+    a LoRA, and a LoRA sent as `kind: base`, `vae` or `upscaler` is rightly refused (400:
+    the file is the request, and no schema can say what a file holds)."""
+    if isinstance(body, dict) and "file" in body and body.get("kind", "lora") != "lora":
         return {**body, "kind": "lora"}
     return body
