@@ -157,10 +157,13 @@ def _check_upscaler(errors, cleaned, user):
     if upscaler is None:
         return
     if (not isinstance(upscaler, ModelVersion) or upscaler.kind != ModelVersion.Kind.UPSCALER
-            or not upscaler.is_active or (user is not None
-                                          and not upscaler.may_be_used_by(user))):
+            or not upscaler.is_active):
         errors["upscaler"] = ModelVersion.refusal(
             "upscaler", getattr(upscaler, "pk", upscaler), "upscaler")
+        return
+    refusal = upscaler.refusal_for(user, "upscaler") if user is not None else None
+    if refusal:  # the role's rule, in the words of the model's and the LoRAs' (_check_usable)
+        errors["upscaler"] = refusal
         return
     init = cleaned.get("init_image")
     larger = init is not None and None not in (cleaned.get("width"), cleaned.get("height")) \
