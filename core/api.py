@@ -24,6 +24,7 @@ from rest_framework.schemas import DefaultSchema
 from .errors import CONFLICT, FORBIDDEN, NO_SUCH_ROW, LimitExceeded
 from .filters import IdField
 from .pagination import BAD_PAGE_SIZE, NO_SUCH_CURSOR
+from .texts import text_rule
 
 # The error format, as the schema (/api/schema/) describes it: one body for each kind of
 # error, shared by every operation through `errors()`.
@@ -149,7 +150,10 @@ class AutoSchema(openapi.AutoSchema):
             schema = {**schema, "pattern": "^[-a-zA-Z0-9_]+$"}  # its validator's
         if (direction == "request" and isinstance(field, serializers.CharField)
                 and schema.get("type") == "string" and "pattern" not in schema):
-            schema = {**schema, "pattern": NO_NUL}  # DRF refuses a NUL in any text
+            stripped = stripped_text_rule(field, schema)
+            # DRF refuses a NUL in any text; one it strips says so (core.texts)
+            schema = {**schema, **stripped} if stripped and not rule else {
+                **schema, "pattern": NO_NUL}
         return {**schema, **rule} if rule else schema
 
     def _insert_field_validators(self, field, schema):
@@ -160,6 +164,10 @@ class AutoSchema(openapi.AutoSchema):
         says `minLength` (a text its validator requires, though DRF lets it be blank so
         that the validator's message answers) gets no empty alternative."""
         super()._insert_field_validators(field, schema)
+        rule = stripped_text_rule(field, schema)
+        for part in [schema, *schema.get("oneOf", [])]:
+            if rule and part.get("pattern") == rule["pattern"]:
+                part.pop("maxLength", None)  # the pattern's, of the stripped text
         choices = schema.get("oneOf", [])
         if len(choices) == 2 and choices[1] == {"type": "string", "maxLength": 0}:
             if getattr(field, "openapi_rule", {}).get("minLength"):
@@ -304,6 +312,18 @@ def kind(serializer):
 
 
 NO_NUL = "^[^\\x00]*$"
+
+
+def stripped_text_rule(field, schema):
+    """The rule (core.texts.text_rule) of a text field DRF strips of white space before
+    it checks it (blank, max_length), or None for a text of another kind (a format, a
+    choice, a minimum length of its own, an own pattern)."""
+    if not (isinstance(field, serializers.CharField) and field.trim_whitespace) or any(
+            key in schema for key in ("format", "enum")) or (field.min_length or 0) > 1:
+        return None
+    return text_rule(field.max_length, required=not field.allow_blank)
+
+
 FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 

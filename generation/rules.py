@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from core.errors import CONFLICT, FORBIDDEN
+from core.texts import text_rule
 
 PROMPT_MAX = 500
 STEPS = (1, 150)
@@ -128,36 +129,6 @@ def openapi_rule(kind, limits, multiple=None):
     if multiple:
         rule["multipleOf"] = multiple
     return rule
-
-
-def _whitespace_class():
-    """The characters str.strip() takes off a text's ends (str.isspace), as a regex class
-    of \\u escapes, which ECMA-262 and Python read alike."""
-    codes = [code for code in range(0x110000) if chr(code).isspace()]
-    runs, start = [], codes[0]
-    for previous, code in zip(codes, [*codes[1:], None], strict=True):
-        if code != previous + 1:
-            runs.append((start, previous))
-            start = code
-    return "".join(f"\\u{low:04x}" + (f"-\\u{high:04x}" if high > low else "")
-                   for low, high in runs)
-
-
-WHITESPACE = _whitespace_class()
-
-
-def text_rule(longest, *, required=False):
-    """The OpenAPI rule of a text that its validator strips of whitespace and then wants
-    1 (`required`) or 0 to `longest` characters long, said exactly: a pattern of the
-    stripped text between any whitespace, with no NUL anywhere (DRF refuses one). A
-    required text's rule also says `minLength: 1`, so that the schema offers no empty
-    alternative (core.api.AutoSchema)."""
-    edge = f"[^\\x00{WHITESPACE}]"  # a character the stripped text starts and ends with
-    stripped = f"{edge}(?:[^\\x00]{{0,{longest - 2}}}{edge})?"
-    if not required:
-        stripped = f"(?:{stripped})?"
-    rule = {"type": "string", "pattern": f"^[{WHITESPACE}]*{stripped}[{WHITESPACE}]*$"}
-    return {**rule, "minLength": 1} if required else rule
 
 
 def parameter_rule(name):
