@@ -156,6 +156,16 @@ class AutoSchema(openapi.AutoSchema):
                 **schema, "pattern": NO_NUL}
         return {**schema, **rule} if rule else schema
 
+    def _resolve_path_parameters(self, variables):
+        """drf-spectacular's, with an id the Router matches as ASCII digits (ID_PATTERN)
+        typed by its model field, an integer, as the default pattern is."""
+        regex = self.path_regex
+        self.path_regex = regex.replace(f">{ID_PATTERN})", ">[^/.]+)")
+        try:
+            return super()._resolve_path_parameters(variables)
+        finally:
+            self.path_regex = regex
+
     def _insert_field_validators(self, field, schema):
         """drf-spectacular's; a text that may be blank becomes `oneOf` its rule and the
         empty text. The rule's side is given `minLength: 1`: most rules (the NUL rule
@@ -444,6 +454,18 @@ class Router(routers.DefaultRouter):
     # No `.json` twins of the routes: the views' actions take no `format` argument (each
     # answered 500 there), and `?format=json` or the Accept header pick the format anyway.
     include_format_suffixes = False
+
+    def get_lookup_regex(self, viewset, lookup_prefix=""):
+        """An id in a path is ASCII digits, as the schema's integer says: the default
+        `[^/.]+` let `/api/albums/𑓑/` name album 1 (int() reads any script's digits).
+        Any other path is no object: 404. A viewset with its own regex (a slug) keeps it."""
+        regex = super().get_lookup_regex(viewset, lookup_prefix)
+        if getattr(viewset, "lookup_value_regex", None) is None:
+            regex = regex.replace(f">{self._default_value_pattern})", f">{ID_PATTERN})")
+        return regex
+
+
+ID_PATTERN = "[0-9]+"  # an id in a path (Router)
 
 
 router = Router()

@@ -136,6 +136,21 @@ def test_every_lists_page_size_may_be_empty_in_the_schema_as_on_the_server(schem
 
 
 @pytest.mark.django_db
+def test_an_id_in_a_path_is_ascii_digits_as_the_schemas_integer(schema, api_as, editor):
+    album = Album.objects.create(name="an album", owner=editor)
+    assert album.pk < 10
+    digit = {1: "\U000114d1", 2: "\U000114d2"}.get(album.pk, chr(0x0660 + album.pk))
+    assert int(digit) == album.pk  # Python reads it as the album's id; the URLs do not
+    client = api_as(editor)
+    assert client.get(f"/api/albums/{album.pk}/").status_code == 200
+    assert client.get(f"/api/albums/{digit}/").status_code == 404
+    assert client.post(f"/api/albums/{digit}/caption/").status_code == 404
+    assert client.get("/api/sets/no-such-set/").status_code == 404  # a slug keeps its rule
+    (param,) = schema["paths"]["/api/albums/{id}/"]["get"]["parameters"]
+    assert param["schema"] == {"type": "integer"}
+
+
+@pytest.mark.django_db
 def test_a_models_source_may_not_be_empty_in_json_as_the_server_says(schema, api_as,
                                                                       admin_user):
     # JSON cannot carry the file a form may send beside an empty source.
