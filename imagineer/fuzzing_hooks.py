@@ -73,11 +73,15 @@ if os.environ.get("IMAGINEER_FUZZ_LORA"):
         schemathesis.openapi.media_type("application/octet-stream", st.just(lora.read()))
 
 
-@schemathesis.hook.apply_to(method="POST", path="/api/models/")
-def map_body(context, body):
+@schemathesis.hook
+def before_call(context, case, kwargs):
     """A model upload with a file registers a LoRA: the one file this run sends (above) is
     a LoRA, and a LoRA sent as `kind: base`, `vae` or `upscaler` is rightly refused (400:
-    the file is the request, and no schema can say what a file holds)."""
-    if isinstance(body, dict) and "file" in body and body.get("kind", "lora") != "lora":
-        return {**body, "kind": "lora"}
-    return body
+    the file is the request, and no schema can say what a file holds). Before the call,
+    where every phase's body passes (a map_body hook missed some in the stateful phase).
+    Only a valid kind is replaced, so that a body the schema forbids stays forbidden."""
+    body = case.body
+    if (case.operation.method.upper(), case.operation.path) == ("POST", "/api/models/") and (
+            isinstance(body, dict) and "file" in body
+            and body.get("kind") in ("base", "vae", "upscaler")):
+        case.body = {**body, "kind": "lora"}
