@@ -241,8 +241,12 @@ class AutoSchema(openapi.AutoSchema):
             serializer = kind(self.get_request_serializer())
             alternative = getattr(serializer, "file_alternative", None)
             files = [name for name, prop in kept.items() if is_file(prop)]
-            if self.method == "POST" and alternative and files:
-                form["anyOf"] = [{"required": [alternative]}, {"required": files[:1]}]
+            if alternative and files:
+                # The alternative (a model's source) may be empty only beside a file; a new
+                # object needs one of the two, a change neither.
+                given = {"properties": {alternative: {"minLength": 1}}}
+                form["anyOf"] = [{**given, "required": [alternative]} if self.method == "POST"
+                                 else given, {"required": files[:1]}]
             # Rules across a form's fields (in a form, a field is sent or not: no null).
             form.update(getattr(serializer, "form_rule", {}))
             entry = {"schema": form}
@@ -530,8 +534,7 @@ def check_json_types(fields, data):
     """In a JSON body (not a form, whose values are all text), a 400 naming each value not
     of its field's JSON type."""
     if isinstance(data, dict) and not isinstance(data, QueryDict):
-        wrong = {name: [fields[name].error_messages.get("invalid", "Not a valid string.")]
-                 for name, value in data.items()
+        wrong = {name: [type_error(fields[name], value)] for name, value in data.items()
                  if name in fields and not of_json_type(fields[name], value)}
         if wrong:
             raise serializers.ValidationError(wrong)
@@ -544,7 +547,9 @@ def of_json_type(field, value):
         return True
     if isinstance(field, serializers.BooleanField):
         return isinstance(value, bool)
-    if isinstance(field, serializers.IntegerField):  # 2.0 is an integer to JSON Schema
+    if isinstance(field, serializers.IntegerField) or (  # an id: DRF reads "" as null
+            isinstance(field, serializers.PrimaryKeyRelatedField) and field.pk_field is None):
+        # 2.0 is an integer to JSON Schema
         return ((isinstance(value, int) and not isinstance(value, bool))
                 or (isinstance(value, float) and value.is_integer()))
     if isinstance(field, serializers.FloatField | serializers.DecimalField):
@@ -554,6 +559,13 @@ def of_json_type(field, value):
             and all(isinstance(choice, str) for choice in field.choices)):
         return isinstance(value, str)
     return True
+
+
+def type_error(field, value):
+    """The message of a JSON value not of its field's type (of_json_type)."""
+    if isinstance(field, serializers.PrimaryKeyRelatedField):
+        return field.error_messages["incorrect_type"].format(data_type=type(value).__name__)
+    return field.error_messages.get("invalid", "Not a valid string.")
 
 
 def integer_param(params, name):

@@ -149,6 +149,17 @@ def site_settings_rules():
     return rules
 
 
+# template_columns' rule as a pattern (the same texts, checked against it): literal text,
+# {{ and }}, and {column} placeholders with no format spec, conversion, attribute or index.
+TEMPLATE_PATTERN = r"^(?:[^{}]|\{\{|\}\}|\{[^{}!:.\[\]]+:?\})*$"
+
+
+def template_rule(longest):
+    """The OpenAPI rule of a prompt template: a required text DRF strips (text_rule), and
+    template_columns' placeholders."""
+    return {**text_rule(longest, required=True), "allOf": [{"pattern": TEMPLATE_PATTERN}]}
+
+
 def template_columns(template):
     """The columns a prompt template's {column} placeholders name, in order. Raises
     ValidationError on `prompt_template` for anything else between braces."""
