@@ -85,3 +85,13 @@ def before_call(context, case, kwargs):
             isinstance(body, dict) and "file" in body
             and body.get("kind") in ("base", "vae", "upscaler")):
         case.body = {**body, "kind": "lora"}
+
+
+@schemathesis.hook
+def filter_case(context, case):
+    """A form cannot say an empty list: schemathesis sends a field whose value is [] as no
+    part at all, so the request sent is another than the one it judges (a negative case,
+    `album: []` on an upload, becomes a valid one without `album`). Such cases are left
+    out; JSON says an empty list, and keeps them."""
+    return not (case.media_type == "multipart/form-data" and isinstance(case.body, dict)
+                and any(value == [] for value in case.body.values()))
