@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.paginator import Paginator
-from django.db.models import F, Q
+from django.db.models import F, Q, prefetch_related_objects
 from django.utils.functional import cached_property
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
@@ -34,11 +34,13 @@ from .errors import NO_SUCH_ROW
 
 class Pagination(BasePagination):
     """Every list's pages: `cursor` (from `next` or `previous`), and `page_size` (50 unless
-    asked). A page size that is no whole number from 1 to `max_page_size` is refused, not
-    quietly replaced (400); so is a cursor of the wrong shape (not URL-safe base64, the
-    schema's `pattern`). A cursor of the right shape that this list did not give names no
-    page: 404 naming `cursor`, as an id naming no row (core.api.exception_handler), and
-    as DRF's page numbers answer a page that does not exist."""
+    asked; an empty `page_size=` is as if left out, and the schema says so with
+    `allowEmptyValue`, as of the filters). A page size that is no whole number from 1 to
+    `max_page_size` is refused, not quietly replaced (400); so is a cursor of the wrong shape
+    (not URL-safe base64, the schema's `pattern`, which the empty text fits: the first page).
+    A cursor of the right shape that this list did not give names no page: 404 naming
+    `cursor`, as an id naming no row (core.api.exception_handler), and as DRF's page numbers
+    answer a page that does not exist."""
 
     page_size = 50
     page_size_query_param = "page_size"
@@ -63,9 +65,13 @@ class Pagination(BasePagination):
         if values is not None:
             queryset = queryset.filter(past(order, values))
         queryset = queryset.order_by(*[f"-{name}" if desc else name for name, desc in order])
-        rows = list(queryset[: size + 1])
+        # The row past the page only says whether there is more: the prefetches (a job's
+        # images and LoRAs) are for the page's own rows.
+        prefetches = queryset._prefetch_related_lookups
+        rows = list(queryset.prefetch_related(None)[: size + 1])
         more = len(rows) > size
         rows = rows[:size]
+        prefetch_related_objects(rows, *prefetches)
         if backwards:
             rows.reverse()
         first = [row_values(rows[0], keys)] if rows else []
@@ -134,7 +140,9 @@ class Pagination(BasePagination):
                             "link (opaque; leave it out for the first page).",
              "schema": {"type": "string", "pattern": f"^{CURSOR_PATTERN}$"}},
             {"name": self.page_size_query_param, "required": False, "in": "query",
-             "description": "Number of results to return per page.",
+             "description": f"Number of results to return per page ({self.page_size} when "
+                            "left out or empty).",
+             "allowEmptyValue": True,  # get_page_size: an empty value is as if absent
              "schema": {"type": "integer", "minimum": 1, "maximum": self.max_page_size,
                         "default": self.page_size}},
         ]

@@ -207,7 +207,10 @@ def share(counts, colour):
     return counts.get(colour, 0) / max(sum(counts.values()), 1)
 
 
+# Backend-neutral (conftest.py): it checks what the demo model draws; a job with a source
+# and a mask goes through the worker on both databases in test_sdxl and test_upscalers.
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.backend_neutral
 def test_a_worker_inpaints_a_green_square_into_the_box_only(one_thread_worker, api_as, viewer,
                                                            demo_base, media_root):
     """Inpainting "a green square" into a box of a red circle on white: the box turns green
@@ -253,7 +256,10 @@ def test_a_worker_inpaints_a_green_square_into_the_box_only(one_thread_worker, a
     assert info.metadata["Mask blur"] == "2"
 
 
+# Backend-neutral (conftest.py): it checks what the demo model draws; a job with a source
+# and a mask goes through the worker on both databases in test_sdxl and test_upscalers.
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.backend_neutral
 def test_a_worker_draws_from_a_source_as_strongly_as_told(one_thread_worker, api_as, viewer,
                                                          demo_base, media_root):
     """Through the worker, read by the judge: img2img at strength 0.2 keeps the source's

@@ -155,7 +155,7 @@ def test_it_says_that_an_empty_filter_is_allowed_as_the_server_reads_it(schema, 
                                                                          viewer):
     """An empty filter value filters nothing (core/filters.py): the schema allows it too."""
     filters = {path: [p["name"] for p in operation.get("parameters", [])
-                      if p.get("allowEmptyValue")]
+                      if p.get("allowEmptyValue") and p["name"] != "page_size"]
                for path, method, operation in operations(schema) if method == "get"}
     assert filters["/api/jobs/"] == ["batch", "owner", "status"]
     assert filters["/api/images/"] == ["album", "created_by", "has_caption", "nsfw", "search",

@@ -113,6 +113,25 @@ def test_id_filters_say_the_range_the_server_takes(schema, api_as, viewer):
 
 
 @pytest.mark.django_db
+def test_every_lists_page_size_may_be_empty_in_the_schema_as_on_the_server(schema, api_as,
+                                                                           viewer):
+    # An empty page_size is as if left out (core.pagination.Pagination.get_page_size).
+    lists = {path: operation for path, item in schema["paths"].items()
+             if (operation := item.get("get")) and "cursor" in
+             [p["name"] for p in operation.get("parameters", [])]}
+    assert len(lists) > 5
+    client = api_as(viewer)
+    for path, operation in lists.items():
+        (size,) = [p for p in operation["parameters"] if p["name"] == "page_size"]
+        assert size["allowEmptyValue"] is True and size["in"] == "query", path
+        assert size["schema"]["type"] == "integer", path  # a value given is a whole number
+        if "{" not in path:
+            response = client.get(f"{path}?page_size=")
+            assert response.status_code in (200, 403), (path, response.content)
+            assert client.get(f"{path}?page_size=0").status_code in (400, 403), path
+
+
+@pytest.mark.django_db
 def test_a_models_source_may_not_be_empty_in_json_as_the_server_says(schema, api_as,
                                                                       admin_user):
     # JSON cannot carry the file a form may send beside an empty source.

@@ -27,7 +27,9 @@ from PIL import Image as PILImage
 from imagineer.testing import wait_for
 from training.models import TrainingRun
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Backend-neutral (conftest.py): what it checks is what the LoRA draws; the training run and
+# the jobs go through the same rows as test_worker_training's, which run on both databases.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.backend_neutral]
 
 TRIGGER = "zxq"
 SHAPE = "ring"
