@@ -5,7 +5,7 @@ generation/engine/demo.py ships (demo_weights/) and `install_demo_model` install
 by a maintainer, never at `make run` or in CI. The same diffusers/transformers classes as
 Stable Diffusion 1.5: a CLIPTokenizer (a word-level vocabulary of the world, with every
 character as a fallback so any prompt tokenizes), a CLIPTextModel, an AutoencoderKL and a
-UNet2DConditionModel, with SD 1.5's noise schedule.
+UNet2DConditionModel, with SD 1.5's noise schedule rescaled (below).
 
 The order matters (docs/performance.md, "The demo model"):
 
@@ -151,9 +151,9 @@ def demo_betas(terminal_signal: float) -> list[float]:
     largest sigma finite)."""
     from .demo import SCHEDULER_CONFIG
 
-    steps = int(SCHEDULER_CONFIG["num_train_timesteps"])
-    betas = np.linspace(float(SCHEDULER_CONFIG["beta_start"]) ** 0.5,
-                        float(SCHEDULER_CONFIG["beta_end"]) ** 0.5, steps,
+    sd15: dict[str, Any] = SCHEDULER_CONFIG
+    steps = int(sd15["num_train_timesteps"])
+    betas = np.linspace(float(sd15["beta_start"]) ** 0.5, float(sd15["beta_end"]) ** 0.5, steps,
                         dtype=np.float64) ** 2
     root = np.sqrt(np.cumprod(1.0 - betas))
     first, last = root[0], root[-1]
