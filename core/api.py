@@ -3,8 +3,12 @@ format (one body per kind of error, described once for the schema), the permissi
 action, and the exception handler that answers the rules' own errors (Django's
 ValidationError, core.errors.LimitExceeded) without each view re-wrapping them."""
 
+import functools
+import inspect
 from collections import Counter
+from collections.abc import Mapping
 
+from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError
 from django.http import QueryDict
@@ -18,7 +22,9 @@ from drf_spectacular.utils import (
 )
 from rest_framework import routers, serializers, status, views
 from rest_framework.exceptions import APIException, ErrorDetail
+from rest_framework.fields import SkipField
 from rest_framework.permissions import BasePermission
+from rest_framework.relations import PKOnlyObject
 from rest_framework.schemas import DefaultSchema
 
 from .errors import CONFLICT, FORBIDDEN, NO_SUCH_ROW, LimitExceeded
@@ -515,6 +521,98 @@ class RejectUnknownFields(JsonTypes):
         check_known_fields(data, [name for name, field in self.fields.items()
                                   if not field.read_only])
         return super().to_internal_value(data)
+
+
+# Serializer mixin for answers of many rows (a page of jobs or images): the same
+# representation as DRF's Serializer.to_representation, with what does not depend on the
+# row worked out once per serializer, not once per row and field (a list's one child
+# serializes every row of the page). A field that reads one attribute of the row (a model
+# field, a foreign key's id, a related manager, a method DRF would call) reads it with
+# getattr; any other (a method field, a nested serializer of the row itself, a dotted
+# source) and any value that is not plain (a missing attribute, another callable) the way
+# DRF reads it. DRF's way, per row and field (a generator over the fields, an ABC check of
+# the row, a signature check of a method's value) was a third of serializing a page of
+# jobs (bench/list_cost.py). A comment, not a docstring: drf-spectacular describes a
+# serializer by the first docstring among its classes.
+class ReadPlan:
+    def to_representation(self, instance):
+        if isinstance(instance, Mapping):
+            return super().to_representation(instance)
+        plans = self.__dict__.setdefault("_read_plans", {})
+        plan = plans.get(type(instance))
+        if plan is None:
+            plan = plans[type(instance)] = [(field, *read_directly(field, type(instance)))
+                                            for field in self._readable_fields]
+        ret = {}
+        for field, attribute, represent, method in plan:
+            if attribute is not None:
+                value = read_attribute(instance, attribute, method)
+                if value is None:
+                    ret[field.field_name] = None
+                    continue
+                if value is not UNREAD:
+                    ret[field.field_name] = field.to_representation(value) if represent else value
+                    continue
+            try:  # DRF's way (Serializer.to_representation)
+                value = field.get_attribute(instance)
+            except SkipField:
+                continue
+            check_for_none = value.pk if isinstance(value, PKOnlyObject) else value
+            ret[field.field_name] = (None if check_for_none is None
+                                     else field.to_representation(value))
+        return ret
+
+
+UNREAD = object()  # ReadPlan: a value to read the way DRF reads it
+
+
+def read_attribute(instance, attribute, method):
+    """What DRF's get_attribute gives for one attribute: the value, called when it is
+    `method` of the row's class (one that DRF calls: no arguments needed), or a callable
+    object (a related manager) as it is; UNREAD for anything else."""
+    try:
+        value = getattr(instance, attribute)
+        if not callable(value):
+            return value
+        if method is not None and getattr(value, "__func__", None) is method:
+            return value()
+    except Exception:  # noqa: BLE001 (DRF's way answers it as DRF does)
+        return UNREAD
+    if (inspect.isbuiltin(value) or inspect.isfunction(value) or inspect.ismethod(value)
+            or isinstance(value, functools.partial)):
+        return UNREAD
+    return value  # DRF's is_simple_callable: not a function, so not called
+
+
+def read_directly(field, model):
+    """(attribute, represent, method) when `field`'s value is `field.to_representation`
+    of the row's attribute (represent: True; method: the class's function there when DRF
+    calls it) or the attribute itself (a foreign key's id, as DRF's PrimaryKeyRelatedField
+    gives it: represent False); (None, None, None) for DRF's way."""
+    if len(field.source_attrs) != 1:
+        return None, None, None
+    name = field.source_attrs[0]
+    kind = type(field)
+    if kind.get_attribute is serializers.Field.get_attribute:
+        member = inspect.getattr_static(model, name, None)
+        method = None
+        if inspect.isfunction(member):
+            parameters = list(inspect.signature(member).parameters.values())[1:]
+            if all(parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+                   or parameter.default is not parameter.empty for parameter in parameters):
+                method = member
+        return name, True, method
+    if (isinstance(field, serializers.PrimaryKeyRelatedField) and field.pk_field is None
+            and kind.get_attribute is serializers.RelatedField.get_attribute
+            and kind.to_representation is serializers.PrimaryKeyRelatedField.to_representation
+            and field.use_pk_only_optimization() and hasattr(model, "_meta")):
+        try:
+            column = model._meta.get_field(name)
+        except FieldDoesNotExist:
+            return None, None, None
+        if column.concrete and column.is_relation and column.many_to_one:
+            return column.attname, False, None
+    return None, None, None
 
 
 def check_known_fields(data, known):

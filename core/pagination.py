@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.paginator import Paginator
-from django.db.models import F, Q
+from django.db.models import F, Q, prefetch_related_objects
 from django.utils.functional import cached_property
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
@@ -65,9 +65,13 @@ class Pagination(BasePagination):
         if values is not None:
             queryset = queryset.filter(past(order, values))
         queryset = queryset.order_by(*[f"-{name}" if desc else name for name, desc in order])
-        rows = list(queryset[: size + 1])
+        # The row past the page only says whether there is more: the prefetches (a job's
+        # images and LoRAs) are for the page's own rows.
+        prefetches = queryset._prefetch_related_lookups
+        rows = list(queryset.prefetch_related(None)[: size + 1])
         more = len(rows) > size
         rows = rows[:size]
+        prefetch_related_objects(rows, *prefetches)
         if backwards:
             rows.reverse()
         first = [row_values(rows[0], keys)] if rows else []

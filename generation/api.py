@@ -4,7 +4,6 @@ settings (/api/config/)."""
 import re
 
 from django.db import transaction
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     extend_schema_field,
 )
@@ -14,12 +13,13 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from albums.api import file_urls
+from albums.api import ImageUrls
 from core.api import (
     CONTENT_TYPES,
     FILENAME,
     ActionPermission,
     FileOfTypes,
+    ReadPlan,
     RejectUnknownFields,
     router,
     with_rules,
@@ -224,27 +224,19 @@ class JobCreateSerializer(GenerationParamsSerializer):
         return data
 
 
-class JobImageSerializer(serializers.Serializer):
+class JobImageSerializer(ImageUrls, ReadPlan, serializers.Serializer):
     id = serializers.IntegerField()
     url = serializers.SerializerMethodField()
     thumbnail_url = serializers.SerializerMethodField()
 
-    @extend_schema_field(OpenApiTypes.URI)
-    def get_url(self, image):
-        return file_urls(self.context.get("request"), image.pk)[0]
 
-    @extend_schema_field(OpenApiTypes.URI)
-    def get_thumbnail_url(self, image):
-        return file_urls(self.context.get("request"), image.pk)[1]
-
-
-class JobLoraSerializer(serializers.Serializer):
+class JobLoraSerializer(ReadPlan, serializers.Serializer):
     id = serializers.IntegerField(source="lora_id")
     name = serializers.CharField(source="lora.name")
     weight = serializers.FloatField()
 
 
-class JobOutpaintSerializer(serializers.Serializer):
+class JobOutpaintSerializer(ReadPlan, serializers.Serializer):
     left = serializers.IntegerField(source="outpaint_left")
     right = serializers.IntegerField(source="outpaint_right")
     up = serializers.IntegerField(source="outpaint_up")
@@ -256,9 +248,9 @@ class JobHiresSerializer(serializers.Serializer):
     strength = serializers.FloatField(source="hires_strength")
 
 
-class JobSerializer(serializers.ModelSerializer):
+class JobSerializer(ReadPlan, serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username")
-    loras = JobLoraSerializer(source="joblora_set", many=True)
+    loras = JobLoraSerializer(source="lora_links", many=True)
     images = JobImageSerializer(source="result_images", many=True)
     outpaint = JobOutpaintSerializer(source="*")
     hires = serializers.SerializerMethodField()
@@ -290,9 +282,7 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
                           "remix": ["generation.add_job"]}
 
     def get_queryset(self):
-        return (Job.objects.visible_to(self.request.user)
-                .select_related("owner", "model")
-                .prefetch_related("images", "joblora_set__lora"))
+        return Job.objects.visible_to(self.request.user).shown()
 
     parser_classes = [JSONParser, MultiPartParser, FormParser]  # multipart: a mask upload
 
@@ -308,9 +298,8 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        job = self.get_object()
-        job.cancel()
-        job.refresh_from_db()
+        self.get_object().cancel()
+        job = self.get_object()  # as it is now (a worker may have finished it meanwhile)
         return Response(JobSerializer(job, context={"request": request}).data)
 
     @action(detail=True, methods=["post"])

@@ -2,10 +2,14 @@
 
 import pytest
 from django.db import connection
+from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from rest_framework import serializers
 
+from albums.api import FileUrls
 from albums.models import Album, Image, Label
-from core.api import NOT_FOUND_IN_REQUEST
+from core.api import NOT_FOUND_IN_REQUEST, ReadPlan
 
 from .images import make_image
 
@@ -109,6 +113,35 @@ def test_it_paginates_with_a_constant_number_of_queries(api_as, editor):
         image.pk for image in images]
     first = client.get("/api/images/?page_size=1").json()["results"][0]
     assert first["caption"] == f"caption {images[-1].pk}"
+
+
+def test_the_list_answers_as_drf_would(api_as, editor, monkeypatch):
+    """core.api.ReadPlan reads a page's rows as DRF's Serializer.to_representation does."""
+    album = Album.objects.create(name="Many", owner=editor)
+    images = [make_image(n, created_by=editor) for n in range(3)]
+    images[0].set_caption("a caption")
+    album.add_images(images)
+    client = api_as(editor)
+    urls = ["/api/images/", f"/api/images/?album={album.pk}", f"/api/images/{images[0].pk}/",
+            "/api/albums/"]
+    answers = [client.get(url).content for url in urls]
+    monkeypatch.setattr(ReadPlan, "to_representation", serializers.Serializer.to_representation)
+    assert [client.get(url).content for url in urls] == answers
+
+
+@pytest.mark.parametrize("secure, host", [(False, "testserver"), (True, "example.org:8443")])
+def test_file_urls_are_the_reversed_urls(settings, secure, host):
+    """FileUrls reverses once per request; each image's URLs are what reversing its id
+    gives, absolute for a request, paths without one."""
+    settings.ALLOWED_HOSTS = ["testserver", "example.org"]
+    request = RequestFactory().get("/api/images/", secure=secure, HTTP_HOST=host)
+    urls, paths = FileUrls(request), FileUrls(None)
+    for image_id in (1, 7, 10, 987654321987, 2**63 - 1):
+        file, thumbnail = (reverse(name, args=[image_id])
+                           for name in ("image_file", "image_thumbnail"))
+        assert urls(image_id) == (request.build_absolute_uri(file),
+                                  request.build_absolute_uri(thumbnail))
+        assert paths(image_id) == (file, thumbnail)
 
 
 def test_it_sets_the_caption_as_a_new_manual_label(api_as, editor):

@@ -1,6 +1,13 @@
-import pytest
+import json
 
-from generation.models import Job, Status
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework import serializers
+
+from albums.tests.images import make_image
+from core.api import ReadPlan
+from generation.models import Job, JobLora, Status
 from generation.tests.conftest import QUICK
 
 pytestmark = pytest.mark.django_db
@@ -133,3 +140,84 @@ def test_it_refuses_a_filter_value_it_cannot_use(api_as, viewer, query, field):
     response = api_as(viewer).get(f"/api/jobs/?{query}")
     assert response.status_code == 400
     assert list(response.json()) == [field]
+
+
+def test_the_list_reads_a_page_in_queries_that_do_not_grow_and_answers_as_drf_would(
+        api_as, viewer, make_lora, monkeypatch):
+    """A page of jobs, each with its images and LoRAs: as many queries for 2 jobs as for
+    5, and the same bytes as DRF's own Serializer.to_representation (core.api.ReadPlan)."""
+    lora = make_lora(0)
+    client = api_as(viewer)
+    jobs = []
+    for n in range(6):
+        job = Job.objects.get(pk=post_job(client, seed=n).json()["id"])
+        job.images.add(make_image(2 * n + 1, created_by=viewer),
+                       make_image(2 * n, created_by=viewer))
+        JobLora.objects.create(job=job, lora=lora, weight=0.5)
+        jobs.append(job)
+    jobs[0].images.clear()  # none, on the page past the others
+    counts = {}
+    for size in (2, 5):
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(f"/api/jobs/?page_size={size}")
+        assert len(response.json()["results"]) == size
+        counts[size] = len(queries)
+    assert counts[2] == counts[5]
+    answers = [client.get("/api/jobs/?page_size=5").content,
+               client.get(f"/api/jobs/{jobs[1].pk}/").content]
+    page = json.loads(answers[0])
+    newest = page["results"][0]
+    assert [image["id"] for image in newest["images"]] == sorted(
+        image.pk for image in jobs[-1].images.all())
+    assert newest["images"][0]["url"] == f"http://testserver/media/images/{newest['images'][0]['id']}/"
+    assert newest["loras"] == [{"id": lora.pk, "name": lora.name, "weight": 0.5}]
+    assert newest["model"] == jobs[-1].model_id and newest["owner"] == viewer.username
+    assert client.get(page["next"]).json()["results"][0]["images"] == []
+    monkeypatch.setattr(ReadPlan, "to_representation", serializers.Serializer.to_representation)
+    assert [client.get("/api/jobs/?page_size=5").content,
+            client.get(f"/api/jobs/{jobs[1].pk}/").content] == answers
+
+
+class Probe(ReadPlan, serializers.ModelSerializer):
+    """Fields of every kind that ReadPlan reads its own way or DRF's."""
+
+    owner_name = serializers.CharField(source="owner.username")  # dotted
+    shown = serializers.CharField(source="__str__")  # a method DRF calls
+    page = serializers.CharField(source="get_absolute_url")
+    finished = serializers.BooleanField(source="is_finished")  # a property
+    missing = serializers.CharField(source="no_such_attribute", required=False)  # skipped
+    defaulted = serializers.CharField(source="no_such_attribute", default="none")
+    lora_ids = serializers.PrimaryKeyRelatedField(source="joblora_set", many=True,
+                                                  read_only=True)
+    lora_rows = serializers.ListField(source="joblora_set.all", child=serializers.CharField())
+    weights = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Job
+        fields = ["id", "batch", "model", "init_image", "prompt", "queued_at", "progress",
+                  "hires_scale", "status", "owner_name", "shown", "page", "finished",
+                  "missing", "defaulted", "lora_ids", "lora_rows", "weights"]
+
+    def get_weights(self, job):
+        return [link.weight for link in job.joblora_set.all()]
+
+
+class Plain(ReadPlan, serializers.Serializer):
+    a = serializers.IntegerField()
+    b = serializers.CharField(required=False)
+
+
+def test_a_read_plan_answers_as_drf_does(api_as, viewer, make_lora, monkeypatch):
+    lora = make_lora(0)
+    client = api_as(viewer)
+    jobs = [Job.objects.get(pk=post_job(client, seed=n).json()["id"]) for n in range(2)]
+    JobLora.objects.create(job=jobs[1], lora=lora, weight=0.25)
+    jobs[1].init_image = make_image(1, created_by=viewer)
+    jobs[1].save()
+    planned = [Probe(jobs, many=True).data, Probe(jobs[1]).data, Plain({"a": 1}).data]
+    assert planned[1]["init_image"] == jobs[1].init_image_id and planned[0][0]["batch"] is None
+    assert "missing" not in planned[1] and planned[1]["defaulted"] == "none"
+    assert planned[1]["shown"] == str(jobs[1]) and planned[1]["lora_ids"] == [
+        jobs[1].joblora_set.get().pk]
+    monkeypatch.setattr(ReadPlan, "to_representation", serializers.Serializer.to_representation)
+    assert [Probe(jobs, many=True).data, Probe(jobs[1]).data, Plain({"a": 1}).data] == planned

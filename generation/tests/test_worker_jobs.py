@@ -200,6 +200,9 @@ def test_it_hot_swaps_loras_and_loads_the_base_once(worker, quick_job, make_lora
     assert loads and max(loads) == 1, "the base model loads once per worker"
 
 
+# Backend-neutral (conftest.py): it checks the pictures' meaning; the job's rows are those of
+# test_it_runs_a_job_to_a_png_that_sd_parsers_reads, which runs on both databases.
+@pytest.mark.backend_neutral
 def test_the_worker_draws_what_the_prompt_asks(worker, quick_job):
     """The demo model draws its world, and the worker hands its prompt to it: the judge
     reads the colours asked for (a swapped prompt, a lost negative or a broken pipeline
