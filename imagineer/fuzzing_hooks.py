@@ -89,9 +89,10 @@ def before_call(context, case, kwargs):
 
 @schemathesis.hook
 def filter_case(context, case):
-    """A form cannot say an empty list: schemathesis sends a field whose value is [] as no
-    part at all, so the request sent is another than the one it judges (a negative case,
-    `album: []` on an upload, becomes a valid one without `album`). Such cases are left
-    out; JSON says an empty list, and keeps them."""
+    """A form cannot say null or an empty list: schemathesis sends a field whose value is
+    None or [] as no part at all, so the request sent is another than the one it judges (a
+    negative case, `album: []` on an upload, becomes a valid one without `album`). Such
+    cases are left out (no form field is nullable: a valid form never holds them); JSON
+    says both, and keeps them."""
     return not (case.media_type == "multipart/form-data" and isinstance(case.body, dict)
-                and any(value == [] for value in case.body.values()))
+                and any(value is None or value == [] for value in case.body.values()))
