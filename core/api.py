@@ -415,11 +415,20 @@ def json_view(schema):
     return view
 
 
+FORM_BOOLEAN = "^(?:{})$".format("|".join(sorted(
+    value for value in serializers.BooleanField.TRUE_VALUES | serializers.BooleanField.FALSE_VALUES
+    if isinstance(value, str))))
+
+
 def form_field(schema):
     """A field of a form: never null (a form has no null; leave the field out instead); a
+    boolean is a text DRF reads as one (FORM_BOOLEAN: "true", "0", "on"...); a
     field that takes an id or a file takes the file (as JSON takes the id: json_view), so
     that its part is declared with a file name (`encoding`)."""
     field = {name: value for name, value in schema.items() if name != "nullable"}
+    if field.get("type") == "boolean":  # a text DRF reads as one: "true", "0", "on"...
+        field = {**field, "type": "string", "pattern": FORM_BOOLEAN}
+        field.pop("default", None)
     if "oneOf" in field and is_file(field):
         (upload,) = [option for option in field.pop("oneOf") if is_file(option)]
         field.update(upload)

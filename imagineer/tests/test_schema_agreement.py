@@ -3,10 +3,12 @@ every rule OpenAPI can say"): what a body may be, and the status of a well-forme
 request's errors. make fuzz and test_fuzz_api check it against generated requests; these
 are the rules themselves."""
 
+import re
+
 import pytest
 
 from albums.models import Album
-from core.api import CONFLICT_IN_REQUEST, NOT_FOUND_IN_REQUEST
+from core.api import CONFLICT_IN_REQUEST, FORM_BOOLEAN, NOT_FOUND_IN_REQUEST
 from core.texts import text_rule
 
 FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -35,6 +37,8 @@ def test_forms_are_declared_only_where_a_file_is_sent_and_say_only_text_and_file
             form = content["multipart/form-data"]
             for name, field in resolved(schema, form)["properties"].items():
                 assert "nullable" not in field and field.get("type") != "object", (path, name)
+                # a boolean is a text DRF reads as one (make fuzz: "0" for keep_unmasked)
+                assert field.get("type") != "boolean", (path, name)
             for name, part in form.get("encoding", {}).items():
                 assert part["contentType"], (path, name)
                 assert "filename=" in part["headers"]["Content-Disposition"]["example"]
@@ -43,6 +47,12 @@ def test_forms_are_declared_only_where_a_file_is_sent_and_say_only_text_and_file
                     "properties", {}).items():
                 assert field.get("format") != "binary", (path, name)  # JSON sends no file
     assert with_forms == UPLOADS
+    job = resolved(schema, schema["paths"]["/api/jobs/"]["post"]["requestBody"]["content"][
+        "multipart/form-data"])["properties"]["keep_unmasked"]
+    assert (job["type"], job["pattern"]) == ("string", FORM_BOOLEAN)
+    for text in ("true", "false", "0", "1", "on", "no"):
+        assert re.fullmatch(FORM_BOOLEAN, text), text
+    assert not re.fullmatch(FORM_BOOLEAN, "2") and not re.fullmatch(FORM_BOOLEAN, "")
 
 
 def test_bodies_say_what_the_serializers_refuse(schema):
