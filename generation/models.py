@@ -313,8 +313,9 @@ class ModelVersion(models.Model):
             raise ValidationError({"usable_by": (
                 f"usable_by must be one of {', '.join(allowed) or 'no role'} (at most your "
                 f"own role); got {value!r}.")})
-        if self.is_default and value != self.UsableBy.EVERYONE:
-            raise ValidationError({"usable_by": self.DEFAULT_FOR_EVERYONE})
+        if self.is_default and value != self.UsableBy.EVERYONE:  # the state: a conflict
+            raise ValidationError({"usable_by": ValidationError(self.DEFAULT_FOR_EVERYONE,
+                                                                code=CONFLICT)})
 
     def clean(self):
         if not self.source and not self.file:
@@ -322,7 +323,8 @@ class ModelVersion(models.Model):
         if self.kind != self.Kind.BASE and self.is_default:
             raise ValidationError({"is_default": "Only a base model can be the default."})
         if self.is_default and self.usable_by != self.UsableBy.EVERYONE:
-            raise ValidationError({"usable_by": self.DEFAULT_FOR_EVERYONE})
+            raise ValidationError({"usable_by": ValidationError(self.DEFAULT_FOR_EVERYONE,
+                                                                code=CONFLICT)})
         if self.vae_id is not None:
             self.check_vae_choice(self.vae)
         stored = ModelVersion.objects.filter(pk=self.pk).first() if self.pk else None

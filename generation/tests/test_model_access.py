@@ -155,7 +155,7 @@ def test_who_may_set_usable_by_to_what(api_as, editor, admin_user, models):
     # The default base model stays usable by everyone.
     default = f"/api/models/{models['default'].pk}/"
     response = api_as(admin_user).patch(default, {"usable_by": "editor"}, format="json")
-    assert response.status_code == 400
+    assert response.status_code == 409  # the model's state (the default), as make-default
     assert "default base model is usable by everyone" in response.json()["usable_by"][0]
     response = api_as(admin_user).post(f"/api/models/{models['admins'].pk}/make-default/")
     assert response.status_code == 409
