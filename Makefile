@@ -61,7 +61,7 @@ test-all: install system-packages
 soak: install
 	$(PY) bench/soak.py
 
-# The API fuzz of docs/reliability.md: schemathesis on every operation, about 4 minutes.
+# The API fuzz of docs/reliability.md: schemathesis on every operation and check, 5 to 12 minutes.
 fuzz: install
 	$(PY) bench/fuzz.py
 
