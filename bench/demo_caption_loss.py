@@ -5,7 +5,8 @@ against the same caption with one quality swapped, per timestep.
 
 Rendered pictures of the shapes world (a fixed seed, never the training pictures'; each
 with a position and a size) are encoded by the model's VAE, noised at a few timesteps of
-SD 1.5's schedule with a seeded noise, and the UNet's epsilon-prediction loss (MSE) is
+the model's own schedule with a seeded noise, and the UNet's loss (MSE against the noise,
+or the velocity for a v-prediction model) is
 measured with the true caption and with captions whose position, shape colour, background
 or shape is another one (the same noise each time). A word the model ignores costs
 nothing when it is wrong: its column stays at 1.00 (the swapped loss over the true one).
@@ -44,7 +45,7 @@ def main():
     import torch
     from diffusers import DDPMScheduler, StableDiffusionPipeline
 
-    from generation.engine.demo import DEMO_WEIGHTS, SCHEDULER_CONFIG
+    from generation.engine.demo import DEMO_WEIGHTS
     from generation.engine.demo_training import pictures_tensor
     from generation.engine.world import caption, sample_specs
 
@@ -52,9 +53,8 @@ def main():
     pipeline = StableDiffusionPipeline.from_pretrained(
         str(args.model or DEMO_WEIGHTS), safety_checker=None, requires_safety_checker=False,
         torch_dtype=torch.float32)
-    scheduler = DDPMScheduler(**{k: v for k, v in SCHEDULER_CONFIG.items()
-                                 if k in ("beta_start", "beta_end", "beta_schedule",
-                                          "num_train_timesteps")})
+    scheduler = DDPMScheduler.from_config(pipeline.scheduler.config)
+    v_prediction = scheduler.config.prediction_type == "v_prediction"
     specs = sample_specs(SEED, args.count, jitter=0)
     rng = random.Random(SEED)  # noqa: S311 -- reproducible swaps
     keys = ("position", "colour", "background", "shape")
@@ -78,8 +78,9 @@ def main():
             noise = torch.randn(latents.shape, generator=generator)
             steps = torch.full((len(specs),), t, dtype=torch.long)
             noisy = scheduler.add_noise(latents, noise, steps)
+            target = scheduler.get_velocity(latents, noise, steps) if v_prediction else noise
             losses = {name: float(((pipeline.unet(noisy, steps, encoder_hidden_states=h).sample
-                                    - noise) ** 2).mean())
+                                    - target) ** 2).mean())
                       for name, h in encoded.items()}
             rows.append([str(t), f"{losses['true']:.4f}",
                          *(f"{losses[name] / losses['true']:.3f}"

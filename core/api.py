@@ -30,6 +30,7 @@ from rest_framework.schemas import DefaultSchema
 from .errors import CONFLICT, FORBIDDEN, NO_SUCH_ROW, LimitExceeded
 from .filters import IdField
 from .pagination import BAD_PAGE_SIZE, NO_SUCH_CURSOR
+from .texts import text_rule
 
 # The error format, as the schema (/api/schema/) describes it: one body for each kind of
 # error, shared by every operation through `errors()`.
@@ -155,8 +156,21 @@ class AutoSchema(openapi.AutoSchema):
             schema = {**schema, "pattern": "^[-a-zA-Z0-9_]+$"}  # its validator's
         if (direction == "request" and isinstance(field, serializers.CharField)
                 and schema.get("type") == "string" and "pattern" not in schema):
-            schema = {**schema, "pattern": NO_NUL}  # DRF refuses a NUL in any text
+            stripped = stripped_text_rule(field, schema)
+            # DRF refuses a NUL in any text; one it strips says so (core.texts)
+            schema = {**schema, **stripped} if stripped and not rule else {
+                **schema, "pattern": NO_NUL}
         return {**schema, **rule} if rule else schema
+
+    def _resolve_path_parameters(self, variables):
+        """drf-spectacular's, with an id the Router matches as ASCII digits (ID_PATTERN)
+        typed by its model field, an integer, as the default pattern is."""
+        regex = self.path_regex
+        self.path_regex = regex.replace(f">{ID_PATTERN})", ">[^/.]+)")
+        try:
+            return super()._resolve_path_parameters(variables)
+        finally:
+            self.path_regex = regex
 
     def _insert_field_validators(self, field, schema):
         """drf-spectacular's; a text that may be blank becomes `oneOf` its rule and the
@@ -166,6 +180,10 @@ class AutoSchema(openapi.AutoSchema):
         says `minLength` (a text its validator requires, though DRF lets it be blank so
         that the validator's message answers) gets no empty alternative."""
         super()._insert_field_validators(field, schema)
+        rule = stripped_text_rule(field, schema)
+        for part in [schema, *schema.get("oneOf", [])]:
+            if rule and part.get("pattern") == rule["pattern"]:
+                part.pop("maxLength", None)  # the pattern's, of the stripped text
         choices = schema.get("oneOf", [])
         if len(choices) == 2 and choices[1] == {"type": "string", "maxLength": 0}:
             if getattr(field, "openapi_rule", {}).get("minLength"):
@@ -229,8 +247,12 @@ class AutoSchema(openapi.AutoSchema):
             serializer = kind(self.get_request_serializer())
             alternative = getattr(serializer, "file_alternative", None)
             files = [name for name, prop in kept.items() if is_file(prop)]
-            if self.method == "POST" and alternative and files:
-                form["anyOf"] = [{"required": [alternative]}, {"required": files[:1]}]
+            if alternative and files:
+                # The alternative (a model's source) may be empty only beside a file; a new
+                # object needs one of the two, a change neither.
+                given = {"properties": {alternative: {"minLength": 1}}}
+                form["anyOf"] = [{**given, "required": [alternative]} if self.method == "POST"
+                                 else given, {"required": files[:1]}]
             # Rules across a form's fields (in a form, a field is sent or not: no null).
             form.update(getattr(serializer, "form_rule", {}))
             entry = {"schema": form}
@@ -310,6 +332,18 @@ def kind(serializer):
 
 
 NO_NUL = "^[^\\x00]*$"
+
+
+def stripped_text_rule(field, schema):
+    """The rule (core.texts.text_rule) of a text field DRF strips of white space before
+    it checks it (blank, max_length), or None for a text of another kind (a format, a
+    choice, a minimum length of its own, an own pattern)."""
+    if not (isinstance(field, serializers.CharField) and field.trim_whitespace) or any(
+            key in schema for key in ("format", "enum")) or (field.min_length or 0) > 1:
+        return None
+    return text_rule(field.max_length, required=not field.allow_blank)
+
+
 FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -430,6 +464,18 @@ class Router(routers.DefaultRouter):
     # No `.json` twins of the routes: the views' actions take no `format` argument (each
     # answered 500 there), and `?format=json` or the Accept header pick the format anyway.
     include_format_suffixes = False
+
+    def get_lookup_regex(self, viewset, lookup_prefix=""):
+        """An id in a path is ASCII digits, as the schema's integer says: the default
+        `[^/.]+` let `/api/albums/𑓑/` name album 1 (int() reads any script's digits).
+        Any other path is no object: 404. A viewset with its own regex (a slug) keeps it."""
+        regex = super().get_lookup_regex(viewset, lookup_prefix)
+        if getattr(viewset, "lookup_value_regex", None) is None:
+            regex = regex.replace(f">{self._default_value_pattern})", f">{ID_PATTERN})")
+        return regex
+
+
+ID_PATTERN = "[0-9]+"  # an id in a path (Router)
 
 
 router = Router()
@@ -586,8 +632,7 @@ def check_json_types(fields, data):
     """In a JSON body (not a form, whose values are all text), a 400 naming each value not
     of its field's JSON type."""
     if isinstance(data, dict) and not isinstance(data, QueryDict):
-        wrong = {name: [fields[name].error_messages.get("invalid", "Not a valid string.")]
-                 for name, value in data.items()
+        wrong = {name: [type_error(fields[name], value)] for name, value in data.items()
                  if name in fields and not of_json_type(fields[name], value)}
         if wrong:
             raise serializers.ValidationError(wrong)
@@ -600,7 +645,9 @@ def of_json_type(field, value):
         return True
     if isinstance(field, serializers.BooleanField):
         return isinstance(value, bool)
-    if isinstance(field, serializers.IntegerField):  # 2.0 is an integer to JSON Schema
+    if isinstance(field, serializers.IntegerField) or (  # an id: DRF reads "" as null
+            isinstance(field, serializers.PrimaryKeyRelatedField) and field.pk_field is None):
+        # 2.0 is an integer to JSON Schema
         return ((isinstance(value, int) and not isinstance(value, bool))
                 or (isinstance(value, float) and value.is_integer()))
     if isinstance(field, serializers.FloatField | serializers.DecimalField):
@@ -610,6 +657,13 @@ def of_json_type(field, value):
             and all(isinstance(choice, str) for choice in field.choices)):
         return isinstance(value, str)
     return True
+
+
+def type_error(field, value):
+    """The message of a JSON value not of its field's type (of_json_type)."""
+    if isinstance(field, serializers.PrimaryKeyRelatedField):
+        return field.error_messages["incorrect_type"].format(data_type=type(value).__name__)
+    return field.error_messages.get("invalid", "Not a valid string.")
 
 
 def integer_param(params, name):

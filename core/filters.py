@@ -37,7 +37,8 @@ class IdField(forms.IntegerField):
         except (TypeError, ValueError):
             number = None
         if not is_id(number):
-            raise ValidationError(f"{value!r} is not an integer id", code="invalid")
+            raise ValidationError("%(value)r is not an integer id", code="invalid",
+                                  params={"value": value})  # a % in the value stays text
         return number
 
 
@@ -51,7 +52,8 @@ class BooleanField(forms.NullBooleanField):
             return True
         if str(value).lower() in FALSE:
             return False
-        raise ValidationError(f"{value!r} is not a boolean: use true or false", code="invalid")
+        raise ValidationError("%(value)r is not a boolean: use true or false", code="invalid",
+                              params={"value": value})
 
     def validate(self, value):
         pass

@@ -29,7 +29,7 @@ from core.filters import ID_RANGE, FilterBackend
 from .engine.params import FIELDS as PARAMETERS
 from .filters import JobFilter, ModelVersionFilter
 from .models import Batch, Job, ModelVersion, PromptSet, PromptSetItem, SiteSettings
-from .rules import SOURCE_RULE, family_sizes_text
+from .rules import SOURCE_RULE, family_sizes_text, template_rule
 from .submit import remix_job, submit_batch, submit_job
 from .validation import (
     HIRES_SCALE,
@@ -420,7 +420,9 @@ class PromptSetSerializer(RejectUnknownFields, serializers.ModelSerializer):
 
     def get_fields(self):
         size = openapi_rule(int, SIZE, SIZE_MULTIPLE)
-        return with_rules(super().get_fields(), {"width": size, "height": size})
+        template = template_rule(PromptSet._meta.get_field("prompt_template").max_length)
+        return with_rules(super().get_fields(), {"width": size, "height": size,
+                                                 "prompt_template": template})
 
     def validate(self, data):
         fields = {name: value for name, value in data.items() if name != "loras"}

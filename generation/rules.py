@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from core.errors import CONFLICT, FORBIDDEN
+from core.texts import text_rule
 
 PROMPT_MAX = 500
 STEPS = (1, 150)
@@ -130,36 +131,6 @@ def openapi_rule(kind, limits, multiple=None):
     return rule
 
 
-def _whitespace_class():
-    """The characters str.strip() takes off a text's ends (str.isspace), as a regex class
-    of \\u escapes, which ECMA-262 and Python read alike."""
-    codes = [code for code in range(0x110000) if chr(code).isspace()]
-    runs, start = [], codes[0]
-    for previous, code in zip(codes, [*codes[1:], None], strict=True):
-        if code != previous + 1:
-            runs.append((start, previous))
-            start = code
-    return "".join(f"\\u{low:04x}" + (f"-\\u{high:04x}" if high > low else "")
-                   for low, high in runs)
-
-
-WHITESPACE = _whitespace_class()
-
-
-def text_rule(longest, *, required=False):
-    """The OpenAPI rule of a text that its validator strips of whitespace and then wants
-    1 (`required`) or 0 to `longest` characters long, said exactly: a pattern of the
-    stripped text between any whitespace, with no NUL anywhere (DRF refuses one). A
-    required text's rule also says `minLength: 1`, so that the schema offers no empty
-    alternative (core.api.AutoSchema)."""
-    edge = f"[^\\x00{WHITESPACE}]"  # a character the stripped text starts and ends with
-    stripped = f"{edge}(?:[^\\x00]{{0,{longest - 2}}}{edge})?"
-    if not required:
-        stripped = f"(?:{stripped})?"
-    rule = {"type": "string", "pattern": f"^[{WHITESPACE}]*{stripped}[{WHITESPACE}]*$"}
-    return {**rule, "minLength": 1} if required else rule
-
-
 def parameter_rule(name):
     """The OpenAPI rule of the numeric generation parameter `name` (NUMBERS)."""
     kind, limits, multiple = NUMBERS[name]
@@ -176,6 +147,17 @@ def site_settings_rules():
     rules.update({name: openapi_rule(int, limits) for name, limits in LIMITS.items()})
     rules["nsfw_threshold"] = openapi_rule(float, NSFW_THRESHOLD)
     return rules
+
+
+# template_columns' rule as a pattern (the same texts, checked against it): literal text,
+# {{ and }}, and {column} placeholders with no format spec, conversion, attribute or index.
+TEMPLATE_PATTERN = r"^(?:[^{}]|\{\{|\}\}|\{[^{}!:.\[\]]+:?\})*$"
+
+
+def template_rule(longest):
+    """The OpenAPI rule of a prompt template: a required text DRF strips (text_rule), and
+    template_columns' placeholders."""
+    return {**text_rule(longest, required=True), "allOf": [{"pattern": TEMPLATE_PATTERN}]}
 
 
 def template_columns(template):

@@ -157,10 +157,13 @@ def _check_upscaler(errors, cleaned, user):
     if upscaler is None:
         return
     if (not isinstance(upscaler, ModelVersion) or upscaler.kind != ModelVersion.Kind.UPSCALER
-            or not upscaler.is_active or (user is not None
-                                          and not upscaler.may_be_used_by(user))):
+            or not upscaler.is_active):
         errors["upscaler"] = ModelVersion.refusal(
             "upscaler", getattr(upscaler, "pk", upscaler), "upscaler")
+        return
+    refusal = upscaler.refusal_for(user, "upscaler") if user is not None else None
+    if refusal:  # the role's rule, in the words of the model's and the LoRAs' (_check_usable)
+        errors["upscaler"] = refusal
         return
     init = cleaned.get("init_image")
     larger = init is not None and None not in (cleaned.get("width"), cleaned.get("height")) \
@@ -258,9 +261,10 @@ IMAGE_RULE = {"allOf": [
 
 
 def _check_result_size(errors, cleaned):
-    """The canvas (with outpainting) and the hires result stay within SIZE."""
-    if any(cleaned.get(name) is None for name in ("width", "height")) or errors.get(
-            "outpaint") or errors.get("hires"):
+    """The canvas (with outpainting) and the hires result stay within SIZE. Not when the
+    init_image was refused: its canvas is unknown, and it answers alone (a 404)."""
+    if any(cleaned.get(name) is None for name in ("width", "height")) or errors.keys() & {
+            "outpaint", "hires", "init_image"}:
         return
     width = cleaned["width"] + cleaned["outpaint_left"] + cleaned["outpaint_right"]
     height = cleaned["height"] + cleaned["outpaint_up"] + cleaned["outpaint_down"]

@@ -50,7 +50,8 @@ def write_char_tokenizer(directory):
 
 
 # Stable Diffusion 1.5's noise schedule (its scheduler/scheduler_config.json), used by
-# the demo model too so that its schedulers behave like the real model's.
+# the random-weight pipelines; the trained demo model ships it rescaled to a near-zero
+# terminal SNR (demo_training.scheduler_config).
 SCHEDULER_CONFIG = {
     "beta_start": 0.00085,
     "beta_end": 0.012,

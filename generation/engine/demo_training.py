@@ -5,7 +5,7 @@ generation/engine/demo.py ships (demo_weights/) and `install_demo_model` install
 by a maintainer, never at `make run` or in CI. The same diffusers/transformers classes as
 Stable Diffusion 1.5: a CLIPTokenizer (a word-level vocabulary of the world, with every
 character as a fallback so any prompt tokenizes), a CLIPTextModel, an AutoencoderKL and a
-UNet2DConditionModel, with SD 1.5's noise schedule.
+UNet2DConditionModel, with SD 1.5's noise schedule rescaled (below).
 
 The order matters (docs/performance.md, "The demo model"):
 
@@ -19,6 +19,14 @@ The order matters (docs/performance.md, "The demo model"):
    time (classifier-free guidance). Offset noise (a per-picture, per-channel constant added
    to the noise) teaches the UNet to choose the overall colour itself: without it the
    latent's mean leaks through SD's schedule at t = 999 and the colours drift.
+
+The noise schedule is SD 1.5's rescaled to (nearly) zero terminal SNR, with v-prediction
+(Lin et al., "Common Diffusion Noise Schedules and Sample Steps are Flawed"): SD 1.5's
+schedule leaves 0.068 of the picture in the noisiest latent, and in 16 × 16 latents that
+is enough to see where the shape is, so a UNet trained on it read the position from the
+noise and never from the caption (docs/performance.md, "Why position is not learnt").
+The betas are written into the scheduler config (`trained_betas`), so that every sampler
+the engine offers (PNDM, DDIM, Euler, DPM++, LMS) follows the same schedule.
 
 Deterministic: every draw comes from generators seeded from `seed` (same seed and thread
 count, same weights). No Django here.
@@ -128,6 +136,43 @@ class TrainConfig:
     # noisy latent and never from the caption; this noise hides where the shape is at the
     # noisiest steps (as offset noise hides the overall colour). 0: none.
     blob_noise: float = 0.0
+    # The share of the picture left in the noisiest latent (t = 999), with v-prediction;
+    # None: SD 1.5's schedule (0.068) and epsilon prediction, as the first demo model.
+    terminal_signal: float | None = 0.01
+    # A trained demo model's folder whose VAE (and its scaling_factor) is taken as it is,
+    # instead of training one: the UNet and text encoder are trained from scratch on it.
+    vae_from: str | None = None
+
+
+def demo_betas(terminal_signal: float) -> list[float]:
+    """SD 1.5's scaled-linear betas, rescaled so that sqrt(alpha_bar) keeps its first
+    value and falls linearly-shifted to `terminal_signal` at the last step (Lin et al.'s
+    algorithm 1, which goes to exactly 0; a small signal keeps the Euler-type samplers'
+    largest sigma finite)."""
+    from .demo import SCHEDULER_CONFIG
+
+    sd15: dict[str, Any] = SCHEDULER_CONFIG
+    steps = int(sd15["num_train_timesteps"])
+    betas = np.linspace(float(sd15["beta_start"]) ** 0.5, float(sd15["beta_end"]) ** 0.5, steps,
+                        dtype=np.float64) ** 2
+    root = np.sqrt(np.cumprod(1.0 - betas))
+    first, last = root[0], root[-1]
+    root = (root - last) * (first - terminal_signal) / (first - last) + terminal_signal
+    alpha_bar = root ** 2
+    alphas = np.concatenate([alpha_bar[:1], alpha_bar[1:] / alpha_bar[:-1]])
+    return [float(value) for value in 1.0 - alphas]
+
+
+def scheduler_config(config: TrainConfig) -> dict[str, Any]:
+    """The noise schedule the demo model is trained with and ships in its scheduler config."""
+    from .demo import SCHEDULER_CONFIG
+
+    if config.terminal_signal is None:
+        return dict(SCHEDULER_CONFIG)
+    return {**SCHEDULER_CONFIG, "trained_betas": demo_betas(config.terminal_signal),
+            "prediction_type": "v_prediction", "timestep_spacing": "trailing",
+            # As SD 1.5's own config: DDIM would otherwise clip the predicted latent to ±1.
+            "clip_sample": False}
 
 
 def write_world_tokenizer(directory: Path) -> Any:
@@ -276,18 +321,18 @@ def _with_blob_noise(noise: Any, amount: float, generator: Any) -> Any:
 
 def train_unet(unet: Any, text_encoder: Any, tokenizer: Any, latents: Any,
                specs: Sequence[Spec], config: TrainConfig,
-               log: Callable[[str], None],
+               log: Callable[[str], None], schedule: dict[str, Any],
                checkpoint: Callable[[int], None] | None = None) -> None:
-    """Noise prediction (epsilon, SD 1.5's schedule) with offset noise, the text encoder
+    """Denoising (v or epsilon, as `schedule` says) with offset noise, the text encoder
     trained with the UNet; captions drop position/size now and then, or are empty."""
     import torch
     from diffusers import DDPMScheduler
 
-    from .demo import SCHEDULER_CONFIG
-
-    scheduler: Any = DDPMScheduler(**{k: v for k, v in SCHEDULER_CONFIG.items()
-                                 if k in ("beta_start", "beta_end", "beta_schedule",
-                                          "num_train_timesteps")})
+    scheduler: Any = DDPMScheduler(**{
+        key: value for key, value in schedule.items()
+        if key in ("beta_start", "beta_end", "beta_schedule", "num_train_timesteps",
+                   "trained_betas", "prediction_type")})
+    v_prediction = scheduler.config.prediction_type == "v_prediction"
     generator = torch.Generator().manual_seed(config.seed + 2)
     rng = random.Random(config.seed + 3)  # noqa: S311 -- reproducible captions
     parameters = [*unet.parameters(), *text_encoder.parameters()]
@@ -322,7 +367,8 @@ def train_unet(unet: Any, text_encoder: Any, tokenizer: Any, latents: Any,
                                      generator=generator)
         noisy = scheduler.add_noise(x, noise, t)
         prediction = unet(noisy, t, encoder_hidden_states=states).sample
-        loss = ((prediction - noise) ** 2).mean()
+        target = scheduler.get_velocity(x, noise, t) if v_prediction else noise
+        loss = ((prediction - target) ** 2).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, 1.0)
@@ -340,15 +386,13 @@ def train_unet(unet: Any, text_encoder: Any, tokenizer: Any, latents: Any,
     text_encoder.eval()
 
 
-def assemble_pipeline(components: dict[str, Any]) -> Any:
+def assemble_pipeline(components: dict[str, Any], schedule: dict[str, Any]) -> Any:
     from diffusers import PNDMScheduler, StableDiffusionPipeline
-
-    from .demo import SCHEDULER_CONFIG
 
     return StableDiffusionPipeline(
         unet=components["unet"], vae=components["vae"],
         text_encoder=components["text_encoder"], tokenizer=components["tokenizer"],
-        scheduler=PNDMScheduler(**SCHEDULER_CONFIG), safety_checker=None,
+        scheduler=PNDMScheduler.from_config(schedule), safety_checker=None,
         feature_extractor=None, requires_safety_checker=False,
     )
 
@@ -390,16 +434,26 @@ def train_demo_model(out: Path, config: TrainConfig,
     specs = sample_specs(config.seed, config.pictures)
     pictures = pictures_tensor(specs)
     log(f"rendered {len(specs)} pictures ({time.monotonic() - started:.0f} s)")
-    train_vae(components["vae"], pictures, config, log)
+    if config.vae_from is not None:
+        from diffusers import AutoencoderKL
+
+        components["vae"] = AutoencoderKL.from_pretrained(
+            str(Path(config.vae_from) / "vae"), torch_dtype=torch.float32)
+        components["vae"].eval()
+        scaling = float(components["vae"].config.scaling_factor)
+        latents = encode_latents(components["vae"], pictures)
+    else:
+        train_vae(components["vae"], pictures, config, log)
+        latents = encode_latents(components["vae"], pictures)
+        scaling = round(float(1 / latents.std()), 5)
+        components["vae"].register_to_config(scaling_factor=scaling)
     errors = vae_errors(components["vae"], sample_specs(config.seed + 100, 400))
     log("vae error per colour (0-255): " + ", ".join(f"{k} {v:.1f}" for k, v in errors.items()))
-    latents = encode_latents(components["vae"], pictures)
-    scaling = round(float(1 / latents.std()), 5)
-    components["vae"].register_to_config(scaling_factor=scaling)
     latents = latents * scaling
     log(f"latents encoded, scaling_factor {scaling} ({time.monotonic() - started:.0f} s)")
     vae_seconds = time.monotonic() - started
-    pipeline = assemble_pipeline(components)
+    schedule = scheduler_config(config)
+    pipeline = assemble_pipeline(components, schedule)
 
     def checkpoint(step: int) -> None:
         pipeline.save_pretrained(out / "checkpoint")
@@ -407,7 +461,7 @@ def train_demo_model(out: Path, config: TrainConfig,
         log(f"checkpoint at step {step}")
 
     train_unet(components["unet"], components["text_encoder"], components["tokenizer"],
-               latents, specs, config, log, checkpoint)
+               latents, specs, config, log, schedule, checkpoint)
     pipeline.save_pretrained(out)
     seconds = time.monotonic() - started
     log(f"trained in {seconds:.0f} s (vae and encoding {vae_seconds:.0f} s)")
@@ -440,7 +494,7 @@ def continue_demo_model(start: Path, out: Path, config: TrainConfig,
         log(f"checkpoint at step {step}")
 
     train_unet(pipeline.unet, pipeline.text_encoder, pipeline.tokenizer, latents, specs,
-               config, log, checkpoint)
+               config, log, dict(pipeline.scheduler.config), checkpoint)
     pipeline.save_pretrained(out)
     seconds = time.monotonic() - started
     log(f"trained on in {seconds:.0f} s")

@@ -166,6 +166,11 @@ def test_it_says_that_an_empty_filter_is_allowed_as_the_server_reads_it(schema, 
                  "/api/models/?kind=", "/api/training-runs/?status="):
         response = client.get(path)
         assert response.status_code == 200, (path, response.content)
+    # A wrong value is a 400 naming the filter, whatever it holds (a % is no format).
+    for name in ("created_by", "album", "has_caption", "nsfw"):
+        response = client.get("/api/images/", {name: "%s 100% %(x)d"})
+        assert response.status_code == 400, (name, response.content)
+        assert "100% %(x)d" in response.json()[name][0], response.content
 
 
 @pytest.mark.django_db

@@ -7,6 +7,7 @@ import pytest
 
 from albums.models import Album
 from core.api import CONFLICT_IN_REQUEST, NOT_FOUND_IN_REQUEST
+from core.texts import text_rule
 
 FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 UPLOADS = {"/api/images/", "/api/albums/{id}/import/", "/api/jobs/",
@@ -47,7 +48,10 @@ def test_forms_are_declared_only_where_a_file_is_sent_and_say_only_text_and_file
 def test_bodies_say_what_the_serializers_refuse(schema):
     token = schema["components"]["schemas"]["TokenRequestRequest"]
     assert token["additionalProperties"] is False  # RejectUnknownFields
-    assert token["properties"]["username"]["pattern"] == "^[^\\x00]*$"  # no NUL in a text
+    assert token["properties"]["password"]["pattern"] == "^[^\\x00]*$"  # no NUL in a text
+    # DRF strips the username (trim_whitespace) before it checks it: the stripped text's rule
+    assert token["properties"]["username"] == {**text_rule(None, required=True),
+                                              "description": "The username or the email address."}
     delete = schema["paths"]["/api/albums/{id}/images/"]["delete"]["requestBody"]
     order = schema["paths"]["/api/albums/{id}/order/"]["patch"]["requestBody"]
     ids = resolved(schema, order["content"]["application/json"])
@@ -64,6 +68,8 @@ def test_bodies_say_what_the_serializers_refuse(schema):
 @pytest.mark.parametrize("body, field", [
     ({"name": 5}, "name"), ({"name": "A", "is_training_set": 0}, "is_training_set"),
     ({"name": "A", "visibility": 1}, "visibility"),
+    # DRF reads "" for an id as null, "1" as 1 (make fuzz: `cover: ""` created an album).
+    ({"name": "A", "cover": ""}, "cover"), ({"name": "A", "cover": "1"}, "cover"),
 ])
 def test_a_json_value_of_another_type_is_refused_naming_the_field(api_as, viewer, body,
                                                                   field):
@@ -132,6 +138,21 @@ def test_every_lists_page_size_may_be_empty_in_the_schema_as_on_the_server(schem
 
 
 @pytest.mark.django_db
+def test_an_id_in_a_path_is_ascii_digits_as_the_schemas_integer(schema, api_as, editor):
+    album = Album.objects.create(name="an album", owner=editor)
+    assert album.pk < 10
+    digit = {1: "\U000114d1", 2: "\U000114d2"}.get(album.pk, chr(0x0660 + album.pk))
+    assert int(digit) == album.pk  # Python reads it as the album's id; the URLs do not
+    client = api_as(editor)
+    assert client.get(f"/api/albums/{album.pk}/").status_code == 200
+    assert client.get(f"/api/albums/{digit}/").status_code == 404
+    assert client.post(f"/api/albums/{digit}/caption/").status_code == 404
+    assert client.get("/api/sets/no-such-set/").status_code == 404  # a slug keeps its rule
+    (param,) = schema["paths"]["/api/albums/{id}/"]["get"]["parameters"]
+    assert param["schema"] == {"type": "integer"}
+
+
+@pytest.mark.django_db
 def test_a_models_source_may_not_be_empty_in_json_as_the_server_says(schema, api_as,
                                                                       admin_user):
     # JSON cannot carry the file a form may send beside an empty source.
@@ -196,6 +217,57 @@ def test_a_prompt_is_valid_exactly_where_the_schema_says(schema, api_as, admin_u
                 assert field in response.json()
 
 
+@pytest.mark.django_db
+def test_a_text_drf_strips_is_valid_exactly_where_the_schema_says(schema, api_as, editor):
+    # Any CharField of a body that DRF strips (core.api.stripped_text_rule), e.g. an album's
+    # name (200 at most, not blank) and description (may be blank): make fuzz found a name
+    # of one no-break space accepted by the schema, refused by the server.
+    client = api_as(editor)
+    texts = [*TEXTS, "\u00a0", "x" * 200, " " + "x" * 200 + "\u2028", "x" * 201]
+    for field, base in (("name", {}), ("description", {"name": "an album"})):
+        for text in texts:
+            body = {**base, field: text}
+            response = client.post("/api/albums/", body, format="json")
+            assert response.status_code in (201, 400), response.content
+            assert (response.status_code == 201) == allows(schema, "AlbumRequest", body), (
+                field, text[:20], response.content)
+
+
+@pytest.mark.django_db
+def test_a_prompt_template_is_valid_exactly_where_the_schema_says(schema, api_as, editor):
+    # template_columns' rule, as generation.rules.TEMPLATE_PATTERN says it (make fuzz: an
+    # unclosed brace allowed by the schema, refused by the server).
+    client = api_as(editor)
+    templates = ["the {rank} of {suit}", "{rank:}", "{{literal}}", "{", "a}", "{}",
+                 "{rank!r}", "{rank:>9}", "{a.b}", "{a[0]}", " {rank} ", " ", "x" * 501]
+    for number, template in enumerate(templates):
+        body = {"name": f"set {number}", "prompt_template": template}
+        response = client.post("/api/sets/", body, format="json")
+        assert response.status_code in (201, 400), response.content
+        assert (response.status_code == 201) == allows(schema, "PromptSetRequest", body), (
+            template, response.content)
+
+
+@pytest.mark.django_db
+def test_a_models_form_source_may_be_empty_only_beside_a_file(schema, api_as, admin_user):
+    def form(path, method):
+        content = schema["paths"][path][method]["requestBody"]["content"]
+        return {**resolved(schema, content["multipart/form-data"]), "components": {}}
+
+    from jsonschema import Draft7Validator
+
+    new, change = form("/api/models/", "post"), form("/api/models/{id}/", "patch")
+    lora = "<the file>"
+    assert not Draft7Validator(new).is_valid({"name": "a", "kind": "vae", "source": ""})
+    assert Draft7Validator(new).is_valid({"name": "a", "kind": "lora", "source": "",
+                                          "file": lora})
+    assert not Draft7Validator(change).is_valid({"source": ""})
+    assert Draft7Validator(change).is_valid({"name": "b"})
+    client = api_as(admin_user)
+    response = client.post("/api/models/", {"name": "a", "kind": "vae", "source": ""})
+    assert response.status_code == 400 and "source" in response.json()
+
+
 def test_required_texts_have_no_empty_alternative_and_the_others_one(schema):
     # A text that may be blank is `oneOf` its rule and the empty text: never both.
     for component, field in (("TrainingRunCreateRequest", "trigger_word"),
@@ -229,6 +301,9 @@ def test_a_mask_or_outpainting_needs_an_init_image_in_the_schema_as_on_the_serve
         ({"init_image": image.pk, "outpaint": {"left": 8}}, 201, None),
         # An init_image that names no image answers alone: 404, the outpaint not judged.
         ({"init_image": 2**62, "outpaint": {"left": 8}}, 404, "init_image"),
+        # Nor the canvas it would make, which depends on the image (make fuzz found it).
+        ({"init_image": 2**62, "width": 1520, "outpaint": {"left": 384, "right": 360}}, 404,
+         "init_image"),
     ]
     for extra, status, field in cases:
         body = {**prompt, **extra}

@@ -37,6 +37,13 @@ class Command(BaseCommand):
                             "(--high-noise-from to 999): where only the caption says where "
                             "the shape goes.")
         parser.add_argument("--high-noise-from", type=int, default=None)
+        parser.add_argument("--terminal-signal", type=float, default=None,
+                            help="The picture's share of the noisiest latent (v-prediction "
+                            "on SD 1.5's betas rescaled to it; default 0.01). 0 or less: "
+                            "SD 1.5's own schedule with epsilon prediction.")
+        parser.add_argument("--vae-from", default=None,
+                            help="Take the VAE of this trained folder (e.g. "
+                            "generation/engine/demo_weights) instead of training one.")
         parser.add_argument("--blob-noise", type=float, default=None,
                             help="Low-frequency noise added in training (hides where the "
                             "shape is at the noisiest steps, so the caption must say it).")
@@ -56,8 +63,10 @@ class Command(BaseCommand):
             config = replace(TrainConfig(seed=seed), **{
                 key: value for key in ("vae_steps", "unet_steps", "pictures", "threads",
                                        "pictures_seed", "unet_lr", "high_noise",
-                                       "high_noise_from", "blob_noise")
+                                       "high_noise_from", "blob_noise", "vae_from")
                 if (value := options.get(key)) is not None})
+            if (signal := options.get("terminal_signal")) is not None:
+                config = replace(config, terminal_signal=signal if signal > 0 else None)
 
             def log(line):
                 self.stdout.write(line)
