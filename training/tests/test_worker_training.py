@@ -104,8 +104,10 @@ def test_it_cancels_a_running_run(training_worker, api_as, editor, make_album, s
 
 def test_it_resumes_from_the_checkpoint_after_the_worker_is_killed(
         training_worker, make_album, start_run):
+    # 200 steps: the kill comes at step 50 or just after, 150 steps before the end.
+    steps = 200
     worker = training_worker()
-    submitted = start_run(make_album(), steps=400, checkpoint_every=20)
+    submitted = start_run(make_album(), steps=steps, checkpoint_every=20)
     wait_for(lambda: run_state(submitted["id"]).current_step >= 50, timeout=300,
              message="the run to pass two checkpoints")
 
@@ -124,9 +126,9 @@ def test_it_resumes_from_the_checkpoint_after_the_worker_is_killed(
     resumed_at = int(resumed[0].rsplit(" ", 1)[1])
     # It went on from the last checkpoint written before the kill, not from 0.
     assert resumed_at % 20 == 0 and resumed_at >= before.current_step - 20 >= 30
-    assert run.current_step == 400
+    assert run.current_step == steps
     losses = dict(run.losses)
-    assert sorted(losses) == list(range(1, 401))
+    assert sorted(losses) == list(range(1, steps + 1))
     # The steps up to the checkpoint kept the losses of the first attempt.
     for step in range(1, min(resumed_at, max(losses_before)) + 1):
         assert losses[step] == losses_before[step]
