@@ -43,6 +43,7 @@ from .rules import (
     SIZE_MULTIPLE,
     STEPS,
     check_model_source,
+    check_source_shape,
     fill_template,
     size_rule,
     template_columns,
@@ -405,6 +406,8 @@ class ModelVersion(models.Model):
         `by`: the user who uploads it, whose throttle ("model_uploads") and storage quota it
         counts against (LimitExceeded), before it is read; None for the platform's own
         files (a trained LoRA: its run was checked when it was started)."""
+        if fields.get("source"):
+            check_source_shape(fields["source"])
         if by is not None:
             throttle(by, "model_uploads")
             check_storage(by, uploaded.size)

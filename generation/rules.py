@@ -211,6 +211,15 @@ HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{
 SOURCE_RULE = {"pattern": f"^(/[^\\x00]*|{HUB_ID.pattern})$"}
 
 
+def check_source_shape(source):
+    """A source's shape alone, as SOURCE_RULE says it: what an uploaded model may note as
+    where its file came from (it is never loaded from there, so the settings do not
+    apply). Raises ValidationError on `source`."""
+    if not re.fullmatch(SOURCE_RULE["pattern"], source):
+        raise ValidationError({"source": (
+            f"{source!r} is neither an absolute path nor a Hugging Face hub id (owner/name).")})
+
+
 def check_model_source(source):
     """Where a model may be loaded from, the one rule for registering (API, admin, the
     command) and loading (the workers): an absolute path inside IMAGINEER_MODEL_ROOTS,

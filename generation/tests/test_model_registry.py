@@ -157,6 +157,25 @@ def test_it_registers_an_uploaded_lora_active_though_the_form_leaves_it_out(
     assert ModelVersion.objects.get(pk=response.json()["id"]).is_active
 
 
+def test_a_source_beside_an_uploaded_file_is_held_to_the_schemas_shape(
+        api_as, editor, demo_base, demo_loras):
+    """An upload may note where its file came from (a path or a hub id: SOURCE_RULE), but a
+    source of no such shape is refused, naming `source`, and nothing is registered (make
+    fuzz: a control character beside a file was stored)."""
+    before = ModelVersion.objects.count()
+    response = api_as(editor).post("/api/models/", {
+        "name": "ink", "kind": "lora", "source": "\x01", "file": upload(demo_loras[0])},
+        format="multipart")
+    assert response.status_code == 400, response.content
+    assert list(response.json()) == ["source"]
+    assert ModelVersion.objects.count() == before
+
+    response = api_as(editor).post("/api/models/", {
+        "name": "ink", "kind": "lora", "source": "someone/ink-lora",
+        "file": upload(demo_loras[0])}, format="multipart")
+    assert response.status_code == 201, response.content
+
+
 def test_it_answers_404_for_an_id_that_is_not_a_number(api_as, editor, demo_base):
     response = api_as(editor).post("/api/models/null,null/make-default/")
     assert response.status_code == 404
