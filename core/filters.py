@@ -88,7 +88,8 @@ class FilterBackend(DjangoFilterBackend):
 
 class FilterSchema(DjangoFilterExtension):
     """drf-spectacular's django-filter parameters for FilterBackend, each with
-    `allowEmptyValue`: an empty value is allowed (it filters nothing)."""
+    `allowEmptyValue`: an empty value is allowed (it filters nothing); a free text says it
+    holds no NUL (Django's form CharField refuses one: ProhibitNullCharactersValidator)."""
 
     target_class = "core.filters.FilterBackend"
     priority = 1
@@ -99,4 +100,7 @@ class FilterSchema(DjangoFilterExtension):
         parameters = super().get_schema_operation_parameters(auto_schema, *args, **kwargs)
         for parameter in parameters:
             parameter["allowEmptyValue"] = True
+            schema = parameter.get("schema", {})
+            if schema.get("type") == "string" and not {"enum", "pattern"} & set(schema):
+                parameter["schema"] = {**schema, "pattern": "^[^\\x00]*$"}
         return parameters

@@ -129,6 +129,16 @@ def test_id_filters_say_the_range_the_server_takes(schema, api_as, viewer):
 
 
 @pytest.mark.django_db
+def test_a_text_filter_says_it_holds_no_nul_as_the_server_refuses_one(schema, api_as, viewer):
+    parameters = {p["name"]: p["schema"] for p in schema["paths"]["/api/images/"]["get"]
+                  ["parameters"]}
+    assert parameters["search"] == {"type": "string", "pattern": "^[^\\x00]*$"}
+    assert api_as(viewer).get("/api/images/?search=dusk").status_code == 200
+    response = api_as(viewer).get("/api/images/?search=du%00sk")
+    assert response.status_code == 400 and list(response.json()) == ["search"]
+
+
+@pytest.mark.django_db
 def test_every_lists_page_size_may_be_empty_in_the_schema_as_on_the_server(schema, api_as,
                                                                            viewer):
     # An empty page_size is as if left out (core.pagination.Pagination.get_page_size).
