@@ -239,12 +239,15 @@ class AutoSchema(openapi.AutoSchema):
                     is_file(prop) for prop in properties.values()):
                 del content[media_type]
                 continue
-            kept = {name: form_field(prop) for name, prop in properties.items()
+            serializer = kind(self.get_request_serializer())
+            fields = (serializer().fields if issubclass(serializer, serializers.Serializer)
+                      else {})
+            kept = {name: form_field(prop, optional=name in fields and not fields[name].required)
+                    for name, prop in properties.items()
                     if is_file(prop) or not is_structured(self.resolved(prop))}
             form = {**schema, "properties": kept}
             if "required" in schema:
                 form["required"] = [name for name in schema["required"] if name in kept]
-            serializer = kind(self.get_request_serializer())
             alternative = getattr(serializer, "file_alternative", None)
             files = [name for name, prop in kept.items() if is_file(prop)]
             if alternative and files:
@@ -420,11 +423,13 @@ FORM_BOOLEAN = "^(?:{})$".format("|".join(sorted(
     if isinstance(value, str))))
 
 
-def form_field(schema):
+def form_field(schema, *, optional=False):
     """A field of a form: never null (a form has no null; leave the field out instead); a
     boolean is a text DRF reads as one (FORM_BOOLEAN: "true", "0", "on"...); a
     field that takes an id or a file takes the file (as JSON takes the id: json_view), so
-    that its part is declared with a file name (`encoding`)."""
+    that its part is declared with a file name (`encoding`). A number or a choice of a
+    field that is not required may be sent empty: DRF's Field.get_value reads an empty
+    part of such a field as left out."""
     field = {name: value for name, value in schema.items() if name != "nullable"}
     if field.get("type") == "boolean":  # a text DRF reads as one: "true", "0", "on"...
         field = {**field, "type": "string", "pattern": FORM_BOOLEAN}
@@ -432,6 +437,9 @@ def form_field(schema):
     if "oneOf" in field and is_file(field):
         (upload,) = [option for option in field.pop("oneOf") if is_file(option)]
         field.update(upload)
+    if optional and not is_file(field) and (field.get("type") in ("integer", "number") or (
+            "enum" in field and "" not in field["enum"])):
+        field = {"anyOf": [field, {"type": "string", "maxLength": 0}]}
     return field
 
 

@@ -129,6 +129,24 @@ def test_id_filters_say_the_range_the_server_takes(schema, api_as, viewer):
 
 
 @pytest.mark.django_db
+def test_an_optional_number_or_choice_may_be_sent_empty_in_a_form_as_drf_reads_it(
+        schema, api_as, admin_user, demo_base):
+    """DRF reads an empty part of a field that is not required as left out; the form
+    schema says so for numbers and choices. A required choice sent empty is refused."""
+    form = schema["paths"]["/api/models/{id}/"]["patch"]["requestBody"]["content"][
+        "multipart/form-data"]["schema"]["properties"]
+    assert {"type": "string", "maxLength": 0} in form["family"]["anyOf"]
+    assert "anyOf" not in form["kind"]  # required: an empty kind is not a kind
+    client = api_as(admin_user)
+    response = client.patch(f"/api/models/{demo_base.pk}/", {"family": ""},
+                            format="multipart")
+    assert response.status_code == 200 and response.json()["family"] == demo_base.family
+    response = client.patch(f"/api/models/{demo_base.pk}/", {"kind": ""},
+                            format="multipart")
+    assert response.status_code == 400 and list(response.json()) == ["kind"]
+
+
+@pytest.mark.django_db
 def test_a_text_filter_says_it_holds_no_nul_as_the_server_refuses_one(schema, api_as, viewer):
     parameters = {p["name"]: p["schema"] for p in schema["paths"]["/api/images/"]["get"]
                   ["parameters"]}
