@@ -30,7 +30,7 @@ from rest_framework.schemas import DefaultSchema
 from .errors import CONFLICT, FORBIDDEN, NO_SUCH_ROW, LimitExceeded
 from .filters import IdField
 from .pagination import BAD_PAGE_SIZE, NO_SUCH_CURSOR
-from .texts import text_rule
+from .texts import NO_NUL, text_rule
 
 # The error format, as the schema (/api/schema/) describes it: one body for each kind of
 # error, shared by every operation through `errors()`.
@@ -332,9 +332,6 @@ STATE_CONFLICT = errors(409, examples={409: {
 """A well-formed request that the state of what it names does not allow."""
 def kind(serializer):
     return serializer if isinstance(serializer, type) else type(serializer)
-
-
-NO_NUL = "^[^\\x00]*$"
 
 
 def stripped_text_rule(field, schema):

@@ -16,6 +16,8 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.contrib.django_filters import DjangoFilterExtension
 from drf_spectacular.utils import extend_schema_field
 
+from .texts import NO_NUL
+
 TRUE, FALSE = ("1", "true", "yes"), ("0", "false", "no")
 
 
@@ -102,5 +104,5 @@ class FilterSchema(DjangoFilterExtension):
             parameter["allowEmptyValue"] = True
             schema = parameter.get("schema", {})
             if schema.get("type") == "string" and not {"enum", "pattern"} & set(schema):
-                parameter["schema"] = {**schema, "pattern": "^[^\\x00]*$"}
+                parameter["schema"] = {**schema, "pattern": NO_NUL}
         return parameters

@@ -20,6 +20,10 @@ def _whitespace_class() -> str:
 
 WHITESPACE = _whitespace_class()
 
+# Any text with no NUL: DRF's and Django's text fields refuse one (core.api gives it to
+# every other text of a body, core.filters to a free-text filter).
+NO_NUL = "^[^\\x00]*$"
+
 
 def text_rule(longest: int | None, *, required: bool = False) -> dict:
     """The OpenAPI rule of a text that its validator strips of whitespace and then wants
