@@ -85,6 +85,21 @@ def wait_for(predicate, timeout=60, interval=0.2, message="condition"):
         time.sleep(interval)
 
 
+def queries_per_page(client, url, sizes):
+    """{page size: the number of queries} of GET `url` at each of `sizes`, each page full
+    (asserted): a list whose queries do not grow with its rows gives one number."""
+    from django.test.utils import CaptureQueriesContext
+
+    counts = {}
+    for size in sizes:
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(f"{url}{'&' if '?' in url else '?'}page_size={size}")
+        if len(response.json()["results"]) != size:
+            raise AssertionError(f"{url} gave no full page of {size}")
+        counts[size] = len(queries)
+    return counts
+
+
 def _leftover_file():
     from django.conf import settings
 

@@ -1,14 +1,13 @@
 import json
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from rest_framework import serializers
 
 from albums.tests.images import make_image
 from core.api import ReadPlan
 from generation.models import Job, JobLora, Status
 from generation.tests.conftest import QUICK
+from imagineer.testing import queries_per_page
 
 pytestmark = pytest.mark.django_db
 
@@ -156,12 +155,7 @@ def test_the_list_reads_a_page_in_queries_that_do_not_grow_and_answers_as_drf_wo
         JobLora.objects.create(job=job, lora=lora, weight=0.5)
         jobs.append(job)
     jobs[0].images.clear()  # none, on the page past the others
-    counts = {}
-    for size in (2, 5):
-        with CaptureQueriesContext(connection) as queries:
-            response = client.get(f"/api/jobs/?page_size={size}")
-        assert len(response.json()["results"]) == size
-        counts[size] = len(queries)
+    counts = queries_per_page(client, "/api/jobs/", (2, 5))
     assert counts[2] == counts[5]
     answers = [client.get("/api/jobs/?page_size=5").content,
                client.get(f"/api/jobs/{jobs[1].pk}/").content]
